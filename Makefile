@@ -1,0 +1,59 @@
+# conductor — build, test and benchmark.
+#   make build   bin/conductor + deno + the sandbox root, ready to run from the checkout
+#   make test    the whole suite (sandbox tests need root or delegated user namespaces)
+#   make run     build, then check the host and run an example in a sandbox
+#   make bench   benchmarks: sandboxed vs bare deno
+SHELL       := /bin/bash
+GO          ?= go
+GOFLAGS_TAGS = -tags seccomp
+VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS      = -X main.version=$(VERSION)
+BUILD       := .build
+DENO_BIN    := $(BUILD)/deno
+export CGO_ENABLED := 1
+
+.PHONY: build deno rootfs test test-go test-rootless bench run clean vet
+
+build: bin/conductor deno rootfs
+
+bin/conductor: $(shell find cmd sandbox seccomp cgroups rootfs config -name '*.go' -o -name '*.js' 2>/dev/null) go.mod go.sum
+	$(GO) build $(GOFLAGS_TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/conductor
+
+# deno comes from the npm registry (version pinned in DENO_VERSION, tarball
+# integrity checked), or from DENO=/path/to/deno.
+deno:
+ifdef DENO
+	@mkdir -p $(BUILD)
+	@"$(DENO)" --version | head -1 | grep -q '^deno 2\.' || { echo "DENO=$(DENO) is not deno 2.x" >&2; exit 1; }
+	install -m 0755 "$(DENO)" $(DENO_BIN)
+else
+	@scripts/fetch-deno.sh $(DENO_BIN)
+endif
+
+rootfs: bin/conductor deno
+	@bin/conductor rootfs build >/dev/null
+
+vet:
+	$(GO) vet $(GOFLAGS_TAGS) ./...
+
+# The whole suite: every package as root, then the rootless tests as an
+# unprivileged user (only when run as root; CI always is).
+test: build vet test-go test-rootless
+
+test-go:
+	CONDUCTOR_BIN=$(CURDIR)/bin/conductor CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN) \
+	  $(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 20m ./...
+
+test-rootless:
+	@scripts/test-rootless.sh
+
+bench: build
+	CONDUCTOR_BIN=$(CURDIR)/bin/conductor CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN) \
+	  $(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./bench/
+
+run: build
+	bin/conductor doctor
+	@echo 'const nums = [1, 2, 3, 4]; console.log("sum in a sandbox:", nums.reduce((a, b) => a + b, 0));' | bin/conductor exec -
+
+clean:
+	rm -rf bin $(BUILD)/rootfs

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/conductor-sandbox/conductor/cgroups"
+	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/rootfs"
+	"github.com/conductor-sandbox/conductor/sandbox"
+	"github.com/conductor-sandbox/conductor/seccomp"
+)
+
+// layout says where conductor's files live: next to the binary in a checkout
+// (bin/conductor and .build/), else in the system or user data directory.
+type layout struct {
+	dataDir  string // holds deno, rootfs/ and deps/
+	deno     string
+	rootfs   string
+	stateDir string
+}
+
+func resolveLayout(s config.Settings) layout {
+	var l layout
+	if d := os.Getenv("MCP_CONDUCTOR_DATA_DIR"); d != "" {
+		l.dataDir = d
+	} else if exe, err := os.Executable(); err == nil {
+		if cand := filepath.Join(filepath.Dir(exe), "..", ".build"); isDir(cand) {
+			l.dataDir = filepath.Clean(cand)
+		}
+	}
+	if l.dataDir == "" {
+		l.dataDir = "/var/lib/conductor"
+		if os.Geteuid() != 0 {
+			home, _ := os.UserHomeDir()
+			l.dataDir = filepath.Join(home, ".local", "share", "conductor")
+		}
+	}
+	l.deno = filepath.Join(l.dataDir, "deno")
+	l.rootfs = filepath.Join(l.dataDir, "rootfs")
+	l.stateDir = s.StateDir
+	if l.stateDir == "" {
+		l.stateDir = defaultStateDir()
+	}
+	return l
+}
+
+func defaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/run/conductor"
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "conductor")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("conductor-%d", os.Geteuid()))
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// app is everything one conductor process needs to run sandboxes.
+type app struct {
+	settings config.Settings
+	layout   layout
+	log      *slog.Logger
+	host     *cgroups.Host
+	limits   cgroups.Limits
+	root     *rootfs.Root
+	runner   *sandbox.Runner
+}
+
+func newLogger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// loadSettings reads MCP_CONDUCTOR_* and warns about allow-all.
+func loadSettings(log *slog.Logger) (config.Settings, error) {
+	s, err := config.Load(os.LookupEnv)
+	if err != nil {
+		return s, err
+	}
+	if s.AllowAll {
+		log.Warn("MCP_CONDUCTOR_RUN_ARGS grants allow-all: deno's own permission wall is open; only the OS sandbox holds")
+	}
+	return s, nil
+}
+
+// limitsFor turns settings into cgroup limits, with the pids default sized
+// for deno's per-CPU threads.
+func limitsFor(s config.Settings) cgroups.Limits {
+	l := cgroups.Limits{Memory: s.Memory, Pids: s.Pids, CPUs: s.CPUs}
+	if l.Pids == 0 {
+		l.Pids = cgroups.DefaultPids(runtime.NumCPU())
+	}
+	return l
+}
+
+// errRootfsMissing tells the user how to build the root.
+var errRootfsMissing = errors.New("the sandbox root filesystem is not built: run `make build` (or `conductor rootfs build`)")
+
+// newApp wires settings, cgroups, the root, seccomp and a sandbox runner.
+func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
+	s, err := loadSettings(log)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{settings: s, layout: resolveLayout(s), log: log, limits: limitsFor(s)}
+	a.host, err = cgroups.Detect(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: s.CgroupParent})
+	if err != nil {
+		return nil, fmt.Errorf("cgroups: %w", err)
+	}
+	// On a cgroup v2 delegated subtree the server moves into a leaf so
+	// sandboxes can be its siblings; elsewhere this does nothing.
+	if err := a.host.PrepareDelegation(ctx); err != nil {
+		return nil, fmt.Errorf("cgroups: %w", err)
+	}
+	a.root, err = rootfs.NewStore(a.layout.rootfs).Current(ctx)
+	if err != nil {
+		if errors.Is(err, rootfs.ErrNotBuilt) {
+			return nil, fmt.Errorf("%w (looked in %s)", errRootfsMissing, a.layout.rootfs)
+		}
+		return nil, fmt.Errorf("rootfs: %w", err)
+	}
+	a.runner, err = sandbox.New(ctx, sandbox.Options{
+		StateDir:      a.layout.stateDir,
+		Root:          a.root,
+		Cgroups:       a.host,
+		Seccomp:       seccomp.NewCache(),
+		Limits:        a.limits,
+		AllowDegraded: s.AllowDegraded,
+		DenoFlags:     s.RunArgs,
+		Network:       s.Network,
+		MaxOutput:     s.MaxOutput,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) Close() error {
+	if a.runner != nil {
+		return a.runner.Close()
+	}
+	return nil
+}

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/conductor-sandbox/conductor/cgroups"
+	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/rootfs"
+	"github.com/conductor-sandbox/conductor/sandbox"
+)
+
+// check is one line of the doctor's report.
+type check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// doctorReport is what `conductor doctor --json` prints.
+type doctorReport struct {
+	OK       bool            `json:"ok"`
+	Kernel   string          `json:"kernel"`
+	Rootless bool            `json:"rootless"`
+	Checks   []check         `json:"checks"`
+	Cgroups  *cgroups.Report `json:"cgroups,omitempty"`
+	Settings map[string]any  `json:"settings,omitempty"`
+}
+
+func (r *doctorReport) add(c check) { r.Checks = append(r.Checks, c) }
+
+func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	rep := diagnose(ctx, newLogger(slog.LevelError))
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		printDoctor(rep, stdout)
+	}
+	if !rep.OK {
+		return 1
+	}
+	return 0
+}
+
+func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
+	rep := &doctorReport{Rootless: os.Geteuid() != 0}
+	var uts unix.Utsname
+	if unix.Uname(&uts) == nil {
+		rep.Kernel = unix.ByteSliceToString(uts.Sysname[:]) + " " + unix.ByteSliceToString(uts.Release[:])
+	}
+
+	s, err := config.Load(os.LookupEnv)
+	if err != nil {
+		rep.add(check{Name: "settings", Detail: err.Error(), Fix: "fix the MCP_CONDUCTOR_* variables named above"})
+		rep.finish()
+		return rep
+	}
+	rep.add(check{Name: "settings", OK: true, Detail: settingsSummary(s)})
+	l := resolveLayout(s)
+	limits := limitsFor(s)
+	rep.Settings = map[string]any{
+		"runArgs": s.RunArgs, "memoryBytes": limits.Memory, "pids": limits.Pids, "cpus": limits.CPUs,
+		"maxOutputBytes": s.MaxOutput, "defaultTimeoutMs": s.DefaultTimeout.Milliseconds(),
+		"maxTimeoutMs": s.MaxTimeout.Milliseconds(), "allowDegraded": s.AllowDegraded,
+		"dataDir": l.dataDir, "stateDir": l.stateDir,
+	}
+
+	rep.add(userNamespaceCheck(rep.Rootless))
+	rep.add(seccompCheck())
+
+	host, err := cgroups.Detect(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: s.CgroupParent})
+	if err != nil {
+		rep.add(check{Name: "cgroups", Detail: err.Error()})
+	} else {
+		cg := host.Report(limits)
+		rep.Cgroups = &cg
+		missing := host.Missing(limits)
+		c := check{Name: "limits", OK: len(missing) == 0, Detail: fmt.Sprintf("cgroup mode %s; memory, pids%s enforced", host.Mode, cpuWord(limits))}
+		if len(missing) > 0 {
+			var why, fix []string
+			for _, m := range missing {
+				why = append(why, m.Limit+": "+m.Reason)
+				fix = append(fix, m.Fix)
+			}
+			c.Detail = "cannot enforce: " + strings.Join(why, "; ")
+			c.Fix = strings.Join(fix, "\n")
+			if s.AllowDegraded {
+				c.OK = true
+				c.Detail = "DEGRADED (MCP_CONDUCTOR_ALLOW_DEGRADED=1): " + c.Detail
+			}
+		}
+		rep.add(c)
+	}
+
+	rep.add(denoCheck(ctx, l.deno))
+	root, rootErr := rootfs.NewStore(l.rootfs).Current(ctx)
+	switch {
+	case rootErr != nil:
+		fix := "run `make build` (or `conductor rootfs build`)"
+		rep.add(check{Name: "rootfs", Detail: fmt.Sprintf("%s: %v", l.rootfs, rootErr), Fix: fix})
+	default:
+		if err := root.Verify(ctx); err != nil {
+			rep.add(check{Name: "rootfs", Detail: err.Error(), Fix: "run `conductor rootfs build`"})
+		} else {
+			rep.add(check{Name: "rootfs", OK: true, Detail: fmt.Sprintf("%s (content hash %s, verified)", root.Path, short(root.Hash))})
+		}
+	}
+
+	if rep.allOK() {
+		rep.add(smokeCheck(ctx, log))
+	}
+	rep.finish()
+	return rep
+}
+
+func cpuWord(l cgroups.Limits) string {
+	if l.CPUs > 0 {
+		return ", cpu"
+	}
+	return ""
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func (r *doctorReport) allOK() bool {
+	for _, c := range r.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *doctorReport) finish() { r.OK = r.allOK() }
+
+func settingsSummary(s config.Settings) string {
+	perms := "none (deno's default: no permissions)"
+	if len(s.RunArgs) > 0 {
+		perms = strings.Join(s.RunArgs, " ")
+	}
+	return fmt.Sprintf("permissions: %s; memory %d MiB; timeout %s (max %s)", perms, s.Memory>>20, s.DefaultTimeout, s.MaxTimeout)
+}
+
+// userNamespaceCheck creates a user namespace the way the sandbox will.
+func userNamespaceCheck(rootless bool) check {
+	c := check{Name: "user namespaces"}
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		c.Detail = "disabled: /proc/sys/user/max_user_namespaces is 0"
+		c.Fix = "sysctl -w user.max_user_namespaces=15000"
+		return c
+	}
+	var notes []string
+	if b, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(b)) == "0" && rootless {
+		c.Detail = "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0)"
+		c.Fix = "sysctl -w kernel.unprivileged_userns_clone=1, or run conductor as root"
+		return c
+	}
+	apparmor := false
+	if b, err := os.ReadFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); err == nil && strings.TrimSpace(string(b)) == "1" {
+		apparmor = true
+		notes = append(notes, "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10+)")
+	}
+	cmd := exec.Command("/proc/self/exe", "version")
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}},
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.Detail = fmt.Sprintf("cannot create a user namespace: %v %s", err, strings.TrimSpace(string(out)))
+		if apparmor {
+			c.Fix = "give conductor an AppArmor profile that allows userns (see README: Ubuntu), or run it as root, or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+		}
+		return c
+	}
+	c.OK = true
+	c.Detail = "available"
+	if len(notes) > 0 {
+		c.Detail += " (" + strings.Join(notes, "; ") + ", but this binary may create them)"
+	}
+	return c
+}
+
+// seccompCheck confirms the kernel has seccomp filters with kill-process.
+func seccompCheck() check {
+	c := check{Name: "seccomp"}
+	b, err := os.ReadFile("/proc/sys/kernel/seccomp/actions_avail")
+	if err != nil {
+		c.Detail = "the kernel has no seccomp filter support: " + err.Error()
+		c.Fix = "use a kernel built with CONFIG_SECCOMP_FILTER"
+		return c
+	}
+	if !strings.Contains(string(b), "kill_process") {
+		c.Detail = "the kernel lacks SECCOMP_RET_KILL_PROCESS (needs Linux >= 4.14)"
+		return c
+	}
+	c.OK = true
+	c.Detail = "filters available; policy: allowlist, default EPERM, native ABI only (others kill the process)"
+	return c
+}
+
+func denoCheck(ctx context.Context, deno string) check {
+	c := check{Name: "deno"}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, deno, "--version").Output()
+	if err != nil {
+		c.Detail = fmt.Sprintf("%s: %v", deno, err)
+		c.Fix = "run `make build` (fetches deno from the npm registry) or `DENO=/path/to/deno make build`"
+		return c
+	}
+	c.OK = true
+	c.Detail = strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0] + " at " + deno
+	return c
+}
+
+// smokeCheck runs a real sandbox: the only proof that the policy holds here.
+func smokeCheck(ctx context.Context, log *slog.Logger) check {
+	c := check{Name: "sandbox run"}
+	a, err := newApp(ctx, log)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	defer a.Close()
+	res, err := a.runner.Run(ctx, `console.log(Deno.version.deno)`, 30*time.Second)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	if res.Status != sandbox.StatusSuccess {
+		msg := string(res.Status)
+		if res.Error != nil {
+			msg += ": " + res.Error.Message
+		}
+		c.Detail = msg
+		return c
+	}
+	c.OK = true
+	c.Detail = fmt.Sprintf("deno %s ran in a sandbox in %.1f ms", strings.TrimSpace(res.Stdout), res.DurationMs)
+	if len(res.Degraded) > 0 {
+		c.Detail += "; DEGRADED: " + strings.Join(res.Degraded, "; ")
+	}
+	return c
+}
+
+func printDoctor(r *doctorReport, w io.Writer) {
+	var b bytes.Buffer
+	mode := "root"
+	if r.Rootless {
+		mode = "rootless"
+	}
+	fmt.Fprintf(&b, "conductor doctor: %s, running as %s\n", r.Kernel, mode)
+	for _, c := range r.Checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(&b, "  [%s] %-16s %s\n", mark, c.Name, c.Detail)
+		if c.Fix != "" {
+			for _, line := range strings.Split(c.Fix, "\n") {
+				fmt.Fprintf(&b, "         %-16s fix: %s\n", "", line)
+			}
+		}
+	}
+	if r.Cgroups != nil {
+		cg, _ := json.MarshalIndent(r.Cgroups, "  ", "  ")
+		fmt.Fprintf(&b, "  cgroups: %s\n", cg)
+	}
+	if r.OK {
+		fmt.Fprintln(&b, "The configured policy is enforceable on this host.")
+	} else {
+		fmt.Fprintln(&b, "The configured policy CANNOT be enforced on this host; conductor will refuse to run.")
+	}
+	_, _ = w.Write(b.Bytes())
+}
+

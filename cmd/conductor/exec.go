@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/conductor-sandbox/conductor/sandbox"
+)
+
+func cmdExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("exec", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	timeoutMs := fs.Int64("timeout", 0, "timeout in milliseconds (default MCP_CONDUCTOR_DEFAULT_TIMEOUT, at most MCP_CONDUCTOR_MAX_TIMEOUT)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: conductor exec [--json] [--timeout MS] FILE|-")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	log := newLogger(slog.LevelWarn)
+	code, err := readCode(fs.Arg(0), stdin)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor exec:", err)
+		return 2
+	}
+	a, err := newApp(ctx, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor exec:", err)
+		return 1
+	}
+	defer a.Close()
+	timeout := a.settings.DefaultTimeout
+	if *timeoutMs != 0 {
+		timeout = time.Duration(*timeoutMs) * time.Millisecond
+		if *timeoutMs < 0 || timeout > a.settings.MaxTimeout {
+			fmt.Fprintf(stderr, "conductor exec: --timeout %d: must be between 1 and %d ms (MCP_CONDUCTOR_MAX_TIMEOUT)\n", *timeoutMs, a.settings.MaxTimeout.Milliseconds())
+			return 2
+		}
+	}
+	res, err := a.runner.Run(ctx, code, timeout)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor exec:", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintln(stderr, "conductor exec:", err)
+			return 1
+		}
+	} else {
+		printHuman(res, stdout, stderr)
+	}
+	if res.Status != sandbox.StatusSuccess {
+		return 1
+	}
+	return 0
+}
+
+// readCode reads the program from FILE or stdin ("-").
+func readCode(name string, stdin io.Reader) (string, error) {
+	var b []byte
+	var err error
+	if name == "-" {
+		b, err = io.ReadAll(stdin)
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// printHuman writes the program's own output unchanged, then a status line on
+// stderr when it did not succeed.
+func printHuman(res *sandbox.Result, stdout, stderr io.Writer) {
+	io.WriteString(stdout, res.Stdout)
+	io.WriteString(stderr, res.Stderr)
+	if res.StdoutTruncated || res.StderrTruncated {
+		fmt.Fprintf(stderr, "conductor: output truncated (stdout %d bytes, stderr %d bytes in all)\n", res.StdoutBytes, res.StderrBytes)
+	}
+	if len(res.Degraded) > 0 {
+		fmt.Fprintf(stderr, "conductor: DEGRADED: %s\n", strings.Join(res.Degraded, "; "))
+	}
+	if res.Status != sandbox.StatusSuccess && res.Error != nil {
+		msg := res.Error.Message
+		if res.Error.Stack != "" {
+			msg = res.Error.Stack
+		}
+		fmt.Fprintf(stderr, "conductor: %s (%s): %s\n", res.Status, res.Error.Type, msg)
+	}
+}

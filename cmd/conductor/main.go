@@ -1,0 +1,66 @@
+// Command conductor runs AI-written TypeScript/JavaScript in Deno inside a
+// hardened Linux sandbox.
+//
+//	conductor exec [--json] [--timeout MS] FILE|-   run one execution
+//	conductor doctor [--json]                      what this host enforces
+//	conductor rootfs build                         build the sandbox root
+//	conductor version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/conductor-sandbox/conductor/sandbox"
+)
+
+// version is set by the Makefile.
+var version = "dev"
+
+// init turns the re-executed binary into a container's init (see
+// sandbox.MaybeInit); in every other case it returns at once.
+func init() { sandbox.MaybeInit() }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+const usage = `conductor runs AI-written TypeScript/JavaScript in Deno inside a hardened Linux sandbox.
+
+Usage:
+  conductor exec [--json] [--timeout MS] FILE|-   run code once and print the result
+  conductor doctor [--json]                      report what this host can enforce
+  conductor rootfs build                         build (or refresh) the sandbox root filesystem
+  conductor version                              print the version
+
+Admin settings come from MCP_CONDUCTOR_* environment variables (see README).
+`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "exec":
+		return cmdExec(ctx, args[1:], stdin, stdout, stderr)
+	case "doctor":
+		return cmdDoctor(ctx, args[1:], stdout, stderr)
+	case "rootfs":
+		return cmdRootfs(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "conductor", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "conductor: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

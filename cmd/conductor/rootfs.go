@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/rootfs"
+	"github.com/conductor-sandbox/conductor/sandbox"
+)
+
+// rootfsOptions are the inputs of the sandbox root.
+func rootfsOptions(l layout) rootfs.Options {
+	return rootfs.Options{
+		Deno:      l.deno,
+		Bootstrap: map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap},
+	}
+}
+
+func cmdRootfs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || args[0] != "build" {
+		fmt.Fprintln(stderr, "usage: conductor rootfs build")
+		return 2
+	}
+	log := newLogger(slog.LevelInfo)
+	s, err := config.Load(os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor rootfs:", err)
+		return 1
+	}
+	l := resolveLayout(s)
+	if _, err := os.Stat(l.deno); err != nil {
+		fmt.Fprintf(stderr, "conductor rootfs: deno not found at %s: run `make build` (it fetches deno), or put deno there: %v\n", l.deno, err)
+		return 1
+	}
+	t0 := time.Now()
+	root, err := rootfs.NewStore(l.rootfs).Ensure(ctx, rootfsOptions(l))
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor rootfs:", err)
+		return 1
+	}
+	log.Info("sandbox root ready", "path", root.Path, "hash", root.Hash[:12], "took", time.Since(t0).Round(time.Millisecond))
+	fmt.Fprintln(stdout, root.Path)
+	return 0
+}

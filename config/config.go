@@ -1,0 +1,580 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Prefix starts the name of every conductor environment variable.
+const Prefix = "MCP_CONDUCTOR_"
+
+// The variables Load reads.
+const (
+	VarRunArgs        = Prefix + "RUN_ARGS"
+	VarMemory         = Prefix + "MEMORY"
+	VarPids           = Prefix + "PIDS"
+	VarCPUs           = Prefix + "CPUS"
+	VarMaxOutput      = Prefix + "MAX_OUTPUT"
+	VarDefaultTimeout = Prefix + "DEFAULT_TIMEOUT"
+	VarMaxTimeout     = Prefix + "MAX_TIMEOUT"
+	VarAllowDegraded  = Prefix + "ALLOW_DEGRADED"
+	VarStateDir       = Prefix + "STATE_DIR"
+	VarCgroupParent   = Prefix + "CGROUP_PARENT"
+	VarWorkspace      = Prefix + "WORKSPACE"
+)
+
+// Settings are the admin's settings after validation.
+type Settings struct {
+	// RunArgs are the validated deno permission flags with leading dashes,
+	// e.g. ["--allow-read=/data", "--allow-net=api.example.com"]; nil grants
+	// no permissions.
+	RunArgs []string
+	// AllowAll is set when RunArgs contains --allow-all. It is accepted,
+	// but the caller should warn.
+	AllowAll bool
+	// Network is set when a flag grants network access (allow-net or
+	// allow-all) and no bare deny-net takes it away again. The sandbox then
+	// needs network system calls.
+	Network bool
+	// NetHosts are the allow-net values when network access is limited to
+	// a list. nil with Network set means all hosts (bare allow-net or
+	// allow-all); nil without Network means none.
+	NetHosts []string
+	// Memory is the memory limit in bytes; default 512 MiB.
+	Memory int64
+	// Pids is the process limit; 0 means the platform default chosen by
+	// the caller.
+	Pids int64
+	// CPUs is the CPU quota in cores; 0 means no quota.
+	CPUs float64
+	// MaxOutput is the byte limit for each of stdout and stderr; default
+	// 1 MiB.
+	MaxOutput int64
+	// DefaultTimeout applies when a request names none; default 30 s.
+	// It is never above MaxTimeout.
+	DefaultTimeout time.Duration
+	// MaxTimeout caps the timeout a request may ask for; default 300 s.
+	MaxTimeout time.Duration
+	// AllowDegraded lets conductor run when some hardening is unavailable.
+	AllowDegraded bool
+	// StateDir is an absolute directory for conductor's state; "" means
+	// the caller decides.
+	StateDir string
+	// CgroupParent is the delegated cgroup (path below the cgroup2 mount)
+	// to create sandboxes under, for rootless use; "" means the caller
+	// decides.
+	CgroupParent string
+	// Workspace is an existing directory, given by its real path (no
+	// symbolic links), or "".
+	Workspace string
+}
+
+// Defaults.
+const (
+	DefaultMemory         = 512 << 20
+	DefaultMaxOutput      = 1 << 20
+	DefaultDefaultTimeout = 30000 * time.Millisecond
+	DefaultMaxTimeout     = 300000 * time.Millisecond
+)
+
+// Limits.
+const (
+	minMemory, maxMemory       = 64 << 20, 64 << 30
+	minPids, maxPids           = 16, 65536
+	minCPUs, maxCPUs           = 0.01, 1024.0
+	minMaxOutput, maxMaxOutput = 1 << 10, 1 << 30
+	minTimeoutMS, maxTimeoutMS = 100, 86400000
+)
+
+// defaults returns the settings used when no variable is set.
+func defaults() Settings {
+	return Settings{
+		Memory:         DefaultMemory,
+		MaxOutput:      DefaultMaxOutput,
+		DefaultTimeout: DefaultDefaultTimeout,
+		MaxTimeout:     DefaultMaxTimeout,
+	}
+}
+
+// LookupFunc looks up an environment variable, like os.LookupEnv.
+type LookupFunc func(string) (string, bool)
+
+// Variable documents one environment variable.
+type Variable struct {
+	Name        string // e.g. "MCP_CONDUCTOR_MEMORY"
+	Default     string // the effective default, written as a value; "" if unset means "not set"
+	Allowed     string // what values are accepted
+	Description string // what it does
+}
+
+// ErrInvalid is wrapped by every *Error, so errors.Is(err, ErrInvalid)
+// tells a bad setting from other failures.
+var ErrInvalid = errors.New("invalid setting")
+
+// Error reports one bad variable.
+type Error struct {
+	Var     string // the variable's name
+	Value   string // the value as given ("" when hidden)
+	Allowed string // what would have been accepted
+	Err     error  // what is wrong with Value
+
+	hidden bool // Value is a secret and is not shown
+}
+
+// Error renders the problem on one line, e.g.
+//
+//	MCP_CONDUCTOR_MEMORY="12Q": not a size: unknown suffix "Q"; allowed: bytes with optional K, M, G suffix (binary), between 64M and 64G
+//
+// The value is quoted with Go escapes, so newlines and control bytes in it
+// cannot break the line. Several problems in Err are joined with "; ".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Var)
+	if e.hidden {
+		b.WriteString(" (value hidden)")
+	} else {
+		b.WriteString("=" + strconv.Quote(e.Value))
+	}
+	b.WriteString(": ")
+	b.WriteString(oneLine(e.Err))
+	if e.Allowed != "" {
+		b.WriteString("; allowed: " + e.Allowed)
+	}
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes every *Error match ErrInvalid.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+// oneLine renders err, flattening errors.Join trees with "; ".
+func oneLine(err error) string {
+	if err == nil {
+		return "invalid"
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var parts []string
+		for _, e := range j.Unwrap() {
+			parts = append(parts, oneLine(e))
+		}
+		return strings.Join(parts, "; ")
+	}
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
+
+// setting is one row of the variable table. To add a variable, add a row
+// with a parse function that validates the value and stores it in Settings
+// (and, if it depends on another variable, a check).
+type setting struct {
+	Variable
+	secret bool                              // never echo the value in errors
+	parse  func(v string, s *Settings) error // v is non-empty
+}
+
+var table = []setting{
+	{
+		Variable: Variable{
+			Name:    VarRunArgs,
+			Default: "",
+			Allowed: runArgsAllowed(),
+			Description: "Deno permissions granted to all code, written without dashes and separated by commas, " +
+				"e.g. allow-read=/data,allow-net=api.example.com:443,deno.land. " +
+				"A comma-separated item without \"=\" that is not a flag name adds one more value to the flag before it. " +
+				"Unset means no permissions. allow-import is refused: code imports only the admin's allowed packages.",
+		},
+		parse: func(v string, s *Settings) error {
+			r, err := parseRunArgs(v)
+			if err != nil {
+				return err
+			}
+			s.RunArgs, s.AllowAll, s.Network, s.NetHosts = r.args, r.allowAll, r.network, r.netHosts
+			return nil
+		},
+	},
+	{
+		Variable: Variable{
+			Name:        VarMemory,
+			Default:     formatSize(DefaultMemory),
+			Allowed:     sizeAllowed(minMemory, maxMemory),
+			Description: "Memory limit of each sandbox.",
+		},
+		parse: sizeIn(minMemory, maxMemory, func(s *Settings, n int64) { s.Memory = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarPids,
+			Default:     "",
+			Allowed:     fmt.Sprintf("a whole number between %d and %d", minPids, maxPids),
+			Description: "Maximum number of processes and threads in each sandbox. Unset: the platform default.",
+		},
+		parse: func(v string, s *Settings) error {
+			n, err := wholeIn(v, minPids, maxPids)
+			if err != nil {
+				return err
+			}
+			s.Pids = n
+			return nil
+		},
+	},
+	{
+		Variable: Variable{
+			Name:        VarCPUs,
+			Default:     "0",
+			Allowed:     fmt.Sprintf("0 (no quota) or a decimal number of cores between %g and %g, e.g. 1.5", minCPUs, maxCPUs),
+			Description: "CPU quota of each sandbox, in cores.",
+		},
+		parse: parseCPUs,
+	},
+	{
+		Variable: Variable{
+			Name:        VarMaxOutput,
+			Default:     formatSize(DefaultMaxOutput),
+			Allowed:     sizeAllowed(minMaxOutput, maxMaxOutput),
+			Description: "Most bytes kept of each of stdout and stderr per run; the rest is cut off.",
+		},
+		parse: sizeIn(minMaxOutput, maxMaxOutput, func(s *Settings, n int64) { s.MaxOutput = n }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarDefaultTimeout,
+			Default: msString(DefaultDefaultTimeout),
+			Allowed: timeoutAllowed() + ", at most " + VarMaxTimeout,
+			Description: "Timeout in milliseconds for a run that does not ask for one. " +
+				"When unset and " + VarMaxTimeout + " is lower than the default, it equals " + VarMaxTimeout + ".",
+		},
+		parse: millisIn(func(s *Settings, d time.Duration) { s.DefaultTimeout = d }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarMaxTimeout,
+			Default:     msString(DefaultMaxTimeout),
+			Allowed:     timeoutAllowed(),
+			Description: "Longest timeout in milliseconds a run may ask for.",
+		},
+		parse: millisIn(func(s *Settings, d time.Duration) { s.MaxTimeout = d }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarAllowDegraded,
+			Default:     "false",
+			Allowed:     "1, 0, true, false, yes or no (any case)",
+			Description: "Run even when some sandbox hardening is unavailable on this host, instead of refusing to start.",
+		},
+		parse: func(v string, s *Settings) error {
+			switch strings.ToLower(v) {
+			case "1", "true", "yes":
+				s.AllowDegraded = true
+			case "0", "false", "no":
+				s.AllowDegraded = false
+			default:
+				return errors.New("not a yes/no value")
+			}
+			return nil
+		},
+	},
+	{
+		Variable: Variable{
+			Name:        VarStateDir,
+			Default:     "",
+			Allowed:     "an absolute, clean directory path other than /, using letters, digits and - _ . / + @",
+			Description: "Directory for conductor's state. Unset: conductor chooses.",
+		},
+		parse: func(v string, s *Settings) error {
+			if err := checkDirPath(v); err != nil {
+				return err
+			}
+			s.StateDir = v
+			return nil
+		},
+	},
+	{
+		Variable: Variable{
+			Name:    VarCgroupParent,
+			Default: "",
+			Allowed: "a cgroup path below the cgroup2 mount, starting with / but not / alone, clean (no . or .. elements), " +
+				"using letters, digits and - _ . / + @ :, e.g. /user.slice/user-1000.slice/user@1000.service/app.slice",
+			Description: "Delegated cgroup to create sandboxes under, for rootless use. Unset: conductor chooses.",
+		},
+		parse: parseCgroupParent,
+	},
+	{
+		Variable: Variable{
+			Name:    VarWorkspace,
+			Default: "",
+			Allowed: "the absolute path of an existing directory other than /, with no symbolic links in it, " +
+				"using letters, digits and - _ . / + @",
+			Description: "Directory shared with the sandboxes as the workspace. Unset: none.",
+		},
+		parse: parseWorkspace,
+	},
+}
+
+// checks are validations that involve several variables. They run after
+// every variable has been parsed; each gets the variables that were set
+// (name to value) and skips itself when one it reads was invalid.
+var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Error{
+	checkTimeouts,
+}
+
+// Variables returns the documented variables, in a stable order, for
+// README and doctor output.
+func Variables() []Variable {
+	vs := make([]Variable, len(table))
+	for i, t := range table {
+		vs[i] = t.Variable
+	}
+	return vs
+}
+
+// Load reads and validates every variable through lookup (os.LookupEnv
+// when nil). A variable that is unset or set to the empty string takes its
+// default. Values are not trimmed: leading or trailing whitespace is an
+// error. On failure Load returns the zero Settings and one *Error per bad
+// variable, all joined with errors.Join.
+func Load(lookup LookupFunc) (Settings, error) {
+	return load(table, checks, lookup)
+}
+
+func load(tab []setting, cks []func(*Settings, map[string]string, map[string]bool) *Error, lookup LookupFunc) (Settings, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	s := defaults()
+	set := map[string]string{}
+	bad := map[string]bool{}
+	var errs []error
+	for _, t := range tab {
+		v, ok := lookup(t.Name)
+		if !ok || v == "" {
+			continue
+		}
+		var err error
+		if strings.TrimSpace(v) != v {
+			err = errors.New("leading or trailing whitespace")
+		} else {
+			err = t.parse(v, &s)
+		}
+		if err != nil {
+			e := &Error{Var: t.Name, Value: v, Allowed: t.Allowed, Err: err}
+			if t.secret {
+				e.Value, e.hidden = "", true
+			}
+			errs = append(errs, e)
+			bad[t.Name] = true
+			continue
+		}
+		set[t.Name] = v
+	}
+	for _, c := range cks {
+		if e := c(&s, set, bad); e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		return Settings{}, errors.Join(errs...)
+	}
+	return s, nil
+}
+
+// UnknownVariables returns the names in environ ("NAME=value" entries, as
+// from os.Environ) that start with Prefix but are not conductor variables,
+// sorted; typically typos that would otherwise be silently ignored.
+func UnknownVariables(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, Prefix) {
+			continue
+		}
+		known := slices.ContainsFunc(table, func(t setting) bool { return t.Name == name })
+		if !known && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func checkTimeouts(s *Settings, set map[string]string, bad map[string]bool) *Error {
+	if bad[VarDefaultTimeout] || bad[VarMaxTimeout] || s.DefaultTimeout <= s.MaxTimeout {
+		return nil
+	}
+	v, given := set[VarDefaultTimeout]
+	if !given {
+		s.DefaultTimeout = s.MaxTimeout
+		return nil
+	}
+	return &Error{
+		Var:     VarDefaultTimeout,
+		Value:   v,
+		Allowed: fmt.Sprintf("at most %s (%s)", VarMaxTimeout, msString(s.MaxTimeout)),
+		Err:     errors.New("longer than the maximum timeout"),
+	}
+}
+
+func runArgsAllowed() string {
+	var b strings.Builder
+	b.WriteString("comma-separated deno permission flags without leading dashes: allow-all")
+	for _, name := range permOrder[1:] {
+		fmt.Fprintf(&b, ", %s[=%s,...]", name, kindExample(permFlags[name]))
+	}
+	b.WriteString("; an item without \"=\" that is not a flag name adds a value to the flag before it")
+	return b.String()
+}
+
+func kindExample(k valueKind) string {
+	switch k {
+	case kindPath:
+		return "/abs/path"
+	case kindHost:
+		return "host[:port]"
+	case kindEnv:
+		return "NAME"
+	case kindSys:
+		return "api"
+	case kindRun:
+		return "program"
+	}
+	return ""
+}
+
+func sizeAllowed(lo, hi int64) string {
+	return fmt.Sprintf("bytes with optional K, M, G suffix (binary), between %s and %s", formatSize(lo), formatSize(hi))
+}
+
+func timeoutAllowed() string {
+	return fmt.Sprintf("whole milliseconds between %d and %d", minTimeoutMS, maxTimeoutMS)
+}
+
+func msString(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+func sizeIn(lo, hi int64, store func(*Settings, int64)) func(string, *Settings) error {
+	return func(v string, s *Settings) error {
+		n, err := ParseSize(v)
+		if err != nil {
+			return err
+		}
+		if n < lo || n > hi {
+			return fmt.Errorf("%s is out of range", formatSize(n))
+		}
+		store(s, n)
+		return nil
+	}
+}
+
+func millisIn(store func(*Settings, time.Duration)) func(string, *Settings) error {
+	return func(v string, s *Settings) error {
+		n, err := wholeIn(v, minTimeoutMS, maxTimeoutMS)
+		if err != nil {
+			return err
+		}
+		store(s, time.Duration(n)*time.Millisecond)
+		return nil
+	}
+}
+
+// wholeIn parses a plain decimal number (digits only) within [lo, hi].
+func wholeIn(v string, lo, hi int64) (int64, error) {
+	for i := 0; i < len(v); i++ {
+		if !isDigit(v[i]) {
+			return 0, errors.New("not a whole number")
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, errors.New("out of range")
+	}
+	return n, nil
+}
+
+func parseCPUs(v string, s *Settings) error {
+	intPart, frac, hasDot := strings.Cut(v, ".")
+	ok := intPart != "" && !(hasDot && frac == "")
+	for _, part := range []string{intPart, frac} {
+		for i := 0; ok && i < len(part); i++ {
+			ok = isDigit(part[i])
+		}
+	}
+	if !ok {
+		return errors.New("not a decimal number")
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return errors.New("not a decimal number")
+	}
+	if f != 0 && (f < minCPUs || f > maxCPUs) {
+		return errors.New("out of range")
+	}
+	s.CPUs = f
+	return nil
+}
+
+// checkDirPath accepts an absolute, clean path other than "/" made of
+// pathByte characters.
+func checkDirPath(v string) error {
+	if err := checkAbsPath(v); err != nil {
+		return err
+	}
+	if v == "/" {
+		return errors.New("must not be / itself")
+	}
+	return nil
+}
+
+func parseCgroupParent(v string, s *Settings) error {
+	if !strings.HasPrefix(v, "/") {
+		return errors.New("does not start with /")
+	}
+	if v == "/" {
+		return errors.New("must name a cgroup below the root, not / itself")
+	}
+	if c, ok := badByte(v, func(c byte) bool { return pathByte(c) || c == ':' }); ok {
+		return fmt.Errorf("contains %s", c)
+	}
+	if slices.Contains(strings.Split(v, "/"), "..") {
+		return errors.New(`contains a ".." element`)
+	}
+	if c := path.Clean(v); c != v {
+		return fmt.Errorf("not a clean path; write %q", c)
+	}
+	if v == "/sys/fs/cgroup" || strings.HasPrefix(v, "/sys/fs/cgroup/") {
+		return fmt.Errorf("give the path below the cgroup2 mount, without /sys/fs/cgroup: %q", strings.TrimPrefix(v, "/sys/fs/cgroup"))
+	}
+	s.CgroupParent = v
+	return nil
+}
+
+func parseWorkspace(v string, s *Settings) error {
+	if err := checkDirPath(v); err != nil {
+		return err
+	}
+	fi, err := os.Stat(v)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errors.New("does not exist")
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return errors.New("not a directory")
+	}
+	real, err := filepath.EvalSymlinks(v)
+	if err != nil {
+		return err
+	}
+	if real != v {
+		return fmt.Errorf("goes through a symbolic link (it resolves to %q); give the real path", real)
+	}
+	s.Workspace = v
+	return nil
+}

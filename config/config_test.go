@@ -1,0 +1,545 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env returns a LookupFunc over the given name/value pairs.
+func env(kv ...string) LookupFunc {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+// settingErrors returns every *Error in err, in order.
+func settingErrors(t *testing.T, err error) []*Error {
+	t.Helper()
+	if err == nil {
+		return nil
+	}
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	var out []*Error
+	for _, e := range list {
+		var se *Error
+		if !errors.As(e, &se) {
+			t.Fatalf("error %v is not a *Error", e)
+		}
+		out = append(out, se)
+	}
+	return out
+}
+
+func TestLoadDefaults(t *testing.T) {
+	got, err := Load(env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Settings{
+		Memory:         512 << 20,
+		MaxOutput:      1 << 20,
+		DefaultTimeout: 30 * time.Second,
+		MaxTimeout:     300 * time.Second,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load() = %+v, want %+v", got, want)
+	}
+}
+
+func TestLoadEmptyIsUnset(t *testing.T) {
+	var kv []string
+	for _, v := range Variables() {
+		kv = append(kv, v.Name, "")
+	}
+	got, err := Load(env(kv...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, defaults()) {
+		t.Errorf("all empty: Load() = %+v, want defaults %+v", got, defaults())
+	}
+}
+
+func TestLoadNilLookupUsesEnvironment(t *testing.T) {
+	t.Setenv(VarMemory, "1G")
+	t.Setenv(VarAllowDegraded, "yes")
+	got, err := Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Memory != 1<<30 || !got.AllowDegraded {
+		t.Errorf("Load(nil) = %+v", got)
+	}
+}
+
+func TestLoadValid(t *testing.T) {
+	tests := []struct {
+		name, value string
+		field       func(Settings) any
+		want        any
+	}{
+		{VarMemory, "64M", memory, int64(64 << 20)},
+		{VarMemory, "64G", memory, int64(64 << 30)},
+		{VarMemory, "67108864", memory, int64(64 << 20)},
+		{VarMemory, "512MiB", memory, int64(512 << 20)},
+		{VarMemory, "1g", memory, int64(1 << 30)},
+		{VarMemory, "1.5G", memory, int64(3 << 29)},
+		{VarPids, "16", pids, int64(16)},
+		{VarPids, "65536", pids, int64(65536)},
+		{VarPids, "1024", pids, int64(1024)},
+		{VarCPUs, "0", cpus, 0.0},
+		{VarCPUs, "0.01", cpus, 0.01},
+		{VarCPUs, "1024", cpus, 1024.0},
+		{VarCPUs, "1.5", cpus, 1.5},
+		{VarCPUs, "2", cpus, 2.0},
+		{VarCPUs, "0.0", cpus, 0.0},
+		{VarMaxOutput, "1K", maxOutput, int64(1 << 10)},
+		{VarMaxOutput, "1024", maxOutput, int64(1 << 10)},
+		{VarMaxOutput, "1G", maxOutput, int64(1 << 30)},
+		{VarMaxOutput, "64k", maxOutput, int64(64 << 10)},
+		{VarDefaultTimeout, "100", defaultTimeout, 100 * time.Millisecond},
+		{VarDefaultTimeout, "300000", defaultTimeout, 300 * time.Second},
+		{VarMaxTimeout, "86400000", maxTimeout, 24 * time.Hour},
+		{VarMaxTimeout, "30000", maxTimeout, 30 * time.Second},
+		{VarMaxTimeout, "100", maxTimeout, 100 * time.Millisecond},
+		{VarAllowDegraded, "1", allowDegraded, true},
+		{VarAllowDegraded, "0", allowDegraded, false},
+		{VarAllowDegraded, "true", allowDegraded, true},
+		{VarAllowDegraded, "false", allowDegraded, false},
+		{VarAllowDegraded, "yes", allowDegraded, true},
+		{VarAllowDegraded, "no", allowDegraded, false},
+		{VarAllowDegraded, "TRUE", allowDegraded, true},
+		{VarAllowDegraded, "No", allowDegraded, false},
+		{VarStateDir, "/var/lib/conductor", stateDir, "/var/lib/conductor"},
+		{VarStateDir, "/a", stateDir, "/a"},
+		{VarCgroupParent, "/user.slice/user-1000.slice/user@1000.service/app.slice", cgroupParent, "/user.slice/user-1000.slice/user@1000.service/app.slice"},
+		{VarCgroupParent, "/conductor", cgroupParent, "/conductor"},
+		{VarCgroupParent, "/a:b", cgroupParent, "/a:b"},
+		{VarRunArgs, "allow-read=/data,allow-net=a.com,b.com", runArgsField, []string{"--allow-read=/data", "--allow-net=a.com,b.com"}},
+	}
+	for _, tt := range tests {
+		got, err := Load(env(tt.name, tt.value))
+		if err != nil {
+			t.Errorf("%s=%q: %v", tt.name, tt.value, err)
+			continue
+		}
+		if g := tt.field(got); !reflect.DeepEqual(g, tt.want) {
+			t.Errorf("%s=%q: got %v, want %v", tt.name, tt.value, g, tt.want)
+		}
+	}
+}
+
+func memory(s Settings) any         { return s.Memory }
+func pids(s Settings) any           { return s.Pids }
+func cpus(s Settings) any           { return s.CPUs }
+func maxOutput(s Settings) any      { return s.MaxOutput }
+func defaultTimeout(s Settings) any { return s.DefaultTimeout }
+func maxTimeout(s Settings) any     { return s.MaxTimeout }
+func allowDegraded(s Settings) any  { return s.AllowDegraded }
+func stateDir(s Settings) any       { return s.StateDir }
+func cgroupParent(s Settings) any   { return s.CgroupParent }
+func runArgsField(s Settings) any   { return s.RunArgs }
+
+func TestLoadInvalid(t *testing.T) {
+	tests := []struct {
+		name, value, want string
+	}{
+		{VarMemory, "12Q", "not a size"},
+		{VarMemory, "63M", "63M is out of range"},
+		{VarMemory, "67108863", "out of range"},
+		{VarMemory, "65G", "out of range"},
+		{VarMemory, "64G1", "unknown suffix"},
+		{VarMemory, "0", "out of range"},
+		{VarMemory, "-1", "negative"},
+		{VarMemory, "1e9", "unknown suffix"},
+		{VarMemory, "512 M", "unknown suffix"},
+		{VarMemory, " 512M", "leading or trailing whitespace"},
+		{VarMemory, "512M\n", "leading or trailing whitespace"},
+		{VarMemory, "99999999999999999999G", "too large"},
+		{VarPids, "15", "out of range"},
+		{VarPids, "65537", "out of range"},
+		{VarPids, "0", "out of range"},
+		{VarPids, "-1", "not a whole number"},
+		{VarPids, "+16", "not a whole number"},
+		{VarPids, "1k", "not a whole number"},
+		{VarPids, "16.0", "not a whole number"},
+		{VarPids, "abc", "not a whole number"},
+		{VarPids, "99999999999999999999", "out of range"},
+		{VarCPUs, "0.001", "out of range"},
+		{VarCPUs, "0.009", "out of range"},
+		{VarCPUs, "1024.5", "out of range"},
+		{VarCPUs, "-1", "not a decimal number"},
+		{VarCPUs, "1e2", "not a decimal number"},
+		{VarCPUs, "inf", "not a decimal number"},
+		{VarCPUs, "NaN", "not a decimal number"},
+		{VarCPUs, ".5", "not a decimal number"},
+		{VarCPUs, "1.", "not a decimal number"},
+		{VarCPUs, "1,5", "not a decimal number"},
+		{VarCPUs, "0x1", "not a decimal number"},
+		{VarCPUs, "1_0", "not a decimal number"},
+		{VarMaxOutput, "1023", "out of range"},
+		{VarMaxOutput, "1025M", "out of range"},
+		{VarMaxOutput, "2G", "out of range"},
+		{VarMaxOutput, "lots", "not a size"},
+		{VarDefaultTimeout, "99", "out of range"},
+		{VarDefaultTimeout, "86400001", "out of range"},
+		{VarDefaultTimeout, "30s", "not a whole number"},
+		{VarDefaultTimeout, "1.5", "not a whole number"},
+		{VarDefaultTimeout, "-100", "not a whole number"},
+		{VarMaxTimeout, "99", "out of range"},
+		{VarMaxTimeout, "1e6", "not a whole number"},
+		{VarMaxTimeout, "5m", "not a whole number"},
+		{VarAllowDegraded, "2", "not a yes/no value"},
+		{VarAllowDegraded, "on", "not a yes/no value"},
+		{VarAllowDegraded, "off", "not a yes/no value"},
+		{VarAllowDegraded, "y", "not a yes/no value"},
+		{VarAllowDegraded, "tru", "not a yes/no value"},
+		{VarStateDir, "relative", "not an absolute path"},
+		{VarStateDir, "./x", "not an absolute path"},
+		{VarStateDir, "/", "must not be / itself"},
+		{VarStateDir, "/a/../b", `".." element`},
+		{VarStateDir, "/a/", "not a clean path"},
+		{VarStateDir, "/a b", "a space"},
+		{VarStateDir, "/a\nb", "a newline"},
+		{VarStateDir, "/a,b", `","`},
+		{VarStateDir, "/a:b", `":"`},
+		{VarCgroupParent, "user.slice", "does not start with /"},
+		{VarCgroupParent, "/", "not / itself"},
+		{VarCgroupParent, "/a/../b", `".." element`},
+		{VarCgroupParent, "/..", `".." element`},
+		{VarCgroupParent, "/a b", "a space"},
+		{VarCgroupParent, "/a\tb", "control byte 0x09"},
+		{VarCgroupParent, "/a\x00", "a NUL byte"},
+		{VarCgroupParent, "/a//b", "not a clean path"},
+		{VarCgroupParent, "/a/", "not a clean path"},
+		{VarCgroupParent, "/a/./b", "not a clean path"},
+		{VarCgroupParent, "/sys/fs/cgroup/user.slice", `without /sys/fs/cgroup: "/user.slice"`},
+		{VarWorkspace, "relative", "not an absolute path"},
+		{VarWorkspace, "/", "must not be / itself"},
+		{VarWorkspace, "/nonexistent-conductor-test-dir", "does not exist"},
+		{VarRunArgs, "allow-import", "remote imports are disabled"},
+		{VarRunArgs, "allow-read=rel", "not an absolute path"},
+		{VarRunArgs, "allow-read=/x --allow-all", "a space"},
+	}
+	for _, tt := range tests {
+		_, err := Load(env(tt.name, tt.value))
+		errs := settingErrors(t, err)
+		if len(errs) != 1 {
+			t.Errorf("%s=%q: got %d errors (%v), want 1", tt.name, tt.value, len(errs), err)
+			continue
+		}
+		e := errs[0]
+		if e.Var != tt.name || e.Value != tt.value {
+			t.Errorf("%s=%q: error names %s=%q", tt.name, tt.value, e.Var, e.Value)
+		}
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s=%q: error does not match ErrInvalid", tt.name, tt.value)
+		}
+		msg := e.Error()
+		if !strings.Contains(msg, tt.want) {
+			t.Errorf("%s=%q: error %q does not contain %q", tt.name, tt.value, msg, tt.want)
+		}
+		var wantAllowed string
+		for _, v := range Variables() {
+			if v.Name == tt.name {
+				wantAllowed = v.Allowed
+			}
+		}
+		if !strings.HasPrefix(msg, tt.name+"=") || !strings.HasSuffix(msg, "; allowed: "+wantAllowed) {
+			t.Errorf("%s=%q: error %q does not start with the name and end with the allowed values", tt.name, tt.value, msg)
+		}
+		if strings.ContainsAny(msg, "\n\x00") {
+			t.Errorf("%s=%q: error %q is not one line", tt.name, tt.value, msg)
+		}
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	_, err := Load(env(VarMemory, "12Q"))
+	want := `MCP_CONDUCTOR_MEMORY="12Q": not a size: unknown suffix "Q"; allowed: bytes with optional K, M, G suffix (binary), between 64M and 64G`
+	if err == nil || err.Error() != want {
+		t.Errorf("got  %v\nwant %s", err, want)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Var != VarMemory || e.Value != "12Q" || e.Err == nil {
+		t.Errorf("errors.As: %#v", e)
+	}
+	if errors.Unwrap(e) != e.Err {
+		t.Error("Unwrap does not return Err")
+	}
+	if !errors.Is(e, ErrInvalid) {
+		t.Error("*Error does not match ErrInvalid")
+	}
+	if errors.Is(e, os.ErrNotExist) {
+		t.Error("*Error matches an unrelated error")
+	}
+
+	// A RUN_ARGS error with several problems stays on one line.
+	_, err = Load(env(VarRunArgs, "allow-import,allow-read=rel"))
+	msg := err.Error()
+	if strings.Contains(msg, "\n") || !strings.Contains(msg, `item 1 "allow-import": `) || !strings.Contains(msg, `; item 2 "allow-read=rel": `) {
+		t.Errorf("RUN_ARGS error = %q", msg)
+	}
+
+	// Values are quoted, so a newline cannot forge a log line.
+	_, err = Load(env(VarPids, "1\nMCP_CONDUCTOR_OK=1"))
+	if msg := err.Error(); !strings.HasPrefix(msg, `MCP_CONDUCTOR_PIDS="1\nMCP_CONDUCTOR_OK=1": `) {
+		t.Errorf("error = %q", msg)
+	}
+
+	if got := (&Error{Var: "X", Value: "v"}).Error(); got != `X="v": invalid` {
+		t.Errorf("zero Error = %q", got)
+	}
+}
+
+func TestLoadReportsEveryBadVariable(t *testing.T) {
+	ws := t.TempDir()
+	file := filepath.Join(ws, "f")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := []string{
+		VarRunArgs, "v8-flags=--jitless",
+		VarMemory, "12Q",
+		VarPids, "1",
+		VarCPUs, "many",
+		VarMaxOutput, "2G",
+		VarDefaultTimeout, "30s",
+		VarMaxTimeout, "0",
+		VarAllowDegraded, "maybe",
+		VarStateDir, "state",
+		VarCgroupParent, "/a/../b",
+		VarWorkspace, file,
+	}
+	_, err := Load(env(bad...))
+	errs := settingErrors(t, err)
+	var got, want []string
+	for _, e := range errs {
+		got = append(got, e.Var)
+	}
+	for i := 0; i < len(bad); i += 2 {
+		want = append(want, bad[i])
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("errors name %q, want %q", got, want)
+	}
+	if !errors.Is(err, ErrInvalid) {
+		t.Error("joined error does not match ErrInvalid")
+	}
+
+	// Good variables alongside bad ones are not reported, and no settings
+	// are returned.
+	s, err := Load(env(VarMemory, "1G", VarPids, "1", VarCPUs, "2", VarAllowDegraded, "x"))
+	errs = settingErrors(t, err)
+	if len(errs) != 2 || errs[0].Var != VarPids || errs[1].Var != VarAllowDegraded {
+		t.Errorf("got %v", err)
+	}
+	if !reflect.DeepEqual(s, Settings{}) {
+		t.Errorf("settings returned with an error: %+v", s)
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	tests := []struct {
+		kv            []string
+		wantDef, wMax time.Duration
+		wantErr       string // Var in error, or ""
+	}{
+		{nil, 30 * time.Second, 300 * time.Second, ""},
+		{[]string{VarDefaultTimeout, "5000"}, 5 * time.Second, 300 * time.Second, ""},
+		{[]string{VarMaxTimeout, "10000"}, 10 * time.Second, 10 * time.Second, ""}, // unset default follows the max down
+		{[]string{VarDefaultTimeout, "10000", VarMaxTimeout, "10000"}, 10 * time.Second, 10 * time.Second, ""},
+		{[]string{VarDefaultTimeout, "600000", VarMaxTimeout, "3600000"}, 10 * time.Minute, time.Hour, ""},
+		{[]string{VarDefaultTimeout, "20000", VarMaxTimeout, "10000"}, 0, 0, VarDefaultTimeout},
+		{[]string{VarDefaultTimeout, "400000"}, 0, 0, VarDefaultTimeout},
+		{[]string{VarDefaultTimeout, "400000", VarMaxTimeout, "x"}, 0, 0, VarMaxTimeout},   // no follow-on error
+		{[]string{VarDefaultTimeout, "x", VarMaxTimeout, "1000"}, 0, 0, VarDefaultTimeout}, // only the parse error
+	}
+	for _, tt := range tests {
+		s, err := Load(env(tt.kv...))
+		if tt.wantErr == "" {
+			if err != nil || s.DefaultTimeout != tt.wantDef || s.MaxTimeout != tt.wMax {
+				t.Errorf("%q: got %v, %v, %v; want %v, %v", tt.kv, s.DefaultTimeout, s.MaxTimeout, err, tt.wantDef, tt.wMax)
+			}
+			continue
+		}
+		errs := settingErrors(t, err)
+		if len(errs) != 1 || errs[0].Var != tt.wantErr {
+			t.Errorf("%q: got %v, want one error for %s", tt.kv, err, tt.wantErr)
+		}
+	}
+	_, err := Load(env(VarDefaultTimeout, "20000", VarMaxTimeout, "10000"))
+	want := `MCP_CONDUCTOR_DEFAULT_TIMEOUT="20000": longer than the maximum timeout; allowed: at most MCP_CONDUCTOR_MAX_TIMEOUT (10000)`
+	if err == nil || err.Error() != want {
+		t.Errorf("got  %v\nwant %s", err, want)
+	}
+}
+
+func TestWorkspace(t *testing.T) {
+	// The temporary directory may itself sit behind a symbolic link.
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := filepath.Join(dir, "ws")
+	file := filepath.Join(dir, "file")
+	link := filepath.Join(dir, "link")
+	for _, err := range []error{
+		os.Mkdir(ws, 0o700),
+		os.Mkdir(filepath.Join(ws, "sub"), 0o700),
+		os.WriteFile(file, nil, 0o600),
+		os.Symlink(ws, link),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s, err := Load(env(VarWorkspace, ws))
+	if err != nil || s.Workspace != ws {
+		t.Fatalf("Load(%s) = %q, %v", ws, s.Workspace, err)
+	}
+	s, err = Load(env(VarWorkspace, ws+"/sub"))
+	if err != nil || s.Workspace != ws+"/sub" {
+		t.Fatalf("Load(%s/sub) = %q, %v", ws, s.Workspace, err)
+	}
+
+	tests := []struct{ value, want string }{
+		{link, "symbolic link"},
+		{link + "/sub", "symbolic link"},
+		{file, "not a directory"},
+		{filepath.Join(dir, "missing"), "does not exist"},
+		{ws + "/", "not a clean path"},
+		{ws + "/sub/..", `".." element`},
+		{ws + "/./sub", "not a clean path"},
+		{dir + "/ws dir", "a space"},
+	}
+	for _, tt := range tests {
+		_, err := Load(env(VarWorkspace, tt.value))
+		errs := settingErrors(t, err)
+		if len(errs) != 1 || errs[0].Var != VarWorkspace || !strings.Contains(errs[0].Error(), tt.want) {
+			t.Errorf("Load(%s=%q) = %v; want an error containing %q", VarWorkspace, tt.value, err, tt.want)
+		}
+	}
+}
+
+func TestRunArgsSettings(t *testing.T) {
+	tests := []struct {
+		value    string
+		allowAll bool
+		network  bool
+		hosts    []string
+	}{
+		{"allow-read=/data", false, false, nil},
+		{"allow-net=API.example.com:443,deno.land", false, true, []string{"api.example.com:443", "deno.land"}},
+		{"allow-net", false, true, nil},
+		{"allow-all", true, true, nil},
+		{"allow-all,deny-net", true, false, nil},
+	}
+	for _, tt := range tests {
+		s, err := Load(env(VarRunArgs, tt.value))
+		if err != nil {
+			t.Errorf("%q: %v", tt.value, err)
+			continue
+		}
+		if s.AllowAll != tt.allowAll || s.Network != tt.network || !slices.Equal(s.NetHosts, tt.hosts) {
+			t.Errorf("%q: AllowAll %v Network %v NetHosts %q; want %v %v %q", tt.value, s.AllowAll, s.Network, s.NetHosts, tt.allowAll, tt.network, tt.hosts)
+		}
+		want, _ := ParseRunArgs(tt.value)
+		if !slices.Equal(s.RunArgs, want) {
+			t.Errorf("%q: RunArgs %q, ParseRunArgs %q", tt.value, s.RunArgs, want)
+		}
+	}
+}
+
+func TestVariables(t *testing.T) {
+	vs := Variables()
+	wantNames := []string{
+		VarRunArgs, VarMemory, VarPids, VarCPUs, VarMaxOutput, VarDefaultTimeout,
+		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarCgroupParent, VarWorkspace,
+	}
+	var names []string
+	for _, v := range vs {
+		names = append(names, v.Name)
+		if !strings.HasPrefix(v.Name, Prefix) || v.Allowed == "" || v.Description == "" {
+			t.Errorf("incomplete documentation: %+v", v)
+		}
+		if v.Default == "" {
+			continue
+		}
+		// The documented default parses to the real default.
+		s, err := Load(env(v.Name, v.Default))
+		if err != nil {
+			t.Errorf("%s: documented default %q does not parse: %v", v.Name, v.Default, err)
+		} else if !reflect.DeepEqual(s, defaults()) {
+			t.Errorf("%s: documented default %q gives %+v, real default %+v", v.Name, v.Default, s, defaults())
+		}
+	}
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("Variables() names = %q, want %q", names, wantNames)
+	}
+	// Callers get a copy.
+	vs[0].Name = "changed"
+	if Variables()[0].Name != VarRunArgs {
+		t.Error("Variables() exposes the table")
+	}
+}
+
+func TestUnknownVariables(t *testing.T) {
+	got := UnknownVariables([]string{
+		"PATH=/bin",
+		"MCP_CONDUCTOR_MEMORY=1G",
+		"MCP_CONDUCTOR_MEMROY=1G",
+		"MCP_CONDUCTOR_RUNARGS=allow-all",
+		"MCP_CONDUCTOR_MEMROY=2G",
+		"MCP_CONDUCTOR_",
+		"mcp_conductor_memory=1G",
+	})
+	want := []string{"MCP_CONDUCTOR_", "MCP_CONDUCTOR_MEMROY", "MCP_CONDUCTOR_RUNARGS"}
+	if !slices.Equal(got, want) {
+		t.Errorf("UnknownVariables = %q, want %q", got, want)
+	}
+}
+
+// TestSecretValuesAreHidden covers the table's secret flag, which future
+// variables such as a token will use.
+func TestSecretValuesAreHidden(t *testing.T) {
+	tab := []setting{{
+		Variable: Variable{Name: Prefix + "TEST_TOKEN", Allowed: "at least 32 characters"},
+		secret:   true,
+		parse: func(v string, s *Settings) error {
+			if len(v) < 32 {
+				return errors.New("too short")
+			}
+			return nil
+		},
+	}}
+	_, err := load(tab, nil, env(Prefix+"TEST_TOKEN", "hunter2"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := "MCP_CONDUCTOR_TEST_TOKEN (value hidden): too short; allowed: at least 32 characters"
+	if err.Error() != want || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("got  %v\nwant %s", err, want)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Value != "" {
+		t.Errorf("secret value kept in Error.Value: %q", e.Value)
+	}
+}

@@ -1,0 +1,66 @@
+// Package rootfs builds the read-only root filesystem every sandbox runs in.
+//
+// A root holds exactly: the deno binary at /usr/bin/deno, the shared libraries it needs, the
+// bootstrap files under /conductor, a minimal /etc (passwd, group, hosts, nsswitch.conf, an empty
+// resolv.conf) and the empty mount points /proc, /dev, /tmp and /deno-dir. There is no /sys.
+// Directories are 0755, files 0644, deno and the ELF interpreter 0755 (the kernel refuses to
+// exec a binary whose PT_INTERP file is not executable). When built by root everything is owned
+// by 0:0.
+//
+// # Libraries
+//
+// The library closure is resolved from the ELF itself (see [Libraries]): PT_INTERP plus the
+// DT_NEEDED closure, searched like glibc's ld.so does (DT_RPATH chain, DT_RUNPATH, the
+// directories of /etc/ld.so.conf, then the multiarch defaults). Every library is copied once, as
+// a regular file, at its symlink-free host path (e.g. /usr/lib/x86_64-linux-gnu/libc.so.6); the
+// path the loader looks it up at (e.g. /lib/x86_64-linux-gnu/libc.so.6 or the PT_INTERP path
+// /lib64/ld-linux-x86-64.so.2) becomes a relative symlink to it, so every name resolves inside
+// the root. The root has no ld.so.cache, so a library the host found only through an
+// ld.so.conf directory outside the defaults (e.g. /usr/local/lib), or through a $ORIGIN entry of
+// the executable (which moves to /usr/bin inside the root), would not load there: building such a
+// root fails with a clear error instead of producing a broken root.
+//
+// # Store layout
+//
+//	<dir>/.lock                 flock: exclusive for Ensure/Prune, shared for Current
+//	<dir>/current -> <hash>     relative symlink, replaced atomically (symlink + rename)
+//	<dir>/<hash>/rootfs/        the root (Root.Path); never modified after the rename
+//	<dir>/<hash>/manifest.json  every entry's path, type, mode, owner, size, digest, inode, times
+//	<dir>/<hash>/hold           readers hold a shared flock on it while they use the root
+//	<dir>/.digests.json         cache of source-file digests keyed by inode, size, mtime, ctime
+//	<dir>/.build-*, .trash-*    in-progress builds and removals (cleaned up under the lock)
+//
+// <hash> is the hex sha256 over every path, type, mode, symlink target and file digest of the
+// root, sorted by path. Ensure computes it from the inputs before building anything; a build that
+// does not reproduce it is rejected.
+//
+// # Verification trade-off
+//
+// [Store.Current] and [Store.Ensure] run a cheap check (a walk of ~30 entries, about 0.5 ms): the
+// set of paths must equal the manifest, and every entry's type, mode, owner, inode and symlink
+// target, and every file's size, mtime and ctime, must match what was recorded at build time. Any write through the
+// filesystem changes ctime, which cannot be set back without changing the clock, so this catches
+// edits, replacements, chmods and added or removed files. It cannot catch a change made beneath
+// the filesystem (raw block device writes); [Root.Verify] re-hashes every byte (~100 ms, dominated
+// by the 96 MB deno binary) and compares against the hash the directory is named after; set
+// Options.FullVerify to have Ensure do that before reusing a root, and rebuild on a mismatch.
+//
+// The same inode+size+mtime+ctime trust is used for the source files (deno and the libraries)
+// through .digests.json, which makes a no-op [Store.Ensure] take a few milliseconds instead of
+// re-hashing deno every time; the content copied into a new root is always hashed in full.
+//
+// # Lifetime and garbage collection
+//
+// Roots returned by [Store.Ensure] and [Store.Current] are held: a shared flock on
+// <dir>/<hash>/hold that stays until [Root.Release]. [Store.Prune] (and the automatic prune after
+// Ensure switches roots, which keeps the current and the previous root) never removes the current
+// root nor a held one, so a sandbox started from an old root is never disturbed as long as its
+// *Root is held. The one exception is a root found tampered with: Ensure must rebuild it under
+// the same name, so it moves the damaged directory aside.
+//
+// Root.Path is absolute and free of symlinks (libcontainer refuses a rootfs path through a
+// symlink), even when the store directory was given through one; never use <dir>/current/rootfs
+// as a sandbox's root, since current moves. The store directory and its ancestors must be
+// writable only by the server's user, and searchable by the unprivileged host uid the sandbox
+// runs as.
+package rootfs

@@ -1,0 +1,182 @@
+package sandbox
+
+import (
+	"fmt"
+	"strings"
+
+	cgcfg "github.com/opencontainers/cgroups"
+	devices "github.com/opencontainers/cgroups/devices/config"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"golang.org/x/sys/unix"
+)
+
+// In-sandbox paths of the channel the bootstrap opens.
+const (
+	channelOut = "/proc/self/fd/3" // sandbox -> host
+	channelIn  = "/proc/self/fd/4" // host -> sandbox
+)
+
+// v8Headroom is the memory deno needs beyond V8's old space (code space, the
+// Rust side, thread stacks). The old-space limit is the memory limit minus this,
+// so a heap exhaustion ends as a clean "heap out of memory" instead of a cgroup
+// kill when it can.
+const v8Headroom = 170 << 20
+
+// minOldSpaceMiB keeps tiny memory limits from producing a V8 flag deno rejects.
+const minOldSpaceMiB = 32
+
+// maskedPaths are hidden in /proc (runc's defaults, without /sys: there is no /sys).
+var maskedPaths = []string{
+	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+	"/proc/scsi",
+}
+
+// readonlyPaths are remounted read-only in /proc (runc's defaults).
+var readonlyPaths = []string{
+	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+}
+
+// containerSpec is everything that varies between sandboxes of one runner.
+type containerSpec struct {
+	rootfs   string
+	denoDir  string // in-root mount point of the dependency cache
+	cacheSrc string // host path of the dependency cache, "" = none mounted
+	tmpSize  int64
+	uid, gid int // host ids the sandbox's root maps to
+	rootless bool
+	cgroup   *cgcfg.Cgroup
+	seccomp  *configs.Seccomp
+	hostname string
+}
+
+// buildConfig returns the libcontainer configuration of one sandbox.
+func buildConfig(s containerSpec) *configs.Config {
+	const (
+		nodevNosuid = unix.MS_NOSUID | unix.MS_NODEV
+		noexec      = nodevNosuid | unix.MS_NOEXEC
+	)
+	mounts := []*configs.Mount{
+		{Source: "proc", Destination: "/proc", Device: "proc", Flags: noexec},
+		{Source: "tmpfs", Destination: "/dev", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME | unix.MS_NOEXEC, Data: "mode=755,size=64k"},
+		{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: noexec, Data: fmt.Sprintf("mode=1777,size=%d", s.tmpSize)},
+	}
+	if s.cacheSrc != "" {
+		mounts = append(mounts, &configs.Mount{
+			Source: s.cacheSrc, Destination: s.denoDir, Device: "bind",
+			Flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | noexec,
+		})
+	}
+	cfg := &configs.Config{
+		Rootfs:            s.rootfs,
+		Readonlyfs:        true,
+		NoNewPrivileges:   true,
+		ParentDeathSignal: int(unix.SIGKILL),
+		Capabilities:      &configs.Capabilities{},
+		Hostname:          s.hostname,
+		Namespaces: configs.Namespaces{
+			{Type: configs.NEWUSER}, {Type: configs.NEWNS}, {Type: configs.NEWNET},
+			{Type: configs.NEWPID}, {Type: configs.NEWIPC}, {Type: configs.NEWUTS},
+			{Type: configs.NEWCGROUP},
+		},
+		UIDMappings:   []configs.IDMap{{ContainerID: 0, HostID: int64(s.uid), Size: 1}},
+		GIDMappings:   []configs.IDMap{{ContainerID: 0, HostID: int64(s.gid), Size: 1}},
+		Mounts:        mounts,
+		Devices:       sandboxDevices(),
+		MaskPaths:     maskedPaths,
+		ReadonlyPaths: readonlyPaths,
+		Networks:      []*configs.Network{{Type: "loopback"}},
+		Rlimits: []configs.Rlimit{
+			{Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0},
+			{Type: unix.RLIMIT_NOFILE, Hard: 4096, Soft: 4096},
+		},
+		OomScoreAdj:     intPtr(1000),
+		Seccomp:         s.seccomp,
+		Cgroups:         s.cgroup,
+		NoNewKeyring:    false,
+		RootlessEUID:    s.rootless,
+		RootlessCgroups: s.rootless,
+		Version:         "1.3.0",
+	}
+	if cfg.Cgroups != nil && s.rootless {
+		cfg.Cgroups.Rootless = true
+	}
+	return cfg
+}
+
+func intPtr(v int) *int { return &v }
+
+// sandboxDevices are the device nodes in the sandbox's /dev. In a user
+// namespace libcontainer bind-mounts them from the host.
+func sandboxDevices() []*devices.Device {
+	node := func(path string, minor int64) *devices.Device {
+		return &devices.Device{
+			Path: path, FileMode: 0o666,
+			Rule: devices.Rule{Type: devices.CharDevice, Major: 1, Minor: minor, Permissions: "rwm", Allow: true},
+		}
+	}
+	tty := &devices.Device{
+		Path: "/dev/tty", FileMode: 0o666,
+		Rule: devices.Rule{Type: devices.CharDevice, Major: 5, Minor: 0, Permissions: "rwm", Allow: true},
+	}
+	return []*devices.Device{
+		node("/dev/null", 3), node("/dev/zero", 5), node("/dev/full", 7),
+		node("/dev/random", 8), node("/dev/urandom", 9), tty,
+	}
+}
+
+// denoArgs returns deno's command line: the fixed hardening flags, the
+// admin's permission flags, access to the two channel paths, and the
+// bootstrap.
+func denoArgs(denoPath, bootstrap string, adminFlags []string, memory int64) []string {
+	args := []string{denoPath, "run", "--no-prompt", "--cached-only", "--no-remote", "--no-config", "--no-lock"}
+	if memory > 0 {
+		oldSpace := (memory - v8Headroom) >> 20
+		if oldSpace < minOldSpaceMiB {
+			oldSpace = minOldSpaceMiB
+		}
+		args = append(args, fmt.Sprintf("--v8-flags=--max-old-space-size=%d", oldSpace))
+	}
+	flags := grantPath(adminFlags, "read", channelIn)
+	flags = grantPath(flags, "write", channelOut)
+	args = append(args, flags...)
+	return append(args, bootstrap)
+}
+
+// grantPath adds path to the --allow-<perm> list in flags, merging with an
+// existing list (deno rejects a repeated flag) and leaving a global grant
+// alone.
+func grantPath(flags []string, perm, path string) []string {
+	flag := "--allow-" + perm
+	out := make([]string, 0, len(flags)+1)
+	merged := false
+	for _, f := range flags {
+		switch {
+		case f == "--allow-all" || f == flag:
+			merged = true
+		case strings.HasPrefix(f, flag+"="):
+			f += "," + path
+			merged = true
+		}
+		out = append(out, f)
+	}
+	if !merged {
+		out = append(out, flag+"="+path)
+	}
+	return out
+}
+
+// sandboxEnv is the sandbox's whole environment: nothing of the server's
+// environment enters it.
+func sandboxEnv(denoDir string) []string {
+	return []string{
+		"PATH=/usr/bin:/bin",
+		"HOME=/tmp",
+		"TMPDIR=/tmp",
+		"DENO_DIR=" + denoDir,
+		"DENO_EMIT_CACHE_MODE=disable",
+		"DENO_NO_UPDATE_CHECK=1",
+		"DENO_NO_PROMPT=1",
+		"NO_COLOR=1",
+	}
+}

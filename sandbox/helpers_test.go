@@ -1,0 +1,181 @@
+package sandbox
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/conductor-sandbox/conductor/cgroups"
+	"github.com/conductor-sandbox/conductor/rootfs"
+	"github.com/conductor-sandbox/conductor/seccomp"
+)
+
+// Test binaries start sandboxes too: libcontainer re-executes them as init.
+func init() { MaybeInit() }
+
+// unavailable fails the test on CI and skips it elsewhere, always with the reason.
+func unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("sandbox test cannot run: "+format, args...)
+	}
+	t.Skipf("sandbox test skipped: "+format, args...)
+}
+
+// denoPath finds the deno the tests use.
+func denoPath(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("CONDUCTOR_DENO")
+	if p == "" {
+		p, _ = filepath.Abs("../.build/deno")
+	}
+	if _, err := os.Stat(p); err != nil {
+		unavailable(t, "no deno at %s (run `make build` or set CONDUCTOR_DENO): %v", p, err)
+	}
+	return p
+}
+
+var (
+	rootOnce sync.Once
+	rootDir  string
+	rootVal  *rootfs.Root
+	rootErr  error
+)
+
+// testRoot builds one root per test binary in a private store.
+func testRoot(t testing.TB) *rootfs.Root {
+	t.Helper()
+	deno := denoPath(t)
+	rootOnce.Do(func() {
+		rootDir, rootErr = os.MkdirTemp("", "conductor-test-rootfs-")
+		if rootErr != nil {
+			return
+		}
+		_ = os.Chmod(rootDir, 0o755)
+		rootVal, rootErr = rootfs.NewStore(rootDir).Ensure(context.Background(), rootfs.Options{
+			Deno:      deno,
+			Bootstrap: map[string][]byte{BootstrapName: Bootstrap},
+		})
+	})
+	if rootErr != nil {
+		t.Fatalf("build test root: %v", rootErr)
+	}
+	return rootVal
+}
+
+// TestMain removes the shared test root when the package's tests end.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if rootDir != "" {
+		_ = os.RemoveAll(rootDir)
+	}
+	os.Exit(code)
+}
+
+// testOptions returns runner options for this host, with small limits.
+func testOptions(t testing.TB) Options {
+	t.Helper()
+	root := testRoot(t)
+	host, err := cgroups.Detect(context.Background(), cgroups.Options{Prefix: IDPrefix, Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT")})
+	if err != nil {
+		unavailable(t, "cgroup detection: %v", err)
+	}
+	o := Options{
+		StateDir: t.TempDir(),
+		Root:     root,
+		Cgroups:  host,
+		Seccomp:  seccomp.NewCache(),
+		Limits:   cgroups.Limits{Memory: 512 << 20, Pids: cgroups.DefaultPids(runtime.NumCPU())},
+	}
+	if missing := host.Missing(o.Limits); len(missing) > 0 {
+		unavailable(t, "limits not enforceable here: %v", missing)
+	}
+	return o
+}
+
+// newTestRunner starts a runner and checks, at cleanup, that it left nothing.
+func newTestRunner(t testing.TB, mutate func(*Options)) *Runner {
+	t.Helper()
+	o := testOptions(t)
+	if mutate != nil {
+		mutate(&o)
+	}
+	r, err := New(context.Background(), o)
+	if err != nil {
+		unavailable(t, "runner: %v", err)
+	}
+	t.Cleanup(func() {
+		instance := r.Instance()
+		if err := r.Close(); err != nil {
+			t.Errorf("runner close: %v", err)
+		}
+		assertNoLeftovers(t, o.StateDir, instance)
+	})
+	return r
+}
+
+// assertNoLeftovers checks that no state dir, cgroup or process of instance remains.
+func assertNoLeftovers(t testing.TB, stateDir, instance string) {
+	t.Helper()
+	if entries, _ := os.ReadDir(stateDir); len(entries) > 0 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("state dir %s not empty: %v", stateDir, names)
+	}
+	if dirs := cgroupDirsWith(instance); len(dirs) > 0 {
+		t.Errorf("cgroups left behind: %v", dirs)
+	}
+	if pids := processesIn(instance); len(pids) > 0 {
+		t.Errorf("processes left behind: %v", pids)
+	}
+}
+
+// cgroupDirsWith lists cgroup directories anywhere under /sys/fs/cgroup whose
+// name contains marker.
+func cgroupDirsWith(marker string) []string {
+	var found []string
+	_ = filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.Contains(d.Name(), marker) {
+			found = append(found, p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return found
+}
+
+// processesIn lists pids whose cgroup path mentions marker.
+func processesIn(marker string) []string {
+	var pids []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
+		if err == nil && strings.Contains(string(b), marker) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
+
+// runCode runs code in a fresh sandbox with a timeout.
+func runCode(t testing.TB, r *Runner, code string, timeout time.Duration) *Result {
+	t.Helper()
+	res, err := r.Run(context.Background(), code, timeout)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return res
+}

@@ -1,0 +1,270 @@
+package sandbox
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Status is the outcome of one execution.
+type Status string
+
+// Statuses. A V8 heap exhaustion and a cgroup OOM kill are both StatusOOM.
+const (
+	StatusSuccess   Status = "success"
+	StatusError     Status = "error"
+	StatusTimeout   Status = "timeout"
+	StatusOOM       Status = "oom"
+	StatusKilled    Status = "killed"
+	StatusCancelled Status = "cancelled"
+)
+
+// Error types, as reported in ErrorInfo.Type.
+const (
+	ErrorSyntax     = "syntax"
+	ErrorRuntime    = "runtime"
+	ErrorPermission = "permission"
+	ErrorDependency = "dependency"
+	ErrorTimeout    = "timeout"
+	ErrorOOM        = "oom"
+	ErrorKilled     = "killed"
+	ErrorCancelled  = "cancelled"
+	ErrorInternal   = "internal"
+)
+
+// Limits a run can hit, as reported in Result.LimitHit.
+const (
+	LimitTimeout = "timeout"
+	LimitMemory  = "memory"
+	LimitPids    = "pids"
+)
+
+// ErrorInfo describes why a run did not succeed.
+type ErrorInfo struct {
+	Type    string `json:"type"`
+	Name    string `json:"name,omitempty"`
+	Message string `json:"message"`
+	Stack   string `json:"stack,omitempty"`
+}
+
+// Result is the outcome of one execution; `conductor exec --json` prints it.
+type Result struct {
+	Status          Status     `json:"status"`
+	ExitCode        *int       `json:"exitCode"`
+	Signal          string     `json:"signal"`
+	Stdout          string     `json:"stdout"`
+	Stderr          string     `json:"stderr"`
+	StdoutTruncated bool       `json:"stdoutTruncated"`
+	StderrTruncated bool       `json:"stderrTruncated"`
+	StdoutBytes     int64      `json:"stdoutBytes"`
+	StderrBytes     int64      `json:"stderrBytes"`
+	DurationMs      float64    `json:"durationMs"`
+	CPUMs           float64    `json:"cpuMs"`
+	MemoryPeakBytes int64      `json:"memoryPeakBytes"`
+	LimitHit        string     `json:"limitHit"`
+	Degraded        []string   `json:"degraded"`
+	Error           *ErrorInfo `json:"error"`
+}
+
+// v8OOMMarkers are what deno prints when V8's heap limit is reached.
+var v8OOMMarkers = []string{
+	"JavaScript heap out of memory",
+	"Fatal JavaScript out of memory",
+	"Fatal process out of memory",
+	"Reached heap limit",
+}
+
+// collect fills res after deno has exited (or was killed).
+func (sb *Sandbox) collect(res *Result, killedFor Status, elapsed time.Duration) {
+	res.DurationMs = durationMs(elapsed)
+	res.Stdout, res.StdoutTruncated, res.StdoutBytes = sb.stdout.Result()
+	res.Stderr, res.StderrTruncated, res.StderrBytes = sb.stderr.Result()
+	if res.Degraded == nil {
+		res.Degraded = []string{}
+	}
+	if st := sb.state; st != nil {
+		res.CPUMs = durationMs(st.UserTime() + st.SystemTime())
+	}
+	ev := sb.cgroupEvents()
+	res.MemoryPeakBytes = ev.memoryPeak
+
+	var frame *frameInfo
+	evaluated := false
+	for done := false; !done; {
+		select {
+		case f := <-sb.frames:
+			switch {
+			case f.fault != nil && frame == nil:
+				frame = &frameInfo{fault: f.fault}
+			case f.typ == "error" && frame == nil:
+				frame = &f
+			case f.typ == "evaluated":
+				evaluated = true
+			}
+		default:
+			done = true
+		}
+	}
+
+	ws, haveStatus := waitStatus(sb.state)
+	signaled := haveStatus && ws.Signaled()
+	if haveStatus && ws.Exited() {
+		code := ws.ExitStatus()
+		res.ExitCode = &code
+	}
+	if signaled {
+		res.Signal = signalName(ws.Signal())
+	}
+	heapOOM := containsAny(res.Stderr, v8OOMMarkers)
+
+	switch {
+	case killedFor == StatusTimeout:
+		res.Status, res.LimitHit = StatusTimeout, LimitTimeout
+		res.Error = &ErrorInfo{Type: ErrorTimeout, Message: "execution timed out after " + time.Duration(elapsed.Milliseconds()*int64(time.Millisecond)).String() + "; every process of the sandbox was killed"}
+	case killedFor == StatusCancelled:
+		res.Status = StatusCancelled
+		res.Error = &ErrorInfo{Type: ErrorCancelled, Message: "execution was cancelled; every process of the sandbox was killed"}
+	case heapOOM || (ev.oomKills > 0 && (signaled || !evaluated)):
+		res.Status, res.LimitHit = StatusOOM, LimitMemory
+		msg := "out of memory: the memory limit was reached and the sandbox was killed"
+		if heapOOM {
+			msg = "out of memory: the JavaScript heap limit was reached"
+		}
+		res.Error = &ErrorInfo{Type: ErrorOOM, Message: msg}
+	case frame != nil && frame.fault != nil:
+		res.Status = StatusError
+		res.Error = &ErrorInfo{Type: ErrorInternal, Message: "the sandbox broke the channel protocol: " + frame.fault.Error()}
+	case frame != nil && frame.err != nil:
+		res.Status = StatusError
+		info := *frame.err
+		info.Type = classify(info)
+		res.Error = &info
+	case signaled:
+		res.Status = StatusKilled
+		res.Error = &ErrorInfo{Type: ErrorKilled, Message: "deno was killed by " + res.Signal}
+		if ws.Signal() == syscall.SIGSYS {
+			res.Error.Message += " (a forbidden system call)"
+		}
+	case res.ExitCode != nil && *res.ExitCode == 0:
+		res.Status = StatusSuccess
+	default:
+		res.Status = StatusError
+		msg := "deno exited with an error"
+		if res.ExitCode != nil {
+			msg = "deno exited with code " + strconv.Itoa(*res.ExitCode)
+		}
+		res.Error = &ErrorInfo{Type: ErrorRuntime, Message: msg}
+	}
+	if res.LimitHit == "" && ev.pidsMax > 0 {
+		res.LimitHit = LimitPids
+		if res.Error != nil {
+			res.Error.Message += " (the process/thread limit was reached)"
+		}
+	}
+}
+
+// classify maps an error thrown by the user's code to an error type.
+func classify(e ErrorInfo) string {
+	switch {
+	case e.Name == "SyntaxError" || strings.HasPrefix(e.Message, "SyntaxError:"):
+		return ErrorSyntax
+	case e.Name == "NotCapable" || e.Name == "PermissionDenied":
+		return ErrorPermission
+	case strings.Contains(e.Message, "--cached-only is specified") ||
+		strings.Contains(e.Message, "Module not found") ||
+		strings.Contains(e.Message, "Relative import path") ||
+		strings.Contains(e.Message, "Import \"") ||
+		strings.Contains(e.Message, "--no-remote"):
+		return ErrorDependency
+	}
+	return ErrorRuntime
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func signalName(s syscall.Signal) string {
+	if name := unixSignalName(s); name != "" {
+		return name
+	}
+	return "signal " + strconv.Itoa(int(s))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// cgroupEvents is what the sandbox's cgroups say about limits hit.
+type cgroupEvents struct {
+	memoryPeak int64
+	oomKills   int64
+	pidsMax    int64
+}
+
+// cgroupEvents reads peak memory, OOM kills and pids-limit hits from the
+// container's cgroups, before they are destroyed. A v1 hierarchy named after
+// the controller wins; a hybrid host also lists its controller-less cgroup v2
+// directory under "", which is used only for controllers v1 does not have.
+func (sb *Sandbox) cgroupEvents() cgroupEvents {
+	var ev cgroupEvents
+	st, err := sb.ctr.State()
+	if err != nil {
+		return ev
+	}
+	paths := st.CgroupPaths
+	unified, hasUnified := paths[""]
+	if p, ok := paths["memory"]; ok {
+		ev.memoryPeak = readInt(filepath.Join(p, "memory.max_usage_in_bytes"))
+		ev.oomKills = readKey(filepath.Join(p, "memory.oom_control"), "oom_kill")
+	} else if hasUnified {
+		ev.memoryPeak = readInt(filepath.Join(unified, "memory.peak"))
+		ev.oomKills = readKey(filepath.Join(unified, "memory.events"), "oom_kill")
+	}
+	if p, ok := paths["pids"]; ok {
+		ev.pidsMax = readKey(filepath.Join(p, "pids.events"), "max")
+	} else if hasUnified {
+		ev.pidsMax = readKey(filepath.Join(unified, "pids.events"), "max")
+	}
+	return ev
+}
+
+func readInt(file string) int64 {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	v, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return v
+}
+
+// readKey reads "key value" lines (memory.events, pids.events, oom_control).
+func readKey(file, key string) int64 {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if ok && k == key {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}

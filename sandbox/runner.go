@@ -1,0 +1,200 @@
+package sandbox
+
+import (
+	_ "embed"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/conductor-sandbox/conductor/cgroups"
+	"github.com/conductor-sandbox/conductor/rootfs"
+	"github.com/conductor-sandbox/conductor/seccomp"
+	"golang.org/x/sys/unix"
+)
+
+// Bootstrap is the program every sandbox boots into; the rootfs places it at
+// /conductor/bootstrap.js.
+//
+//go:embed bootstrap.js
+var Bootstrap []byte
+
+// BootstrapName is the bootstrap's file name under the root's bootstrap dir.
+const BootstrapName = "bootstrap.js"
+
+// IDPrefix starts the name of every container, state directory and cgroup
+// conductor creates, so a sweep can recognise its own leftovers.
+const IDPrefix = "conductor-"
+
+// Defaults.
+const (
+	DefaultMaxOutput    = 1 << 20
+	DefaultTmpSize      = 64 << 20
+	DefaultStartTimeout = 30 * time.Second
+	// nobodyID is the host uid/gid a root-run sandbox maps its root to by default.
+	nobodyID = 65534
+	// maxCodeBytes bounds the code the host will send into a sandbox.
+	maxCodeBytes = 64 << 20
+	// maxFrameBytes bounds one frame from the sandbox.
+	maxFrameBytes = 4 << 20
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrUnenforceable = cgroups.ErrUnenforceable
+	ErrClosed        = errors.New("sandbox runner is closed")
+	ErrCodeTooLarge  = errors.New("code too large")
+	ErrStart         = errors.New("sandbox failed to start")
+)
+
+// Options configure a Runner. Root, Cgroups and Seccomp are required.
+type Options struct {
+	StateDir      string         // parent of per-instance state directories
+	Root          *rootfs.Root   // the read-only root
+	Cgroups       *cgroups.Host  // detected cgroup setup
+	Seccomp       *seccomp.Cache // compiled-once policies
+	Limits        cgroups.Limits // memory, pids, CPU
+	AllowDegraded bool           // run even when a limit cannot be enforced
+	DenoFlags     []string       // validated deno permission flags, with "--"
+	Network       bool           // the admin granted network (allow-net / allow-all)
+	MaxOutput     int64          // bytes kept per stream; 0 = DefaultMaxOutput
+	TmpSize       int64          // bytes of /tmp; 0 = DefaultTmpSize
+	DepsCache     string         // host dir mounted read-only as DENO_DIR; "" = the root's empty one
+	HostUID       int            // host uid the sandbox's root maps to; 0 = default
+	HostGID       int            // host gid likewise
+	StartTimeout  time.Duration  // bound on booting deno; 0 = DefaultStartTimeout
+	Logger        *slog.Logger
+}
+
+// Runner starts sandboxes. It owns one instance directory under StateDir,
+// locked for its lifetime, which is how a later sweep tells a live server's
+// sandboxes from a dead one's.
+type Runner struct {
+	opts     Options
+	log      *slog.Logger
+	instance string // e.g. "conductor-7f3a9c"
+	stateDir string // StateDir/instance: libcontainer's state root
+	lock     *os.File
+	seq      atomic.Uint64
+	rootless bool
+	closed   atomic.Bool
+}
+
+// New checks that the configured limits can be enforced here (fail closed),
+// sweeps what dead instances left behind, and claims a fresh instance dir.
+func New(ctx context.Context, o Options) (*Runner, error) {
+	if o.Root == nil || o.Cgroups == nil || o.Seccomp == nil {
+		return nil, errors.New("sandbox: Options.Root, Cgroups and Seccomp are required")
+	}
+	if o.StateDir == "" || !filepath.IsAbs(o.StateDir) {
+		return nil, fmt.Errorf("sandbox: state dir %q must be an absolute path", o.StateDir)
+	}
+	if o.MaxOutput <= 0 {
+		o.MaxOutput = DefaultMaxOutput
+	}
+	if o.TmpSize <= 0 {
+		o.TmpSize = DefaultTmpSize
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = DefaultStartTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	rootless := os.Geteuid() != 0
+	if o.HostUID == 0 {
+		o.HostUID = nobodyID
+		if rootless {
+			o.HostUID = os.Geteuid()
+		}
+	}
+	if o.HostGID == 0 {
+		o.HostGID = nobodyID
+		if rootless {
+			o.HostGID = os.Getegid()
+		}
+	}
+	if missing := o.Cgroups.Missing(o.Limits); len(missing) > 0 && !o.AllowDegraded {
+		errs := []error{ErrUnenforceable}
+		for _, m := range missing {
+			errs = append(errs, m)
+		}
+		return nil, fmt.Errorf("%w\n(set MCP_CONDUCTOR_ALLOW_DEGRADED=1 to run anyway; every result will list what is not enforced)", errors.Join(errs...))
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox: state dir: %w", err)
+	}
+	r := &Runner{opts: o, log: o.Logger, rootless: rootless}
+	if removed, err := Sweep(ctx, o.StateDir, o.Cgroups, o.Logger); err != nil {
+		r.log.Warn("sweep of stale sandboxes incomplete", "err", err)
+	} else if len(removed) > 0 {
+		r.log.Info("swept stale sandboxes", "removed", removed)
+	}
+	if err := r.claimInstance(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// claimInstance creates and locks this runner's instance directory.
+func (r *Runner) claimInstance() error {
+	var rnd [4]byte
+	if _, err := unix.Getrandom(rnd[:], 0); err != nil {
+		return fmt.Errorf("sandbox: instance id: %w", err)
+	}
+	r.instance = fmt.Sprintf("%s%x", IDPrefix, rnd)
+	r.stateDir = filepath.Join(r.opts.StateDir, r.instance)
+	if err := os.Mkdir(r.stateDir, 0o700); err != nil {
+		return fmt.Errorf("sandbox: instance dir: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(r.stateDir, lockName), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("sandbox: instance lock: %w", err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		return fmt.Errorf("sandbox: instance lock: %w", err)
+	}
+	_, _ = lock.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+	r.lock = lock
+	return nil
+}
+
+// Instance names this runner's state directory and the prefix of its containers.
+func (r *Runner) Instance() string { return r.instance }
+
+// Close releases the runner's instance directory. Sandboxes still open are
+// destroyed by their own Close; call it after they finish.
+func (r *Runner) Close() error {
+	if !r.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	err := os.Remove(filepath.Join(r.stateDir, lockName))
+	if rmErr := os.Remove(r.stateDir); rmErr != nil && err == nil {
+		err = rmErr
+	}
+	r.lock.Close()
+	return err
+}
+
+// Run starts a sandbox, runs code in it, and destroys it.
+func (r *Runner) Run(ctx context.Context, code string, timeout time.Duration) (*Result, error) {
+	t0 := time.Now()
+	sb, err := r.Start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer sb.Close()
+	res := sb.Run(ctx, code, timeout)
+	res.DurationMs = durationMs(time.Since(t0))
+	return res, nil
+}
+
+func durationMs(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}

@@ -1,0 +1,347 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+
+	"github.com/conductor-sandbox/conductor/seccomp"
+)
+
+// Sandbox is one started container with deno booted into the bootstrap,
+// waiting for code. It runs code once.
+type Sandbox struct {
+	r        *Runner
+	id       string
+	ctr      *libcontainer.Container
+	proc     *libcontainer.Process
+	degraded []string
+	started  time.Time
+
+	toBox   *os.File // host end of fd 4
+	fromBox *os.File // host end of fd 3
+	stdout  *cappedBuffer
+	stderr  *cappedBuffer
+	readers sync.WaitGroup
+
+	ready  chan struct{}  // closed when the bootstrap says "ready"
+	frames chan frameInfo // "evaluated" and "error" frames, and protocol faults
+
+	exited  chan struct{} // closed when deno (the container's init) has exited
+	state   *os.ProcessState
+	waitErr error
+
+	ranOnce   sync.Once
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// frameInfo is what the host learned from one frame of the sandbox.
+type frameInfo struct {
+	typ   string
+	err   *ErrorInfo
+	fault error // the frame was malformed: the channel is no longer trusted
+}
+
+// Start creates a container and boots deno into the bootstrap. On any error
+// everything created so far is removed.
+func (r *Runner) Start(ctx context.Context) (_ *Sandbox, retErr error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	id := fmt.Sprintf("%s-%d", r.instance, r.seq.Add(1))
+	cg, degraded, err := r.opts.Cgroups.Config(id, r.opts.Limits, r.opts.AllowDegraded)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := r.opts.Seccomp.Policy(seccomp.Options{Network: r.opts.Network})
+	if err != nil {
+		return nil, fmt.Errorf("%w: seccomp policy: %w", ErrStart, err)
+	}
+	cacheSrc := r.opts.DepsCache
+	cfg := buildConfig(containerSpec{
+		rootfs:   r.opts.Root.Path,
+		denoDir:  r.opts.Root.DenoDir,
+		cacheSrc: cacheSrc,
+		tmpSize:  r.opts.TmpSize,
+		uid:      r.opts.HostUID,
+		gid:      r.opts.HostGID,
+		rootless: r.rootless,
+		cgroup:   cg,
+		seccomp:  policy,
+		hostname: "sandbox",
+	})
+	ctr, err := libcontainer.Create(r.stateDir, id, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: create %s: %w", ErrStart, id, err)
+	}
+	sb := &Sandbox{
+		r: r, id: id, ctr: ctr, degraded: degraded, started: time.Now(),
+		stdout: newCappedBuffer(r.opts.MaxOutput),
+		stderr: newCappedBuffer(r.opts.MaxOutput),
+		ready:  make(chan struct{}),
+		frames: make(chan frameInfo, 4),
+		exited: make(chan struct{}),
+	}
+	defer func() {
+		if retErr != nil {
+			sb.Close()
+		}
+	}()
+	if err := sb.start(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrStart, id, err)
+	}
+	select {
+	case <-sb.ready:
+		return sb, nil
+	case <-sb.exited:
+		out, _, _ := sb.stderr.Result()
+		return nil, fmt.Errorf("%w: deno exited while booting (%s): %s", ErrStart, describeExit(sb.state), lastLines(out, 5))
+	case <-time.After(r.opts.StartTimeout):
+		return nil, fmt.Errorf("%w: deno did not boot within %s", ErrStart, r.opts.StartTimeout)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// start wires the pipes, starts the container's init and execs deno.
+func (sb *Sandbox) start(ctx context.Context) error {
+	o := sb.r.opts
+	// Pipes: fd 3 sandbox->host, fd 4 host->sandbox, and stdout/stderr.
+	resR, resW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	codeR, codeW, err := os.Pipe()
+	if err != nil {
+		resR.Close()
+		resW.Close()
+		return err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		closeAll(resR, resW, codeR, codeW)
+		return err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		closeAll(resR, resW, codeR, codeW, outR, outW)
+		return err
+	}
+	childEnds := []*os.File{resW, codeR, outW, errW}
+	defer closeAll(childEnds...) // the child holds its own copies after Start
+	sb.toBox, sb.fromBox = codeW, resR
+	// deno reopens the channel through /proc/self/fd, which checks the pipe
+	// inode's owner: give the sandbox's mapped host uid the two channel ends.
+	for _, f := range []*os.File{resW, codeR} {
+		if err := f.Chown(o.HostUID, o.HostGID); err != nil && !sb.r.rootless {
+			closeAll(resR, codeW, outR, errR)
+			return fmt.Errorf("chown channel pipe: %w", err)
+		}
+		_ = f.Chmod(0o600)
+	}
+
+	sb.proc = &libcontainer.Process{
+		Args:       denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), o.DenoFlags, o.Limits.Memory),
+		Env:        sandboxEnv(o.Root.DenoDir),
+		Cwd:        "/tmp",
+		Stdout:     outW,
+		Stderr:     errW,
+		ExtraFiles: []*os.File{resW, codeR},
+		Init:       true,
+	}
+
+	// The parent-death signal follows the OS thread that forked the init
+	// (golang/go#27505), so that thread stays locked, and alive, until deno
+	// has exited.
+	startErr := make(chan error, 1)
+	go sb.supervise(startErr)
+	if err := <-startErr; err != nil {
+		closeAll(resR, codeW, outR, errR)
+		return err
+	}
+	sb.readers.Add(3)
+	go func() { defer sb.readers.Done(); drain(sb.stdout, outR); outR.Close() }()
+	go func() { defer sb.readers.Done(); drain(sb.stderr, errR); errR.Close() }()
+	go func() { defer sb.readers.Done(); sb.readFrames(); }()
+	if err := sb.ctr.Exec(); err != nil {
+		return fmt.Errorf("exec deno: %w", err)
+	}
+	return nil
+}
+
+// supervise starts the container on a locked OS thread and waits for its init.
+func (sb *Sandbox) supervise(startErr chan<- error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := sb.ctr.Start(sb.proc); err != nil {
+		startErr <- err
+		close(sb.exited)
+		return
+	}
+	startErr <- nil
+	sb.state, sb.waitErr = sb.proc.Wait()
+	close(sb.exited)
+}
+
+// readFrames reads the sandbox's frames until the channel closes. A malformed
+// frame ends trust in the channel: it is reported once and the rest drained.
+func (sb *Sandbox) readFrames() {
+	defer sb.fromBox.Close()
+	readyClosed := false
+	for {
+		body, err := readFrame(sb.fromBox, maxFrameBytes)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
+				sb.pushFrame(frameInfo{fault: err})
+				drain(io.Discard, sb.fromBox)
+			}
+			return
+		}
+		var msg struct {
+			Type  string     `json:"type"`
+			Error *ErrorInfo `json:"error"`
+		}
+		if err := json.Unmarshal(body, &msg); err != nil {
+			sb.pushFrame(frameInfo{fault: fmt.Errorf("malformed frame: %w", err)})
+			drain(io.Discard, sb.fromBox)
+			return
+		}
+		switch msg.Type {
+		case "ready":
+			if !readyClosed {
+				close(sb.ready)
+				readyClosed = true
+			}
+		case "evaluated", "error":
+			sb.pushFrame(frameInfo{typ: msg.Type, err: msg.Error})
+		default:
+			sb.pushFrame(frameInfo{fault: fmt.Errorf("unknown frame type %q", msg.Type)})
+			drain(io.Discard, sb.fromBox)
+			return
+		}
+	}
+}
+
+// pushFrame records a frame without ever blocking the reader: only the first
+// few matter, and a sandbox flooding frames must not stall the host.
+func (sb *Sandbox) pushFrame(f frameInfo) {
+	select {
+	case sb.frames <- f:
+	default:
+	}
+}
+
+// Run sends code to the booted sandbox and waits until deno exits, the
+// timeout passes, or ctx is cancelled. It can be called once; the sandbox
+// must be closed afterwards.
+func (sb *Sandbox) Run(ctx context.Context, code string, timeout time.Duration) *Result {
+	res := &Result{Status: StatusError, Degraded: sb.degraded}
+	ran := false
+	sb.ranOnce.Do(func() { ran = true })
+	if !ran {
+		res.Error = &ErrorInfo{Type: ErrorInternal, Message: "sandbox already used: sandboxes run code once"}
+		return res
+	}
+	if len(code) > maxCodeBytes {
+		res.Error = &ErrorInfo{Type: ErrorInternal, Message: fmt.Sprintf("%v: %d bytes, limit %d", ErrCodeTooLarge, len(code), maxCodeBytes)}
+		return res
+	}
+	t0 := time.Now()
+	go func() {
+		// A large program can exceed the pipe buffer; deno may also die
+		// before reading it. Either way this goroutine ends: the write
+		// fails with EPIPE once the sandbox is gone.
+		_ = writeFrame(sb.toBox, map[string]string{"type": "run", "code": code})
+	}()
+
+	var killedFor Status
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-sb.exited:
+	case <-timer.C:
+		killedFor = StatusTimeout
+	case <-ctx.Done():
+		killedFor = StatusCancelled
+	}
+	if killedFor != "" {
+		sb.kill()
+		<-sb.exited
+	}
+	elapsed := time.Since(t0)
+	sb.toBox.Close()
+	sb.readers.Wait()
+	sb.collect(res, killedFor, elapsed)
+	return res
+}
+
+// kill ends every process in the sandbox: SIGKILL to the init of a pid
+// namespace takes the whole namespace with it.
+func (sb *Sandbox) kill() {
+	if err := sb.ctr.Signal(unix.SIGKILL); err != nil && sb.proc != nil {
+		_ = sb.proc.Signal(unix.SIGKILL)
+	}
+}
+
+// Close kills whatever still runs and removes the container, its cgroups and
+// its state directory. It is safe to call more than once.
+func (sb *Sandbox) Close() error {
+	sb.closeOnce.Do(func() {
+		if sb.proc != nil {
+			select {
+			case <-sb.exited:
+			default:
+				sb.kill()
+				select {
+				case <-sb.exited:
+				case <-time.After(10 * time.Second):
+					sb.closeErr = errors.New("sandbox init did not exit after SIGKILL")
+				}
+			}
+		}
+		if sb.toBox != nil {
+			sb.toBox.Close()
+		}
+		if err := sb.ctr.Destroy(); err != nil && sb.closeErr == nil {
+			sb.closeErr = fmt.Errorf("destroy %s: %w", sb.id, err)
+		}
+	})
+	return sb.closeErr
+}
+
+func closeAll(fs ...*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// waitStatus extracts the wait status of an exited process.
+func waitStatus(st *os.ProcessState) (syscall.WaitStatus, bool) {
+	if st == nil {
+		return 0, false
+	}
+	ws, ok := st.Sys().(syscall.WaitStatus)
+	return ws, ok
+}
+
+func describeExit(st *os.ProcessState) string {
+	if st == nil {
+		return "no exit status"
+	}
+	return st.String()
+}
+

@@ -1,0 +1,213 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"golang.org/x/sys/unix"
+)
+
+func TestGrantPath(t *testing.T) {
+	tests := []struct {
+		name  string
+		flags []string
+		want  []string
+	}{
+		{"no flags", nil, []string{"--allow-read=/p"}},
+		{"merges into a list", []string{"--allow-read=/data", "--allow-net"}, []string{"--allow-read=/data,/p", "--allow-net"}},
+		{"global grant untouched", []string{"--allow-read"}, []string{"--allow-read"}},
+		{"allow-all untouched", []string{"--allow-all"}, []string{"--allow-all"}},
+		{"other perms untouched", []string{"--allow-write=/x"}, []string{"--allow-write=/x", "--allow-read=/p"}},
+		{"prefix lookalike is not merged", []string{"--allow-readx=/y"}, []string{"--allow-readx=/y", "--allow-read=/p"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := grantPath(tc.flags, "read", "/p"); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("grantPath = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDenoArgs(t *testing.T) {
+	tests := []struct {
+		name     string
+		memory   int64
+		flags    []string
+		contains []string
+		absent   []string
+	}{
+		{"hardening flags and channel", 512 << 20, nil,
+			[]string{"--no-prompt", "--cached-only", "--no-remote", "--allow-read=" + channelIn, "--allow-write=" + channelOut, "--v8-flags=--max-old-space-size=342"}, nil},
+		{"no memory limit, no v8 flag", 0, nil, nil, []string{"--v8-flags=--max-old-space-size=342"}},
+		{"tiny memory clamps old space", 64 << 20, nil, []string{"--v8-flags=--max-old-space-size=32"}, nil},
+		{"admin list merged", 512 << 20, []string{"--allow-read=/data"}, []string{"--allow-read=/data," + channelIn}, []string{"--allow-read=/data"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := denoArgs("/usr/bin/deno", "/conductor/bootstrap.js", tc.flags, tc.memory)
+			if args[0] != "/usr/bin/deno" || args[1] != "run" || args[len(args)-1] != "/conductor/bootstrap.js" {
+				t.Fatalf("args shape: %v", args)
+			}
+			joined := "\x00" + strings.Join(args, "\x00") + "\x00"
+			for _, c := range tc.contains {
+				if !strings.Contains(joined, "\x00"+c+"\x00") {
+					t.Errorf("args %v lack %q", args, c)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(joined, "\x00"+a+"\x00") {
+					t.Errorf("args %v contain %q", args, a)
+				}
+			}
+		})
+	}
+}
+
+func TestBuildConfigHardening(t *testing.T) {
+	cfg := buildConfig(containerSpec{rootfs: "/r", denoDir: "/deno-dir", cacheSrc: "/cache", tmpSize: 1 << 20, uid: 65534, gid: 65534, hostname: "sandbox"})
+	if !cfg.Readonlyfs || !cfg.NoNewPrivileges || cfg.ParentDeathSignal != int(unix.SIGKILL) {
+		t.Fatalf("readonly %v nnp %v pdeathsig %d", cfg.Readonlyfs, cfg.NoNewPrivileges, cfg.ParentDeathSignal)
+	}
+	c := cfg.Capabilities
+	if c == nil || len(c.Bounding)+len(c.Effective)+len(c.Permitted)+len(c.Inheritable)+len(c.Ambient) != 0 {
+		t.Fatalf("capabilities not empty: %+v", c)
+	}
+	for _, ns := range []configs.NamespaceType{configs.NEWUSER, configs.NEWNS, configs.NEWNET, configs.NEWPID, configs.NEWIPC, configs.NEWUTS, configs.NEWCGROUP} {
+		if !cfg.Namespaces.Contains(ns) {
+			t.Errorf("namespace %s missing", ns)
+		}
+	}
+	if len(cfg.UIDMappings) != 1 || cfg.UIDMappings[0].HostID != 65534 || cfg.UIDMappings[0].Size != 1 {
+		t.Errorf("uid map %+v, want container 0 -> 65534, size 1", cfg.UIDMappings)
+	}
+	mounts := map[string]*configs.Mount{}
+	for _, m := range cfg.Mounts {
+		mounts[m.Destination] = m
+		if m.Destination == "/sys" || strings.HasPrefix(m.Destination, "/sys/") {
+			t.Errorf("/sys must not be mounted: %+v", m)
+		}
+	}
+	if m := mounts["/tmp"]; m == nil || m.Flags&unix.MS_NOEXEC == 0 || m.Flags&unix.MS_NOSUID == 0 || m.Flags&unix.MS_NODEV == 0 || !strings.Contains(m.Data, "size=1048576") {
+		t.Errorf("/tmp mount %+v: want noexec,nosuid,nodev tmpfs with size", m)
+	}
+	if m := mounts["/deno-dir"]; m == nil || m.Flags&unix.MS_RDONLY == 0 || m.Flags&unix.MS_BIND == 0 {
+		t.Errorf("/deno-dir mount %+v: want a read-only bind", m)
+	}
+	for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"} {
+		if !contains(cfg.MaskPaths, p) {
+			t.Errorf("%s not masked", p)
+		}
+	}
+	for _, p := range []string{"/proc/sys", "/proc/sysrq-trigger"} {
+		if !contains(cfg.ReadonlyPaths, p) {
+			t.Errorf("%s not read-only", p)
+		}
+	}
+	var devs []string
+	for _, d := range cfg.Devices {
+		devs = append(devs, d.Path)
+	}
+	if want := []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}; !reflect.DeepEqual(devs, want) {
+		t.Errorf("devices %v, want %v", devs, want)
+	}
+	if len(cfg.Networks) != 1 || cfg.Networks[0].Type != "loopback" {
+		t.Errorf("networks %+v, want loopback only", cfg.Networks)
+	}
+	env := strings.Join(sandboxEnv("/deno-dir"), "\n")
+	for _, want := range []string{"DENO_DIR=/deno-dir", "DENO_EMIT_CACHE_MODE=disable", "DENO_NO_UPDATE_CHECK=1"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("env lacks %s", want)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCappedBuffer(t *testing.T) {
+	tests := []struct {
+		name      string
+		max       int64
+		writes    []string
+		kept      string
+		truncated bool
+		total     int64
+	}{
+		{"under cap", 10, []string{"abc", "de"}, "abcde", false, 5},
+		{"exactly cap", 5, []string{"abcde"}, "abcde", false, 5},
+		{"split write", 4, []string{"ab", "cdef"}, "abcd", true, 6},
+		{"after cap", 2, []string{"ab", "cd", "ef"}, "ab", true, 6},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newCappedBuffer(tc.max)
+			for _, w := range tc.writes {
+				if n, err := b.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write = %d, %v: the writer must always drain", n, err)
+				}
+			}
+			kept, trunc, total := b.Result()
+			if kept != tc.kept || trunc != tc.truncated || total != tc.total {
+				t.Fatalf("got %q %v %d, want %q %v %d", kept, trunc, total, tc.kept, tc.truncated, tc.total)
+			}
+		})
+	}
+}
+
+func TestFrames(t *testing.T) {
+	var buf bytes.Buffer
+	if err := writeFrame(&buf, map[string]string{"type": "run", "code": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	body, err := readFrame(&buf, 100)
+	if err != nil || string(body) != `{"code":"x","type":"run"}` {
+		t.Fatalf("round trip: %q %v", body, err)
+	}
+	if _, err := readFrame(&buf, 100); !errors.Is(err, io.EOF) {
+		t.Fatalf("clean end = %v, want io.EOF", err)
+	}
+	hdr := make([]byte, 4)
+	binary.BigEndian.PutUint32(hdr, 1<<30)
+	if _, err := readFrame(bytes.NewReader(hdr), 1<<20); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("oversized = %v, want ErrFrameTooLarge", err)
+	}
+	binary.BigEndian.PutUint32(hdr, 10)
+	if _, err := readFrame(bytes.NewReader(append(hdr, 'a')), 100); err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("truncated body = %v, want a non-EOF error", err)
+	}
+	if _, err := readFrame(bytes.NewReader([]byte{0, 0}), 100); err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("truncated header = %v, want a non-EOF error", err)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		in   ErrorInfo
+		want string
+	}{
+		{ErrorInfo{Name: "SyntaxError", Message: "Unexpected token"}, ErrorSyntax},
+		{ErrorInfo{Name: "TypeError", Message: "SyntaxError: Expression expected"}, ErrorSyntax},
+		{ErrorInfo{Name: "NotCapable", Message: "Requires read access"}, ErrorPermission},
+		{ErrorInfo{Name: "TypeError", Message: `npm package not found in cache: "zod", --cached-only is specified.`}, ErrorDependency},
+		{ErrorInfo{Name: "TypeError", Message: "Cannot read properties of undefined"}, ErrorRuntime},
+		{ErrorInfo{Name: "Error", Message: "boom"}, ErrorRuntime},
+	}
+	for _, tc := range tests {
+		if got := classify(tc.in); got != tc.want {
+			t.Errorf("classify(%+v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

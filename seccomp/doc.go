@@ -1,0 +1,91 @@
+// Package seccomp is the syscall policy for a Deno sandbox: an allowlist
+// compiled into a libcontainer configs.Seccomp, plus a tiny "arch guard"
+// filter that kills the whole process on foreign-ABI syscalls.
+//
+// # Use
+//
+//	cache := seccomp.NewCache()                       // once, in the server
+//	cfg, err := cache.Policy(seccomp.Options{Network: granted})
+//	config.Seccomp = cfg                              // libcontainer configs.Config
+//	config.NoNewPrivileges = true                     // required, see below
+//
+//	// in `conductor init`, before libcontainer.Init():
+//	if err := seccomp.LoadArchGuard(); err != nil { ... }
+//
+// Build with cgo and the "seccomp" tag (libcontainer's loader needs
+// libseccomp); without them Cache.Policy returns ErrNotSupported.
+// The package is Linux-only and supports amd64 and arm64.
+//
+// # Policy
+//
+// The default action is EPERM: anything not listed fails closed.
+// Allowed (the set deno 2.9 was observed to use under strace for scripts,
+// TypeScript, Workers, WebAssembly, WebCrypto, timers, the file system,
+// subprocesses and, with network, Deno.serve and fetch; plus the tail of
+// `runc init` between loading the filter and execve):
+//   - file I/O and metadata (openat/openat2, statx, getdents64, fcntl locks,
+//     mkdir/rename/unlink/link/symlink, chmod/chown, inotify, copy_file_range,
+//     and on x86_64 the legacy open/stat/access/... forms);
+//   - memory: mmap, mprotect including PROT_EXEC and W+X (V8's JIT),
+//     madvise, mremap, pkey_* (V8 probes memory protection keys);
+//   - threads, time and signals: futex, rseq, clone without namespace
+//     flags, execve, wait4, kill/tgkill (confined by the pid namespace),
+//     getrandom, sysinfo, uname, sched_getaffinity, epoll, ...
+//
+// Allowed only for some arguments (compared on the full 64-bit register,
+// so a value with stray high bits, e.g. TIOCSTI|1<<32, is denied):
+//   - clone: when (flags & 0x7E020000) == 0, i.e. no CLONE_NEW* flag;
+//   - socket: AF_UNIX, AF_INET, AF_INET6; socketpair: AF_UNIX (deno makes
+//     a socketpair at startup even without network);
+//   - ioctl: TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX
+//     (so TIOCSTI, TIOCLINUX, TIOCSWINSZ are denied);
+//   - prctl: PR_SET_NAME, PR_GET_NAME, PR_SET_VMA, PR_GET_DUMPABLE;
+//   - prlimit64: pid 0 only (deno raises its own RLIMIT_NOFILE).
+//
+// Only with Options.Network: connect, bind, listen, accept, accept4,
+// sendto, sendmsg, sendmmsg, recvfrom, recvmsg, recvmmsg, getsockopt,
+// setsockopt, shutdown, getsockname, getpeername. Deno does not need any of
+// them without network (its startup socketpair is used with read/write), so
+// the no-network policy denies them even on AF_UNIX sockets. The network
+// namespace is the first wall; this is the second.
+//
+// ENOSYS, because userspace has a fallback or probes: clone3 (glibc falls
+// back to clone), io_uring_*, and the newest futex/shadow-stack calls.
+//
+// Named as EPERM (what the moby, nsjail and codex profiles block): keyctl,
+// bpf, perf_event_open, userfaultfd, ptrace, process_vm_*, pidfd_getfd,
+// mount and the new mount API, pivot_root, chroot, unshare, setns,
+// memfd_create, seccomp, personality, open_by_handle_at, kexec_*, modules,
+// reboot, swap, clock and host-name setters, syslog, quotactl, lsm_*, ...
+//
+// # The ENOSYS boundary
+//
+// libcontainer prepends a stub to the filter that returns ENOSYS for every
+// syscall number above the highest one the config names (with any action,
+// for the native architecture, as resolved by the linked libseccomp), so
+// syscalls newer than the policy fail like on an older kernel. Naming the
+// denied syscalls moves that boundary up to them: everything up to it is
+// classified explicitly. With Debian 12's libseccomp 2.5.4 the boundary is
+// 456 (futex_requeue) on x86_64; statmount, listmount and lsm_* (457-461)
+// are unknown to it and get ENOSYS rather than EPERM, which still denies
+// them. A newer libseccomp moves the boundary and TestNoGapBelowBoundary
+// then asks for the new syscalls to be classified.
+//
+// # Foreign ABIs and the arch guard
+//
+// The policy names the native architecture only. libcontainer compiles it
+// with libseccomp's default bad-arch action, KILL_THREAD, which in a
+// multi-threaded deno leaves the process hung. LoadArchGuard installs a
+// six-instruction filter that returns KILL_PROCESS for any foreign audit
+// arch and for x32 syscall numbers; stacked filters take the strictest
+// action, so the whole process dies with SIGSYS.
+//
+// # Requirements on the container config
+//
+// NoNewPrivileges must be true. libcontainer then loads the policy as late
+// as possible, just before execve; with it false, libcontainer loads the
+// policy before dropping privileges and `runc init` would need setresuid,
+// capset, setgroups and more prctl options, which this policy denies.
+//
+// Policies returned by Cache.Policy are deep copies that the caller owns.
+package seccomp
