@@ -174,7 +174,7 @@ func (sb *Sandbox) start(ctx context.Context) error {
 	sb.readers.Add(3)
 	go func() { defer sb.readers.Done(); drain(sb.stdout, outR); outR.Close() }()
 	go func() { defer sb.readers.Done(); drain(sb.stderr, errR); errR.Close() }()
-	go func() { defer sb.readers.Done(); sb.readFrames(); }()
+	go func() { defer sb.readers.Done(); sb.readFrames() }()
 	if err := sb.ctr.Exec(); err != nil {
 		return fmt.Errorf("exec deno: %w", err)
 	}
@@ -344,4 +344,3 @@ func describeExit(st *os.ProcessState) string {
 	}
 	return st.String()
 }
-

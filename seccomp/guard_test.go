@@ -33,7 +33,7 @@ func TestGuardProgram(t *testing.T) {
 	}{
 		{archAMD64, unix.AUDIT_ARCH_X86_64, unix.SYS_GETPID, allowed},
 		{archAMD64, unix.AUDIT_ARCH_X86_64, 0, allowed},
-		{archAMD64, unix.AUDIT_ARCH_X86_64, 1000, allowed}, // unknown numbers are the policy's business
+		{archAMD64, unix.AUDIT_ARCH_X86_64, 1000, allowed},                        // unknown numbers are the policy's business
 		{archAMD64, unix.AUDIT_ARCH_X86_64, unix.SYS_GETPID | 0x40000000, killed}, // x32
 		{archAMD64, unix.AUDIT_ARCH_X86_64, 0x40000000, killed},
 		{archAMD64, unix.AUDIT_ARCH_X86_64, 0xffffffff, killed}, // nr -1 has the x32 bit too

@@ -300,4 +300,3 @@ func printDoctor(r *doctorReport, w io.Writer) {
 	}
 	_, _ = w.Write(b.Bytes())
 }
-
