@@ -59,8 +59,12 @@ func paths(b *testing.B) (deno, bin string) {
 // newRunner builds a root in a temp store and a runner with default limits.
 func newRunner(b *testing.B, deno string) *sandbox.Runner {
 	ctx := context.Background()
-	dir := b.TempDir()
-	_ = os.Chmod(dir, 0o755)
+	dir, err := os.MkdirTemp("", "conductor-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	_ = os.Chmod(dir, 0o755) // the sandbox's mapped uid must reach the root
 	root, err := rootfs.NewStore(filepath.Join(dir, "rootfs")).Ensure(ctx, rootfs.Options{
 		Deno: deno, Bootstrap: map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap},
 	})

@@ -9,6 +9,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter" // namespace setup, runs before the Go runtime
 
+	"golang.org/x/sys/unix"
+
 	"github.com/conductor-sandbox/conductor/seccomp"
 )
 
@@ -30,6 +32,16 @@ func MaybeInit() {
 	if len(os.Args) < 2 || os.Args[1] != "init" {
 		runtime.LockOSThread()
 		return
+	}
+	// libcontainer asks for a parent-death signal only on the first "init"
+	// process; nsexec's forks clear it, so the container's real init (this
+	// process, and deno after execve) would outlive a killed server. Set it
+	// here: libcontainer reads it back and restores it after its setuid. A
+	// server that died before this point is noticed anyway: the init's next
+	// read of its sync socket returns EOF and it exits.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "conductor init: parent-death signal:", err)
+		os.Exit(255)
 	}
 	if err := seccomp.LoadArchGuard(); err != nil {
 		fmt.Fprintln(os.Stderr, "conductor init: arch guard:", err)

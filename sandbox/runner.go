@@ -119,6 +119,14 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 			o.HostGID = os.Getegid()
 		}
 	}
+	for _, dir := range []string{o.Root.Path, o.DepsCache} {
+		if dir == "" {
+			continue
+		}
+		if err := checkReachable(dir, o.HostUID, o.HostGID); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
 	if missing := o.Cgroups.Missing(o.Limits); len(missing) > 0 && !o.AllowDegraded {
 		errs := []error{ErrUnenforceable}
 		for _, m := range missing {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -209,5 +210,28 @@ func TestClassify(t *testing.T) {
 		if got := classify(tc.in); got != tc.want {
 			t.Errorf("classify(%+v) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestCheckReachable(t *testing.T) {
+	dir := t.TempDir() // 0700, owned by the test's uid
+	inner := dir + "/root"
+	if err := os.Mkdir(inner, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(dir, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := checkReachable(inner, 65534, 65534)
+	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "65534") {
+		t.Fatalf("checkReachable through a 0700 dir = %v, want an error naming %s and the uid", err, dir)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkReachable(inner, 65534, 65534); err != nil {
+		t.Fatalf("after chmod o+x: %v", err)
 	}
 }

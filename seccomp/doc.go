@@ -29,8 +29,13 @@
 //   - memory: mmap, mprotect including PROT_EXEC and W+X (V8's JIT),
 //     madvise, mremap, pkey_* (V8 probes memory protection keys);
 //   - threads, time and signals: futex, rseq, clone without namespace
-//     flags, execve, wait4, kill/tgkill (confined by the pid namespace),
-//     getrandom, sysinfo, uname, sched_getaffinity, epoll, ...
+//     flags (and fork/vfork on x86_64), execve, wait4, kill/tgkill (confined
+//     by the pid namespace), getrandom, sysinfo, uname, sched_getaffinity,
+//     epoll, ...;
+//   - recvfrom, and sendto without a destination address: send(2)/recv(2)
+//     on the AF_UNIX socketpair behind Deno.addSignalListener and
+//     process.on("SIGINT") (deno panics if they fail). With connect and bind
+//     denied no socket can reach anything but its socketpair peer.
 //
 // Allowed only for some arguments (compared on the full 64-bit register,
 // so a value with stray high bits, e.g. TIOCSTI|1<<32, is denied):
@@ -43,11 +48,11 @@
 //   - prlimit64: pid 0 only (deno raises its own RLIMIT_NOFILE).
 //
 // Only with Options.Network: connect, bind, listen, accept, accept4,
-// sendto, sendmsg, sendmmsg, recvfrom, recvmsg, recvmmsg, getsockopt,
-// setsockopt, shutdown, getsockname, getpeername. Deno does not need any of
-// them without network (its startup socketpair is used with read/write), so
-// the no-network policy denies them even on AF_UNIX sockets. The network
-// namespace is the first wall; this is the second.
+// sendto with an address, sendmsg, sendmmsg, recvmsg, recvmmsg, getsockopt,
+// setsockopt, shutdown, getsockname, getpeername. Without network they fail
+// with EPERM even on AF_UNIX sockets (so node's child_process IPC, which
+// uses sendmsg, needs the network variant). The network namespace is the
+// first wall; this is the second.
 //
 // ENOSYS, because userspace has a fallback or probes: clone3 (glibc falls
 // back to clone), io_uring_*, and the newest futex/shadow-stack calls.

@@ -38,10 +38,12 @@ func TestPolicyLoaded(t *testing.T) {
 				if p.want == resKilled {
 					continue
 				}
-				want := p.expected(network, boundary)
-				if !matches(want, got[p.name]) {
-					t.Errorf("%s: got %s, want %s", p.name, got[p.name], want)
-				}
+				t.Run(p.name, func(t *testing.T) {
+					want := p.expected(network, boundary)
+					if !matches(want, got[p.name]) {
+						t.Errorf("got %s, want %s", got[p.name], want)
+					}
+				})
 			}
 		})
 	}

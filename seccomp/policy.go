@@ -9,8 +9,8 @@ import (
 )
 
 // build compiles the policy table for a into a libcontainer seccomp config.
-// It checks every required syscall name against the linked libseccomp so a
-// name libcontainer would silently drop fails here instead.
+// It checks every required allowed syscall against the linked libseccomp so
+// a name libcontainer would silently drop fails here instead.
 func build(o Options, a arch) (*configs.Seccomp, error) {
 	if !libseccompAvailable {
 		return nil, ErrNotSupported
@@ -32,7 +32,7 @@ func build(o Options, a arch) (*configs.Seccomp, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !known && !r.optional {
+		if !known && r.verdict == allow && !r.optional {
 			return nil, fmt.Errorf("%w: %s on %s", ErrUnknownSyscall, r.name, a.goarch)
 		}
 		cfg.Syscalls = append(cfg.Syscalls, r.syscall())

@@ -430,3 +430,29 @@ func TestCacheConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownSyscallNames: an allowed syscall the linked libseccomp cannot
+// resolve fails the build (libcontainer would drop it silently), unless it
+// is marked optional; unknown denied names are harmless.
+func TestUnknownSyscallNames(t *testing.T) {
+	tests := []struct {
+		name    string
+		extra   rule
+		wantErr error
+	}{
+		{"required allow", rule{name: "no_such_syscall", verdict: allow}, ErrUnknownSyscall},
+		{"optional allow", rule{name: "no_such_syscall", verdict: allow, optional: true}, nil},
+		{"deny", rule{name: "no_such_syscall", verdict: deny}, nil},
+		{"enosys", rule{name: "no_such_syscall", verdict: enosys}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := archAMD64
+			a.extra = append(slices.Clip(a.extra), tt.extra)
+			_, err := build(Options{}, a)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("build = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -36,9 +36,12 @@ type rule struct {
 	when *cmp
 	// scope says in which policy variant the rule applies.
 	scope scope
-	// optional marks syscalls newer than libseccomp 2.5.4 knows. When the
-	// linked libseccomp cannot resolve such a name, libcontainer ignores the
-	// rule and the syscall falls above the ENOSYS boundary instead.
+	// optional marks allowed syscalls that the linked libseccomp may not
+	// know (newer than Debian 12's 2.5.4). libcontainer ignores a rule it
+	// cannot resolve, so the syscall then falls above the ENOSYS boundary.
+	// Other allow rules are required: Cache.Policy fails if one is unknown.
+	// deny and enosys rules are never required (an unknown one is still
+	// denied, with ENOSYS).
 	optional bool
 }
 
@@ -94,10 +97,10 @@ func allowIf(name string, index uint, values ...uint64) []rule {
 	return rules
 }
 
-func denyAll(optional bool, names ...string) []rule {
+func denyAll(names ...string) []rule {
 	rules := make([]rule, 0, len(names))
 	for _, n := range names {
-		rules = append(rules, rule{name: n, verdict: deny, optional: optional})
+		rules = append(rules, rule{name: n, verdict: deny})
 	}
 	return rules
 }
@@ -196,16 +199,16 @@ var commonRules = concat(
 		{name: "io_uring_setup", verdict: enosys},
 		{name: "io_uring_enter", verdict: enosys},
 		{name: "io_uring_register", verdict: enosys},
-		{name: "futex_waitv", verdict: enosys, optional: true},
-		{name: "map_shadow_stack", verdict: enosys, optional: true},
-		{name: "futex_wake", verdict: enosys, optional: true},
-		{name: "futex_wait", verdict: enosys, optional: true},
-		{name: "futex_requeue", verdict: enosys, optional: true},
+		{name: "futex_waitv", verdict: enosys},
+		{name: "map_shadow_stack", verdict: enosys},
+		{name: "futex_wake", verdict: enosys},
+		{name: "futex_wait", verdict: enosys},
+		{name: "futex_requeue", verdict: enosys},
 	},
 
 	// Explicit EPERM: what the well-known profiles (moby, nsjail, codex)
 	// block. Everything not allowed is EPERM anyway; see verdict deny.
-	denyAll(false,
+	denyAll(
 		// keys, tracing, bpf, other processes' memory
 		"keyctl", "add_key", "request_key", "userfaultfd", "bpf", "perf_event_open",
 		"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "process_madvise",
@@ -221,9 +224,12 @@ var commonRules = concat(
 		"name_to_handle_at", "open_by_handle_at", "memfd_create", "memfd_secret", "seccomp",
 		"personality", "process_mrelease", "set_mempolicy_home_node", "cachestat",
 		"mbind", "set_mempolicy", "migrate_pages", "move_pages", "fanotify_init",
-		"vmsplice"),
-	denyAll(true, "statmount", "listmount", "lsm_get_self_attr", "lsm_set_self_attr",
-		"lsm_list_modules", "open_tree_attr"),
+		"vmsplice",
+		// newer than libseccomp 2.5.4 knows; classified ahead of time so
+		// a newer libseccomp moves the ENOSYS boundary without a gap
+		"statmount", "listmount", "lsm_get_self_attr", "lsm_set_self_attr",
+		"lsm_list_modules", "setxattrat", "getxattrat", "listxattrat", "removexattrat",
+		"open_tree_attr", "file_getattr", "file_setattr"),
 )
 
 func networkRules(names ...string) []rule {
@@ -243,7 +249,7 @@ var amd64Rules = concat(
 		"mkdir", "rmdir", "unlink", "link", "symlink", "chmod", "chown", "lchown",
 		"dup2", "pipe", "poll", "select", "epoll_wait", "epoll_create",
 		"getpgrp", "time", "pause", "arch_prctl", "fork", "vfork"),
-	denyAll(false, "iopl", "ioperm", "modify_ldt", "uselib", "vhangup"),
+	denyAll("iopl", "ioperm", "modify_ldt", "uselib", "vhangup"),
 )
 
 // arm64Rules are the arm64-only syscalls (none needed beyond the generic table).

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/conductor-sandbox/conductor/sandbox"
+)
+
+// binary returns the built conductor (make build), or fails on CI / skips locally.
+func binary(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("CONDUCTOR_BIN")
+	if p == "" {
+		p, _ = filepath.Abs("../../bin/conductor")
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no conductor binary at %s (run `make build`): %v", p, err)
+		}
+		t.Skipf("no conductor binary at %s (run `make build`): %v", p, err)
+	}
+	return p
+}
+
+// conductor runs the binary with a private state dir and extra env.
+func conductor(t *testing.T, stdin string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), "MCP_CONDUCTOR_STATE_DIR="+t.TempDir())
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		code = exitErr.ExitCode()
+	default:
+		t.Fatalf("run conductor: %v", err)
+	}
+	return o.String(), e.String(), code
+}
+
+func TestExecJSON(t *testing.T) {
+	tests := []struct {
+		name   string
+		code   string
+		args   []string
+		exit   int
+		status sandbox.Status
+		stdout string
+		errTyp string
+	}{
+		{name: "hello", code: "console.log(1+1)", exit: 0, status: sandbox.StatusSuccess, stdout: "2\n"},
+		{name: "runtime error", code: "throw new RangeError('nope')", exit: 1, status: sandbox.StatusError, errTyp: sandbox.ErrorRuntime},
+		{name: "timeout flag", code: "while(true){}", args: []string{"--timeout", "700"}, exit: 1, status: sandbox.StatusTimeout, errTyp: sandbox.ErrorTimeout},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"exec", "--json"}, tc.args...)
+			out, errOut, code := conductor(t, tc.code, nil, append(args, "-")...)
+			if code != tc.exit {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.exit, errOut)
+			}
+			var res map[string]any
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
+			}
+			for _, key := range []string{"status", "exitCode", "signal", "stdout", "stderr", "stdoutTruncated", "stderrTruncated", "durationMs", "cpuMs", "memoryPeakBytes", "limitHit", "degraded", "error"} {
+				if _, ok := res[key]; !ok {
+					t.Errorf("result lacks %q", key)
+				}
+			}
+			if res["status"] != string(tc.status) {
+				t.Errorf("status %v, want %s", res["status"], tc.status)
+			}
+			if tc.stdout != "" && res["stdout"] != tc.stdout {
+				t.Errorf("stdout %q, want %q", res["stdout"], tc.stdout)
+			}
+			if tc.errTyp != "" {
+				e, _ := res["error"].(map[string]any)
+				if e == nil || e["type"] != tc.errTyp {
+					t.Errorf("error %v, want type %s", res["error"], tc.errTyp)
+				}
+			}
+		})
+	}
+}
+
+func TestExecFromFileHumanOutput(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "prog.ts")
+	if err := os.WriteFile(f, []byte("console.log('out'); console.error('err'); throw new Error('bad')"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := conductor(t, "", nil, "exec", f)
+	if code != 1 || out != "out\n" {
+		t.Fatalf("exit %d stdout %q, want 1 and the program's own stdout", code, out)
+	}
+	if !strings.HasPrefix(errOut, "err\n") || !strings.Contains(errOut, "conductor: error (runtime)") || !strings.Contains(errOut, "main.ts:1:") {
+		t.Fatalf("stderr %q: want the program's stderr, then a status line with the error and its location", errOut)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		args    []string
+		exit    int
+		mention []string
+	}{
+		{"bad memory", []string{"MCP_CONDUCTOR_MEMORY=12Q"}, []string{"exec", "-"}, 1, []string{"MCP_CONDUCTOR_MEMORY", "12Q", "allowed"}},
+		{"injected run args", []string{"MCP_CONDUCTOR_RUN_ARGS=allow-read=/x --allow-all"}, []string{"exec", "-"}, 1, []string{"MCP_CONDUCTOR_RUN_ARGS", "allowed"}},
+		{"two bad vars, both named", []string{"MCP_CONDUCTOR_PIDS=-1", "MCP_CONDUCTOR_ALLOW_DEGRADED=maybe"}, []string{"exec", "-"}, 1, []string{"MCP_CONDUCTOR_PIDS", "MCP_CONDUCTOR_ALLOW_DEGRADED"}},
+		{"timeout above max", []string{"MCP_CONDUCTOR_MAX_TIMEOUT=1000"}, []string{"exec", "--timeout", "5000", "-"}, 2, []string{"--timeout", "1000"}},
+		{"unknown command", nil, []string{"frobnicate"}, 2, []string{"unknown command", "Usage"}},
+		{"missing file", nil, []string{"exec", "/nonexistent.ts"}, 2, []string{"/nonexistent.ts"}},
+		{"no argument", nil, []string{"exec"}, 2, []string{"usage: conductor exec"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errOut, code := conductor(t, "console.log(1)", tc.env, tc.args...)
+			if code != tc.exit {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.exit, errOut)
+			}
+			for _, m := range tc.mention {
+				if !strings.Contains(errOut, m) {
+					t.Errorf("stderr %q does not mention %q", errOut, m)
+				}
+			}
+		})
+	}
+}
+
+func TestDoctor(t *testing.T) {
+	out, errOut, code := conductor(t, "", nil, "doctor", "--json")
+	var rep doctorReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("doctor --json: %v\n%s\n%s", err, out, errOut)
+	}
+	if code != 0 || !rep.OK {
+		t.Fatalf("doctor exit %d ok=%v: %+v", code, rep.OK, rep.Checks)
+	}
+	names := map[string]bool{}
+	for _, c := range rep.Checks {
+		names[c.Name] = c.OK
+	}
+	for _, want := range []string{"settings", "user namespaces", "seccomp", "limits", "deno", "rootfs", "sandbox run"} {
+		if ok, present := names[want]; !present || !ok {
+			t.Errorf("check %q present=%v ok=%v", want, present, ok)
+		}
+	}
+	if rep.Cgroups == nil {
+		t.Fatal("no cgroup report")
+	}
+	// A policy this host cannot enforce: doctor says so and exits non-zero.
+	// 0.01 CPU is enforceable, so ask for something the host lacks only when
+	// running rootless without delegation; as root, use an impossible state dir.
+	if os.Geteuid() == 0 {
+		out, _, code = conductor(t, "", []string{"MCP_CONDUCTOR_MEMORY=lots"}, "doctor")
+		if code == 0 || !strings.Contains(out, "MCP_CONDUCTOR_MEMORY") || !strings.Contains(out, "CANNOT be enforced") {
+			t.Fatalf("doctor with a bad setting: exit %d\n%s", code, out)
+		}
+	}
+}
+
+// TestServerKilledMidRun: SIGKILL conductor while a sandbox runs; 1 s later no
+// sandbox process is alive, and the next start sweeps every leftover.
+func TestServerKilledMidRun(t *testing.T) {
+	state := t.TempDir()
+	cmd := exec.Command(binary(t), "exec", "--timeout", "60000", "-")
+	cmd.Env = append(os.Environ(), "MCP_CONDUCTOR_STATE_DIR="+state)
+	cmd.Stdin = strings.NewReader("while (true) {}")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	// Wait for the container's state file, then read deno's host pid.
+	var instance, ctrDir string
+	deadline := time.Now().Add(20 * time.Second)
+	for ctrDir == "" && time.Now().Before(deadline) {
+		matches, _ := filepath.Glob(filepath.Join(state, sandbox.IDPrefix+"*", sandbox.IDPrefix+"*", "state.json"))
+		if len(matches) > 0 {
+			ctrDir = filepath.Dir(matches[0])
+			instance = filepath.Base(filepath.Dir(ctrDir))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ctrDir == "" {
+		t.Fatal("no container appeared within 20 s")
+	}
+	var st struct {
+		InitPid int `json:"init_process_pid"`
+	}
+	b, err := os.ReadFile(filepath.Join(ctrDir, "state.json"))
+	if err != nil || json.Unmarshal(b, &st) != nil || st.InitPid <= 0 {
+		t.Fatalf("state.json: %v %s", err, b)
+	}
+	time.Sleep(300 * time.Millisecond) // deno is spinning now
+	if !alive(st.InitPid) {
+		t.Fatalf("sandbox init %d not alive before the kill", st.InitPid)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	time.Sleep(time.Second)
+	if alive(st.InitPid) {
+		t.Fatalf("sandbox init %d still alive 1 s after the server was SIGKILLed", st.InitPid)
+	}
+	if pids := processesWith(instance); len(pids) > 0 {
+		t.Fatalf("processes of the dead instance still alive: %v", pids)
+	}
+	if _, err := os.Stat(ctrDir); err != nil {
+		t.Fatalf("expected the dead server's state to remain until the next start: %v", err)
+	}
+
+	// The next start sweeps the dead instance: state dir and cgroups.
+	cmd2 := exec.Command(binary(t), "exec", "-")
+	cmd2.Env = append(os.Environ(), "MCP_CONDUCTOR_STATE_DIR="+state)
+	cmd2.Stdin = strings.NewReader("console.log('after')")
+	if out, err := cmd2.Output(); err != nil || string(out) != "after\n" {
+		t.Fatalf("next run: %v %q", err, out)
+	}
+	if entries, _ := os.ReadDir(state); len(entries) != 0 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("state dir after the sweep: %v", names)
+	}
+	if dirs := cgroupDirsWith(instance); len(dirs) > 0 {
+		t.Fatalf("cgroups of the dead instance remain: %v", dirs)
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+func processesWith(marker string) []string {
+	var pids []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
+		if err == nil && strings.Contains(string(b), marker) && alive(mustAtoi(e.Name())) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
+
+func mustAtoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+func cgroupDirsWith(marker string) []string {
+	var found []string
+	_ = filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.Contains(d.Name(), marker) {
+			found = append(found, p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return found
+}
