@@ -214,24 +214,35 @@ func TestClassify(t *testing.T) {
 }
 
 func TestCheckReachable(t *testing.T) {
-	dir := t.TempDir() // 0700, owned by the test's uid
-	inner := dir + "/root"
-	if err := os.Mkdir(inner, 0o755); err != nil {
+	top, err := os.MkdirTemp("", "reach-")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if os.Geteuid() == 0 {
-		if err := os.Chown(dir, 0, 0); err != nil {
+	defer os.RemoveAll(top)
+	blocker := top + "/blocker"
+	inner := blocker + "/root"
+	for _, d := range []string{blocker, inner} {
+		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err := checkReachable(inner, 65534, 65534)
-	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "65534") {
-		t.Fatalf("checkReachable through a 0700 dir = %v, want an error naming %s and the uid", err, dir)
+	for d, mode := range map[string]os.FileMode{top: 0o755, blocker: 0o700} {
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := os.Chmod(dir, 0o711); err != nil {
+	const nobody = 65534
+	if os.Geteuid() == nobody {
+		t.Fatal("run the test as any user but nobody")
+	}
+	err = checkReachable(inner, nobody, nobody)
+	if err == nil || !strings.Contains(err.Error(), blocker+" ") || !strings.Contains(err.Error(), "65534") {
+		t.Fatalf("checkReachable through a 0700 dir = %v, want an error naming %s and the uid", err, blocker)
+	}
+	if err := os.Chmod(blocker, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkReachable(inner, 65534, 65534); err != nil {
+	if err := checkReachable(inner, nobody, nobody); err != nil {
 		t.Fatalf("after chmod o+x: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -101,7 +102,9 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 			var why, fix []string
 			for _, m := range missing {
 				why = append(why, m.Limit+": "+m.Reason)
-				fix = append(fix, m.Fix)
+				if !slices.Contains(fix, m.Fix) {
+					fix = append(fix, m.Fix)
+				}
 			}
 			c.Detail = "cannot enforce: " + strings.Join(why, "; ")
 			c.Fix = strings.Join(fix, "\n")
@@ -289,9 +292,21 @@ func printDoctor(r *doctorReport, w io.Writer) {
 			}
 		}
 	}
-	if r.Cgroups != nil {
-		cg, _ := json.MarshalIndent(r.Cgroups, "  ", "  ")
-		fmt.Fprintf(&b, "  cgroups: %s\n", cg)
+	if cg := r.Cgroups; cg != nil {
+		fmt.Fprintf(&b, "  cgroups: %s; %s\n", cg.Mode, cg.Delegation)
+		for _, l := range cg.Limits {
+			switch {
+			case l.Requested == "":
+				fmt.Fprintf(&b, "    %-7s not configured (available: %v)\n", l.Limit, l.Enforceable)
+			case l.Enforceable:
+				fmt.Fprintf(&b, "    %-7s %s: %s\n", l.Limit, l.Requested, l.How)
+			default:
+				fmt.Fprintf(&b, "    %-7s %s: NOT ENFORCEABLE: %s\n", l.Limit, l.Requested, l.Reason)
+			}
+		}
+		for _, n := range cg.Notes {
+			fmt.Fprintf(&b, "    note: %s\n", n)
+		}
 	}
 	if r.OK {
 		fmt.Fprintln(&b, "The configured policy is enforceable on this host.")
