@@ -5,12 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/cgroups"
+	"github.com/conductor-sandbox/conductor/internal/leftovers"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/seccomp"
 )
@@ -137,38 +137,11 @@ func assertNoLeftovers(t testing.TB, stateDir, instance string) {
 	}
 }
 
-// cgroupDirsWith lists cgroup directories anywhere under /sys/fs/cgroup whose
-// name contains marker.
-func cgroupDirsWith(marker string) []string {
-	var found []string
-	_ = filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		if strings.Contains(d.Name(), marker) {
-			found = append(found, p)
-			return filepath.SkipDir
-		}
-		return nil
-	})
-	return found
-}
+// cgroupDirsWith lists cgroup directories whose name contains marker.
+func cgroupDirsWith(marker string) []string { return leftovers.CgroupDirs(marker) }
 
-// processesIn lists pids whose cgroup path mentions marker.
-func processesIn(marker string) []string {
-	var pids []string
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
-		if err == nil && strings.Contains(string(b), marker) {
-			pids = append(pids, e.Name())
-		}
-	}
-	return pids
-}
+// processesIn lists live pids whose cgroup path mentions marker.
+func processesIn(marker string) []int { return leftovers.Processes(marker) }
 
 // runCode runs code in a fresh sandbox with a timeout.
 func runCode(t testing.TB, r *Runner, code string, timeout time.Duration) *Result {

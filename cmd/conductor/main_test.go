@@ -7,12 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/internal/leftovers"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
@@ -210,7 +210,7 @@ func TestServerKilledMidRun(t *testing.T) {
 		t.Fatalf("state.json: %v %s", err, b)
 	}
 	time.Sleep(300 * time.Millisecond) // deno is spinning now
-	if !alive(st.InitPid) {
+	if !leftovers.Alive(st.InitPid) {
 		t.Fatalf("sandbox init %d not alive before the kill", st.InitPid)
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -218,10 +218,10 @@ func TestServerKilledMidRun(t *testing.T) {
 	}
 	_ = cmd.Wait()
 	time.Sleep(time.Second)
-	if alive(st.InitPid) {
+	if leftovers.Alive(st.InitPid) {
 		t.Fatalf("sandbox init %d still alive 1 s after the server was SIGKILLed", st.InitPid)
 	}
-	if pids := processesWith(instance); len(pids) > 0 {
+	if pids := leftovers.Processes(instance); len(pids) > 0 {
 		t.Fatalf("processes of the dead instance still alive: %v", pids)
 	}
 	if _, err := os.Stat(ctrDir); err != nil {
@@ -242,50 +242,7 @@ func TestServerKilledMidRun(t *testing.T) {
 		}
 		t.Fatalf("state dir after the sweep: %v", names)
 	}
-	if dirs := cgroupDirsWith(instance); len(dirs) > 0 {
+	if dirs := leftovers.CgroupDirs(instance); len(dirs) > 0 {
 		t.Fatalf("cgroups of the dead instance remain: %v", dirs)
 	}
-}
-
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
-func processesWith(marker string) []string {
-	var pids []string
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
-		if err == nil && strings.Contains(string(b), marker) && alive(mustAtoi(e.Name())) {
-			pids = append(pids, e.Name())
-		}
-	}
-	return pids
-}
-
-func mustAtoi(s string) int { n, _ := strconv.Atoi(s); return n }
-
-func cgroupDirsWith(marker string) []string {
-	var found []string
-	_ = filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		if strings.Contains(d.Name(), marker) {
-			found = append(found, p)
-			return filepath.SkipDir
-		}
-		return nil
-	})
-	return found
 }
