@@ -58,7 +58,8 @@ func buildConfig(s containerSpec) *configs.Config {
 	)
 	mounts := []*configs.Mount{
 		{Source: "proc", Destination: "/proc", Device: "proc", Flags: noexec},
-		{Source: "tmpfs", Destination: "/dev", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME | unix.MS_NOEXEC, Data: "mode=755,size=64k"},
+		// /dev is remounted read-only once libcontainer has bound the device nodes.
+		{Source: "tmpfs", Destination: "/dev", Device: "tmpfs", Flags: noexec | unix.MS_STRICTATIME | unix.MS_RDONLY, Data: "mode=755,size=64k"},
 		{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: noexec, Data: fmt.Sprintf("mode=1777,size=%d", s.tmpSize)},
 	}
 	if s.cacheSrc != "" {

@@ -143,6 +143,9 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, elapsed time.Duration)
 		info := *frame.err
 		info.Type = classify(info)
 		res.Error = &info
+	case sb.stopped:
+		res.Status = StatusKilled
+		res.Error = &ErrorInfo{Type: ErrorKilled, Message: "deno stopped under a tracer; the sandbox was killed"}
 	case signaled:
 		res.Status = StatusKilled
 		res.Error = &ErrorInfo{Type: ErrorKilled, Message: "deno was killed by " + res.Signal}

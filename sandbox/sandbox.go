@@ -31,6 +31,8 @@ type Sandbox struct {
 
 	toBox   *os.File // host end of fd 4
 	fromBox *os.File // host end of fd 3
+	outR    *os.File // host end of stdout
+	errR    *os.File // host end of stderr
 	stdout  *cappedBuffer
 	stderr  *cappedBuffer
 	readers sync.WaitGroup
@@ -41,6 +43,7 @@ type Sandbox struct {
 	exited  chan struct{} // closed when deno (the container's init) has exited
 	state   *os.ProcessState
 	waitErr error
+	stopped bool // deno reported a stop instead of an exit and was killed
 
 	ranOnce   sync.Once
 	closeOnce sync.Once
@@ -171,6 +174,7 @@ func (sb *Sandbox) start(ctx context.Context) error {
 		closeAll(resR, codeW, outR, errR)
 		return err
 	}
+	sb.outR, sb.errR = outR, errR
 	sb.readers.Add(3)
 	go func() { defer sb.readers.Done(); drain(sb.stdout, outR); outR.Close() }()
 	go func() { defer sb.readers.Done(); drain(sb.stderr, errR); errR.Close() }()
@@ -192,6 +196,17 @@ func (sb *Sandbox) supervise(startErr chan<- error) {
 	}
 	startErr <- nil
 	sb.state, sb.waitErr = sb.proc.Wait()
+	if ws, ok := waitStatus(sb.state); ok && !ws.Exited() && !ws.Signaled() {
+		// A stop, not an exit: deno became traced by this process (the
+		// seccomp policy forbids ptrace, so only if that wall failed). Kill
+		// the sandbox and reap it, so nothing waits on a stopped process.
+		sb.stopped = true
+		sb.kill()
+		if pid, err := sb.proc.Pid(); err == nil {
+			var reaped unix.WaitStatus
+			_, _ = unix.Wait4(pid, &reaped, 0, nil)
+		}
+	}
 	close(sb.exited)
 }
 
@@ -282,9 +297,27 @@ func (sb *Sandbox) Run(ctx context.Context, code string, timeout time.Duration) 
 	}
 	elapsed := time.Since(t0)
 	sb.toBox.Close()
-	sb.readers.Wait()
+	sb.waitReaders()
 	sb.collect(res, killedFor, elapsed)
 	return res
+}
+
+// readerGrace bounds how long output may keep arriving after deno exited:
+// every process of the sandbox is dead by then, so the pipes normally close
+// at once; if something still holds them, the host stops reading.
+const readerGrace = 5 * time.Second
+
+// waitReaders waits for the output and channel readers to finish, closing
+// the host ends if they do not within readerGrace.
+func (sb *Sandbox) waitReaders() {
+	done := make(chan struct{})
+	go func() { sb.readers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(readerGrace):
+		closeAll(sb.outR, sb.errR, sb.fromBox)
+		<-done
+	}
 }
 
 // kill ends every process in the sandbox: SIGKILL to the init of a pid
