@@ -66,7 +66,12 @@ else
 fi
 
 echo "test-rootless: as $user with delegated cgroup subtree $deleg: the sandbox suite"
+if ! (cd "$work" && as_user CONDUCTOR_ROOTLESS_PHASE=delegated MCP_CONDUCTOR_CGROUP_PARENT="$deleg" \
+  ./sandbox.test -test.count=1 -test.timeout 15m) > "$work/rootless.log" 2>&1; then
+  echo "test-rootless: FAILED as $user:"
+  grep -v '^\s*$' "$work/rootless.log" | head -300
+  exit 1
+fi
 (cd "$work" && as_user CONDUCTOR_ROOTLESS_PHASE=delegated MCP_CONDUCTOR_CGROUP_PARENT="$deleg" \
-  ./sandbox.test -test.count=1 -test.timeout 15m -test.v) > "$work/rootless.log" 2>&1 || { tail -80 "$work/rootless.log"; exit 1; }
-grep -E '^(--- |ok|PASS|FAIL)' "$work/rootless.log" | grep -v '^    ' | tail -40
+  ./sandbox.test -test.count=1 -test.list '.*') | sed 's/^/  passed: /'
 echo "test-rootless: passed"
