@@ -45,8 +45,15 @@ const (
 )
 
 // NewStore returns a store rooted at dir. Nothing is touched until the first call.
+// It logs nothing; use WithLogger to see builds.
 func NewStore(dir string) *Store {
-	return &Store{dir: filepath.Clean(dir), resolver: defaultResolver(), log: slog.Default()}
+	return &Store{dir: filepath.Clean(dir), resolver: defaultResolver(), log: slog.New(slog.DiscardHandler)}
+}
+
+// WithLogger makes the store log builds and prunes to log.
+func (s *Store) WithLogger(log *slog.Logger) *Store {
+	s.log = log
+	return s
 }
 
 // Ensure returns the current root for opts, building it if the content hash of what it would

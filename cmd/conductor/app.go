@@ -126,7 +126,7 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 	if _, err := os.Stat(a.layout.deno); err != nil {
 		return nil, fmt.Errorf("%w: no deno at %s", errRootfsMissing, a.layout.deno)
 	}
-	a.root, err = rootfs.NewStore(a.layout.rootfs).Ensure(ctx, rootfsOptions(a.layout))
+	a.root, err = rootfs.NewStore(a.layout.rootfs).WithLogger(log).Ensure(ctx, rootfsOptions(a.layout))
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %w", err)
 	}

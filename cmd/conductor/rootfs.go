@@ -38,7 +38,7 @@ func cmdRootfs(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	t0 := time.Now()
-	root, err := rootfs.NewStore(l.rootfs).Ensure(ctx, rootfsOptions(l))
+	root, err := rootfs.NewStore(l.rootfs).WithLogger(log).Ensure(ctx, rootfsOptions(l))
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor rootfs:", err)
 		return 1
