@@ -115,7 +115,7 @@ func BenchmarkColdStart(b *testing.B) {
 	}
 	runSandboxed := func() {
 		t0 := time.Now()
-		res, err := r.Run(ctx, hello, 30*time.Second)
+		res, err := r.Run(ctx, sandbox.Job{Code: hello, Timeout: 30 * time.Second})
 		sandboxed.d = append(sandboxed.d, time.Since(t0))
 		if err != nil || res.Status != sandbox.StatusSuccess || res.Stdout != "hello\n" {
 			b.Fatalf("sandboxed: %v %+v", err, res)

@@ -2,8 +2,9 @@
 //
 // It opens the channel (fd 4: frames from the host, fd 3: frames to the host),
 // drops deno's permission on those paths so the user's code cannot reopen
-// them, announces "ready", waits for one "run" frame, and evaluates its code
-// as a TypeScript module. A frame is a 4-byte big-endian length followed by
+// them, announces "ready", waits for one "run" frame, defines its globals,
+// evaluates its code as a TypeScript module, and reports the module's default
+// export (awaited) as the result. A frame is a 4-byte big-endian length followed by
 // UTF-8 JSON. Line and column numbers in errors are the user's own: the code
 // is imported verbatim, and the module's URL is replaced by "main.ts".
 const enc = new TextEncoder();
@@ -82,6 +83,236 @@ globalThis.addEventListener("error", (e) => {
   fail(e.error ?? e.message);
 });
 
+// ---- return values -------------------------------------------------------
+// encode turns any JavaScript value into JSON-compatible data, faithfully:
+// JSON-native values stay as they are; everything else becomes an object
+// tagged with "$type" (undefined, non-finite numbers and -0, bigint, symbol,
+// function, Date, RegExp, Error, Map, Set, typed arrays, ArrayBuffer,
+// DataView, Promise, WeakMap/WeakSet, circular references, class instances,
+// and plain objects that themselves have a "$type" key). The output is kept
+// under a byte budget; whatever does not fit becomes {"$type":"truncated"}.
+function encode(root, budget) {
+  let used = 0;
+  let truncated = false;
+  const seen = new Map(); // object -> path, for cycles
+  const MAX_DEPTH = 200;
+  const charge = (n) => {
+    used += n;
+    return used <= budget;
+  };
+  const cut = () => {
+    truncated = true;
+    return { $type: "truncated" };
+  };
+  // A property whose getter throws reads as an Unreadable, which user code
+  // cannot construct, so it is never mistaken for the user's own data.
+  class Unreadable {
+    constructor(err) {
+      this.message = String(err?.message ?? err);
+    }
+  }
+  const read = (obj, key) => {
+    try {
+      return obj[key];
+    } catch (err) {
+      return new Unreadable(err);
+    }
+  };
+  function enc(v, path, depth) {
+    if (used > budget) return cut();
+    switch (typeof v) {
+      case "undefined":
+        charge(20);
+        return { $type: "undefined" };
+      case "boolean":
+        charge(5);
+        return v;
+      case "number":
+        charge(24);
+        if (Number.isNaN(v)) return { $type: "number", value: "NaN" };
+        if (v === Infinity) return { $type: "number", value: "Infinity" };
+        if (v === -Infinity) return { $type: "number", value: "-Infinity" };
+        if (Object.is(v, -0)) return { $type: "number", value: "-0" };
+        return v;
+      case "bigint": {
+        const s = v.toString();
+        charge(s.length + 30);
+        return { $type: "bigint", value: s };
+      }
+      case "string": {
+        const room = budget - used;
+        if (v.length + 2 > room) {
+          truncated = true;
+          const keep = Math.max(0, room - 80);
+          charge(keep + 80);
+          return { $type: "string", value: v.slice(0, keep), length: v.length, truncated: true };
+        }
+        charge(v.length + 2);
+        return v;
+      }
+      case "symbol":
+        charge(40);
+        return { $type: "symbol", description: v.description ?? null };
+      case "function":
+        charge(40);
+        return { $type: "function", name: v.name || null };
+    }
+    if (v === null) {
+      charge(4);
+      return null;
+    }
+    if (seen.has(v)) {
+      charge(40);
+      return { $type: "circular", path: seen.get(v) };
+    }
+    if (depth > MAX_DEPTH) return cut();
+    seen.set(v, path);
+    try {
+      return encObject(v, path, depth);
+    } finally {
+      seen.delete(v);
+    }
+  }
+  function encObject(v, path, depth) {
+    charge(2);
+    if (v instanceof Unreadable) return { $type: "unreadable", message: v.message };
+    const child = (x, p) => enc(x, p, depth + 1);
+    if (Array.isArray(v)) {
+      const out = [];
+      for (let i = 0; i < v.length; i++) {
+        if (used > budget) {
+          out.push(cut());
+          break;
+        }
+        out.push(child(read(v, i), `${path}[${i}]`));
+      }
+      return out;
+    }
+    if (v instanceof Date) {
+      charge(40);
+      return { $type: "Date", value: Number.isNaN(v.getTime()) ? null : v.toISOString() };
+    }
+    if (v instanceof RegExp) {
+      charge(v.source.length + 40);
+      return { $type: "RegExp", source: v.source, flags: v.flags };
+    }
+    if (v instanceof Error) {
+      const out = {
+        $type: "Error",
+        name: child(v.name, `${path}.name`),
+        message: child(v.message, `${path}.message`),
+        stack: child(clean(v.stack ?? ""), `${path}.stack`),
+      };
+      if ("cause" in v) out.cause = child(read(v, "cause"), `${path}.cause`);
+      return out;
+    }
+    if (v instanceof Map) {
+      const entries = [];
+      let i = 0;
+      for (const [k, val] of v) {
+        if (used > budget) {
+          entries.push(cut());
+          break;
+        }
+        entries.push([child(k, `${path}.<key ${i}>`), child(val, `${path}.<value ${i}>`)]);
+        i++;
+      }
+      return { $type: "Map", entries };
+    }
+    if (v instanceof Set) {
+      const values = [];
+      let i = 0;
+      for (const val of v) {
+        if (used > budget) {
+          values.push(cut());
+          break;
+        }
+        values.push(child(val, `${path}.<value ${i++}>`));
+      }
+      return { $type: "Set", values };
+    }
+    if (ArrayBuffer.isView(v)) {
+      const type = v.constructor?.name ?? "TypedArray";
+      if (v instanceof DataView) {
+        return { $type: "DataView", base64: base64(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) };
+      }
+      const values = [];
+      for (let i = 0; i < v.length; i++) {
+        if (!charge(String(v[i]).length + 1)) {
+          values.push(cut());
+          break;
+        }
+        values.push(typeof v[i] === "bigint" ? v[i].toString() : v[i]);
+      }
+      return { $type: type, values };
+    }
+    if (v instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && v instanceof SharedArrayBuffer)) {
+      return { $type: v.constructor.name, base64: base64(new Uint8Array(v)) };
+    }
+    if (v instanceof Promise) {
+      charge(20);
+      return { $type: "Promise" };
+    }
+    if (v instanceof WeakMap || v instanceof WeakSet || v instanceof WeakRef) {
+      charge(20);
+      return { $type: v.constructor.name };
+    }
+    const proto = Object.getPrototypeOf(v);
+    const plain = proto === Object.prototype || proto === null;
+    if (!plain && typeof read(v, "toJSON") === "function") {
+      try {
+        return child(v.toJSON(), path);
+      } catch (err) {
+        return { $type: "unreadable", message: String(err?.message ?? err) };
+      }
+    }
+    const obj = {};
+    for (const key of Object.keys(v)) {
+      if (used > budget) {
+        obj["$truncated"] = cut();
+        break;
+      }
+      charge(key.length + 4);
+      obj[key] = child(read(v, key), `${path}.${key}`);
+    }
+    if (!plain) {
+      return { $type: "object", class: proto?.constructor?.name ?? null, value: obj };
+    }
+    if (Object.hasOwn(obj, "$type")) return { $type: "object", value: obj };
+    return obj;
+  }
+  function base64(bytes) {
+    const room = Math.max(0, Math.floor(((budget - used) * 3) / 4) - 64);
+    const take = bytes.length > room ? bytes.subarray(0, room) : bytes;
+    if (take.length < bytes.length) truncated = true;
+    let bin = "";
+    for (let i = 0; i < take.length; i += 0x8000) {
+      bin += String.fromCharCode(...take.subarray(i, i + 0x8000));
+    }
+    charge(Math.ceil((take.length * 4) / 3) + 40);
+    return btoa(bin);
+  }
+  const value = enc(root, "$", 0);
+  return { value, truncated };
+}
+
+// defineGlobals makes each admin- or model-supplied global a read-only
+// property of globalThis, so both `city` and `globalThis.city` work.
+function defineGlobals(globals) {
+  if (globals === null || globals === undefined) return;
+  for (const [key, value] of Object.entries(globals)) {
+    if (key in globalThis) {
+      throw new TypeError(`global "${key}" would shadow a built-in global; choose another name`);
+    }
+    Object.defineProperty(globalThis, key, {
+      value,
+      writable: false,
+      enumerable: true,
+      configurable: false,
+    });
+  }
+}
+
 send({ type: "ready" });
 const msg = await readFrame();
 if (msg === null || msg.type !== "run" || typeof msg.code !== "string") {
@@ -91,10 +322,18 @@ if (msg === null || msg.type !== "run" || typeof msg.code !== "string") {
   });
   Deno.exit(70);
 }
+try {
+  defineGlobals(msg.globals);
+} catch (err) {
+  send({ type: "error", error: { name: "GlobalsError", message: String(err.message), stack: "" } });
+  Deno.exit(1);
+}
 moduleURL = "data:application/typescript," + encodeURIComponent(msg.code);
 try {
-  await import(moduleURL);
-  send({ type: "evaluated" });
+  const mod = await import(moduleURL);
+  const result = await mod.default;
+  const { value, truncated } = encode(result, msg.resultLimit ?? 1048576);
+  send({ type: "evaluated", result: value, resultTruncated: truncated });
 } catch (err) {
   fail(err);
 }

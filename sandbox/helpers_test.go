@@ -146,7 +146,7 @@ func processesIn(marker string) []int { return leftovers.Processes(marker) }
 // runCode runs code in a fresh sandbox with a timeout.
 func runCode(t testing.TB, r *Runner, code string, timeout time.Duration) *Result {
 	t.Helper()
-	res, err := r.Run(context.Background(), code, timeout)
+	res, err := r.Run(context.Background(), Job{Code: code, Timeout: timeout})
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,21 +54,23 @@ type ErrorInfo struct {
 
 // Result is the outcome of one execution; `conductor exec --json` prints it.
 type Result struct {
-	Status          Status     `json:"status"`
-	ExitCode        *int       `json:"exitCode"`
-	Signal          string     `json:"signal"`
-	Stdout          string     `json:"stdout"`
-	Stderr          string     `json:"stderr"`
-	StdoutTruncated bool       `json:"stdoutTruncated"`
-	StderrTruncated bool       `json:"stderrTruncated"`
-	StdoutBytes     int64      `json:"stdoutBytes"`
-	StderrBytes     int64      `json:"stderrBytes"`
-	DurationMs      float64    `json:"durationMs"`
-	CPUMs           float64    `json:"cpuMs"`
-	MemoryPeakBytes int64      `json:"memoryPeakBytes"`
-	LimitHit        string     `json:"limitHit"`
-	Degraded        []string   `json:"degraded"`
-	Error           *ErrorInfo `json:"error"`
+	Status          Status          `json:"status"`
+	ExitCode        *int            `json:"exitCode"`
+	Signal          string          `json:"signal"`
+	Stdout          string          `json:"stdout"`
+	Stderr          string          `json:"stderr"`
+	StdoutTruncated bool            `json:"stdoutTruncated"`
+	StderrTruncated bool            `json:"stderrTruncated"`
+	StdoutBytes     int64           `json:"stdoutBytes"`
+	StderrBytes     int64           `json:"stderrBytes"`
+	DurationMs      float64         `json:"durationMs"`
+	CPUMs           float64         `json:"cpuMs"`
+	MemoryPeakBytes int64           `json:"memoryPeakBytes"`
+	ReturnValue     json.RawMessage `json:"returnValue"`
+	ReturnTruncated bool            `json:"returnValueTruncated"`
+	LimitHit        string          `json:"limitHit"`
+	Degraded        []string        `json:"degraded"`
+	Error           *ErrorInfo      `json:"error"`
 }
 
 // v8OOMMarkers are what deno prints when V8's heap limit is reached.
@@ -104,6 +107,7 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, elapsed time.Duration)
 				frame = &f
 			case f.typ == "evaluated":
 				evaluated = true
+				res.ReturnValue, res.ReturnTruncated = f.result, f.resultTruncated
 			}
 		default:
 			done = true

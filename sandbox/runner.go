@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,8 +41,10 @@ const (
 	nobodyID = 65534
 	// maxCodeBytes bounds the code the host will send into a sandbox.
 	maxCodeBytes = 64 << 20
-	// maxFrameBytes bounds one frame from the sandbox.
-	maxFrameBytes = 4 << 20
+	// maxFrameBytes bounds one frame from the sandbox: the result plus room.
+	maxFrameBytes = maxResultLimit + 1<<20
+	// maxResultLimit is the largest ResultLimit a job may ask for.
+	maxResultLimit = 16 << 20
 )
 
 // Sentinel errors callers branch on.
@@ -190,15 +193,26 @@ func (r *Runner) Close() error {
 	return err
 }
 
-// Run starts a sandbox, runs code in it, and destroys it.
-func (r *Runner) Run(ctx context.Context, code string, timeout time.Duration) (*Result, error) {
+// Job is one piece of code to run, with what the bootstrap needs around it.
+type Job struct {
+	Code        string          // the module to evaluate; its default export is the result
+	Globals     json.RawMessage // a JSON object; each key becomes a read-only global (nil = none)
+	Timeout     time.Duration   // wall-clock limit of the execution
+	ResultLimit int             // bytes of encoded result; 0 = DefaultResultLimit
+}
+
+// DefaultResultLimit bounds the encoded return value.
+const DefaultResultLimit = 256 << 10
+
+// Run starts a sandbox, runs job in it, and destroys it.
+func (r *Runner) Run(ctx context.Context, job Job) (*Result, error) {
 	t0 := time.Now()
 	sb, err := r.Start(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer sb.Close()
-	res := sb.Run(ctx, code, timeout)
+	res := sb.Run(ctx, job)
 	res.DurationMs = durationMs(time.Since(t0))
 	return res, nil
 }

@@ -52,9 +52,11 @@ type Sandbox struct {
 
 // frameInfo is what the host learned from one frame of the sandbox.
 type frameInfo struct {
-	typ   string
-	err   *ErrorInfo
-	fault error // the frame was malformed: the channel is no longer trusted
+	typ             string
+	err             *ErrorInfo
+	result          json.RawMessage // "evaluated": the encoded default export
+	resultTruncated bool
+	fault           error // the frame was malformed: the channel is no longer trusted
 }
 
 // Start creates a container and boots deno into the bootstrap. On any error
@@ -225,8 +227,10 @@ func (sb *Sandbox) readFrames() {
 			return
 		}
 		var msg struct {
-			Type  string     `json:"type"`
-			Error *ErrorInfo `json:"error"`
+			Type            string          `json:"type"`
+			Error           *ErrorInfo      `json:"error"`
+			Result          json.RawMessage `json:"result"`
+			ResultTruncated bool            `json:"resultTruncated"`
 		}
 		if err := json.Unmarshal(body, &msg); err != nil {
 			sb.pushFrame(frameInfo{fault: fmt.Errorf("malformed frame: %w", err)})
@@ -240,7 +244,7 @@ func (sb *Sandbox) readFrames() {
 				readyClosed = true
 			}
 		case "evaluated", "error":
-			sb.pushFrame(frameInfo{typ: msg.Type, err: msg.Error})
+			sb.pushFrame(frameInfo{typ: msg.Type, err: msg.Error, result: msg.Result, resultTruncated: msg.ResultTruncated})
 		default:
 			sb.pushFrame(frameInfo{fault: fmt.Errorf("unknown frame type %q", msg.Type)})
 			drain(io.Discard, sb.fromBox)
@@ -258,10 +262,18 @@ func (sb *Sandbox) pushFrame(f frameInfo) {
 	}
 }
 
-// Run sends code to the booted sandbox and waits until deno exits, the
+// runFrame is what the host sends the bootstrap.
+type runFrame struct {
+	Type        string          `json:"type"`
+	Code        string          `json:"code"`
+	Globals     json.RawMessage `json:"globals,omitempty"`
+	ResultLimit int             `json:"resultLimit"`
+}
+
+// Run sends the job to the booted sandbox and waits until deno exits, the
 // timeout passes, or ctx is cancelled. It can be called once; the sandbox
 // must be closed afterwards.
-func (sb *Sandbox) Run(ctx context.Context, code string, timeout time.Duration) *Result {
+func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 	res := &Result{Status: StatusError, Degraded: sb.degraded}
 	ran := false
 	sb.ranOnce.Do(func() { ran = true })
@@ -269,20 +281,26 @@ func (sb *Sandbox) Run(ctx context.Context, code string, timeout time.Duration) 
 		res.Error = &ErrorInfo{Type: ErrorInternal, Message: "sandbox already used: sandboxes run code once"}
 		return res
 	}
-	if len(code) > maxCodeBytes {
-		res.Error = &ErrorInfo{Type: ErrorInternal, Message: fmt.Sprintf("%v: %d bytes, limit %d", ErrCodeTooLarge, len(code), maxCodeBytes)}
+	if len(job.Code) > maxCodeBytes {
+		res.Error = &ErrorInfo{Type: ErrorInternal, Message: fmt.Sprintf("%v: %d bytes, limit %d", ErrCodeTooLarge, len(job.Code), maxCodeBytes)}
 		return res
 	}
+	limit := job.ResultLimit
+	if limit <= 0 {
+		limit = DefaultResultLimit
+	}
+	limit = min(limit, maxResultLimit)
+	frame := runFrame{Type: "run", Code: job.Code, Globals: job.Globals, ResultLimit: limit}
 	t0 := time.Now()
 	go func() {
 		// A large program can exceed the pipe buffer; deno may also die
 		// before reading it. Either way this goroutine ends: the write
 		// fails with EPIPE once the sandbox is gone.
-		_ = writeFrame(sb.toBox, map[string]string{"type": "run", "code": code})
+		_ = writeFrame(sb.toBox, frame)
 	}()
 
 	var killedFor Status
-	timer := time.NewTimer(timeout)
+	timer := time.NewTimer(job.Timeout)
 	defer timer.Stop()
 	select {
 	case <-sb.exited:

@@ -165,10 +165,10 @@ func TestSandboxRunsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	if res := sb.Run(context.Background(), "console.log('first')", 10*time.Second); res.Status != StatusSuccess {
+	if res := sb.Run(context.Background(), Job{Code: "console.log('first')", Timeout: 10 * time.Second}); res.Status != StatusSuccess {
 		t.Fatalf("first run: %s %+v", res.Status, res.Error)
 	}
-	res := sb.Run(context.Background(), "console.log('second')", 10*time.Second)
+	res := sb.Run(context.Background(), Job{Code: "console.log('second')", Timeout: 10 * time.Second})
 	if res.Status == StatusSuccess || res.Error == nil || !strings.Contains(res.Error.Message, "once") {
 		t.Fatalf("second run on the same sandbox = %s %+v, want an error saying sandboxes run once", res.Status, res.Error)
 	}
@@ -183,7 +183,7 @@ func TestCancel(t *testing.T) {
 	}
 	defer sb.Close()
 	time.AfterFunc(300*time.Millisecond, cancel)
-	res := sb.Run(ctx, "while (true) {}", 30*time.Second)
+	res := sb.Run(ctx, Job{Code: "while (true) {}", Timeout: 30 * time.Second})
 	if res.Status != StatusCancelled || res.Error == nil || res.Error.Type != ErrorCancelled {
 		t.Fatalf("status %s error %+v, want cancelled", res.Status, res.Error)
 	}

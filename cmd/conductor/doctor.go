@@ -252,7 +252,7 @@ func smokeCheck(ctx context.Context, log *slog.Logger) check {
 		return c
 	}
 	defer a.Close()
-	res, err := a.runner.Run(ctx, `console.log(Deno.version.deno)`, 30*time.Second)
+	res, err := a.runner.Run(ctx, sandbox.Job{Code: `console.log(Deno.version.deno)`, Timeout: 30 * time.Second})
 	if err != nil {
 		c.Detail = err.Error()
 		return c

@@ -50,7 +50,7 @@ func cmdExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return 2
 		}
 	}
-	res, err := a.runner.Run(ctx, code, timeout)
+	res, err := a.runner.Run(ctx, sandbox.Job{Code: code, Timeout: timeout})
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor exec:", err)
 		return 1

@@ -1,0 +1,123 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReturnValueEncoding: the module's default export comes back in the
+// documented JSON form, whatever its type.
+func TestReturnValueEncoding(t *testing.T) {
+	r := newTestRunner(t, nil)
+	tests := []struct {
+		name  string
+		code  string
+		want  string // canonical JSON
+		trunc bool
+	}{
+		{"number", "export default 42", `42`, false},
+		{"string", `export default "a\"b"`, `"a\"b"`, false},
+		{"null", "export default null", `null`, false},
+		{"undefined", "export default undefined", `{"$type":"undefined"}`, false},
+		{"no default export", "const x = 1", `{"$type":"undefined"}`, false},
+		{"NaN", "export default NaN", `{"$type":"number","value":"NaN"}`, false},
+		{"-Infinity", "export default -Infinity", `{"$type":"number","value":"-Infinity"}`, false},
+		{"negative zero", "export default -0", `{"$type":"number","value":"-0"}`, false},
+		{"bigint", "export default 12345678901234567890n", `{"$type":"bigint","value":"12345678901234567890"}`, false},
+		{"symbol", "export default Symbol('s')", `{"$type":"symbol","description":"s"}`, false},
+		{"function", "export default function named() {}", `{"$type":"function","name":"named"}`, false},
+		{"date", "export default new Date(0)", `{"$type":"Date","value":"1970-01-01T00:00:00.000Z"}`, false},
+		{"invalid date", "export default new Date(NaN)", `{"$type":"Date","value":null}`, false},
+		{"regexp", "export default /a+b/gi", `{"$type":"RegExp","source":"a+b","flags":"gi"}`, false},
+		{"map", "export default new Map([[1, 'a'], ['k', {x: 1}]])", `{"$type":"Map","entries":[[1,"a"],["k",{"x":1}]]}`, false},
+		{"set", "export default new Set([1, 2n])", `{"$type":"Set","values":[1,{"$type":"bigint","value":"2"}]}`, false},
+		{"typed array", "export default new Uint8Array([1, 2, 255])", `{"$type":"Uint8Array","values":[1,2,255]}`, false},
+		{"array buffer", "export default new Uint8Array([104, 105]).buffer", `{"$type":"ArrayBuffer","base64":"aGk="}`, false},
+		{"nested undefined", "export default {a: undefined, b: [undefined]}", `{"a":{"$type":"undefined"},"b":[{"$type":"undefined"}]}`, false},
+		{"circular", "const o: any = {name: 'o'}; o.self = o; export default o", `{"name":"o","self":{"$type":"circular","path":"$"}}`, false},
+		{"shared, not circular", "const s = {v: 1}; export default [s, s]", `[{"v":1},{"v":1}]`, false},
+		{"class instance", "class P { constructor(public x: number) {} }; export default new P(3)", `{"$type":"object","class":"P","value":{"x":3}}`, false},
+		{"object with $type key", `export default {"$type": "x"}`, `{"$type":"object","value":{"$type":"x"}}`, false},
+		{"promise is awaited", "export default Promise.resolve(7)", `7`, false},
+		{"nested promise", "export default {p: Promise.resolve(1)}", `{"p":{"$type":"Promise"}}`, false},
+		{"toJSON", "export default new URL('https://example.com/a?b=1')", `"https://example.com/a?b=1"`, false},
+		{"throwing getter", "export default {get bad() { throw new Error('no') }}", `{"bad":{"$type":"unreadable","message":"no"}}`, false},
+		{"huge string is cut", "export default 'x'.repeat(2_000_000)", ``, true},
+		{"huge array is cut", "export default Array.from({length: 500000}, (_, i) => i)", ``, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runCode(t, r, tc.code, 20*time.Second)
+			if res.Status != StatusSuccess {
+				t.Fatalf("status %s: %+v %s", res.Status, res.Error, res.Stderr)
+			}
+			if res.ReturnTruncated != tc.trunc {
+				t.Errorf("truncated = %v, want %v", res.ReturnTruncated, tc.trunc)
+			}
+			if len(res.ReturnValue) > DefaultResultLimit+4096 {
+				t.Errorf("encoded result is %d bytes, over the %d limit", len(res.ReturnValue), DefaultResultLimit)
+			}
+			if tc.want == "" {
+				return
+			}
+			if got := canonical(t, res.ReturnValue); got != canonical(t, []byte(tc.want)) {
+				t.Errorf("returnValue = %s, want %s", got, tc.want)
+			}
+		})
+	}
+	t.Run("error value", func(t *testing.T) {
+		res := runCode(t, r, "const e = new TypeError('bad', {cause: 1});\nexport default e", 20*time.Second)
+		var v struct {
+			Type, Name, Message, Stack string
+			Cause                      int
+		}
+		if err := json.Unmarshal(res.ReturnValue, &struct {
+			Type    *string `json:"$type"`
+			Name    *string `json:"name"`
+			Message *string `json:"message"`
+			Stack   *string `json:"stack"`
+			Cause   *int    `json:"cause"`
+		}{&v.Type, &v.Name, &v.Message, &v.Stack, &v.Cause}); err != nil {
+			t.Fatal(err)
+		}
+		if v.Type != "Error" || v.Name != "TypeError" || v.Message != "bad" || v.Cause != 1 || !strings.Contains(v.Stack, "main.ts:1:") {
+			t.Errorf("error encoded as %s", res.ReturnValue)
+		}
+	})
+}
+
+func TestGlobals(t *testing.T) {
+	r := newTestRunner(t, nil)
+	run := func(code, globals string) *Result {
+		res, err := r.Run(context.Background(), Job{Code: code, Globals: json.RawMessage(globals), Timeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := run(`export default [city, globalThis.city, n + 1, Object.getOwnPropertyDescriptor(globalThis, "city")?.writable]`, `{"city": "Oslo", "n": 41}`)
+	if got := canonical(t, res.ReturnValue); got != `["Oslo","Oslo",42,false]` {
+		t.Fatalf("globals: %s (%+v)", got, res.Error)
+	}
+	res = run(`"use strict"; globalThis.city = "Bergen"; export default city`, `{"city": "Oslo"}`)
+	if res.Status != StatusError || res.Error == nil || !strings.Contains(res.Error.Message, "read only") {
+		t.Fatalf("assigning a read-only global: %s %+v", res.Status, res.Error)
+	}
+	res = run(`export default 1`, `{"Deno": 1}`)
+	if res.Status != StatusError || res.Error == nil || !strings.Contains(res.Error.Message, "shadow") {
+		t.Fatalf("a global shadowing Deno: %s %+v", res.Status, res.Error)
+	}
+}
+
+func canonical(t *testing.T, b []byte) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("not JSON: %v: %q", err, b)
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
