@@ -18,17 +18,23 @@ const Prefix = "MCP_CONDUCTOR_"
 
 // The variables Load reads.
 const (
-	VarRunArgs        = Prefix + "RUN_ARGS"
-	VarMemory         = Prefix + "MEMORY"
-	VarPids           = Prefix + "PIDS"
-	VarCPUs           = Prefix + "CPUS"
-	VarMaxOutput      = Prefix + "MAX_OUTPUT"
-	VarDefaultTimeout = Prefix + "DEFAULT_TIMEOUT"
-	VarMaxTimeout     = Prefix + "MAX_TIMEOUT"
-	VarAllowDegraded  = Prefix + "ALLOW_DEGRADED"
-	VarStateDir       = Prefix + "STATE_DIR"
-	VarCgroupParent   = Prefix + "CGROUP_PARENT"
-	VarWorkspace      = Prefix + "WORKSPACE"
+	VarRunArgs         = Prefix + "RUN_ARGS"
+	VarMemory          = Prefix + "MEMORY"
+	VarPids            = Prefix + "PIDS"
+	VarCPUs            = Prefix + "CPUS"
+	VarMaxOutput       = Prefix + "MAX_OUTPUT"
+	VarDefaultTimeout  = Prefix + "DEFAULT_TIMEOUT"
+	VarMaxTimeout      = Prefix + "MAX_TIMEOUT"
+	VarAllowDegraded   = Prefix + "ALLOW_DEGRADED"
+	VarStateDir        = Prefix + "STATE_DIR"
+	VarCgroupParent    = Prefix + "CGROUP_PARENT"
+	VarWorkspace       = Prefix + "WORKSPACE"
+	VarAllowedPackages = Prefix + "ALLOWED_PACKAGES"
+	VarMaxConcurrency  = Prefix + "MAX_CONCURRENCY"
+	VarMaxQueue        = Prefix + "MAX_QUEUE"
+	VarHTTPToken       = Prefix + "HTTP_TOKEN"
+	VarMaxCode         = Prefix + "MAX_CODE"
+	VarMCPConfig       = Prefix + "MCP_CONFIG"
 )
 
 // Settings are the admin's settings after validation.
@@ -75,6 +81,19 @@ type Settings struct {
 	// Workspace is an existing directory, given by its real path (no
 	// symbolic links), or "".
 	Workspace string
+	// AllowedPackages is the admin's package allowlist, unparsed (package
+	// deps parses and checks it), e.g. "npm:zod@^3,npm:axios@^1".
+	AllowedPackages string
+	// MaxConcurrency is how many executions run at once; default 2.
+	MaxConcurrency int
+	// MaxQueue is how many more wait for a slot before "busy"; default 16.
+	MaxQueue int
+	// HTTPToken, when set, is the bearer token HTTP clients must send.
+	HTTPToken string
+	// MaxCode is the largest deno_code accepted, in bytes; default 1 MiB.
+	MaxCode int64
+	// MCPConfig is the upstream MCP servers file; "" = the default path.
+	MCPConfig string
 }
 
 // Defaults.
@@ -83,6 +102,9 @@ const (
 	DefaultMaxOutput      = 1 << 20
 	DefaultDefaultTimeout = 30000 * time.Millisecond
 	DefaultMaxTimeout     = 300000 * time.Millisecond
+	DefaultMaxConcurrency = 2
+	DefaultMaxQueue       = 16
+	DefaultMaxCode        = 1 << 20
 )
 
 // Limits.
@@ -101,6 +123,9 @@ func defaults() Settings {
 		MaxOutput:      DefaultMaxOutput,
 		DefaultTimeout: DefaultDefaultTimeout,
 		MaxTimeout:     DefaultMaxTimeout,
+		MaxConcurrency: DefaultMaxConcurrency,
+		MaxQueue:       DefaultMaxQueue,
+		MaxCode:        DefaultMaxCode,
 	}
 }
 
@@ -301,8 +326,9 @@ var table = []setting{
 		Variable: Variable{
 			Name:    VarCgroupParent,
 			Default: "",
-			Allowed: "a cgroup path below the cgroup2 mount, starting with / but not / alone, clean (no . or .. elements), " +
-				"using letters, digits and - _ . / + @ :, e.g. /user.slice/user-1000.slice/user@1000.service/app.slice",
+			Allowed: "a clean cgroup path (no . or .. elements) using letters, digits and - _ . / + @ :, either absolute below the " +
+				"cgroup mount (e.g. /user.slice/user-1000.slice/user@1000.service/app.slice, or /conductor-alice on v1) or relative, " +
+				"meaning below conductor's own cgroup in each hierarchy",
 			Description: "Delegated cgroup to create sandboxes under, for rootless use. Unset: conductor chooses.",
 		},
 		parse: parseCgroupParent,
@@ -317,6 +343,100 @@ var table = []setting{
 		},
 		parse: parseWorkspace,
 	},
+	{
+		Variable: Variable{
+			Name:    VarAllowedPackages,
+			Default: "",
+			Allowed: "comma-separated npm: or jsr: specifiers, each with the version the admin pins, e.g. npm:zod@^3,npm:axios@^1,jsr:@std/path@^1",
+			Description: "Packages code may import. A package named without a version gets this version; a different version is refused. " +
+				"They are fetched into the dependency cache at start (and by `conductor deps install`).",
+		},
+		parse: func(v string, s *Settings) error {
+			if c, ok := badByte(v, func(c byte) bool {
+				return c > ' ' && c < 0x7f && c != '"' && c != '\\' && c != '`' && c != '$' && c != ';'
+			}); ok {
+				return fmt.Errorf("contains %s", c)
+			}
+			s.AllowedPackages = v
+			return nil
+		},
+	},
+	{
+		Variable: Variable{
+			Name:        VarMaxConcurrency,
+			Default:     strconv.Itoa(DefaultMaxConcurrency),
+			Allowed:     "an integer from 1 to 256",
+			Description: "Executions that run at the same time; more wait in a queue.",
+		},
+		parse: intIn(1, 256, func(s *Settings, n int) { s.MaxConcurrency = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarMaxQueue,
+			Default:     strconv.Itoa(DefaultMaxQueue),
+			Allowed:     "an integer from 0 to 10000",
+			Description: "Executions that may wait for a free slot; beyond that a call fails at once with a \"busy\" error.",
+		},
+		parse: intIn(0, 10000, func(s *Settings, n int) { s.MaxQueue = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarHTTPToken,
+			Default:     "",
+			Allowed:     "16 to 4096 printable ASCII characters without spaces",
+			Description: "When set, HTTP clients must send Authorization: Bearer <token>; others get 401.",
+		},
+		secret: true,
+		parse: func(v string, s *Settings) error {
+			if len(v) < 16 || len(v) > 4096 {
+				return fmt.Errorf("is %d characters long", len(v))
+			}
+			if _, ok := badByte(v, func(c byte) bool { return c > ' ' && c < 0x7f }); ok {
+				return errors.New("contains a space or a non-printable character")
+			}
+			s.HTTPToken = v
+			return nil
+		},
+	},
+	{
+		Variable: Variable{
+			Name:        VarMaxCode,
+			Default:     formatSize(DefaultMaxCode),
+			Allowed:     sizeAllowed(1<<10, 64<<20),
+			Description: "Largest deno_code accepted per call.",
+		},
+		parse: sizeIn(1<<10, 64<<20, func(s *Settings, n int64) { s.MaxCode = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarMCPConfig,
+			Default:     "",
+			Allowed:     "the path of a JSON file in the mcpServers format",
+			Description: "Upstream MCP servers code can reach through mcpFactory. Unset: ~/.mcp-conductor/mcp-config.json.",
+		},
+		parse: func(v string, s *Settings) error {
+			if strings.ContainsAny(v, "\x00\n") {
+				return errors.New("contains a NUL or newline")
+			}
+			s.MCPConfig = v
+			return nil
+		},
+	},
+}
+
+// intIn parses a decimal integer within [lo, hi].
+func intIn(lo, hi int, set func(*Settings, int)) func(string, *Settings) error {
+	return func(v string, s *Settings) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errors.New("not an integer")
+		}
+		if n < lo || n > hi {
+			return fmt.Errorf("%d is out of range", n)
+		}
+		set(s, n)
+		return nil
+	}
 }
 
 // checks are validations that involve several variables. They run after
@@ -532,9 +652,6 @@ func checkDirPath(v string) error {
 }
 
 func parseCgroupParent(v string, s *Settings) error {
-	if !strings.HasPrefix(v, "/") {
-		return errors.New("does not start with /")
-	}
 	if v == "/" {
 		return errors.New("must name a cgroup below the root, not / itself")
 	}

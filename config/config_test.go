@@ -56,6 +56,9 @@ func TestLoadDefaults(t *testing.T) {
 		MaxOutput:      1 << 20,
 		DefaultTimeout: 30 * time.Second,
 		MaxTimeout:     300 * time.Second,
+		MaxConcurrency: 2,
+		MaxQueue:       16,
+		MaxCode:        1 << 20,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load() = %+v, want %+v", got, want)
@@ -130,6 +133,13 @@ func TestLoadValid(t *testing.T) {
 		{VarStateDir, "/a", stateDir, "/a"},
 		{VarCgroupParent, "/user.slice/user-1000.slice/user@1000.service/app.slice", cgroupParent, "/user.slice/user-1000.slice/user@1000.service/app.slice"},
 		{VarCgroupParent, "/conductor", cgroupParent, "/conductor"},
+		{VarCgroupParent, "conductor-alice", cgroupParent, "conductor-alice"},
+		{VarMaxConcurrency, "1", func(s Settings) any { return s.MaxConcurrency }, 1},
+		{VarMaxConcurrency, "256", func(s Settings) any { return s.MaxConcurrency }, 256},
+		{VarMaxQueue, "0", func(s Settings) any { return s.MaxQueue }, 0},
+		{VarMaxCode, "10M", func(s Settings) any { return s.MaxCode }, int64(10 << 20)},
+		{VarHTTPToken, "0123456789abcdef", func(s Settings) any { return s.HTTPToken }, "0123456789abcdef"},
+		{VarAllowedPackages, "npm:zod@^3,jsr:@std/path@^1", func(s Settings) any { return s.AllowedPackages }, "npm:zod@^3,jsr:@std/path@^1"},
 		{VarCgroupParent, "/a:b", cgroupParent, "/a:b"},
 		{VarRunArgs, "allow-read=/data,allow-net=a.com,b.com", runArgsField, []string{"--allow-read=/data", "--allow-net=a.com,b.com"}},
 	}
@@ -206,6 +216,13 @@ func TestLoadInvalid(t *testing.T) {
 		{VarMaxTimeout, "1e6", "not a whole number"},
 		{VarMaxTimeout, "5m", "not a whole number"},
 		{VarAllowDegraded, "2", "not a yes/no value"},
+		{VarMaxConcurrency, "0", "out of range"},
+		{VarMaxConcurrency, "two", "not an integer"},
+		{VarMaxQueue, "-1", "out of range"},
+		{VarMaxCode, "100G", "out of range"},
+		{VarAllowedPackages, "npm:zod@^3;rm", "contains"},
+		{VarAllowedPackages, "npm:zod@^3, npm:x@1", "contains"},
+		{VarMCPConfig, "a\nb", "newline"},
 		{VarAllowDegraded, "on", "not a yes/no value"},
 		{VarAllowDegraded, "off", "not a yes/no value"},
 		{VarAllowDegraded, "y", "not a yes/no value"},
@@ -219,7 +236,6 @@ func TestLoadInvalid(t *testing.T) {
 		{VarStateDir, "/a\nb", "a newline"},
 		{VarStateDir, "/a,b", `","`},
 		{VarStateDir, "/a:b", `":"`},
-		{VarCgroupParent, "user.slice", "does not start with /"},
 		{VarCgroupParent, "/", "not / itself"},
 		{VarCgroupParent, "/a/../b", `".." element`},
 		{VarCgroupParent, "/..", `".." element`},
@@ -473,6 +489,7 @@ func TestVariables(t *testing.T) {
 	wantNames := []string{
 		VarRunArgs, VarMemory, VarPids, VarCPUs, VarMaxOutput, VarDefaultTimeout,
 		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarCgroupParent, VarWorkspace,
+		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig,
 	}
 	var names []string
 	for _, v := range vs {
@@ -541,5 +558,18 @@ func TestSecretValuesAreHidden(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || e.Value != "" {
 		t.Errorf("secret value kept in Error.Value: %q", e.Value)
+	}
+}
+
+// TestSecretNeverEchoed: a bad HTTP token is reported without its value.
+func TestSecretNeverEchoed(t *testing.T) {
+	for _, v := range []string{"short-secret", "has a space in it here"} {
+		_, err := Load(env(VarHTTPToken, v))
+		if err == nil || !errors.Is(err, ErrInvalid) {
+			t.Fatalf("%q: err = %v, want ErrInvalid", v, err)
+		}
+		if strings.Contains(err.Error(), v) || !strings.Contains(err.Error(), VarHTTPToken) || !strings.Contains(err.Error(), "value hidden") {
+			t.Errorf("error %q must name the variable and hide the value", err)
+		}
 	}
 }
