@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -129,8 +130,13 @@ func sandboxDevices() []*devices.Device {
 // denoArgs returns deno's command line: the fixed hardening flags, the
 // admin's permission flags, access to the two channel paths, and the
 // bootstrap.
-func denoArgs(denoPath, bootstrap string, adminFlags []string, memory int64) []string {
+func denoArgs(denoPath, bootstrap string, adminFlags []string, memory int64, importMap []byte) []string {
 	args := []string{denoPath, "run", "--no-prompt", "--cached-only", "--no-remote", "--no-config", "--no-lock"}
+	if len(importMap) > 0 {
+		// A data: URL needs no file in the read-only root and is accepted
+		// with --no-remote.
+		args = append(args, "--import-map=data:application/json;base64,"+base64.StdEncoding.EncodeToString(importMap))
+	}
 	if memory > 0 {
 		oldSpace := (memory - v8Headroom) >> 20
 		if oldSpace < minOldSpaceMiB {

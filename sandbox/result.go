@@ -49,6 +49,8 @@ type ErrorInfo struct {
 	Type    string `json:"type"`
 	Name    string `json:"name,omitempty"`
 	Message string `json:"message"`
+	Line    int    `json:"line,omitempty"`   // 1-based, in the user's code
+	Column  int    `json:"column,omitempty"` // 1-based, in UTF-16 code units as V8 counts
 	Stack   string `json:"stack,omitempty"`
 }
 

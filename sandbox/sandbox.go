@@ -59,9 +59,21 @@ type frameInfo struct {
 	fault           error // the frame was malformed: the channel is no longer trusted
 }
 
+// StartOptions are per-sandbox choices made before deno boots.
+type StartOptions struct {
+	// ImportMap is a JSON import map deno starts with (how the admin's
+	// package versions win over what code writes); nil = none.
+	ImportMap []byte
+}
+
 // Start creates a container and boots deno into the bootstrap. On any error
 // everything created so far is removed.
-func (r *Runner) Start(ctx context.Context) (_ *Sandbox, retErr error) {
+func (r *Runner) Start(ctx context.Context) (*Sandbox, error) {
+	return r.StartWith(ctx, StartOptions{})
+}
+
+// StartWith is Start with per-sandbox options.
+func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, retErr error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -104,7 +116,7 @@ func (r *Runner) Start(ctx context.Context) (_ *Sandbox, retErr error) {
 			sb.Close()
 		}
 	}()
-	if err := sb.start(ctx); err != nil {
+	if err := sb.start(ctx, so); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrStart, id, err)
 	}
 	select {
@@ -121,7 +133,7 @@ func (r *Runner) Start(ctx context.Context) (_ *Sandbox, retErr error) {
 }
 
 // start wires the pipes, starts the container's init and execs deno.
-func (sb *Sandbox) start(ctx context.Context) error {
+func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	o := sb.r.opts
 	// Pipes: fd 3 sandbox->host, fd 4 host->sandbox, and stdout/stderr.
 	resR, resW, err := os.Pipe()
@@ -158,7 +170,7 @@ func (sb *Sandbox) start(ctx context.Context) error {
 	}
 
 	sb.proc = &libcontainer.Process{
-		Args:       denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), o.DenoFlags, o.Limits.Memory),
+		Args:       denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), o.DenoFlags, o.Limits.Memory, so.ImportMap),
 		Env:        sandboxEnv(o.Root.DenoDir),
 		Cwd:        "/tmp",
 		Stdout:     outW,

@@ -52,7 +52,7 @@ func TestDenoArgs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			args := denoArgs("/usr/bin/deno", "/conductor/bootstrap.js", tc.flags, tc.memory)
+			args := denoArgs("/usr/bin/deno", "/conductor/bootstrap.js", tc.flags, tc.memory, nil)
 			if args[0] != "/usr/bin/deno" || args[1] != "run" || args[len(args)-1] != "/conductor/bootstrap.js" {
 				t.Fatalf("args shape: %v", args)
 			}

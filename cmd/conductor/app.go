@@ -11,6 +11,8 @@ import (
 
 	"github.com/conductor-sandbox/conductor/cgroups"
 	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/deps"
+	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/sandbox"
 	"github.com/conductor-sandbox/conductor/seccomp"
@@ -22,6 +24,7 @@ type layout struct {
 	dataDir  string // holds deno, rootfs/ and deps/
 	deno     string
 	rootfs   string
+	deps     string // the dependency cache (DENO_DIR), mounted read-only into sandboxes
 	stateDir string
 }
 
@@ -43,6 +46,7 @@ func resolveLayout(s config.Settings) layout {
 	}
 	l.deno = filepath.Join(l.dataDir, "deno")
 	l.rootfs = filepath.Join(l.dataDir, "rootfs")
+	l.deps = filepath.Join(l.dataDir, "deps")
 	l.stateDir = s.StateDir
 	if l.stateDir == "" {
 		l.stateDir = defaultStateDir()
@@ -74,6 +78,8 @@ type app struct {
 	limits   cgroups.Limits
 	root     *rootfs.Root
 	runner   *sandbox.Runner
+	allow    *deps.Allowlist
+	engine   *engine.Engine
 }
 
 func newLogger(level slog.Level) *slog.Logger {
@@ -112,6 +118,9 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a := &app{settings: s, layout: resolveLayout(s), log: log, limits: limitsFor(s)}
+	if a.allow, err = deps.ParseAllowlist(s.AllowedPackages); err != nil {
+		return nil, fmt.Errorf("%s: %w", config.VarAllowedPackages, err)
+	}
 	a.host, err = cgroups.Detect(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: s.CgroupParent})
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
@@ -130,7 +139,11 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %w", err)
 	}
+	if err := os.MkdirAll(a.layout.deps, 0o755); err != nil {
+		return nil, fmt.Errorf("dependency cache: %w", err)
+	}
 	a.runner, err = sandbox.New(ctx, sandbox.Options{
+		DepsCache:     a.layout.deps,
 		StateDir:      a.layout.stateDir,
 		Root:          a.root,
 		Cgroups:       a.host,
@@ -145,10 +158,23 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.engine = engine.New(engine.Options{
+		Sandboxes:      a.runner,
+		Allowlist:      a.allow,
+		DefaultTimeout: s.DefaultTimeout,
+		MaxTimeout:     s.MaxTimeout,
+		MaxCodeBytes:   int(s.MaxCode),
+		MaxConcurrency: s.MaxConcurrency,
+		MaxQueue:       s.MaxQueue,
+		Logger:         log,
+	})
 	return a, nil
 }
 
 func (a *app) Close() error {
+	if a.engine != nil {
+		a.engine.Shutdown()
+	}
 	if a.runner != nil {
 		return a.runner.Close()
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
@@ -42,17 +44,17 @@ func cmdExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return 1
 	}
 	defer a.Close()
-	timeout := a.settings.DefaultTimeout
-	if *timeoutMs != 0 {
-		timeout = time.Duration(*timeoutMs) * time.Millisecond
-		if *timeoutMs < 0 || timeout > a.settings.MaxTimeout {
-			fmt.Fprintf(stderr, "conductor exec: --timeout %d: must be between 1 and %d ms (MCP_CONDUCTOR_MAX_TIMEOUT)\n", *timeoutMs, a.settings.MaxTimeout.Milliseconds())
-			return 2
-		}
+	timeout := time.Duration(*timeoutMs) * time.Millisecond
+	if *timeoutMs < 0 || timeout > a.settings.MaxTimeout {
+		fmt.Fprintf(stderr, "conductor exec: --timeout %d: must be between 1 and %d ms (MCP_CONDUCTOR_MAX_TIMEOUT)\n", *timeoutMs, a.settings.MaxTimeout.Milliseconds())
+		return 2
 	}
-	res, err := a.runner.Run(ctx, sandbox.Job{Code: code, Timeout: timeout})
+	res, err := a.engine.Execute(ctx, engine.Request{Code: code, Timeout: timeout})
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor exec:", err)
+		if errors.Is(err, engine.ErrInvalidRequest) || errors.Is(err, engine.ErrDependency) {
+			return 2
+		}
 		return 1
 	}
 	if *asJSON {
@@ -63,7 +65,7 @@ func cmdExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return 1
 		}
 	} else {
-		printHuman(res, stdout, stderr)
+		printHuman(res.Result, stdout, stderr)
 	}
 	if res.Status != sandbox.StatusSuccess {
 		return 1

@@ -1,6 +1,7 @@
 // Command conductor runs AI-written TypeScript/JavaScript in Deno inside a
 // hardened Linux sandbox.
 //
+//	conductor serve [--http ADDR]                  the MCP server
 //	conductor exec [--json] [--timeout MS] FILE|-   run one execution
 //	conductor doctor [--json]                      what this host enforces
 //	conductor rootfs build                         build the sandbox root
@@ -32,6 +33,7 @@ func main() {
 const usage = `conductor runs AI-written TypeScript/JavaScript in Deno inside a hardened Linux sandbox.
 
 Usage:
+  conductor serve [--http ADDR]                  the MCP server (stdio, or streamable HTTP at ADDR/mcp)
   conductor exec [--json] [--timeout MS] FILE|-   run code once and print the result
   conductor doctor [--json]                      report what this host can enforce
   conductor rootfs build                         build (or refresh) the sandbox root filesystem
@@ -48,6 +50,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], stderr)
 	case "exec":
 		return cmdExec(ctx, args[1:], stdin, stdout, stderr)
 	case "doctor":

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/conductor-sandbox/conductor/engine"
+	"github.com/conductor-sandbox/conductor/mcp"
+)
+
+// defaultHTTPHost is where --http binds when the address names no host.
+const defaultHTTPHost = "127.0.0.1"
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	httpAddr := fs.String("http", "", "serve streamable HTTP at ADDR (e.g. :8080 = 127.0.0.1:8080) on /mcp instead of stdio")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: conductor serve [--http ADDR] [--log-level LEVEL]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "conductor serve: --log-level %q: allowed: debug, info, warn, error\n", *logLevel)
+		return 2
+	}
+	// Logs go to stderr only: in stdio mode stdout carries the protocol.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	a, err := newApp(ctx, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor serve:", err)
+		return 1
+	}
+	defer a.Close()
+	eng := a.engine
+	srv, err := mcp.New(mcp.Options{
+		Engine:         eng,
+		Version:        version,
+		Permissions:    a.settings.RunArgs,
+		Packages:       a.allow.Description(),
+		DefaultTimeout: a.settings.DefaultTimeout,
+		MaxTimeout:     a.settings.MaxTimeout,
+		Logger:         log,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor serve:", err)
+		return 1
+	}
+
+	if *httpAddr == "" {
+		log.Info("serving MCP on stdio", "version", version)
+		if err := srv.ServeStdio(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
+			log.Error("stdio session ended", "err", err)
+			return 1
+		}
+		return 0
+	}
+	return serveHTTP(ctx, srv, eng, *httpAddr, a.settings.HTTPToken, log)
+}
+
+// serveHTTP serves until ctx ends (SIGINT/SIGTERM), then stops accepting,
+// cancels running executions (killing their sandboxes) and returns.
+func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, addr, token string, log *slog.Logger) int {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		log.Error("--http: want HOST:PORT or :PORT", "addr", addr, "err", err)
+		return 2
+	}
+	if host == "" {
+		host = defaultHTTPHost
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		log.Error("listen", "err", err)
+		return 1
+	}
+	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && token == "" {
+		log.Warn("HTTP is reachable beyond loopback without a token; set MCP_CONDUCTOR_HTTP_TOKEN", "addr", ln.Addr().String())
+	}
+	// Every request's context ends when shutdown begins, so long-lived
+	// streams (GET /mcp) let go at once instead of holding Shutdown up.
+	base, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
+	hs := &http.Server{
+		Handler:           srv.Handler(mcp.HTTPOptions{Token: token, SessionTimeout: 30 * time.Minute}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("serving MCP over HTTP", "url", "http://"+ln.Addr().String()+"/mcp", "health", "http://"+ln.Addr().String()+"/healthz", "auth", token != "")
+
+	select {
+	case err := <-served:
+		log.Error("HTTP server stopped", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new connections; running executions are cancelled")
+	eng.Shutdown()
+	endRequests()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		log.Warn("HTTP shutdown", "err", err)
+		_ = hs.Close()
+	}
+	log.Info("stopped")
+	return 0
+}

@@ -1,0 +1,245 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/conductor-sandbox/conductor/deps"
+	"github.com/conductor-sandbox/conductor/program"
+	"github.com/conductor-sandbox/conductor/sandbox"
+)
+
+// Sentinel errors callers branch on. Each is wrapped with the details.
+var (
+	ErrInvalidRequest = errors.New("invalid request")
+	ErrBusy           = errors.New("server busy")
+	ErrDependency     = errors.New("dependency not allowed")
+)
+
+// Starter starts a booted sandbox; *sandbox.Runner is one.
+type Starter interface {
+	StartWith(ctx context.Context, so sandbox.StartOptions) (*sandbox.Sandbox, error)
+}
+
+// Options configure an Engine.
+type Options struct {
+	Sandboxes      Starter
+	Allowlist      *deps.Allowlist // nil = no packages allowed
+	DefaultTimeout time.Duration
+	MaxTimeout     time.Duration
+	MaxCodeBytes   int // 0 = DefaultMaxCodeBytes
+	MaxConcurrency int // parallel executions; 0 = 1
+	MaxQueue       int // requests waiting for a slot; beyond it, ErrBusy
+	ResultLimit    int // bytes of encoded return value; 0 = sandbox default
+	Logger         *slog.Logger
+}
+
+// DefaultMaxCodeBytes bounds the code of one request.
+const DefaultMaxCodeBytes = 1 << 20
+
+// Engine runs requests. It is safe for concurrent use.
+type Engine struct {
+	o        Options
+	slots    chan struct{} // one token per running execution
+	queue    chan struct{} // one token per waiting or running request
+	log      *slog.Logger
+	stop     context.Context // cancelled by Shutdown
+	stopFunc context.CancelFunc
+}
+
+// New returns an engine with o's limits.
+func New(o Options) *Engine {
+	if o.MaxCodeBytes <= 0 {
+		o.MaxCodeBytes = DefaultMaxCodeBytes
+	}
+	if o.MaxConcurrency <= 0 {
+		o.MaxConcurrency = 1
+	}
+	if o.MaxQueue < 0 {
+		o.MaxQueue = 0
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	stop, stopFunc := context.WithCancel(context.Background())
+	return &Engine{
+		o:        o,
+		slots:    make(chan struct{}, o.MaxConcurrency),
+		queue:    make(chan struct{}, o.MaxConcurrency+o.MaxQueue),
+		log:      o.Logger,
+		stop:     stop,
+		stopFunc: stopFunc,
+	}
+}
+
+// ErrShutdown is returned for requests that arrive after Shutdown.
+var ErrShutdown = errors.New("server is shutting down")
+
+// Shutdown refuses new requests and cancels every running one: their
+// sandboxes are killed and they return as cancelled.
+func (e *Engine) Shutdown() { e.stopFunc() }
+
+// Request is one execution as an agent asks for it.
+type Request struct {
+	Code         string
+	Timeout      time.Duration   // 0 = the default timeout
+	Globals      json.RawMessage // a JSON object, or nil
+	Dependencies []string        // npm:/jsr: specifiers; each must pass the allowlist
+}
+
+// Result is the outcome: the sandbox's result with positions in the user's
+// code, plus where the full output went when it was capped.
+type Result struct {
+	*sandbox.Result
+}
+
+// identifier matches the global names a request may define.
+var identifier = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
+
+// validate checks everything about req that does not need a sandbox.
+func (e *Engine) validate(req *Request) error {
+	var problems []string
+	switch {
+	case req.Code == "":
+		problems = append(problems, "deno_code is empty")
+	case len(req.Code) > e.o.MaxCodeBytes:
+		problems = append(problems, fmt.Sprintf("deno_code is %d bytes; the limit is %d bytes", len(req.Code), e.o.MaxCodeBytes))
+	case !utf8.ValidString(req.Code):
+		problems = append(problems, "deno_code is not valid UTF-8")
+	}
+	if req.Timeout < 0 || req.Timeout > e.o.MaxTimeout {
+		problems = append(problems, fmt.Sprintf("timeout %d ms is out of range; allowed: 1 to %d ms", req.Timeout.Milliseconds(), e.o.MaxTimeout.Milliseconds()))
+	}
+	if len(req.Globals) > 0 && string(req.Globals) != "null" {
+		var g map[string]json.RawMessage
+		if err := json.Unmarshal(req.Globals, &g); err != nil {
+			problems = append(problems, "globals must be a JSON object mapping names to values")
+		}
+		for name := range g {
+			if !identifier.MatchString(name) {
+				problems = append(problems, fmt.Sprintf("global name %q is not a JavaScript identifier (letters, digits, _ and $, not starting with a digit)", name))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalidRequest, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// checkPackages resolves every declared dependency and every import in the
+// program against the allowlist, and returns the import map the run needs so
+// the admin's versions win.
+func (e *Engine) checkPackages(req *Request, prog *program.Program) ([]byte, error) {
+	var problems, specs []string
+	for _, d := range req.Dependencies {
+		if _, err := e.o.Allowlist.Check(d); err != nil {
+			problems = append(problems, fmt.Sprintf("dependency: %v", err))
+		}
+	}
+	for _, imp := range prog.Imports {
+		where := fmt.Sprintf("import at main.ts:%d:%d", imp.Line, imp.Column)
+		switch {
+		case imp.TypeOnly:
+			continue
+		case imp.NonLiteral:
+			problems = append(problems, where+": a dynamic import() must name its module with a string literal so it can be checked against the allowed packages")
+			continue
+		}
+		if _, err := e.o.Allowlist.Check(imp.Specifier); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", where, err))
+			continue
+		}
+		specs = append(specs, imp.Specifier)
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrDependency, strings.Join(problems, "; "))
+	}
+	if e.o.Allowlist.Len() == 0 {
+		return nil, nil
+	}
+	m, err := e.o.Allowlist.ImportMapFor(specs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: import map: %w", ErrDependency, err)
+	}
+	return m, nil
+}
+
+// Execute runs req. Requests the engine refuses (invalid, packages not
+// allowed, busy) return an error; everything that ran returns a Result, whose
+// Status says how it went.
+func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
+	t0 := time.Now()
+	if e.stop.Err() != nil {
+		return nil, ErrShutdown
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(e.stop, cancel)()
+	if req.Timeout == 0 {
+		req.Timeout = e.o.DefaultTimeout
+	}
+	if err := e.validate(&req); err != nil {
+		return nil, err
+	}
+	prog, err := program.Prepare(req.Code)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	importMap, err := e.checkPackages(&req, prog)
+	if err != nil {
+		return nil, err
+	}
+
+	select {
+	case e.queue <- struct{}{}:
+	default:
+		return nil, fmt.Errorf("%w: %d executions are running and %d waiting; try again shortly", ErrBusy, cap(e.slots), e.o.MaxQueue)
+	}
+	defer func() { <-e.queue }()
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-e.slots }()
+
+	sb, err := e.o.Sandboxes.StartWith(ctx, sandbox.StartOptions{ImportMap: importMap})
+	if err != nil {
+		return nil, err
+	}
+	defer sb.Close()
+	res := sb.Run(ctx, sandbox.Job{Code: prog.Module, Globals: req.Globals, Timeout: req.Timeout, ResultLimit: e.o.ResultLimit})
+	res.DurationMs = float64(time.Since(t0).Microseconds()) / 1000
+	mapPositions(res, prog)
+	e.log.Debug("execution", "status", res.Status, "ms", res.DurationMs)
+	return &Result{Result: res}, nil
+}
+
+// position finds the first "main.ts:LINE:COL" in s.
+var position = regexp.MustCompile(`main\.ts:(\d+):(\d+)`)
+
+// mapPositions rewrites positions in the error (and an Error return value's
+// stack) to the user's code, and fills the error's line and column.
+func mapPositions(res *sandbox.Result, prog *program.Program) {
+	if res.Error == nil {
+		return
+	}
+	res.Error.Message = prog.MapText(res.Error.Message)
+	res.Error.Stack = prog.MapText(res.Error.Stack)
+	for _, s := range []string{res.Error.Stack, res.Error.Message} {
+		if m := position.FindStringSubmatch(s); m != nil {
+			res.Error.Line, _ = strconv.Atoi(m[1])
+			res.Error.Column, _ = strconv.Atoi(m[2])
+			break
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package mcp
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/conductor-sandbox/conductor/engine"
+)
+
+// Options configure a Server.
+type Options struct {
+	Engine           *engine.Engine
+	Version          string
+	Permissions      []string // the admin's deno permission flags, for the tool description
+	Packages         string   // one line naming the allowed packages
+	DefaultTimeout   time.Duration
+	MaxTimeout       time.Duration
+	ProgressInterval time.Duration // 0 = 1 s
+	Logger           *slog.Logger
+}
+
+// Server is conductor's MCP server.
+type Server struct {
+	o   Options
+	sdk *sdk.Server
+}
+
+// New builds the server and registers its tools.
+func New(o Options) (*Server, error) {
+	if o.Engine == nil {
+		return nil, fmt.Errorf("mcp: Options.Engine is required")
+	}
+	if o.ProgressInterval <= 0 {
+		o.ProgressInterval = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{o: o}
+	s.sdk = sdk.NewServer(&sdk.Implementation{Name: "conductor", Title: "conductor: sandboxed Deno", Version: o.Version}, &sdk.ServerOptions{
+		Instructions: "Use run_deno_code to run TypeScript/JavaScript in a fresh, isolated Deno sandbox. " +
+			"Return only what you need: compute summaries in code instead of printing large data.",
+		// The SDK logs every session event at info; keep it to warnings
+		// unless the admin asked for debug logs.
+		Logger: sdkLogger(o.Logger),
+	})
+	in, out, err := schemas()
+	if err != nil {
+		return nil, fmt.Errorf("mcp: tool schemas: %w", err)
+	}
+	sdk.AddTool(s.sdk, &sdk.Tool{
+		Name:         ToolName,
+		Title:        "Run Deno code in a sandbox",
+		Description:  s.description(),
+		InputSchema:  in,
+		OutputSchema: out,
+		Annotations: &sdk.ToolAnnotations{
+			ReadOnlyHint:    false,
+			DestructiveHint: boolPtr(false),
+			IdempotentHint:  false,
+			OpenWorldHint:   boolPtr(false),
+		},
+	}, s.runHandler)
+	return s, nil
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// sdkLogger is log, quietened to warnings unless debug logging is on.
+func sdkLogger(log *slog.Logger) *slog.Logger {
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		return log
+	}
+	return slog.New(minLevel{log.Handler(), slog.LevelWarn})
+}
+
+// minLevel drops records below level.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.level && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(as), m.level}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{m.Handler.WithGroup(name), m.level}
+}
+
+// description tells the model what it can use.
+func (s *Server) description() string {
+	var b strings.Builder
+	b.WriteString("Run TypeScript or JavaScript in Deno, in a fresh hardened sandbox that is destroyed afterwards " +
+		"(nothing persists between calls). Returns stdout, stderr, the value of the last top-level expression " +
+		"(or of a top-level `return`) as returnValue, and a structured error with the line and column in your code. ")
+	if len(s.o.Permissions) == 0 {
+		b.WriteString("Permissions: none — no file system, network, environment or subprocess access. ")
+	} else {
+		fmt.Fprintf(&b, "Permissions granted: %s. ", strings.Join(s.o.Permissions, " "))
+	}
+	if s.o.Packages != "" {
+		b.WriteString(s.o.Packages + " ")
+	}
+	b.WriteString("Import packages as `npm:name` (the server pins the version); remote URLs are not allowed. ")
+	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
+	return b.String()
+}
+
+// SDK returns the underlying go-sdk server.
+func (s *Server) SDK() *sdk.Server { return s.sdk }
+
+// ServeStdio serves one client over stdin/stdout until it disconnects or ctx ends.
+func (s *Server) ServeStdio(ctx context.Context) error {
+	return s.sdk.Run(ctx, &sdk.StdioTransport{})
+}
+
+// HTTPOptions configure the HTTP handler.
+type HTTPOptions struct {
+	Token          string        // bearer token required on /mcp; "" = none
+	SessionTimeout time.Duration // idle sessions are closed after this
+	MaxBodyBytes   int64
+}
+
+// Handler serves streamable HTTP at /mcp and a health check at /healthz.
+// The SDK's DNS-rebinding protection stays on.
+func (s *Server) Handler(o HTTPOptions) http.Handler {
+	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.sdk }, &sdk.StreamableHTTPOptions{
+		SessionTimeout:      o.SessionTimeout,
+		Logger:              sdkLogger(s.o.Logger),
+		MaxRequestBodyBytes: o.MaxBodyBytes,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", requireToken(o.Token, h))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// requireToken rejects requests without the bearer token with 401.
+func requireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="conductor"`)
+			http.Error(w, "401 unauthorized: send Authorization: Bearer <MCP_CONDUCTOR_HTTP_TOKEN>", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

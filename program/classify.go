@@ -1,0 +1,201 @@
+package program
+
+import (
+	"strings"
+
+	sitter "github.com/smacker/go-tree-sitter"
+)
+
+// scanTop classifies the top-level statements.
+func (a *analysis) scanTop(root *sitter.Node, src []byte) {
+	cur := sitter.NewTreeCursor(root)
+	defer cur.Close()
+	if !cur.GoToFirstChild() {
+		return
+	}
+	for {
+		n := cur.CurrentNode()
+		if n.IsNamed() && !n.IsExtra() && n.Type() != "hash_bang_line" {
+			st := classify(n, src)
+			if mayHoldReturn[n.Type()] {
+				st.mayReturn = true
+				st.node = n
+			}
+			a.top = append(a.top, st)
+		}
+		if !cur.GoToNextSibling() {
+			return
+		}
+	}
+}
+
+// mayHoldReturn lists the statements a top-level return can be in (or be).
+var mayHoldReturn = map[string]bool{
+	"return_statement": true, "if_statement": true, "for_statement": true,
+	"for_in_statement": true, "while_statement": true, "do_statement": true,
+	"try_statement": true, "switch_statement": true, "statement_block": true,
+	"labeled_statement": true, "with_statement": true,
+}
+
+// classify sorts a top-level statement.
+func classify(n *sitter.Node, src []byte) topStmt {
+	st := topStmt{span: span{int(n.StartByte()), int(n.EndByte())}}
+	switch n.Type() {
+	case "expression_statement":
+		st.kind = stmtRuntime
+		for i := 0; i < int(n.NamedChildCount()); i++ {
+			if c := n.NamedChild(i); !c.IsExtra() {
+				st.expr = span{int(c.StartByte()), int(c.EndByte())}
+				// namespace N {} is an expression to this grammar.
+				if c.Type() != "internal_module" && canStartExpressionStatement(string(src[st.expr.start:st.expr.end])) {
+					st.kind = stmtExpression
+				}
+				break
+			}
+		}
+	case "empty_statement":
+		st.kind = stmtEmpty
+	case "interface_declaration", "type_alias_declaration", "ambient_declaration", "function_signature":
+		st.kind = stmtTypeOnly
+	case "import_statement":
+		st.kind = stmtImport
+	case "import_alias":
+		st.kind = stmtImportAlias
+	case "export_statement":
+		st.kind = classifyExport(n, src)
+	default:
+		st.kind = stmtRuntime
+	}
+	return st
+}
+
+// canStartExpressionStatement applies the language's lookahead restriction:
+// an expression statement cannot start with "{", "function", "async
+// function", "class" or "let [". The grammar parses a statement-level
+// `{ a: 1 }` as an object; the engine parses a block with a label.
+func canStartExpressionStatement(expr string) bool {
+	word := func(s, w string) bool {
+		return strings.HasPrefix(s, w) && (len(s) == len(w) || !isIdentByte(s[len(w)]))
+	}
+	switch {
+	case strings.HasPrefix(expr, "{"), word(expr, "function"), word(expr, "class"):
+		return false
+	case word(expr, "let"):
+		return !strings.HasPrefix(strings.TrimLeft(expr[3:], " \t\n\r\v\f"), "[")
+	case word(expr, "async"):
+		rest := strings.TrimLeft(expr[5:], " \t\v\f")
+		return !word(rest, "function")
+	}
+	return true
+}
+
+// isIdentByte reports whether c can continue an identifier (any non-ASCII
+// byte counts: it may start a Unicode letter).
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+// classifyExport sorts an export statement by what it does at run time.
+// Anything not recognised as hoistable counts as a run-time export.
+func classifyExport(n *sitter.Node, src []byte) stmtKind {
+	decl := n.ChildByFieldName("declaration")
+	if hasToken(n, "default") {
+		if decl != nil && decl.Type() == "interface_declaration" {
+			return stmtExportHoist // erased: no default export at run time
+		}
+		return stmtExportDefault
+	}
+	if decl != nil {
+		switch decl.Type() {
+		case "interface_declaration", "type_alias_declaration", "ambient_declaration", "function_signature":
+			return stmtExportHoist
+		}
+		return stmtExportRuntime
+	}
+	if hasToken(n, "=") { // export = x
+		return stmtExportRuntime
+	}
+	source := n.ChildByFieldName("source")
+	typeOnly := hasToken(n, "type")
+	var clause, namespace *sitter.Node
+	for i := 0; i < int(n.NamedChildCount()); i++ {
+		c := n.NamedChild(i)
+		switch {
+		case c.Type() == "export_clause":
+			clause = c
+		case c.Type() == "namespace_export":
+			namespace = c
+		case c.IsExtra() || c.Type() == "import_attribute" || (source != nil && c.Equal(source)):
+		default: // export import A = B.C, decorators, …
+			return stmtExportRuntime
+		}
+	}
+	switch {
+	case namespace != nil: // export * as name from "…"
+		for j := 0; j < int(namespace.NamedChildCount()); j++ {
+			if isDefaultName(namespace.NamedChild(j), src) {
+				return stmtExportDefault
+			}
+		}
+		return stmtExportHoist
+	case clause != nil:
+		allTypes := true
+		for j := 0; j < int(clause.NamedChildCount()); j++ {
+			sp := clause.NamedChild(j)
+			if sp.Type() != "export_specifier" {
+				continue
+			}
+			exported := sp.ChildByFieldName("alias")
+			if exported == nil {
+				exported = sp.ChildByFieldName("name")
+			}
+			typeSpec := typeOnly || hasToken(sp, "type")
+			if isDefaultName(exported, src) && !typeSpec {
+				return stmtExportDefault
+			}
+			allTypes = allTypes && typeSpec
+		}
+		if source != nil || allTypes {
+			return stmtExportHoist // a re-export, export type { … } or export {}
+		}
+		return stmtExportRuntime // export { local }
+	case source != nil: // export * from "…"
+		return stmtExportHoist
+	}
+	return stmtExportRuntime
+}
+
+// isDefaultName reports whether n is the name `default` (bare or quoted).
+func isDefaultName(n *sitter.Node, src []byte) bool {
+	if n == nil {
+		return false
+	}
+	switch n.Type() {
+	case "identifier":
+		return n.Content(src) == "default"
+	case "string":
+		v, ok := decodeLiteral(n.Content(src))
+		return ok && v == "default"
+	}
+	return false
+}
+
+// hasToken reports whether n has a direct anonymous child of type tok.
+func hasToken(n *sitter.Node, tok string) bool {
+	for i := 0; i < int(n.ChildCount()); i++ {
+		c := n.Child(i)
+		if !c.IsNamed() && c.Type() == tok {
+			return true
+		}
+	}
+	return false
+}
+
+func hasNamedChild(n *sitter.Node, typ string) bool {
+	for i := 0; i < int(n.NamedChildCount()); i++ {
+		if n.NamedChild(i).Type() == typ {
+			return true
+		}
+	}
+	return false
+}
