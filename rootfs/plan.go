@@ -22,6 +22,16 @@ const (
 // mountPoints are the empty directories the sandbox mounts over.
 func mountPoints() []string { return []string{"/proc", "/dev", "/tmp", denoDir} }
 
+// underMountPoint reports whether d is a mount point or lies below one.
+func underMountPoint(d string) bool {
+	for _, m := range mountPoints() {
+		if d == m || strings.HasPrefix(d, m+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // etcFiles is the minimal /etc: uid/gid 0 is the sandbox user (the container runs as
 // container-uid 0 mapped to an unprivileged host id).
 func etcFiles() map[string]string {
@@ -130,6 +140,20 @@ func newPlan(ctx context.Context, opts Options, r *resolver, dc *digestCache) (*
 		}
 		if err := p.addFile(path.Join(bootstrapDir, name), 0o644, "", data); err != nil {
 			return nil, err
+		}
+	}
+	for _, d := range opts.MountPoints {
+		if !path.IsAbs(d) || path.Clean(d) != d || d == "/" {
+			return nil, fmt.Errorf("rootfs: mount point %q must be a clean absolute path other than /", d)
+		}
+		if d == "/sys" || strings.HasPrefix(d, "/sys/") {
+			return nil, fmt.Errorf("rootfs: mount point %s: the root has no /sys", d)
+		}
+		if underMountPoint(d) {
+			continue // created inside that mount when the sandbox starts
+		}
+		if err := p.add(&entry{Path: d, Type: typeDir, Perm: 0o755}); err != nil {
+			return nil, fmt.Errorf("rootfs: mount point %s: %w", d, err)
 		}
 	}
 	for name, data := range opts.Extra {

@@ -21,6 +21,10 @@ type Options struct {
 	Deno      string            // path of the deno binary on the host
 	Bootstrap map[string][]byte // files placed under /conductor/ in the root, e.g. "bootstrap.js"
 	Extra     map[string][]byte // optional extra files by absolute in-root path (for tests)
+	// MountPoints are extra empty directories (absolute, clean) the sandbox
+	// bind-mounts host directories over, such as the workspace at its own
+	// path. A path below one of the root's own mount points needs none.
+	MountPoints []string
 	// FullVerify makes Ensure re-hash an existing root (~100 ms) before reusing it, and rebuild it
 	// on a mismatch, instead of trusting the cheap stat-based check.
 	FullVerify bool

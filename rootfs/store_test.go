@@ -472,3 +472,31 @@ func TestRootPathHasNoSymlinks(t *testing.T) {
 		t.Errorf("Current().Path %s, Ensure %s", c.Path, r.Path)
 	}
 }
+
+func TestMountPoints(t *testing.T) {
+	deno := testDeno(t)
+	ctx := context.Background()
+	s := NewStore(t.TempDir())
+	base, err := s.Ensure(ctx, Options{Deno: deno})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Ensure(ctx, Options{Deno: deno, MountPoints: []string{"/srv/work/space", "/tmp/inside-tmp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Hash == base.Hash {
+		t.Fatal("a new mount point must change the root's hash")
+	}
+	if st, err := os.Stat(filepath.Join(r.Path, "srv/work/space")); err != nil || !st.IsDir() {
+		t.Fatalf("mount point not created: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(r.Path, "tmp/inside-tmp")); !os.IsNotExist(err) {
+		t.Fatalf("a mount point below /tmp must not be built into the root: %v", err)
+	}
+	for _, bad := range []string{"relative", "/", "/a/../b", "/sys/x", "/usr/bin/deno"} {
+		if _, err := s.Ensure(ctx, Options{Deno: deno, MountPoints: []string{bad}}); err == nil {
+			t.Errorf("mount point %q accepted", bad)
+		}
+	}
+}

@@ -43,9 +43,13 @@ async function readFrame() {
 }
 
 let moduleURL = "";
+// Deno abbreviates long data: URLs in stack traces ("data:…%22%......%2F…"),
+// so the module is recognised by its prefix up to the ":line:column".
+const dataModule = /data:application\/typescript,[^\s()]*?(?=:\d+:\d+)/g;
 function clean(text) {
   let s = String(text);
   if (moduleURL) s = s.replaceAll(moduleURL, "main.ts");
+  s = s.replace(dataModule, "main.ts");
   return s
     .split("\n")
     .filter((line) => !line.includes("file:///conductor/"))

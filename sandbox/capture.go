@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"io"
+	"os"
 	"sync"
 )
 
@@ -10,27 +11,80 @@ import (
 // a sandbox flooding its output never grows the server's memory. It never
 // returns an error from Write: the writer must keep draining the pipe, or the
 // sandbox would block instead of finishing.
+//
+// With a spill function, the whole stream also goes to a file once it first
+// overflows (up to spillMax bytes), so the full output stays retrievable.
 type cappedBuffer struct {
 	mu    sync.Mutex
 	max   int64
 	buf   bytes.Buffer
 	total int64
+
+	spill     func() (*os.File, string, error) // opens the spill file; nil = no spilling
+	spillMax  int64
+	spillFile *os.File
+	spillPath string
+	spillErr  error
+	spilled   int64
 }
 
 func newCappedBuffer(max int64) *cappedBuffer { return &cappedBuffer{max: max} }
+
+// withSpill makes the buffer spill the full stream to the file open returns.
+func (c *cappedBuffer) withSpill(open func() (*os.File, string, error), max int64) *cappedBuffer {
+	c.spill, c.spillMax = open, max
+	return c
+}
 
 func (c *cappedBuffer) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.total += int64(len(p))
+	kept := 0
 	if room := c.max - int64(c.buf.Len()); room > 0 {
-		if int64(len(p)) > room {
-			c.buf.Write(p[:room])
+		kept = int(min(room, int64(len(p))))
+		c.buf.Write(p[:kept])
+	}
+	if c.spill != nil && c.spillErr == nil && c.total > c.max {
+		if c.spillFile == nil {
+			// First overflow: the file starts with everything kept so far.
+			if c.spillFile, c.spillPath, c.spillErr = c.spill(); c.spillErr != nil {
+				return len(p), nil
+			}
+			c.put(c.buf.Bytes())
+			c.put(p[kept:])
 		} else {
-			c.buf.Write(p)
+			c.put(p)
 		}
 	}
 	return len(p), nil
+}
+
+func (c *cappedBuffer) put(p []byte) {
+	room := c.spillMax - c.spilled
+	if room <= 0 || len(p) == 0 {
+		return
+	}
+	if int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := c.spillFile.Write(p)
+	c.spilled += int64(n)
+	if err != nil {
+		c.spillErr = err
+	}
+}
+
+// Spill returns where the full stream went ("" = nowhere), whether the spill
+// file itself was cut at spillMax, and why spilling failed, if it did.
+func (c *cappedBuffer) Spill() (path string, cut bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.spillFile != nil {
+		c.spillFile.Close()
+		c.spillFile = nil
+	}
+	return c.spillPath, c.spilled < c.total && c.spillPath != "", c.spillErr
 }
 
 // Result returns the kept bytes, whether anything was dropped, and the total.

@@ -43,12 +43,17 @@ type containerSpec struct {
 	rootfs   string
 	denoDir  string // in-root mount point of the dependency cache
 	cacheSrc string // host path of the dependency cache, "" = none mounted
-	tmpSize  int64
-	uid, gid int // host ids the sandbox's root maps to
-	rootless bool
-	cgroup   *cgcfg.Cgroup
-	seccomp  *configs.Seccomp
-	hostname string
+	// workspace is a host directory mounted read-write at the same path;
+	// "" = none. With wsOwner set (root mode), the mount is idmapped so the
+	// owner's files are the sandbox root's and new files land as the owner.
+	workspace string
+	wsOwner   *[2]int // host uid, gid of the workspace; nil = plain bind
+	tmpSize   int64
+	uid, gid  int // host ids the sandbox's root maps to
+	rootless  bool
+	cgroup    *cgcfg.Cgroup
+	seccomp   *configs.Seccomp
+	hostname  string
 }
 
 // buildConfig returns the libcontainer configuration of one sandbox.
@@ -68,6 +73,23 @@ func buildConfig(s containerSpec) *configs.Config {
 			Source: s.cacheSrc, Destination: s.denoDir, Device: "bind",
 			Flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | noexec,
 		})
+	}
+	if s.workspace != "" {
+		m := &configs.Mount{
+			Source: s.workspace, Destination: s.workspace, Device: "bind",
+			Flags: unix.MS_BIND | unix.MS_REC | noexec,
+		}
+		if s.wsOwner != nil {
+			// An idmapped mount maps ids on disk (the mapping's "container"
+			// side) to the ids of the processes using it (the "host" side):
+			// the owner's files belong to the sandbox's root, and what the
+			// sandbox creates is stored as the owner.
+			m.IDMapping = &configs.MountIDMapping{
+				UIDMappings: []configs.IDMap{{ContainerID: int64(s.wsOwner[0]), HostID: int64(s.uid), Size: 1}},
+				GIDMappings: []configs.IDMap{{ContainerID: int64(s.wsOwner[1]), HostID: int64(s.gid), Size: 1}},
+			}
+		}
+		mounts = append(mounts, m)
 	}
 	cfg := &configs.Config{
 		Rootfs:            s.rootfs,

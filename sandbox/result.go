@@ -65,6 +65,9 @@ type Result struct {
 	StderrTruncated bool            `json:"stderrTruncated"`
 	StdoutBytes     int64           `json:"stdoutBytes"`
 	StderrBytes     int64           `json:"stderrBytes"`
+	StdoutFile      string          `json:"stdoutFile,omitempty"` // the full stdout, in the workspace, when the inline copy was cut
+	StderrFile      string          `json:"stderrFile,omitempty"`
+	OutputNote      string          `json:"outputNote,omitempty"` // why output could not be kept in full, if so
 	DurationMs      float64         `json:"durationMs"`
 	CPUMs           float64         `json:"cpuMs"`
 	MemoryPeakBytes int64           `json:"memoryPeakBytes"`
@@ -88,6 +91,22 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, elapsed time.Duration)
 	res.DurationMs = durationMs(elapsed)
 	res.Stdout, res.StdoutTruncated, res.StdoutBytes = sb.stdout.Result()
 	res.Stderr, res.StderrTruncated, res.StderrBytes = sb.stderr.Result()
+	var notes []string
+	for _, st := range []struct {
+		name string
+		buf  *cappedBuffer
+		file *string
+	}{{"stdout", sb.stdout, &res.StdoutFile}, {"stderr", sb.stderr, &res.StderrFile}} {
+		path, cut, err := st.buf.Spill()
+		*st.file = path
+		switch {
+		case err != nil:
+			notes = append(notes, st.name+" could not be saved in full: "+err.Error())
+		case cut:
+			notes = append(notes, st.name+" file was cut at the spill limit")
+		}
+	}
+	res.OutputNote = strings.Join(notes, "; ")
 	if res.Degraded == nil {
 		res.Degraded = []string{}
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/cgroups"
@@ -68,6 +69,8 @@ type Options struct {
 	MaxOutput     int64          // bytes kept per stream; 0 = DefaultMaxOutput
 	TmpSize       int64          // bytes of /tmp; 0 = DefaultTmpSize
 	DepsCache     string         // host dir mounted read-only as DENO_DIR; "" = the root's empty one
+	Workspace     string         // host dir mounted read-write at the same path; "" = none (the root must have the mount point)
+	SpillMax      int64          // bytes of a stream spilled to the workspace when capped; 0 = DefaultSpillMax
 	HostUID       int            // host uid the sandbox's root maps to; 0 = default
 	HostGID       int            // host gid likewise
 	StartTimeout  time.Duration  // bound on booting deno; 0 = DefaultStartTimeout
@@ -79,6 +82,7 @@ type Options struct {
 // sandboxes from a dead one's.
 type Runner struct {
 	opts     Options
+	ws       *workspace // nil without a workspace
 	log      *slog.Logger
 	instance string // e.g. "conductor-7f3a9c"
 	stateDir string // StateDir/instance: libcontainer's state root
@@ -130,6 +134,18 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 	}
+	if o.SpillMax <= 0 {
+		o.SpillMax = DefaultSpillMax
+	}
+	var ws *workspace
+	if o.Workspace != "" {
+		st, err := os.Stat(o.Workspace)
+		if err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("sandbox: workspace %s: not a directory: %v", o.Workspace, err)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		ws = &workspace{path: o.Workspace, uid: int(sys.Uid), gid: int(sys.Gid), chownFiles: !rootless}
+	}
 	if missing := o.Cgroups.Missing(o.Limits); len(missing) > 0 && !o.AllowDegraded {
 		errs := []error{ErrUnenforceable}
 		for _, m := range missing {
@@ -140,7 +156,7 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox: state dir: %w", err)
 	}
-	r := &Runner{opts: o, log: o.Logger, rootless: rootless}
+	r := &Runner{opts: o, log: o.Logger, rootless: rootless, ws: ws}
 	if removed, err := Sweep(ctx, o.StateDir, o.Cgroups, o.Logger); err != nil {
 		r.log.Warn("sweep of stale sandboxes incomplete", "err", err)
 	} else if len(removed) > 0 {

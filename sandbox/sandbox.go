@@ -86,11 +86,10 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	if err != nil {
 		return nil, fmt.Errorf("%w: seccomp policy: %w", ErrStart, err)
 	}
-	cacheSrc := r.opts.DepsCache
-	cfg := buildConfig(containerSpec{
+	spec := containerSpec{
 		rootfs:   r.opts.Root.Path,
 		denoDir:  r.opts.Root.DenoDir,
-		cacheSrc: cacheSrc,
+		cacheSrc: r.opts.DepsCache,
 		tmpSize:  r.opts.TmpSize,
 		uid:      r.opts.HostUID,
 		gid:      r.opts.HostGID,
@@ -98,15 +97,21 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		cgroup:   cg,
 		seccomp:  policy,
 		hostname: "sandbox",
-	})
-	ctr, err := libcontainer.Create(r.stateDir, id, cfg)
+	}
+	if r.ws != nil {
+		spec.workspace = r.ws.path
+		if !r.rootless {
+			spec.wsOwner = &[2]int{r.ws.uid, r.ws.gid}
+		}
+	}
+	ctr, err := libcontainer.Create(r.stateDir, id, buildConfig(spec))
 	if err != nil {
 		return nil, fmt.Errorf("%w: create %s: %w", ErrStart, id, err)
 	}
 	sb := &Sandbox{
 		r: r, id: id, ctr: ctr, degraded: degraded, started: time.Now(),
-		stdout: newCappedBuffer(r.opts.MaxOutput),
-		stderr: newCappedBuffer(r.opts.MaxOutput),
+		stdout: r.capture(id, "stdout"),
+		stderr: r.capture(id, "stderr"),
 		ready:  make(chan struct{}),
 		frames: make(chan frameInfo, 4),
 		exited: make(chan struct{}),
@@ -130,6 +135,16 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// capture returns the buffer for one output stream, spilling to the
+// workspace when there is one.
+func (r *Runner) capture(id, stream string) *cappedBuffer {
+	b := newCappedBuffer(r.opts.MaxOutput)
+	if r.ws != nil {
+		b.withSpill(func() (*os.File, string, error) { return r.ws.openSpill(id + "." + stream + ".txt") }, r.opts.SpillMax)
+	}
+	return b
 }
 
 // start wires the pipes, starts the container's init and execs deno.

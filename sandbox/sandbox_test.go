@@ -34,6 +34,7 @@ func TestRunOutcomes(t *testing.T) {
 		{name: "remote import refused", code: "await import('https://example.com/x.ts')", status: StatusError, errType: ErrorDependency},
 		{name: "exit code", code: "Deno.exit(3)", status: StatusError, errType: ErrorRuntime, inMessage: "code 3"},
 		{name: "explicit exit 0", code: "console.log('bye'); Deno.exit(0)", status: StatusSuccess, stdout: "bye\n"},
+		{name: "long program: abbreviated module URL in stacks is still main.ts", code: "// " + strings.Repeat("x", 5000) + "\nnull.boom", status: StatusError, errType: ErrorRuntime, inStack: "main.ts:2:"},
 		{name: "channel not reachable from user code", code: "await Deno.readTextFile('/proc/self/fd/4')", status: StatusError, errType: ErrorPermission},
 	}
 	for _, tc := range tests {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -244,5 +245,58 @@ func TestCheckReachable(t *testing.T) {
 	}
 	if err := checkReachable(inner, nobody, nobody); err != nil {
 		t.Fatalf("after chmod o+x: %v", err)
+	}
+}
+
+func TestCappedBufferSpill(t *testing.T) {
+	tests := []struct {
+		name      string
+		max       int64
+		spillMax  int64
+		writes    []string
+		spilled   string
+		spillCut  bool
+		openCalls int
+	}{
+		{"never overflows: no file", 10, 100, []string{"abc"}, "", false, 0},
+		{"first write overflows", 3, 100, []string{"abcdef", "gh"}, "abcdefgh", false, 1},
+		{"overflow mid-stream", 4, 100, []string{"ab", "cd", "ef", "g"}, "abcdefg", false, 1},
+		{"spill file cut at its own limit", 2, 5, []string{"abc", "defgh"}, "abcde", true, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "spill")
+			opens := 0
+			b := newCappedBuffer(tc.max).withSpill(func() (*os.File, string, error) {
+				opens++
+				f, err := os.Create(path)
+				return f, path, err
+			}, tc.spillMax)
+			var all string
+			for _, w := range tc.writes {
+				all += w
+				if n, err := b.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+			}
+			kept, _, total := b.Result()
+			if kept != all[:min(len(all), int(tc.max))] || total != int64(len(all)) {
+				t.Errorf("inline %q total %d", kept, total)
+			}
+			got, cut, err := b.Spill()
+			if err != nil || opens != tc.openCalls || cut != tc.spillCut {
+				t.Fatalf("Spill = %q cut=%v err=%v opens=%d", got, cut, err, opens)
+			}
+			if tc.spilled == "" {
+				if got != "" {
+					t.Fatalf("spilled to %s without overflowing", got)
+				}
+				return
+			}
+			data, _ := os.ReadFile(path)
+			if string(data) != tc.spilled {
+				t.Errorf("spill file %q, want %q", data, tc.spilled)
+			}
+		})
 	}
 }

@@ -135,7 +135,7 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 	if _, err := os.Stat(a.layout.deno); err != nil {
 		return nil, fmt.Errorf("%w: no deno at %s", errRootfsMissing, a.layout.deno)
 	}
-	a.root, err = rootfs.NewStore(a.layout.rootfs).WithLogger(log).Ensure(ctx, rootfsOptions(a.layout))
+	a.root, err = rootfs.NewStore(a.layout.rootfs).WithLogger(log).Ensure(ctx, rootfsOptions(a.layout, s))
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %w", err)
 	}
@@ -144,6 +144,7 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 	}
 	a.runner, err = sandbox.New(ctx, sandbox.Options{
 		DepsCache:     a.layout.deps,
+		Workspace:     s.Workspace,
 		StateDir:      a.layout.stateDir,
 		Root:          a.root,
 		Cgroups:       a.host,

@@ -13,12 +13,17 @@ import (
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
-// rootfsOptions are the inputs of the sandbox root.
-func rootfsOptions(l layout) rootfs.Options {
-	return rootfs.Options{
+// rootfsOptions are the inputs of the sandbox root: deno, the bootstrap, and
+// a mount point for the workspace at its own path.
+func rootfsOptions(l layout, s config.Settings) rootfs.Options {
+	o := rootfs.Options{
 		Deno:      l.deno,
 		Bootstrap: map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap},
 	}
+	if s.Workspace != "" {
+		o.MountPoints = []string{s.Workspace}
+	}
+	return o
 }
 
 func cmdRootfs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -38,7 +43,7 @@ func cmdRootfs(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	t0 := time.Now()
-	root, err := rootfs.NewStore(l.rootfs).WithLogger(log).Ensure(ctx, rootfsOptions(l))
+	root, err := rootfs.NewStore(l.rootfs).WithLogger(log).Ensure(ctx, rootfsOptions(l, s))
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor rootfs:", err)
 		return 1

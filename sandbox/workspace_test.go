@@ -1,0 +1,130 @@
+package sandbox
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// newWorkspace makes a workspace directory the sandbox can reach. As root it
+// is owned by an arbitrary other uid, to prove the idmapped mount: files the
+// sandbox writes land as that owner.
+func newWorkspace(t *testing.T) (dir string, uid int) {
+	t.Helper()
+	top, err := os.MkdirTemp("", "conductor-ws-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(top) })
+	if err := os.Chmod(top, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	uid = os.Geteuid()
+	if uid == 0 {
+		uid = 4242
+		if err := os.Chown(top, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return top, uid
+}
+
+func ownerOf(t *testing.T, path string) int {
+	t.Helper()
+	st, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(st.Sys().(*syscall.Stat_t).Uid)
+}
+
+func TestWorkspace(t *testing.T) {
+	ws, owner := newWorkspace(t)
+	r := newTestRunner(t, func(o *Options) {
+		o.Workspace = ws
+		o.MaxOutput = 1024
+		o.DenoFlags = []string{"--allow-read=" + ws, "--allow-write=" + ws}
+	})
+
+	t.Run("persistent and owned by the workspace owner", func(t *testing.T) {
+		res := runCode(t, r, `Deno.writeTextFileSync("`+ws+`/note.txt", "from run 1")`, 20*time.Second)
+		if res.Status != StatusSuccess {
+			t.Fatalf("write: %s %+v", res.Status, res.Error)
+		}
+		if got := ownerOf(t, filepath.Join(ws, "note.txt")); got != owner {
+			t.Errorf("file owner on the host = %d, want the workspace owner %d", got, owner)
+		}
+		res = runCode(t, r, `console.log(Deno.readTextFileSync("`+ws+`/note.txt"))`, 20*time.Second)
+		if res.Stdout != "from run 1\n" {
+			t.Fatalf("run 2 read %q (%+v)", res.Stdout, res.Error)
+		}
+	})
+
+	t.Run("capped output is spilled in full", func(t *testing.T) {
+		res := runCode(t, r, `for (let i = 0; i < 5000; i++) console.log("line " + i)`, 20*time.Second)
+		if !res.StdoutTruncated || res.StdoutFile == "" {
+			t.Fatalf("truncated=%v file=%q note=%q", res.StdoutTruncated, res.StdoutFile, res.OutputNote)
+		}
+		if !strings.HasPrefix(res.StdoutFile, ws+"/.conductor/output/") {
+			t.Errorf("spill file %s is not in the workspace's output dir", res.StdoutFile)
+		}
+		full, err := os.ReadFile(res.StdoutFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want strings.Builder
+		for i := 0; i < 5000; i++ {
+			want.WriteString("line " + itoa(i) + "\n")
+		}
+		if string(full) != want.String() || int64(len(full)) != res.StdoutBytes {
+			t.Errorf("spill file has %d bytes, want %d (the whole stream)", len(full), want.Len())
+		}
+		if got := ownerOf(t, res.StdoutFile); got != owner {
+			t.Errorf("spill file owner %d, want %d", got, owner)
+		}
+		// The file is retrievable from the sandbox, at the same path.
+		res2 := runCode(t, r, `console.log(Deno.readTextFileSync("`+res.StdoutFile+`").split("\n").length)`, 20*time.Second)
+		if res2.Stdout != "5001\n" {
+			t.Errorf("reading the spill file from a sandbox: %q %+v", res2.Stdout, res2.Error)
+		}
+	})
+
+	t.Run("a planted symlink is never followed by the host", func(t *testing.T) {
+		// Deno's own wall refuses symlinks under path-scoped grants; open it
+		// to test the host's handling on its own.
+		hostile := newTestRunner(t, func(o *Options) {
+			o.Workspace = ws
+			o.MaxOutput = 1024
+			o.DenoFlags = []string{"--allow-all"}
+		})
+		victim := t.TempDir()
+		res := runCode(t, hostile, `Deno.removeSync("`+ws+`/.conductor", {recursive: true}); Deno.symlinkSync("`+victim+`", "`+ws+`/.conductor")`, 20*time.Second)
+		if res.Status != StatusSuccess {
+			t.Fatalf("plant: %s %+v", res.Status, res.Error)
+		}
+		res = runCode(t, hostile, `for (let i = 0; i < 5000; i++) console.log("x" + i)`, 20*time.Second)
+		if res.StdoutFile != "" || !strings.Contains(res.OutputNote, "could not be saved") {
+			t.Errorf("spill through a sandbox-made symlink: file=%q note=%q", res.StdoutFile, res.OutputNote)
+		}
+		if entries, _ := os.ReadDir(victim); len(entries) != 0 {
+			t.Errorf("the host wrote outside the workspace, into %s: %v", victim, entries)
+		}
+		if !res.StdoutTruncated || len(res.Stdout) != 1024 {
+			t.Errorf("inline output must still be capped: %d bytes", len(res.Stdout))
+		}
+	})
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	return string(b)
+}
