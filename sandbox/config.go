@@ -43,6 +43,10 @@ type containerSpec struct {
 	rootfs   string
 	denoDir  string // in-root mount point of the dependency cache
 	cacheSrc string // host path of the dependency cache, "" = none mounted
+	// cacheWritable mounts the cache read-write (install sandboxes only),
+	// idmapped to its owner when cacheOwner is set (root mode).
+	cacheWritable bool
+	cacheOwner    *[2]int
 	// workspace is a host directory mounted read-write at the same path;
 	// "" = none. With wsOwner set (root mode), the mount is idmapped so the
 	// owner's files are the sandbox root's and new files land as the owner.
@@ -69,26 +73,22 @@ func buildConfig(s containerSpec) *configs.Config {
 		{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: noexec, Data: fmt.Sprintf("mode=1777,size=%d", s.tmpSize)},
 	}
 	if s.cacheSrc != "" {
-		mounts = append(mounts, &configs.Mount{
-			Source: s.cacheSrc, Destination: s.denoDir, Device: "bind",
-			Flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | noexec,
-		})
+		flags := unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | noexec
+		if s.cacheWritable {
+			flags &^= unix.MS_RDONLY
+		}
+		m := &configs.Mount{Source: s.cacheSrc, Destination: s.denoDir, Device: "bind", Flags: flags}
+		if s.cacheWritable {
+			m.IDMapping = ownerMapping(s.cacheOwner, s.uid, s.gid)
+		}
+		mounts = append(mounts, m)
 	}
 	if s.workspace != "" {
 		m := &configs.Mount{
 			Source: s.workspace, Destination: s.workspace, Device: "bind",
 			Flags: unix.MS_BIND | unix.MS_REC | noexec,
 		}
-		if s.wsOwner != nil {
-			// An idmapped mount maps ids on disk (the mapping's "container"
-			// side) to the ids of the processes using it (the "host" side):
-			// the owner's files belong to the sandbox's root, and what the
-			// sandbox creates is stored as the owner.
-			m.IDMapping = &configs.MountIDMapping{
-				UIDMappings: []configs.IDMap{{ContainerID: int64(s.wsOwner[0]), HostID: int64(s.uid), Size: 1}},
-				GIDMappings: []configs.IDMap{{ContainerID: int64(s.wsOwner[1]), HostID: int64(s.gid), Size: 1}},
-			}
-		}
+		m.IDMapping = ownerMapping(s.wsOwner, s.uid, s.gid)
 		mounts = append(mounts, m)
 	}
 	cfg := &configs.Config{
@@ -129,6 +129,20 @@ func buildConfig(s containerSpec) *configs.Config {
 }
 
 func intPtr(v int) *int { return &v }
+
+// ownerMapping idmaps a writable bind mount: ids on disk (the mapping's
+// "container" side) map to the ids of the processes using it (the "host"
+// side), so the owner's files belong to the sandbox's root and what the
+// sandbox creates is stored as the owner. nil owner = a plain bind.
+func ownerMapping(owner *[2]int, uid, gid int) *configs.MountIDMapping {
+	if owner == nil {
+		return nil
+	}
+	return &configs.MountIDMapping{
+		UIDMappings: []configs.IDMap{{ContainerID: int64(owner[0]), HostID: int64(uid), Size: 1}},
+		GIDMappings: []configs.IDMap{{ContainerID: int64(owner[1]), HostID: int64(gid), Size: 1}},
+	}
+}
 
 // sandboxDevices are the device nodes in the sandbox's /dev. In a user
 // namespace libcontainer bind-mounts them from the host.
@@ -195,10 +209,17 @@ func grantPath(flags []string, perm, path string) []string {
 	return out
 }
 
+// installArgs is deno's command line in an install sandbox: cache the
+// program's imports, with no project config, no lockfile and no node_modules.
+func installArgs(denoPath, program string) []string {
+	return []string{denoPath, "cache", "--no-config", "--no-lock", "--node-modules-dir=none", program}
+}
+
 // sandboxEnv is the sandbox's whole environment: nothing of the server's
-// environment enters it.
-func sandboxEnv(denoDir string) []string {
-	return []string{
+// environment enters it. The npm registry, when set, must be the same for
+// installing and running: deno keys its cache by the registry's host.
+func sandboxEnv(denoDir, npmRegistry string) []string {
+	env := []string{
 		"PATH=/usr/bin:/bin",
 		"HOME=/tmp",
 		"TMPDIR=/tmp",
@@ -208,4 +229,8 @@ func sandboxEnv(denoDir string) []string {
 		"DENO_NO_PROMPT=1",
 		"NO_COLOR=1",
 	}
+	if npmRegistry != "" {
+		env = append(env, "NPM_CONFIG_REGISTRY="+npmRegistry)
+	}
+	return env
 }

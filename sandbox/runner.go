@@ -71,6 +71,7 @@ type Options struct {
 	DepsCache     string         // host dir mounted read-only as DENO_DIR; "" = the root's empty one
 	Workspace     string         // host dir mounted read-write at the same path; "" = none (the root must have the mount point)
 	SpillMax      int64          // bytes of a stream spilled to the workspace when capped; 0 = DefaultSpillMax
+	NPMRegistry   string         // NPM_CONFIG_REGISTRY for deno, installing and running alike; "" = deno's default
 	HostUID       int            // host uid the sandbox's root maps to; 0 = default
 	HostGID       int            // host gid likewise
 	StartTimeout  time.Duration  // bound on booting deno; 0 = DefaultStartTimeout

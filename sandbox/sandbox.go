@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 
+	"github.com/conductor-sandbox/conductor/egress"
 	"github.com/conductor-sandbox/conductor/seccomp"
 )
 
@@ -36,6 +37,9 @@ type Sandbox struct {
 	stdout  *cappedBuffer
 	stderr  *cappedBuffer
 	readers sync.WaitGroup
+
+	proxy        *egress.Proxy // install sandboxes: the registry-only egress proxy
+	installFiles []string      // install sandboxes: the program (and CA file), in the cache dir
 
 	ready  chan struct{}  // closed when the bootstrap says "ready"
 	frames chan frameInfo // "evaluated" and "error" frames, and protocol faults
@@ -64,7 +68,26 @@ type StartOptions struct {
 	// ImportMap is a JSON import map deno starts with (how the admin's
 	// package versions win over what code writes); nil = none.
 	ImportMap []byte
+	// Install, when set, makes this a dependency-install sandbox instead of
+	// a code runner: deno caches Install.Program's imports into the
+	// dependency cache, which is then the one writable persistent path,
+	// and the only reachable destinations are Install.Allow (through an
+	// egress proxy inside the sandbox's network namespace).
+	Install *InstallSpec
 }
+
+// InstallSpec describes a dependency-install sandbox.
+type InstallSpec struct {
+	Program string        // TypeScript importing the packages to cache
+	Allow   []egress.Rule // where deno may connect (the package registry)
+	// CACerts are extra PEM certificates deno trusts (the host's bundle,
+	// for networks whose TLS is intercepted by a local CA); nil = none.
+	CACerts []byte
+}
+
+// installProxyPort is where the egress proxy listens inside an install
+// sandbox's own (otherwise empty) network namespace.
+const installProxyPort = 3128
 
 // Start creates a container and boots deno into the bootstrap. On any error
 // everything created so far is removed.
@@ -82,7 +105,7 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	if err != nil {
 		return nil, err
 	}
-	policy, err := r.opts.Seccomp.Policy(seccomp.Options{Network: r.opts.Network})
+	policy, err := r.opts.Seccomp.Policy(seccomp.Options{Network: r.opts.Network || so.Install != nil})
 	if err != nil {
 		return nil, fmt.Errorf("%w: seccomp policy: %w", ErrStart, err)
 	}
@@ -98,10 +121,24 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		seccomp:  policy,
 		hostname: "sandbox",
 	}
-	if r.ws != nil {
+	if r.ws != nil && so.Install == nil {
 		spec.workspace = r.ws.path
 		if !r.rootless {
 			spec.wsOwner = &[2]int{r.ws.uid, r.ws.gid}
+		}
+	}
+	if so.Install != nil {
+		if r.opts.DepsCache == "" {
+			return nil, fmt.Errorf("%w: installing packages needs Options.DepsCache", ErrStart)
+		}
+		spec.cacheWritable = true
+		if !r.rootless {
+			st, err := os.Stat(r.opts.DepsCache)
+			if err != nil {
+				return nil, fmt.Errorf("%w: dependency cache: %w", ErrStart, err)
+			}
+			sys := st.Sys().(*syscall.Stat_t)
+			spec.cacheOwner = &[2]int{int(sys.Uid), int(sys.Gid)}
 		}
 	}
 	ctr, err := libcontainer.Create(r.stateDir, id, buildConfig(spec))
@@ -123,6 +160,9 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	}()
 	if err := sb.start(ctx, so); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrStart, id, err)
+	}
+	if so.Install != nil {
+		return sb, nil // deno cache runs at once; there is no bootstrap to wait for
 	}
 	select {
 	case <-sb.ready:
@@ -184,9 +224,29 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		_ = f.Chmod(0o600)
 	}
 
+	args := denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), o.DenoFlags, o.Limits.Memory, so.ImportMap)
+	env := sandboxEnv(o.Root.DenoDir, o.NPMRegistry)
+	if so.Install != nil {
+		name := ".install-" + sb.id + ".ts"
+		files := map[string][]byte{name: []byte(so.Install.Program)}
+		if len(so.Install.CACerts) > 0 {
+			files[name+".ca.pem"] = so.Install.CACerts
+			env = append(env, "DENO_CERT="+path.Join(o.Root.DenoDir, name+".ca.pem"))
+		}
+		for f, data := range files {
+			host := path.Join(o.DepsCache, f)
+			sb.installFiles = append(sb.installFiles, host)
+			if err := os.WriteFile(host, data, 0o644); err != nil {
+				closeAll(resR, codeW, outR, errR)
+				return fmt.Errorf("install files: %w", err)
+			}
+		}
+		args = installArgs(o.Root.DenoPath, path.Join(o.Root.DenoDir, name))
+		env = append(env, egress.ProxyEnv(installProxyPort)...)
+	}
 	sb.proc = &libcontainer.Process{
-		Args:       denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), o.DenoFlags, o.Limits.Memory, so.ImportMap),
-		Env:        sandboxEnv(o.Root.DenoDir),
+		Args:       args,
+		Env:        env,
 		Cwd:        "/tmp",
 		Stdout:     outW,
 		Stderr:     errW,
@@ -202,6 +262,21 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	if err := <-startErr; err != nil {
 		closeAll(resR, codeW, outR, errR)
 		return err
+	}
+	if so.Install != nil {
+		pid, err := sb.proc.Pid()
+		if err == nil {
+			sb.proxy, err = egress.Start(ctx, egress.Options{
+				NetNS:  fmt.Sprintf("/proc/%d/ns/net", pid),
+				Port:   installProxyPort,
+				Allow:  so.Install.Allow,
+				Logger: sb.r.log,
+			})
+		}
+		if err != nil {
+			closeAll(resR, codeW, outR, errR)
+			return fmt.Errorf("egress proxy: %w", err)
+		}
 	}
 	sb.outR, sb.errR = outR, errR
 	sb.readers.Add(3)
@@ -391,6 +466,12 @@ func (sb *Sandbox) Close() error {
 		}
 		if sb.toBox != nil {
 			sb.toBox.Close()
+		}
+		if sb.proxy != nil {
+			_ = sb.proxy.Close()
+		}
+		for _, f := range sb.installFiles {
+			_ = os.Remove(f)
 		}
 		if err := sb.ctr.Destroy(); err != nil && sb.closeErr == nil {
 			sb.closeErr = fmt.Errorf("destroy %s: %w", sb.id, err)

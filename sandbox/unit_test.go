@@ -122,7 +122,7 @@ func TestBuildConfigHardening(t *testing.T) {
 	if len(cfg.Networks) != 1 || cfg.Networks[0].Type != "loopback" {
 		t.Errorf("networks %+v, want loopback only", cfg.Networks)
 	}
-	env := strings.Join(sandboxEnv("/deno-dir"), "\n")
+	env := strings.Join(sandboxEnv("/deno-dir", ""), "\n")
 	for _, want := range []string{"DENO_DIR=/deno-dir", "DENO_EMIT_CACHE_MODE=disable", "DENO_NO_UPDATE_CHECK=1"} {
 		if !strings.Contains(env, want) {
 			t.Errorf("env lacks %s", want)

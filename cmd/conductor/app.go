@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -79,6 +80,7 @@ type app struct {
 	root     *rootfs.Root
 	runner   *sandbox.Runner
 	allow    *deps.Allowlist
+	registry *url.URL // the npm registry, when packages are allowed
 	engine   *engine.Engine
 }
 
@@ -139,12 +141,18 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %w", err)
 	}
+	if a.allow.Len() > 0 {
+		if a.registry, err = npmRegistry(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(a.layout.deps, 0o755); err != nil {
 		return nil, fmt.Errorf("dependency cache: %w", err)
 	}
 	a.runner, err = sandbox.New(ctx, sandbox.Options{
 		DepsCache:     a.layout.deps,
 		Workspace:     s.Workspace,
+		NPMRegistry:   registryString(a.registry),
 		StateDir:      a.layout.stateDir,
 		Root:          a.root,
 		Cgroups:       a.host,
@@ -170,6 +178,13 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 		Logger:         log,
 	})
 	return a, nil
+}
+
+func registryString(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.String()
 }
 
 func (a *app) Close() error {

@@ -36,6 +36,7 @@ Usage:
   conductor serve [--http ADDR]                  the MCP server (stdio, or streamable HTTP at ADDR/mcp)
   conductor exec [--json] [--timeout MS] FILE|-   run code once and print the result
   conductor doctor [--json]                      report what this host can enforce
+  conductor deps install [--force]               fetch the allowed packages into the dependency cache
   conductor rootfs build                         build (or refresh) the sandbox root filesystem
   conductor version                              print the version
 
@@ -56,6 +57,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdExec(ctx, args[1:], stdin, stdout, stderr)
 	case "doctor":
 		return cmdDoctor(ctx, args[1:], stdout, stderr)
+	case "deps":
+		return cmdDeps(ctx, args[1:], stdout, stderr)
 	case "rootfs":
 		return cmdRootfs(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

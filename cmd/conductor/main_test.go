@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -244,5 +245,35 @@ func TestServerKilledMidRun(t *testing.T) {
 	}
 	if dirs := leftovers.CgroupDirs(instance); len(dirs) > 0 {
 		t.Fatalf("cgroups of the dead instance remain: %v", dirs)
+	}
+}
+
+// TestDepsInstallThenOfflineRun: step 1 fetches an allowlisted npm package
+// into the cache in a sandbox that can reach only the registry; step 2 runs
+// code importing it (unversioned, and bare) from the read-only cache with no
+// network; a different version and an unlisted package are refused.
+func TestDepsInstallThenOfflineRun(t *testing.T) {
+	env := []string{"MCP_CONDUCTOR_ALLOWED_PACKAGES=npm:is-number@^7"}
+	out, errOut, code := conductor(t, "", env, "deps", "install", "--force")
+	if code != 0 || !strings.Contains(out, "npm:is-number@^7") || !strings.Contains(out, "installed") {
+		t.Fatalf("deps install: exit %d\n%s\n%s", code, out, errOut)
+	}
+	prog := "import isNumber from \"npm:is-number\";\nimport same from \"is-number\";\nreturn [isNumber(\"12\"), isNumber(\"x\"), same === isNumber]"
+	out, errOut, code = conductor(t, prog, env, "exec", "--json", "-")
+	var res struct {
+		Status      string          `json:"status"`
+		ReturnValue json.RawMessage `json:"returnValue"`
+	}
+	_ = json.Unmarshal([]byte(out), &res)
+	var got []bool
+	_ = json.Unmarshal(res.ReturnValue, &got)
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 || res.Status != "success" || fmt.Sprint(got) != "[true false true]" {
+		t.Fatalf("offline run from the cache: exit %d %s\n%s\n%s", code, res.ReturnValue, out, errOut)
+	}
+	for _, bad := range []string{`import x from "npm:is-number@^6"; x`, `import x from "npm:left-pad"; x`, `import x from "https://example.com/x.ts"; x`} {
+		_, errOut, code = conductor(t, bad, env, "exec", "-")
+		if code != 2 || !strings.Contains(errOut, "npm:is-number@^7") {
+			t.Errorf("%s: exit %d, want 2 with the allowed list named; stderr %q", bad, code, errOut)
+		}
 	}
 }

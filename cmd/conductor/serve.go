@@ -44,6 +44,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer a.Close()
+	if a.allow.Len() > 0 {
+		// Step 1 of the two-step install; failures are per package and do
+		// not stop the server from serving the packages that installed.
+		installPackages(ctx, a, a.registry, false, log)
+	}
 	eng := a.engine
 	srv, err := mcp.New(mcp.Options{
 		Engine:         eng,

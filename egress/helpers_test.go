@@ -1,0 +1,501 @@
+package egress
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/textproto"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// holderEnv makes the test binary a "namespace holder": a process born in
+// a new user+network namespace that brings lo up, says "ready" and then
+// serves client commands on stdin (so even an unprivileged test has a client
+// inside the namespace).
+const holderEnv = "EGRESS_TEST_NETNS_HOLDER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(holderEnv) == "1" {
+		os.Exit(runHolder())
+	}
+	os.Exit(m.Run())
+}
+
+func runHolder() int {
+	if err := loopbackUp(); err != nil {
+		fmt.Println("error bringing lo up:", err)
+		return 1
+	}
+	fmt.Println("ready")
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 4 && f[0] == "connect": // connect <proxy> <target> <payload>
+			fmt.Println(holderConnect(f[1], f[2], f[3]))
+		case len(f) == 2 && f[0] == "dial": // dial <addr>
+			c, err := net.DialTimeout("tcp", f[1], 3*time.Second)
+			if err != nil {
+				fmt.Println("error", oneLine(err))
+				continue
+			}
+			c.Close()
+			fmt.Println("ok")
+		default:
+			fmt.Println("error unknown command")
+		}
+	}
+	return 0
+}
+
+// holderConnect is the in-namespace client: CONNECT through the proxy,
+// then one echo round trip. Prints "<status> <echo>".
+func holderConnect(proxy, target, payload string) string {
+	c, err := net.DialTimeout("tcp", proxy, 3*time.Second)
+	if err != nil {
+		return "error " + oneLine(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+	br := bufio.NewReader(c)
+	code, _, err := readHead(br)
+	if err != nil {
+		return "error " + oneLine(err)
+	}
+	if code != 200 {
+		return strconv.Itoa(code) + " -"
+	}
+	io.WriteString(c, payload)
+	buf := make([]byte, len(payload))
+	if _, err := io.ReadFull(br, buf); err != nil {
+		return "200 error " + oneLine(err)
+	}
+	return "200 " + string(buf)
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
+
+// loopbackUp sets IFF_UP on lo with an ioctl (no iproute2 needed).
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// testNS is a network namespace this test created: a holder child in new
+// user and network namespaces (owned by the test's euid, like a sandbox's
+// are owned by the server's).
+type testNS struct {
+	pid  int
+	path string
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Reader
+	mu   sync.Mutex
+}
+
+var errNoUserNS = errors.New("cannot create a user namespace")
+
+func startNetNS() (*testNS, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = []string{holderEnv + "=1", "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
+		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+		GidMappingsEnableSetgroups: false,
+		Pdeathsig:                  syscall.SIGKILL,
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EACCES) {
+			return nil, fmt.Errorf("%w: %v", errNoUserNS, err)
+		}
+		return nil, err
+	}
+	ns := &testNS{pid: cmd.Process.Pid, cmd: cmd, in: in, out: bufio.NewReader(outPipe)}
+	ns.path = fmt.Sprintf("/proc/%d/ns/net", ns.pid)
+	line, err := ns.readLine(10 * time.Second)
+	if err != nil || line != "ready" {
+		ns.close()
+		return nil, fmt.Errorf("namespace holder did not start: %q %v; stderr: %s", line, err, stderr.String())
+	}
+	return ns, nil
+}
+
+func newNetNS(t testing.TB) *testNS {
+	t.Helper()
+	ns, err := startNetNS()
+	if err != nil {
+		t.Fatalf("creating the test network namespace: %v", err)
+	}
+	t.Cleanup(ns.close)
+	return ns
+}
+
+func (ns *testNS) readLine(timeout time.Duration) (string, error) {
+	type res struct {
+		s   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		s, err := ns.out.ReadString('\n')
+		ch <- res{strings.TrimSpace(s), err}
+	}()
+	select {
+	case r := <-ch:
+		return r.s, r.err
+	case <-time.After(timeout):
+		return "", errors.New("timeout waiting for the namespace holder")
+	}
+}
+
+// command runs one holder command (the client inside the namespace).
+func (ns *testNS) command(t testing.TB, args ...string) string {
+	t.Helper()
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	if _, err := fmt.Fprintln(ns.in, strings.Join(args, " ")); err != nil {
+		t.Fatalf("holder command: %v", err)
+	}
+	line, err := ns.readLine(15 * time.Second)
+	if err != nil {
+		t.Fatalf("holder command %v: %v", args, err)
+	}
+	return line
+}
+
+func (ns *testNS) close() {
+	ns.in.Close()
+	_ = ns.cmd.Process.Kill() // our own child, by pid
+	_ = ns.cmd.Wait()
+}
+
+// inNS runs fn on an OS thread inside the namespace (root only). Sockets
+// created by fn stay in the namespace; processes started by fn are born
+// in it. The thread is discarded if it cannot return.
+func (ns *testNS) inNS(fn func()) error {
+	target, err := os.Open(ns.path)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("setns: %w", err)
+			return
+		}
+		fn()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns back: %w", err) // thread stays locked and dies
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- nil
+	}()
+	return <-errc
+}
+
+// dial connects from inside the namespace.
+func (ns *testNS) dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := ns.tryDial(addr)
+	if err != nil {
+		t.Fatalf("dial %s in the test namespace: %v", addr, err)
+	}
+	return c
+}
+
+func (ns *testNS) tryDial(addr string) (net.Conn, error) {
+	var c net.Conn
+	var derr error
+	if err := ns.inNS(func() { c, derr = net.DialTimeout("tcp", addr, 3*time.Second) }); err != nil {
+		return nil, err
+	}
+	return c, derr
+}
+
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	msg := "needs root: the test's client enters the test network namespace with setns(2), which an " +
+		"unprivileged process may not do without joining its user namespace (TestRootless covers the unprivileged path)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// readHead reads a response status line and headers.
+func readHead(br *bufio.Reader) (int, textproto.MIMEHeader, error) {
+	tp := textproto.NewReader(br)
+	line, err := tp.ReadLine()
+	if err != nil {
+		return 0, nil, err
+	}
+	f := strings.SplitN(line, " ", 3)
+	if len(f) < 2 || !strings.HasPrefix(f[0], "HTTP/1.") {
+		return 0, nil, fmt.Errorf("bad status line %q", line)
+	}
+	code, err := strconv.Atoi(f[1])
+	if err != nil {
+		return 0, nil, fmt.Errorf("bad status line %q", line)
+	}
+	h, err := tp.ReadMIMEHeader()
+	return code, h, err
+}
+
+// answer is a parsed proxy answer to an error or a plain request.
+type answer struct {
+	code   int
+	header textproto.MIMEHeader
+	body   string
+	closed bool // the proxy closed the connection after the answer
+}
+
+// readAnswer reads a status, headers, a Content-Length body, and whether
+// the connection is closed afterwards.
+func readAnswer(t testing.TB, c net.Conn, br *bufio.Reader) answer {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	code, h, err := readHead(br)
+	if err != nil {
+		t.Fatalf("reading the proxy's answer: %v", err)
+	}
+	a := answer{code: code, header: h}
+	if cl := h.Get("Content-Length"); cl != "" {
+		n, _ := strconv.Atoi(cl)
+		b := make([]byte, n)
+		if _, err := io.ReadFull(br, b); err != nil {
+			t.Fatalf("reading the answer body: %v", err)
+		}
+		a.body = string(b)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err = br.ReadByte()
+	a.closed = errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+	return a
+}
+
+// connect sends a CONNECT and returns the status and a reader positioned
+// after the head.
+func connect(t testing.TB, c net.Conn, target string) (int, *bufio.Reader) {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target); err != nil {
+		t.Fatalf("write CONNECT: %v", err)
+	}
+	br := bufio.NewReader(c)
+	code, _, err := readHead(br)
+	if err != nil {
+		t.Fatalf("CONNECT %s: %v", target, err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	return code, br
+}
+
+// echoServer is a raw TCP echo on the host loopback.
+type echoServer struct {
+	addr     string
+	port     int
+	accepted atomic.Int32
+	conns    sync.WaitGroup
+}
+
+func newEcho(t testing.TB) *echoServer {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &echoServer{addr: ln.Addr().String(), port: ln.Addr().(*net.TCPAddr).Port}
+	var mu sync.Mutex
+	var open []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			e.accepted.Add(1)
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+			e.conns.Add(1)
+			go func() {
+				defer e.conns.Done()
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return e
+}
+
+// countingListener returns a host loopback port with a listener that counts (and
+// closes) connections, so "nothing dialed it" is observable.
+func countingListener(t testing.TB) (int, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().(*net.TCPAddr).Port, &n
+}
+
+// hooks record resolver and dialer calls.
+type hooks struct {
+	mu       sync.Mutex
+	resolved []string
+	dialed   []string
+	names    map[string][]netip.Addr // fake DNS
+	failDial bool                    // record, never connect
+}
+
+func (h *hooks) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.resolved = append(h.resolved, host)
+	if a, ok := h.names[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func (h *hooks) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	h.mu.Lock()
+	h.dialed = append(h.dialed, addr)
+	fail := h.failDial
+	h.mu.Unlock()
+	if fail {
+		return nil, errors.New("test dialer refuses to connect")
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().IsLoopback() {
+		// Machine rule: tests talk to loopback only.
+		return nil, fmt.Errorf("test dialer: %q is not a loopback ip:port", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+func (h *hooks) calls() (resolved, dialed []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.resolved...), append([]string(nil), h.dialed...)
+}
+
+// startProxy starts a proxy in ns with test hooks and registers Close.
+func startProxy(t testing.TB, ns *testNS, h *hooks, o Options) *Proxy {
+	t.Helper()
+	o.NetNS = ns.path
+	if h != nil {
+		o.Resolver, o.Dial = h.resolve, h.dial
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := Start(ctx, o)
+	if err != nil {
+		cancel()
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		p.Close()
+	})
+	return p
+}
+
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func httpGetThrough(t testing.TB, ns *testNS, proxy, rawReq string) (answer, net.Conn) {
+	t.Helper()
+	c := ns.dial(t, proxy)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, rawReq); err != nil {
+		t.Fatal(err)
+	}
+	return readAnswer(t, c, bufio.NewReader(c)), c
+}

@@ -1,0 +1,165 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const rootlessChildEnv = "EGRESS_TEST_ROOTLESS_CHILD"
+
+// TestRootless shows Start working for an unprivileged server: the user
+// creates a user+network namespace (as conductor rootless does for every
+// sandbox), direct setns into it is refused, and Start gets its listener
+// through the helper. As root, it re-runs itself as conductor-ci (or nobody).
+func TestRootless(t *testing.T) {
+	if os.Geteuid() != 0 {
+		rootlessBody(t)
+		return
+	}
+	uid, gid, name := 65534, 65534, "nobody"
+	if u, err := user.Lookup("conductor-ci"); err == nil {
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+		name = "conductor-ci"
+	}
+	// The go test binary lives in a root-only build directory: copy it where
+	// the unprivileged user can execute it.
+	dir, err := os.MkdirTemp("", "egress-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "egress.test")
+	if err := copyFile(exe, bin); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-test.run=^TestRootless$", "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "CI=" + os.Getenv("CI"), rootlessChildEnv + "=1"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}},
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	out, err := cmd.CombinedOutput()
+	t.Logf("as %s (uid %d):\n%s", name, uid, out)
+	switch {
+	case err != nil:
+		t.Fatalf("the unprivileged run failed: %v", err)
+	case strings.Contains(string(out), "--- SKIP: TestRootless"):
+		t.Skip("skipped as the unprivileged user (see its output above)")
+	case !strings.Contains(string(out), "--- PASS: TestRootless"):
+		t.Fatal("the unprivileged run did not report a pass")
+	}
+}
+
+func rootlessBody(t *testing.T) {
+	t.Logf("running as uid %d", os.Geteuid())
+	ns, err := startNetNS()
+	if err != nil {
+		msg := fmt.Sprintf("unprivileged user namespaces are unavailable here, so a rootless sandbox could not exist either: %v", err)
+		if errors.Is(err, errNoUserNS) && os.Getenv("CI") != "true" {
+			t.Skip(msg)
+		}
+		t.Fatal(msg)
+	}
+	t.Cleanup(ns.close)
+
+	// Why the helper exists: the kernel wants CAP_SYS_ADMIN in the caller's
+	// own user namespace too, which an unprivileged process lacks.
+	f, err := os.Open(ns.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if ln, err := listenSetns(f, 0); err == nil {
+		ln.Close()
+		t.Fatal("direct setns into the user-owned network namespace succeeded unprivileged; the helper would be unnecessary — revisit listenIn")
+	} else if !errors.Is(err, unix.EPERM) {
+		t.Fatalf("direct setns: %v, want EPERM", err)
+	}
+
+	echo := newEcho(t)
+	start := time.Now()
+	p := startProxy(t, ns, nil, Options{Allow: []Rule{loopRule(echo.port)}})
+	t.Logf("Start via %s took %v", p.method, time.Since(start))
+	if p.method != "helper" {
+		t.Fatalf("listener created via %q, want the helper", p.method)
+	}
+	if got := ns.command(t, "connect", p.Addr(), echo.addr, "rootless-ping"); got != "200 rootless-ping" {
+		t.Fatalf("CONNECT through the rootless proxy: %q", got)
+	}
+	if got := ns.command(t, "connect", p.Addr(), "127.0.0.1:1", "x"); got != "403 -" {
+		t.Fatalf("denied CONNECT: %q", got)
+	}
+	if st := p.Stats(); st.Allowed != 1 || st.Denied != 1 || st.BytesUp != 13 {
+		t.Fatalf("stats %+v", st)
+	}
+	p.Close()
+	if got := ns.command(t, "dial", p.Addr()); !strings.Contains(got, "connection refused") {
+		t.Fatalf("dial after Close: %q, want connection refused", got)
+	}
+	// The helper exited: no child of ours other than the holder remains.
+	if kids, ok := childPids(); ok && (len(kids) != 1 || kids[0] != ns.pid) {
+		t.Fatalf("children %v, want only the holder %d", kids, ns.pid)
+	}
+}
+
+func childPids() ([]int, bool) {
+	// /proc/<pid>/task/<tid>/children lists the children each thread forked.
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil, false
+	}
+	var pids []int
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc/self/task", task.Name(), "children"))
+		if err != nil {
+			return nil, false // no CONFIG_PROC_CHILDREN
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, n)
+			}
+		}
+	}
+	return pids, true
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
