@@ -11,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conductor-sandbox/conductor/cgroups"
-	"github.com/conductor-sandbox/conductor/rootfs"
+	"github.com/conductor-sandbox/conductor/internal/sandboxtest"
 	"github.com/conductor-sandbox/conductor/sandbox"
-	"github.com/conductor-sandbox/conductor/seccomp"
 )
 
 func init() { sandbox.MaybeInit() }
@@ -31,59 +29,17 @@ func rounds() int {
 	return 40
 }
 
-func need(b *testing.B, format string, args ...any) {
-	b.Helper()
-	if os.Getenv("CI") == "true" {
-		b.Fatalf("benchmark cannot run: "+format, args...)
-	}
-	b.Skipf("benchmark skipped: "+format, args...)
-}
-
+// paths returns deno and the built binary, or stops the benchmark.
 func paths(b *testing.B) (deno, bin string) {
-	deno = os.Getenv("CONDUCTOR_DENO")
-	if deno == "" {
-		deno, _ = filepath.Abs("../.build/deno")
-	}
+	deno = sandboxtest.Deno(b)
 	bin = os.Getenv("CONDUCTOR_BIN")
 	if bin == "" {
 		bin, _ = filepath.Abs("../bin/conductor")
 	}
-	for _, p := range []string{deno, bin} {
-		if _, err := os.Stat(p); err != nil {
-			need(b, "%s missing (run `make build`): %v", p, err)
-		}
+	if _, err := os.Stat(bin); err != nil {
+		sandboxtest.Unavailable(b, "%s missing (run `make build`): %v", bin, err)
 	}
 	return deno, bin
-}
-
-// newRunner builds a root in a temp store and a runner with default limits.
-func newRunner(b *testing.B, deno string) *sandbox.Runner {
-	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "conductor-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	_ = os.Chmod(dir, 0o755) // the sandbox's mapped uid must reach the root
-	root, err := rootfs.NewStore(filepath.Join(dir, "rootfs")).Ensure(ctx, rootfs.Options{
-		Deno: deno, Bootstrap: map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	host, err := cgroups.Detect(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT")})
-	if err != nil {
-		need(b, "cgroups: %v", err)
-	}
-	r, err := sandbox.New(ctx, sandbox.Options{
-		StateDir: filepath.Join(dir, "state"), Root: root, Cgroups: host, Seccomp: seccomp.NewCache(),
-		Limits: cgroups.Limits{Memory: 512 << 20, Pids: cgroups.DefaultPids(runtime.NumCPU())},
-	})
-	if err != nil {
-		need(b, "runner: %v", err)
-	}
-	b.Cleanup(func() { r.Close() })
-	return r
 }
 
 // BenchmarkColdStart compares bare `deno run` of hello with the same program
@@ -91,7 +47,7 @@ func newRunner(b *testing.B, deno string) *sandbox.Runner {
 // through the `conductor exec` command, interleaved round by round.
 func BenchmarkColdStart(b *testing.B) {
 	deno, bin := paths(b)
-	r := newRunner(b, deno)
+	r := sandboxtest.Runner(b, nil)
 	dir := b.TempDir()
 	script := filepath.Join(dir, "hello.ts")
 	if err := os.WriteFile(script, []byte(hello), 0o644); err != nil {

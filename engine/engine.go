@@ -93,6 +93,8 @@ type Request struct {
 	Timeout      time.Duration   // 0 = the default timeout
 	Globals      json.RawMessage // a JSON object, or nil
 	Dependencies []string        // npm:/jsr: specifiers; each must pass the allowlist
+	// OnOutput sees output as it arrives (see sandbox.Job.OnOutput).
+	OnOutput func(stream string, chunk []byte)
 }
 
 // Result is the outcome: the sandbox's result with positions in the user's
@@ -217,7 +219,7 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	defer sb.Close()
-	res := sb.Run(ctx, sandbox.Job{Code: prog.Module, Globals: req.Globals, Timeout: req.Timeout, ResultLimit: e.o.ResultLimit})
+	res := sb.Run(ctx, sandbox.Job{Code: prog.Module, Globals: req.Globals, Timeout: req.Timeout, ResultLimit: e.o.ResultLimit, OnOutput: req.OnOutput})
 	res.DurationMs = float64(time.Since(t0).Microseconds()) / 1000
 	mapPositions(res, prog)
 	e.log.Debug("execution", "status", res.Status, "ms", res.DurationMs)

@@ -59,7 +59,8 @@ func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in Ru
 	if in.Timeout < 0 {
 		return nil, nil, fmt.Errorf("timeout %d ms: must be positive; allowed: 1 to %d ms", in.Timeout, s.o.MaxTimeout.Milliseconds())
 	}
-	stop := s.reportProgress(ctx, req)
+	observe, stop := s.reportProgress(ctx, req)
+	r.OnOutput = observe
 	res, err := s.o.Engine.Execute(ctx, r)
 	stop()
 	if err != nil {
@@ -113,35 +114,4 @@ func summary(r *sandbox.Result) string {
 		fmt.Fprintf(&b, "DEGRADED: %s\n", strings.Join(r.Degraded, "; "))
 	}
 	return b.String()
-}
-
-// reportProgress sends elapsed-time progress while a call runs, when the
-// client asked for progress. It returns a function that stops it.
-func (s *Server) reportProgress(ctx context.Context, req *sdk.CallToolRequest) func() {
-	token := req.Params.GetProgressToken()
-	if token == nil || req.Session == nil {
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		t0 := time.Now()
-		tick := time.NewTicker(s.o.ProgressInterval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				elapsed := time.Since(t0)
-				_ = req.Session.NotifyProgress(ctx, &sdk.ProgressNotificationParams{
-					ProgressToken: token,
-					Progress:      float64(elapsed.Milliseconds()),
-					Message:       fmt.Sprintf("running for %s", elapsed.Round(100*time.Millisecond)),
-				})
-			}
-		}
-	}()
-	return func() { close(done) }
 }

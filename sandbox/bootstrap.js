@@ -44,8 +44,9 @@ async function readFrame() {
 
 let moduleURL = "";
 // Deno abbreviates long data: URLs in stack traces ("data:…%22%......%2F…"),
-// so the module is recognised by its prefix up to the ":line:column".
-const dataModule = /data:application\/typescript,[^\s()]*?(?=:\d+:\d+)/g;
+// so the module is recognised by its form: encodeURIComponent leaves no ":"
+// and no white space in it, so it ends where ":line:column" begins.
+const dataModule = /data:application\/typescript,[^\s:]*/g;
 function clean(text) {
   let s = String(text);
   if (moduleURL) s = s.replaceAll(moduleURL, "main.ts");

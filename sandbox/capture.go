@@ -20,6 +20,8 @@ type cappedBuffer struct {
 	buf   bytes.Buffer
 	total int64
 
+	observe func([]byte) // sees every chunk as it arrives (progress); nil = none
+
 	spill     func() (*os.File, string, error) // opens the spill file; nil = no spilling
 	spillMax  int64
 	spillFile *os.File
@@ -36,9 +38,19 @@ func (c *cappedBuffer) withSpill(open func() (*os.File, string, error), max int6
 	return c
 }
 
+// setObserver makes f see every chunk from now on.
+func (c *cappedBuffer) setObserver(f func([]byte)) {
+	c.mu.Lock()
+	c.observe = f
+	c.mu.Unlock()
+}
+
 func (c *cappedBuffer) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.observe != nil {
+		c.observe(p)
+	}
 	c.total += int64(len(p))
 	kept := 0
 	if room := c.max - int64(c.buf.Len()); room > 0 {

@@ -779,7 +779,7 @@ var fdTargetOK = regexp.MustCompile(`^(pipe:\[\d+\]|socket:\[\d+\]|anon_inode:\[
 // 8: only the fds the design hands in, plus deno's own; no host variable.
 func probeFDsAndEnv(t *testing.T, e *escapeEnv) {
 	wantEnv := map[string]string{}
-	for _, kv := range sandboxEnv(e.r.opts.Root.DenoDir) {
+	for _, kv := range sandboxEnv(e.r.opts.Root.DenoDir, "") {
 		k, v, _ := strings.Cut(kv, "=")
 		wantEnv[k] = v
 	}

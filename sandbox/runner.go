@@ -216,6 +216,10 @@ type Job struct {
 	Globals     json.RawMessage // a JSON object; each key becomes a read-only global (nil = none)
 	Timeout     time.Duration   // wall-clock limit of the execution
 	ResultLimit int             // bytes of encoded result; 0 = DefaultResultLimit
+	// OnOutput, if set, sees output as it arrives ("stdout" or "stderr",
+	// and the chunk, which it must not keep). It runs on the reading
+	// goroutine: it must be quick and must not block.
+	OnOutput func(stream string, chunk []byte)
 }
 
 // DefaultResultLimit bounds the encoded return value.

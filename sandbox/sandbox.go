@@ -393,6 +393,10 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 	}
 	limit = min(limit, maxResultLimit)
 	frame := runFrame{Type: "run", Code: job.Code, Globals: job.Globals, ResultLimit: limit}
+	if job.OnOutput != nil {
+		sb.stdout.setObserver(func(b []byte) { job.OnOutput("stdout", b) })
+		sb.stderr.setObserver(func(b []byte) { job.OnOutput("stderr", b) })
+	}
 	t0 := time.Now()
 	go func() {
 		// A large program can exceed the pipe buffer; deno may also die

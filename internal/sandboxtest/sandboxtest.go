@@ -1,0 +1,82 @@
+// Package sandboxtest builds real sandbox runners for the tests and
+// benchmarks of packages above sandbox: a root in a temporary store, this
+// host's cgroups, small limits. When a sandbox cannot run here, it fails the
+// test on CI (CI=true) and skips it elsewhere, always saying why.
+package sandboxtest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/conductor-sandbox/conductor/cgroups"
+	"github.com/conductor-sandbox/conductor/rootfs"
+	"github.com/conductor-sandbox/conductor/sandbox"
+	"github.com/conductor-sandbox/conductor/seccomp"
+)
+
+// Unavailable fails tb on CI and skips it elsewhere, with the reason.
+func Unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("sandbox test cannot run: "+format, args...)
+	}
+	tb.Skipf("sandbox test skipped: "+format, args...)
+}
+
+// Deno returns the deno the tests use: CONDUCTOR_DENO, else the checkout's.
+func Deno(tb testing.TB) string {
+	tb.Helper()
+	p := os.Getenv("CONDUCTOR_DENO")
+	if p == "" {
+		_, file, _, _ := runtime.Caller(0)
+		p = filepath.Join(filepath.Dir(file), "..", "..", ".build", "deno")
+	}
+	if _, err := os.Stat(p); err != nil {
+		Unavailable(tb, "no deno at %s (run `make build` or set CONDUCTOR_DENO): %v", p, err)
+	}
+	return p
+}
+
+// Runner returns a started runner for tb (closed at cleanup), with default
+// limits, after mutate has adjusted the options.
+func Runner(tb testing.TB, mutate func(*sandbox.Options)) *sandbox.Runner {
+	tb.Helper()
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "conductor-test-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil { // the sandbox's mapped uid must reach the root
+		tb.Fatal(err)
+	}
+	root, err := rootfs.NewStore(filepath.Join(dir, "rootfs")).Ensure(ctx, rootfs.Options{
+		Deno: Deno(tb), Bootstrap: map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap},
+	})
+	if err != nil {
+		tb.Fatalf("build test root: %v", err)
+	}
+	host, err := cgroups.Detect(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT")})
+	if err != nil {
+		Unavailable(tb, "cgroup detection: %v", err)
+	}
+	o := sandbox.Options{
+		StateDir: filepath.Join(dir, "state"),
+		Root:     root,
+		Cgroups:  host,
+		Seccomp:  seccomp.NewCache(),
+		Limits:   cgroups.Limits{Memory: 512 << 20, Pids: cgroups.DefaultPids(runtime.NumCPU())},
+	}
+	if mutate != nil {
+		mutate(&o)
+	}
+	r, err := sandbox.New(ctx, o)
+	if err != nil {
+		Unavailable(tb, "runner: %v", err)
+	}
+	tb.Cleanup(func() { r.Close() })
+	return r
+}
