@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -53,6 +54,9 @@ type Engine struct {
 	log      *slog.Logger
 	stop     context.Context // cancelled by Shutdown
 	stopFunc context.CancelFunc
+	mu       sync.Mutex     // guards closed, and running.Add against Shutdown's Wait
+	closed   bool
+	running  sync.WaitGroup // one per Execute in progress
 }
 
 // New returns an engine with o's limits.
@@ -83,9 +87,27 @@ func New(o Options) *Engine {
 // ErrShutdown is returned for requests that arrive after Shutdown.
 var ErrShutdown = errors.New("server is shutting down")
 
-// Shutdown refuses new requests and cancels every running one: their
-// sandboxes are killed and they return as cancelled.
-func (e *Engine) Shutdown() { e.stopFunc() }
+// Shutdown refuses new requests, cancels every running one (their sandboxes
+// are killed and they return as cancelled) and waits until each has cleaned
+// up, so a server may exit as soon as it returns.
+func (e *Engine) Shutdown() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.stopFunc()
+	e.running.Wait()
+}
+
+// admit counts a new execution in, unless the engine is shutting down.
+func (e *Engine) admit() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.running.Add(1)
+	return true
+}
 
 // Request is one execution as an agent asks for it.
 type Request struct {
@@ -180,9 +202,10 @@ func (e *Engine) checkPackages(req *Request, prog *program.Program) ([]byte, err
 // Status says how it went.
 func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 	t0 := time.Now()
-	if e.stop.Err() != nil {
+	if !e.admit() {
 		return nil, ErrShutdown
 	}
+	defer e.running.Done()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(e.stop, cancel)()

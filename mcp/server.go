@@ -121,11 +121,6 @@ func (s *Server) description() string {
 // SDK returns the underlying go-sdk server.
 func (s *Server) SDK() *sdk.Server { return s.sdk }
 
-// ServeStdio serves one client over stdin/stdout until it disconnects or ctx ends.
-func (s *Server) ServeStdio(ctx context.Context) error {
-	return s.sdk.Run(ctx, &sdk.StdioTransport{})
-}
-
 // HTTPOptions configure the HTTP handler.
 type HTTPOptions struct {
 	Token          string        // bearer token required on /mcp; "" = none

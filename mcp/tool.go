@@ -31,12 +31,16 @@ type RunInput struct {
 // `conductor exec --json` prints.
 type RunOutput = engine.Result
 
-// anyJSON is the schema of a value that may be any JSON.
-var anyJSON = &jsonschema.Schema{}
+// anyJSON is the schema of a value that may be any JSON. It must not be the
+// empty schema: that serialises as `true`, which TypeScript MCP clients
+// reject along with the whole tools/list.
+func anyJSON() *jsonschema.Schema {
+	return &jsonschema.Schema{Description: "any JSON value"}
+}
 
 func schemas() (in, out *jsonschema.Schema, err error) {
 	opts := &jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{
-		reflect.TypeFor[json.RawMessage](): anyJSON,
+		reflect.TypeFor[json.RawMessage](): anyJSON(),
 	}}
 	if in, err = jsonschema.For[RunInput](opts); err != nil {
 		return nil, nil, err

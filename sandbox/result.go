@@ -167,6 +167,13 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, elapsed time.Duration)
 		res.Status = StatusError
 		info := *frame.err
 		info.Type = classify(info)
+		if info.Type == ErrorSyntax && strings.HasPrefix(info.Message, "SyntaxError: ") {
+			// deno reports a module that does not parse as a TypeError
+			// wrapping the SyntaxError; report the SyntaxError itself.
+			info.Name = "SyntaxError"
+			info.Message = strings.TrimPrefix(info.Message, "SyntaxError: ")
+			info.Stack = strings.TrimPrefix(info.Stack, "TypeError: ")
+		}
 		res.Error = &info
 	case sb.stopped:
 		res.Status = StatusKilled

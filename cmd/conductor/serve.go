@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/engine"
@@ -66,7 +67,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 
 	if *httpAddr == "" {
 		log.Info("serving MCP on stdio", "version", version)
-		if err := srv.ServeStdio(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
+		// On SIGTERM/SIGINT, cancel running executions at once (killing
+		// their sandboxes) so the session can end without waiting for them.
+		stopOnSignal := context.AfterFunc(ctx, func() {
+			log.Info("shutting down: running executions are cancelled")
+			eng.Shutdown()
+		})
+		defer stopOnSignal()
+		if err := srv.ServeStdio(ctx, os.Stdin, os.Stdout); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
 			log.Error("stdio session ended", "err", err)
 			return 1
 		}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestServeBadSettings: `conductor serve` refuses to start on a bad setting or
+// flag: it exits non-zero at once, names the variable (or flag), the value
+// (unless it is a secret) and what is allowed, and writes nothing to stdout,
+// which in stdio mode belongs to the protocol.
+func TestServeBadSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		args    []string
+		exit    int
+		mention []string
+		hide    string // must not appear: a secret value
+	}{
+		{"memory", []string{"MCP_CONDUCTOR_MEMORY=12Q"}, nil, 1,
+			[]string{"MCP_CONDUCTOR_MEMORY", `"12Q"`, "allowed:", "64M"}, ""},
+		{"memory over http", []string{"MCP_CONDUCTOR_MEMORY=12Q"}, []string{"--http", "127.0.0.1:0"}, 1,
+			[]string{"MCP_CONDUCTOR_MEMORY", `"12Q"`, "allowed:"}, ""},
+		{"max concurrency 0", []string{"MCP_CONDUCTOR_MAX_CONCURRENCY=0"}, nil, 1,
+			[]string{"MCP_CONDUCTOR_MAX_CONCURRENCY", `"0"`, "allowed:", "1 to 256"}, ""},
+		{"negative queue", []string{"MCP_CONDUCTOR_MAX_QUEUE=-1"}, nil, 1,
+			[]string{"MCP_CONDUCTOR_MAX_QUEUE", `"-1"`, "allowed:"}, ""},
+		{"max code not a size", []string{"MCP_CONDUCTOR_MAX_CODE=lots"}, nil, 1,
+			[]string{"MCP_CONDUCTOR_MAX_CODE", `"lots"`, "allowed:"}, ""},
+		{"timeout below minimum", []string{"MCP_CONDUCTOR_DEFAULT_TIMEOUT=5"}, nil, 1,
+			[]string{"MCP_CONDUCTOR_DEFAULT_TIMEOUT", `"5"`, "allowed:"}, ""},
+		{"short token, value hidden", []string{"MCP_CONDUCTOR_HTTP_TOKEN=hunter2"}, []string{"--http", "127.0.0.1:0"}, 1,
+			[]string{"MCP_CONDUCTOR_HTTP_TOKEN", "allowed:", "16 to 4096"}, "hunter2"},
+		{"package list with a shell character", []string{"MCP_CONDUCTOR_ALLOWED_PACKAGES=npm:zod@^3;rm"}, nil, 1,
+			[]string{"MCP_CONDUCTOR_ALLOWED_PACKAGES", "allowed:"}, ""},
+		{"package without npm: or jsr:", []string{"MCP_CONDUCTOR_ALLOWED_PACKAGES=left-pad@1"}, nil, 1,
+			[]string{"MCP_CONDUCTOR_ALLOWED_PACKAGES", "left-pad"}, ""},
+		{"relative state dir", []string{"MCP_CONDUCTOR_STATE_DIR=relative/dir"}, nil, 1,
+			[]string{"MCP_CONDUCTOR_STATE_DIR", `"relative/dir"`, "allowed:", "absolute"}, ""},
+		{"two bad variables, both named", []string{"MCP_CONDUCTOR_PIDS=-1", "MCP_CONDUCTOR_CPUS=many"}, nil, 1,
+			[]string{"MCP_CONDUCTOR_PIDS", "MCP_CONDUCTOR_CPUS"}, ""},
+		{"bad --http address", nil, []string{"--http", "not-an-address"}, 2,
+			[]string{"--http", "not-an-address"}, ""},
+		{"bad --log-level", nil, []string{"--log-level", "loud"}, 2,
+			[]string{"--log-level", "loud", "debug, info, warn, error"}, ""},
+		{"stray argument", nil, []string{"stdio"}, 2,
+			[]string{"stdio", "usage: conductor serve"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := conductor(t, "", tc.env, append([]string{"serve"}, tc.args...)...)
+			if code != tc.exit {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.exit, errOut)
+			}
+			if out != "" {
+				t.Errorf("stdout %q: a refused start must write nothing there (it is the stdio protocol channel)", out)
+			}
+			for _, m := range tc.mention {
+				if !strings.Contains(errOut, m) {
+					t.Errorf("stderr %q does not mention %q", errOut, m)
+				}
+			}
+			if tc.hide != "" && strings.Contains(errOut, tc.hide) {
+				t.Errorf("stderr %q reveals the secret value", errOut)
+			}
+		})
+	}
+}
