@@ -12,7 +12,7 @@ BUILD       := .build
 DENO_BIN    := $(BUILD)/deno
 export CGO_ENABLED := 1
 
-.PHONY: build deno rootfs test test-go test-rootless bench run clean vet
+.PHONY: build deno rootfs test test-go test-rootless bench run clean vet mcp-tools
 
 build: bin/conductor deno rootfs
 
@@ -40,7 +40,12 @@ vet:
 # unprivileged user (only when run as root; CI always is).
 test: build vet test-go test-rootless
 
-test-go:
+# The official MCP inspector and conformance suite (npm, pinned) that the
+# end-to-end tests in mcp/ and cmd/conductor/ drive the server with.
+mcp-tools:
+	@scripts/mcp-tools.sh $(BUILD)/mcp-tools
+
+test-go: mcp-tools
 	CONDUCTOR_BIN=$(CURDIR)/bin/conductor CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN) \
 	  $(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 20m ./...
 

@@ -54,7 +54,7 @@ type Engine struct {
 	log      *slog.Logger
 	stop     context.Context // cancelled by Shutdown
 	stopFunc context.CancelFunc
-	mu       sync.Mutex     // guards closed, and running.Add against Shutdown's Wait
+	mu       sync.Mutex // guards closed, and running.Add against Shutdown's Wait
 	closed   bool
 	running  sync.WaitGroup // one per Execute in progress
 }

@@ -2,7 +2,9 @@ package program
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	sitter "github.com/smacker/go-tree-sitter"
 )
@@ -41,6 +43,13 @@ const (
 	stmtImportAlias                   // TypeScript `import A = N.B` (runs: it is a const)
 )
 
+// parseBudget bounds the parse: tree-sitter parses TypeScript at about
+// 5 MB/s, and recovers from errors at about 1 MB/s; this allows several
+// times that.
+func parseBudget(size int) time.Duration {
+	return 2*time.Second + time.Duration(size)*(4*time.Second)/(1<<20)
+}
+
 // analyze parses code with the TypeScript grammar and collects imports,
 // top-level statements and top-level returns. When the tree has errors only
 // the imports are collected.
@@ -52,8 +61,12 @@ func analyze(ctx context.Context, code string) (*analysis, error) {
 	parser := sitter.NewParser()
 	defer parser.Close()
 	parser.SetLanguage(g.lang)
+	parser.SetOperationLimit(int(parseBudget(len(code)).Microseconds()))
 	src := []byte(code)
 	tree, err := parser.ParseCtx(ctx, nil, src)
+	if errors.Is(err, sitter.ErrOperationLimit) {
+		return nil, &Error{Line: 1, Column: 1, Err: ErrTooComplex, Detail: fmt.Sprintf("the parser gave up after %v", parseBudget(len(code)))}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
@@ -198,8 +211,7 @@ func (a *analysis) staticImport(n *sitter.Node, src []byte) {
 		a.addLiteral(s, src, Import{TypeOnly: hasToken(n, "type")})
 		return
 	}
-	for i := 0; i < int(n.NamedChildCount()); i++ {
-		c := n.NamedChild(i)
+	for c := range namedChildren(n) {
 		if c.Type() == "import_require_clause" {
 			if s := c.ChildByFieldName("source"); s != nil {
 				a.addLiteral(s, src, Import{Require: true})
@@ -212,8 +224,8 @@ func (a *analysis) dynamicImport(n *sitter.Node, src []byte) {
 	imp := Import{Dynamic: true, call: int(n.StartByte())}
 	var arg *sitter.Node
 	if args := n.ChildByFieldName("arguments"); args != nil {
-		for i := 0; i < int(args.NamedChildCount()); i++ {
-			if c := args.NamedChild(i); !c.IsExtra() {
+		for c := range namedChildren(args) {
+			if !c.IsExtra() {
 				arg = c
 				break
 			}

@@ -1,6 +1,7 @@
 package program
 
 import (
+	"iter"
 	"strings"
 
 	sitter "github.com/smacker/go-tree-sitter"
@@ -43,8 +44,8 @@ func classify(n *sitter.Node, src []byte) topStmt {
 	switch n.Type() {
 	case "expression_statement":
 		st.kind = stmtRuntime
-		for i := 0; i < int(n.NamedChildCount()); i++ {
-			if c := n.NamedChild(i); !c.IsExtra() {
+		for c := range namedChildren(n) {
+			if !c.IsExtra() {
 				st.expr = span{int(c.StartByte()), int(c.EndByte())}
 				// namespace N {} is an expression to this grammar.
 				if c.Type() != "internal_module" && canStartExpressionStatement(string(src[st.expr.start:st.expr.end])) {
@@ -118,8 +119,7 @@ func classifyExport(n *sitter.Node, src []byte) stmtKind {
 	source := n.ChildByFieldName("source")
 	typeOnly := hasToken(n, "type")
 	var clause, namespace *sitter.Node
-	for i := 0; i < int(n.NamedChildCount()); i++ {
-		c := n.NamedChild(i)
+	for c := range namedChildren(n) {
 		switch {
 		case c.Type() == "export_clause":
 			clause = c
@@ -132,16 +132,15 @@ func classifyExport(n *sitter.Node, src []byte) stmtKind {
 	}
 	switch {
 	case namespace != nil: // export * as name from "…"
-		for j := 0; j < int(namespace.NamedChildCount()); j++ {
-			if isDefaultName(namespace.NamedChild(j), src) {
+		for c := range namedChildren(namespace) {
+			if isDefaultName(c, src) {
 				return stmtExportDefault
 			}
 		}
 		return stmtExportHoist
 	case clause != nil:
 		allTypes := true
-		for j := 0; j < int(clause.NamedChildCount()); j++ {
-			sp := clause.NamedChild(j)
+		for sp := range namedChildren(clause) {
 			if sp.Type() != "export_specifier" {
 				continue
 			}
@@ -182,8 +181,7 @@ func isDefaultName(n *sitter.Node, src []byte) bool {
 
 // hasToken reports whether n has a direct anonymous child of type tok.
 func hasToken(n *sitter.Node, tok string) bool {
-	for i := 0; i < int(n.ChildCount()); i++ {
-		c := n.Child(i)
+	for c := range children(n) {
 		if !c.IsNamed() && c.Type() == tok {
 			return true
 		}
@@ -192,10 +190,35 @@ func hasToken(n *sitter.Node, tok string) bool {
 }
 
 func hasNamedChild(n *sitter.Node, typ string) bool {
-	for i := 0; i < int(n.NamedChildCount()); i++ {
-		if n.NamedChild(i).Type() == typ {
+	for c := range namedChildren(n) {
+		if c.Type() == typ {
 			return true
 		}
 	}
 	return false
+}
+
+// children yields n's children in order. Node.Child(i) walks from the first
+// child each time, so indexing would be quadratic on a long list.
+func children(n *sitter.Node) iter.Seq[*sitter.Node] {
+	return func(yield func(*sitter.Node) bool) {
+		cur := sitter.NewTreeCursor(n)
+		defer cur.Close()
+		for ok := cur.GoToFirstChild(); ok; ok = cur.GoToNextSibling() {
+			if !yield(cur.CurrentNode()) {
+				return
+			}
+		}
+	}
+}
+
+// namedChildren yields n's named children in order.
+func namedChildren(n *sitter.Node) iter.Seq[*sitter.Node] {
+	return func(yield func(*sitter.Node) bool) {
+		for c := range children(n) {
+			if c.IsNamed() && !yield(c) {
+				return
+			}
+		}
+	}
 }

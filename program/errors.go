@@ -9,6 +9,7 @@ import (
 var (
 	ErrInvalidUTF8           = errors.New("code is not valid UTF-8")
 	ErrTooLarge              = errors.New("code too large")
+	ErrTooComplex            = errors.New("code too complex to parse")
 	ErrReturnWithExport      = errors.New("a top-level return cannot be combined with export (the code is wrapped in a function to run the return)")
 	ErrReturnWithImportAlias = errors.New("a top-level return cannot be combined with `import X = …` (the code is wrapped in a function to run the return)")
 )

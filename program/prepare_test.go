@@ -1,10 +1,14 @@
 package program
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	sitter "github.com/smacker/go-tree-sitter"
 )
 
 // imp is an expected import: specifier, position, flags ("d" dynamic, "n"
@@ -330,5 +334,57 @@ func TestMapText(t *testing.T) {
 	q, _ := Prepare("const a = 1;")
 	if s := "at main.ts:1:40\n    at main.ts:9:9"; q.MapText(s) != s {
 		t.Errorf("identity MapText changed %q", s)
+	}
+}
+
+func TestPrepareLimits(t *testing.T) {
+	big := strings.Repeat("const a = [1, 2, 3].map((x) => x * 2);\n", 1<<20/40)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := PrepareContext(ctx, big); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: err = %v", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	time.Sleep(2 * time.Millisecond)
+	if _, err := PrepareContext(ctx, big); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("expired context: err = %v", err)
+	}
+	_, err := Prepare(strings.Repeat(" ", MaxCodeBytes+1))
+	var pe *Error
+	if !errors.Is(err, ErrTooLarge) || !errors.As(err, &pe) {
+		t.Errorf("too large: err = %v", err)
+	}
+	// The parser's time limit turns into ErrTooComplex.
+	g, err := grammar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := sitter.NewParser()
+	defer parser.Close()
+	parser.SetLanguage(g.lang)
+	parser.SetOperationLimit(1000) // 1 ms
+	if _, err := parser.ParseCtx(context.Background(), nil, []byte(strings.Repeat("@#) ]}=> <T>", 100000))); !errors.Is(err, sitter.ErrOperationLimit) {
+		t.Errorf("operation limit: err = %v", err)
+	}
+}
+
+// TestErrorRecoveryIsLinear: queries never run over error-recovery nodes,
+// on which tree-sitter's query cursor is quadratic (this input took 90 s).
+func TestErrorRecoveryIsLinear(t *testing.T) {
+	n := 100000
+	code := strings.Repeat("(", n) + strings.Repeat("{", n) + "import('./x.ts')"
+	start := time.Now()
+	p, err := Prepare(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("Prepare took %v", el)
+	}
+	// The recovery swallows the import(…) into the error here: imports of
+	// code that does not parse are best effort.
+	if !p.ParseFailed {
+		t.Errorf("parsed")
 	}
 }
