@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/internal/leftovers"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
@@ -274,6 +275,19 @@ func TestDepsInstallThenOfflineRun(t *testing.T) {
 		_, errOut, code = conductor(t, bad, env, "exec", "-")
 		if code != 2 || !strings.Contains(errOut, "npm:is-number@^7") {
 			t.Errorf("%s: exit %d, want 2 with the allowed list named; stderr %q", bad, code, errOut)
+		}
+	}
+}
+
+// TestREADMEDocumentsEveryVariable keeps the README's settings table whole.
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range config.Variables() {
+		if !strings.Contains(string(b), "| `"+v.Name+"` |") {
+			t.Errorf("README's settings table lacks %s", v.Name)
 		}
 	}
 }
