@@ -215,7 +215,7 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 	if err := e.validate(&req); err != nil {
 		return nil, err
 	}
-	prog, err := program.Prepare(req.Code)
+	prog, err := program.PrepareContext(ctx, req.Code)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}

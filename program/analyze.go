@@ -23,10 +23,8 @@ type span struct{ start, end int }
 // topStmt is one top-level statement (comments and the hashbang excluded).
 type topStmt struct {
 	span
-	kind      stmtKind
-	expr      span // the expression of an expression statement
-	mayReturn bool // a statement that can hold a top-level return
-	node      *sitter.Node
+	kind stmtKind
+	expr span // the expression of an expression statement
 }
 
 type stmtKind int
@@ -73,19 +71,18 @@ func analyze(ctx context.Context, code string) (*analysis, error) {
 	defer tree.Close()
 	root := tree.RootNode()
 
+	qc := sitter.NewQueryCursor() // reused by every query below
+	defer qc.Close()
 	a := &analysis{parseFailed: root.HasError()}
-	dynamic := a.scanImports(g, root, src)
+	dynamic := a.scanImports(g, qc, root, src)
 	if a.parseFailed {
 		return a, nil // no type-only marks: the type query needs an error-free tree
 	}
 	if dynamic > 0 {
-		a.markTypeOnly(g, root)
+		a.markTypeOnly(g, qc, root)
 	}
-	a.scanTop(root, src)
-	for _, st := range a.top {
-		if st.mayReturn {
-			a.scanReturns(g, st.node)
-		}
+	for _, n := range a.scanTop(root, src) {
+		a.scanReturns(g, qc, n)
 	}
 	return a, nil
 }
@@ -97,7 +94,7 @@ func analyze(ctx context.Context, code string) (*analysis, error) {
 // thousands of tokens took 90 s for 200 KB). So the query runs only on
 // subtrees without errors; the nodes on the way to an error are visited one
 // by one, which is linear.
-func (a *analysis) scanImports(g *compiled, root *sitter.Node, src []byte) int {
+func (a *analysis) scanImports(g *compiled, qc *sitter.QueryCursor, root *sitter.Node, src []byte) int {
 	dynamic := 0
 	visit := func(c capture) {
 		switch c.name {
@@ -112,8 +109,6 @@ func (a *analysis) scanImports(g *compiled, root *sitter.Node, src []byte) int {
 			dynamic++
 		}
 	}
-	qc := sitter.NewQueryCursor()
-	defer qc.Close()
 	cur := sitter.NewTreeCursor(root)
 	defer cur.Close()
 	stack := []*sitter.Node{root}
@@ -123,7 +118,7 @@ func (a *analysis) scanImports(g *compiled, root *sitter.Node, src []byte) int {
 		stack = stack[:len(stack)-1]
 		if !n.HasError() {
 			if n.ChildCount() > 0 { // a token cannot be an import
-				capturesWith(qc, g.imports, n, visit)
+				captures(qc, g.imports, n, visit)
 			}
 			continue
 		}
@@ -160,10 +155,10 @@ func importNodeName(n *sitter.Node) string {
 }
 
 // markTypeOnly marks the dynamic imports that sit in a type context.
-func (a *analysis) markTypeOnly(g *compiled, root *sitter.Node) {
+func (a *analysis) markTypeOnly(g *compiled, qc *sitter.QueryCursor, root *sitter.Node) {
 	typeOnly := map[int]bool{} // start offset of an import(…) call in a type
 	var types []int            // end offsets of the enclosing type contexts
-	captures(g.types, root, func(c capture) {
+	captures(qc, g.types, root, func(c capture) {
 		types = popEnded(types, c.start)
 		switch c.name {
 		case "type":
@@ -183,9 +178,9 @@ func (a *analysis) markTypeOnly(g *compiled, root *sitter.Node) {
 
 // scanReturns collects the returns in stmt that are not inside a function
 // or class.
-func (a *analysis) scanReturns(g *compiled, stmt *sitter.Node) {
+func (a *analysis) scanReturns(g *compiled, qc *sitter.QueryCursor, stmt *sitter.Node) {
 	var scopes []int // end offsets of the enclosing functions and classes
-	captures(g.returns, stmt, func(c capture) {
+	captures(qc, g.returns, stmt, func(c capture) {
 		scopes = popEnded(scopes, c.start)
 		switch c.name {
 		case "scope":

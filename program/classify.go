@@ -7,27 +7,23 @@ import (
 	sitter "github.com/smacker/go-tree-sitter"
 )
 
-// scanTop classifies the top-level statements.
-func (a *analysis) scanTop(root *sitter.Node, src []byte) {
-	cur := sitter.NewTreeCursor(root)
-	defer cur.Close()
-	if !cur.GoToFirstChild() {
-		return
-	}
-	for {
-		n := cur.CurrentNode()
-		if n.IsNamed() && !n.IsExtra() && n.Type() != "hash_bang_line" {
-			st := classify(n, src)
-			if mayHoldReturn[n.Type()] {
-				st.mayReturn = true
-				st.node = n
-			}
-			a.top = append(a.top, st)
+// scanTop classifies the top-level statements and returns those that can
+// hold a top-level return.
+func (a *analysis) scanTop(root *sitter.Node, src []byte) (mayReturn []*sitter.Node) {
+	for n := range children(root) {
+		if !n.IsNamed() || n.IsExtra() {
+			continue
 		}
-		if !cur.GoToNextSibling() {
-			return
+		typ := n.Type()
+		if typ == "hash_bang_line" {
+			continue
+		}
+		a.top = append(a.top, classify(n, typ, src))
+		if mayHoldReturn[typ] {
+			mayReturn = append(mayReturn, n)
 		}
 	}
+	return mayReturn
 }
 
 // mayHoldReturn lists the statements a top-level return can be in (or be).
@@ -39,16 +35,17 @@ var mayHoldReturn = map[string]bool{
 }
 
 // classify sorts a top-level statement.
-func classify(n *sitter.Node, src []byte) topStmt {
+func classify(n *sitter.Node, typ string, src []byte) topStmt {
 	st := topStmt{span: span{int(n.StartByte()), int(n.EndByte())}}
-	switch n.Type() {
+	switch typ {
 	case "expression_statement":
 		st.kind = stmtRuntime
 		for c := range namedChildren(n) {
 			if !c.IsExtra() {
 				st.expr = span{int(c.StartByte()), int(c.EndByte())}
 				// namespace N {} is an expression to this grammar.
-				if c.Type() != "internal_module" && canStartExpressionStatement(string(src[st.expr.start:st.expr.end])) {
+				head := src[st.expr.start:min(st.expr.end, st.expr.start+64)]
+				if c.Type() != "internal_module" && canStartExpressionStatement(string(head)) {
 					st.kind = stmtExpression
 				}
 				break

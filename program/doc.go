@@ -47,8 +47,18 @@
 //
 // Code the grammar cannot parse (ERROR or MISSING nodes) is returned
 // unchanged with ParseFailed set, so deno reports the syntax error at its
-// own exact position. A leading hashbang line and a byte order mark are left
-// in place; deno accepts both.
+// own exact position; Imports then lists what error recovery kept, which can
+// miss an import swallowed by the error. A leading hashbang line and a byte
+// order mark are left in place; deno accepts both.
+//
+// # Imports
+//
+// Imports lists static imports and `import x = require(…)` anywhere
+// (including inside `declare module "…" { }`, whose imports deno loads),
+// `export … from`, and every import(…) call, in source order. Type-only
+// forms are marked: deno does not load them at run time. Specifiers are
+// decoded string values (escapes applied); import(…) with anything but a
+// string or a template literal without substitutions is NonLiteral.
 //
 // # Positions
 //
@@ -61,9 +71,18 @@
 // "\r\n" or "\r" (not U+2028/U+2029), 1-based columns in UTF-16 code units;
 // a byte order mark at the start takes no column. Runtime errors, stack
 // frames and V8's early errors (e.g. a redeclared let) use UTF-16 columns;
-// deno's own parse errors count code points instead, which only differs
-// after astral characters (emoji) on the same line — and such code is never
-// rewritten, so its positions need no mapping. Should a position counted in
-// code points reach MapPosition on a rewritten line, the mapping is still a
-// plain shift of the inserted width, so the column stays right in that unit.
+// deno's own parse errors count code points, which differs only after an
+// astral character (an emoji) on the same line. Such errors usually come
+// from code the grammar rejects too, which is not rewritten; and on a
+// rewritten line the mapping is a shift by the inserted text's width, so a
+// column counted in code points comes out right in code points.
+//
+// # Cost
+//
+// Prepare takes about 2 ms for 200 lines and 0.3 s per MB (tree-sitter's
+// parse is most of it), and holds about 50 bytes of memory per byte of code
+// while it runs, mostly the syntax tree outside the Go heap. MaxCodeBytes
+// bounds the input and the parse is bounded in time (ErrTooComplex).
+// Tree-sitter queries, which are quadratic on the long flat lists of tokens
+// that error recovery builds, only ever run on subtrees without errors.
 package program

@@ -134,6 +134,10 @@ func TestResultKinds(t *testing.T) {
 		{"return nested", "if (a) { for (;;) { switch (b) { case 1: try { return 1 } finally {} } } }", ResultReturn},
 		{"return in label", "l: { return 1 }", ResultReturn},
 		{"return only in function", "function f() { return 1 }\nf()", ResultLastExpression},
+		{"return only in text", "const s = \"return 1\"; // return 2\n/* return 3 */ const t = `return ${\"}\"}`;\nconst r = /return/;\ns", ResultLastExpression},
+		{"return only in function in block", "if (x) {\n  function f() { return 1 }\n  const g = function () { return 2 };\n}", ResultNone},
+		{"return in arrow in top-level loop", "for (const x of xs) { xs.map((v) => { return v }) }", ResultNone},
+		{"return in class in top-level block", "{ class A { m() { return 1 } static { } } }", ResultNone},
 		{"return only in arrow", "const f = () => { return 1 };", ResultNone},
 		{"return only in method", "class A { m() { return 1 } get g() { return 2 } static { } }", ResultNone},
 		{"return only in object method", "const o = { m() { return 1 }, get g() { return 2 } };", ResultNone},
@@ -386,5 +390,38 @@ func TestErrorRecoveryIsLinear(t *testing.T) {
 	// code that does not parse are best effort.
 	if !p.ParseFailed {
 		t.Errorf("parsed")
+	}
+}
+
+// TestConcurrent: Prepare and the Program methods are safe to call from
+// many goroutines (run with -race).
+func TestConcurrent(t *testing.T) {
+	codes := []string{
+		"import { join } from \"node:path\";\nif (!join) return 1;\nreturn await import(\"./x.ts\");",
+		"const a = 1;\na + 1",
+		"let y = ;",
+		"export default 1",
+	}
+	done := make(chan error)
+	for i := range 8 {
+		go func() {
+			var err error
+			for j := range 20 {
+				code := codes[(i+j)%len(codes)]
+				p, perr := Prepare(code)
+				if perr != nil {
+					err = perr
+					break
+				}
+				p.MapPosition(2, 3)
+				p.MapText("at main.ts:1:40")
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -90,16 +90,9 @@ type capture struct {
 	start, end int
 }
 
-// captures runs q on n and calls fn for each capture in document order.
-// n must have no syntax errors (see scanImports).
-func captures(q *sitter.Query, n *sitter.Node, fn func(capture)) {
-	qc := sitter.NewQueryCursor()
-	defer qc.Close()
-	capturesWith(qc, q, n, fn)
-}
-
-// capturesWith is captures with a cursor to reuse.
-func capturesWith(qc *sitter.QueryCursor, q *sitter.Query, n *sitter.Node, fn func(capture)) {
+// captures runs q on n with the cursor qc and calls fn for each capture in
+// document order. n must have no syntax errors (see scanImports).
+func captures(qc *sitter.QueryCursor, q *sitter.Query, n *sitter.Node, fn func(capture)) {
 	qc.Exec(q, n)
 	for {
 		m, idx, ok := qc.NextCapture()
