@@ -11,8 +11,8 @@ import (
 // rewrite of code the grammar accepts is itself accepted, with a default
 // export and no top-level return left.
 func FuzzPrepare(f *testing.F) {
-	for _, c := range valueCases {
-		f.Add(c.code)
+	for _, c := range loadValueCases(f) {
+		f.Add(c.Code)
 	}
 	for _, c := range errorCases {
 		f.Add(c.code)
