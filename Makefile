@@ -1,7 +1,7 @@
 # conductor — build, test and benchmark.
 #   make build   bin/conductor + deno + the sandbox root, ready to run from the checkout
 #   make test    the whole suite (sandbox tests need root or delegated user namespaces)
-#   make run     build, then check the host and run an example in a sandbox
+#   make run     build, check the host, run an example, then serve MCP over HTTP on loopback
 #   make bench   benchmarks: sandboxed vs bare deno
 SHELL       := /bin/bash
 GO          ?= go
@@ -16,7 +16,8 @@ export CGO_ENABLED := 1
 
 build: bin/conductor deno rootfs
 
-bin/conductor: $(shell find cmd sandbox seccomp cgroups rootfs config -name '*.go' -o -name '*.js' 2>/dev/null) go.mod go.sum
+# Every non-test source file of the module is a prerequisite.
+bin/conductor: $(shell find . -path ./.build -prune -o \( -name '*.go' ! -name '*_test.go' -o -name '*.js' \) -print) go.mod go.sum
 	$(GO) build $(GOFLAGS_TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/conductor
 
 # deno comes from the npm registry (version pinned in DENO_VERSION, tarball
@@ -56,9 +57,13 @@ bench: build
 	CONDUCTOR_BIN=$(CURDIR)/bin/conductor CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN) \
 	  $(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./bench/
 
+# The main job: check this host, then serve MCP over streamable HTTP on
+# loopback until Ctrl-C (stdio clients start `bin/conductor serve` themselves).
+RUN_ADDR ?= 127.0.0.1:8080
 run: build
 	bin/conductor doctor
-	@echo 'const nums = [1, 2, 3, 4]; console.log("sum in a sandbox:", nums.reduce((a, b) => a + b, 0));' | bin/conductor exec -
+	@echo 'return [1, 2, 3, 4].reduce((a, b) => a + b, 0)' | bin/conductor exec --json - | grep -E '"(status|returnValue)"'
+	bin/conductor serve --http $(RUN_ADDR)
 
 clean:
 	rm -rf bin $(BUILD)/rootfs

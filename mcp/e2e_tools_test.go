@@ -79,6 +79,27 @@ func TestE2EInspector(t *testing.T) {
 	t.Run("stdio tools/call", func(t *testing.T) {
 		checkCall(t, inspector(t, append(stdio, "--method", "tools/call", "--tool-name", toolName, "--tool-arg", "deno_code=return 1+1")...))
 	})
+	t.Run("stdio tools/call with globals, timeout and dependencies", func(t *testing.T) {
+		// The inspector converts each --tool-arg by the input schema's "type":
+		// a number for timeout, JSON for an object or array.
+		out := inspector(t, append(stdio, "--method", "tools/call", "--tool-name", toolName,
+			"--tool-arg", "deno_code=return n * 2", `globals={"n": 21}`, "timeout=5000")...)
+		sc, _ := out["structuredContent"].(map[string]any)
+		if sc["returnValue"] != float64(42) {
+			t.Errorf("globals and timeout through the inspector: want returnValue 42, got %v", out)
+		}
+		// dependencies must arrive as an array, to be refused by the allowlist
+		// (no packages are allowed here), not by schema validation.
+		out = inspector(t, append(stdio, "--method", "tools/call", "--tool-name", toolName,
+			"--tool-arg", "deno_code=return 1", `dependencies=["npm:left-pad"]`)...)
+		content, _ := out["content"].([]any)
+		first, _ := content[0].(map[string]any)
+		text, _ := first["text"].(string)
+		if out["isError"] != true || !strings.Contains(text, "npm:left-pad") || strings.Contains(text, "validating") {
+			t.Errorf("dependencies through the inspector: want the allowlist's refusal naming npm:left-pad, got %q "+
+				"(an inputSchema type of [\"null\",\"array\"] makes the inspector send the array as a string)", text)
+		}
+	})
 	if entries, _ := os.ReadDir(state); len(entries) != 0 {
 		t.Errorf("state dir not empty after the inspector's servers exited: %d entries", len(entries))
 	}

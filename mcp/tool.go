@@ -45,7 +45,13 @@ func schemas() (in, out *jsonschema.Schema, err error) {
 	if in, err = jsonschema.For[RunInput](opts); err != nil {
 		return nil, nil, err
 	}
+	// Plain types, not the inferred ["null", …] unions: clients (the
+	// inspector among them) build arguments from the schema's single type.
 	in.Properties["globals"] = &jsonschema.Schema{Type: "object", Description: in.Properties["globals"].Description}
+	in.Properties["dependencies"] = &jsonschema.Schema{
+		Type: "array", Items: &jsonschema.Schema{Type: "string"},
+		Description: in.Properties["dependencies"].Description,
+	}
 	if out, err = jsonschema.For[sandbox.Result](opts); err != nil {
 		return nil, nil, err
 	}

@@ -28,7 +28,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: conductor serve [--http ADDR] [--log-level LEVEL]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "conductor serve: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
 		return 2
 	}
 	var level slog.Level
@@ -80,12 +85,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		return 0
 	}
-	return serveHTTP(ctx, srv, eng, *httpAddr, a.settings.HTTPToken, log)
+	// The body cap follows the code cap (JSON escaping can double the code),
+	// so an over-long program gets the engine's clear error, not a bare 413.
+	maxBody := max(16<<20, 2*a.settings.MaxCode+1<<20)
+	return serveHTTP(ctx, srv, eng, *httpAddr, a.settings.HTTPToken, maxBody, log)
 }
 
 // serveHTTP serves until ctx ends (SIGINT/SIGTERM), then stops accepting,
 // cancels running executions (killing their sandboxes) and returns.
-func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, addr, token string, log *slog.Logger) int {
+func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, addr, token string, maxBody int64, log *slog.Logger) int {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		log.Error("--http: want HOST:PORT or :PORT", "addr", addr, "err", err)
@@ -107,7 +115,7 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, addr, t
 	base, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
 	hs := &http.Server{
-		Handler:           srv.Handler(mcp.HTTPOptions{Token: token, SessionTimeout: 30 * time.Minute}),
+		Handler:           srv.Handler(mcp.HTTPOptions{Token: token, SessionTimeout: 30 * time.Minute, MaxBodyBytes: maxBody}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },
