@@ -301,6 +301,71 @@ function encode(root, budget) {
   return { value, truncated };
 }
 
+// ---- mcpFactory ------------------------------------------------------------
+// Calls go to the host as {type:"call", id, method, params} frames on fd 3;
+// replies come back as {type:"reply", id, result | error} frames on fd 4, in
+// any order, so Promise.all runs calls in parallel. Replies are read only
+// while a call is pending: an idle read would keep deno's event loop alive
+// after the user's code is done.
+class McpError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "McpError";
+  }
+}
+let nextCallId = 1;
+const pendingCalls = new Map();
+let readingReplies = false;
+
+async function pumpReplies() {
+  readingReplies = true;
+  try {
+    while (pendingCalls.size > 0) {
+      const f = await readFrame();
+      if (f === null) {
+        for (const p of pendingCalls.values()) p.reject(new McpError("conductor closed the channel"));
+        pendingCalls.clear();
+        return;
+      }
+      if (f.type !== "reply") continue;
+      const p = pendingCalls.get(f.id);
+      if (!p) continue;
+      pendingCalls.delete(f.id);
+      if (f.error) p.reject(new McpError(String(f.error.message)));
+      else p.resolve(f.result);
+    }
+  } finally {
+    readingReplies = false;
+  }
+}
+
+function hostCall(method, params) {
+  const id = nextCallId++;
+  const promise = new Promise((resolve, reject) => pendingCalls.set(id, { resolve, reject }));
+  send({ type: "call", id, method, params });
+  if (!readingReplies) pumpReplies();
+  return promise;
+}
+
+function makeMcpFactory() {
+  const load = (server) => {
+    if (typeof server !== "string" || server === "") {
+      throw new TypeError("mcpFactory.load(name): name must be a server name string");
+    }
+    const call = (method, params = {}) => hostCall(method, { server, ...params });
+    return Object.freeze({
+      name: server,
+      listTools: () => call("listTools"),
+      callTool: (tool, args = {}) => call("callTool", { tool, args }),
+      listResources: () => call("listResources"),
+      readResource: (uri) => call("readResource", { uri }),
+      listPrompts: () => call("listPrompts"),
+      getPrompt: (name, args = {}) => call("getPrompt", { name, args }),
+    });
+  };
+  return Object.freeze({ listServers: () => hostCall("listServers", {}), load });
+}
+
 // defineGlobals makes each admin- or model-supplied global a read-only
 // property of globalThis, so both `city` and `globalThis.city` work.
 function defineGlobals(globals) {
@@ -329,6 +394,14 @@ if (msg === null || msg.type !== "run" || typeof msg.code !== "string") {
 }
 try {
   defineGlobals(msg.globals);
+  if (msg.mcp) {
+    Object.defineProperty(globalThis, "mcpFactory", {
+      value: makeMcpFactory(),
+      writable: false,
+      enumerable: false,
+      configurable: false,
+    });
+  }
 } catch (err) {
   send({ type: "error", error: { name: "GlobalsError", message: String(err.message), stack: "" } });
   Deno.exit(1);

@@ -73,6 +73,7 @@ type Result struct {
 	MemoryPeakBytes int64           `json:"memoryPeakBytes"`
 	ReturnValue     json.RawMessage `json:"returnValue"`
 	ReturnTruncated bool            `json:"returnValueTruncated"`
+	Calls           int             `json:"mcpCalls"` // mcpFactory calls the code made
 	LimitHit        string          `json:"limitHit"`
 	Degraded        []string        `json:"degraded"`
 	Error           *ErrorInfo      `json:"error"`

@@ -220,6 +220,10 @@ type Job struct {
 	// and the chunk, which it must not keep). It runs on the reading
 	// goroutine: it must be quick and must not block.
 	OnOutput func(stream string, chunk []byte)
+	// Calls, if set, answers mcpFactory calls from the code (and makes the
+	// bootstrap define mcpFactory); CallLimits bound them.
+	Calls      CallHandler
+	CallLimits CallLimits
 }
 
 // DefaultResultLimit bounds the encoded return value.

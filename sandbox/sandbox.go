@@ -10,6 +10,7 @@ import (
 	"path"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,7 +31,9 @@ type Sandbox struct {
 	degraded []string
 	started  time.Time
 
-	toBox   *os.File // host end of fd 4
+	toBox   *os.File   // host end of fd 4
+	toBoxMu sync.Mutex // one frame at a time on toBox
+	calls   atomic.Pointer[calls]
 	fromBox *os.File // host end of fd 3
 	outR    *os.File // host end of stdout
 	errR    *os.File // host end of stderr
@@ -347,6 +350,18 @@ func (sb *Sandbox) readFrames() {
 			}
 		case "evaluated", "error":
 			sb.pushFrame(frameInfo{typ: msg.Type, err: msg.Error, result: msg.Result, resultTruncated: msg.ResultTruncated})
+		case "call":
+			c := sb.calls.Load()
+			if c == nil {
+				sb.pushFrame(frameInfo{fault: errors.New("a call before the run frame")})
+				drain(io.Discard, sb.fromBox)
+				return
+			}
+			if err := c.handle(body); err != nil {
+				sb.pushFrame(frameInfo{fault: err})
+				drain(io.Discard, sb.fromBox)
+				return
+			}
 		default:
 			sb.pushFrame(frameInfo{fault: fmt.Errorf("unknown frame type %q", msg.Type)})
 			drain(io.Discard, sb.fromBox)
@@ -356,8 +371,13 @@ func (sb *Sandbox) readFrames() {
 }
 
 // pushFrame records a frame without ever blocking the reader: only the first
-// few matter, and a sandbox flooding frames must not stall the host.
+// few matter, and a sandbox flooding frames must not stall the host. A fault
+// ends the execution at once: the host no longer answers on that channel,
+// so nothing the code awaits there could ever settle.
 func (sb *Sandbox) pushFrame(f frameInfo) {
+	if f.fault != nil {
+		defer sb.kill()
+	}
 	select {
 	case sb.frames <- f:
 	default:
@@ -370,6 +390,14 @@ type runFrame struct {
 	Code        string          `json:"code"`
 	Globals     json.RawMessage `json:"globals,omitempty"`
 	ResultLimit int             `json:"resultLimit"`
+	MCP         bool            `json:"mcp"` // define mcpFactory
+}
+
+// sendFrame writes one frame to the sandbox, never interleaved with another.
+func (sb *Sandbox) sendFrame(v any) error {
+	sb.toBoxMu.Lock()
+	defer sb.toBoxMu.Unlock()
+	return writeFrame(sb.toBox, v)
 }
 
 // Run sends the job to the booted sandbox and waits until deno exits, the
@@ -392,7 +420,9 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 		limit = DefaultResultLimit
 	}
 	limit = min(limit, maxResultLimit)
-	frame := runFrame{Type: "run", Code: job.Code, Globals: job.Globals, ResultLimit: limit}
+	frame := runFrame{Type: "run", Code: job.Code, Globals: job.Globals, ResultLimit: limit, MCP: job.Calls != nil}
+	c := newCalls(job.Calls, job.CallLimits, sb.sendFrame)
+	sb.calls.Store(c)
 	if job.OnOutput != nil {
 		sb.stdout.setObserver(func(b []byte) { job.OnOutput("stdout", b) })
 		sb.stderr.setObserver(func(b []byte) { job.OnOutput("stderr", b) })
@@ -402,7 +432,7 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 		// A large program can exceed the pipe buffer; deno may also die
 		// before reading it. Either way this goroutine ends: the write
 		// fails with EPIPE once the sandbox is gone.
-		_ = writeFrame(sb.toBox, frame)
+		_ = sb.sendFrame(frame)
 	}()
 
 	var killedFor Status
@@ -420,7 +450,10 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 		<-sb.exited
 	}
 	elapsed := time.Since(t0)
+	res.Calls = c.stop() // calls still in flight fail: the execution is over
+	sb.toBoxMu.Lock()
 	sb.toBox.Close()
+	sb.toBoxMu.Unlock()
 	sb.waitReaders()
 	sb.collect(res, killedFor, elapsed)
 	return res
