@@ -915,10 +915,11 @@ func probeExeOverwrite(t *testing.T, e *escapeEnv) {
 
 	h := e.hostile
 	res := e.hostileRes
-	// The hostile run reopens its own channel pipe (fd 3) for writing and
-	// writes junk: the host must notice the broken protocol, not trust it.
-	if res.Status != StatusError || res.Error == nil || res.Error.Type != ErrorInternal || !strings.Contains(res.Error.Message, "channel protocol") {
-		t.Errorf("hostile run: status %s error %+v, want an internal error naming the broken channel protocol", res.Status, res.Error)
+	// The hostile run leaves its own channel (fd 3, 4) alone: junk there
+	// ends the execution at once by design, which TestHostileChannel covers.
+	// Every other write it tries must fail, and the run must finish.
+	if res.Status != StatusSuccess {
+		t.Errorf("hostile run: status %s error %+v, want it to finish and report", res.Status, res.Error)
 	}
 	var exeTargets, fdOpened, fdDenied int
 	byOutcome := map[string]int{}
