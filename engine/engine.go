@@ -40,7 +40,11 @@ type Options struct {
 	MaxConcurrency int // parallel executions; 0 = 1
 	MaxQueue       int // requests waiting for a slot; beyond it, ErrBusy
 	ResultLimit    int // bytes of encoded return value; 0 = sandbox default
-	Logger         *slog.Logger
+	// Calls answers mcpFactory calls (nil: no upstreams, no mcpFactory);
+	// CallLimits bound each execution's calls.
+	Calls      sandbox.CallHandler
+	CallLimits sandbox.CallLimits
+	Logger     *slog.Logger
 }
 
 // DefaultMaxCodeBytes bounds the code of one request.
@@ -242,7 +246,10 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	defer sb.Close()
-	res := sb.Run(ctx, sandbox.Job{Code: prog.Module, Globals: req.Globals, Timeout: req.Timeout, ResultLimit: e.o.ResultLimit, OnOutput: req.OnOutput})
+	res := sb.Run(ctx, sandbox.Job{
+		Code: prog.Module, Globals: req.Globals, Timeout: req.Timeout, ResultLimit: e.o.ResultLimit,
+		OnOutput: req.OnOutput, Calls: e.o.Calls, CallLimits: e.o.CallLimits,
+	})
 	res.DurationMs = float64(time.Since(t0).Microseconds()) / 1000
 	mapPositions(res, prog)
 	e.log.Debug("execution", "status", res.Status, "ms", res.DurationMs)

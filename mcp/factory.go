@@ -1,0 +1,157 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Upstreams is what the mcpFactory proxy needs of the upstream manager.
+type Upstreams interface {
+	Names() []string
+	ListTools(ctx context.Context, server string) ([]*sdk.Tool, error)
+	CallTool(ctx context.Context, server, tool string, args map[string]any) (*sdk.CallToolResult, error)
+	ListResources(ctx context.Context, server string) ([]*sdk.Resource, error)
+	ReadResource(ctx context.Context, server, uri string) (*sdk.ReadResourceResult, error)
+	ListPrompts(ctx context.Context, server string) ([]*sdk.Prompt, error)
+	GetPrompt(ctx context.Context, server, name string, args map[string]string) (*sdk.GetPromptResult, error)
+}
+
+// Factory answers mcpFactory calls from sandboxed code
+// (sandbox.CallHandler). Every argument comes from untrusted code; upstream
+// credentials and configuration stay on this side.
+type Factory struct {
+	up  Upstreams
+	log *slog.Logger
+}
+
+// NewFactory returns the handler for mcpFactory calls.
+func NewFactory(up Upstreams, log *slog.Logger) *Factory {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Factory{up: up, log: log}
+}
+
+// factoryParams are a call's parameters, as the bootstrap sends them.
+type factoryParams struct {
+	Server string          `json:"server"`
+	Tool   string          `json:"tool"`
+	Args   json.RawMessage `json:"args"`
+	URI    string          `json:"uri"`
+	Name   string          `json:"name"`
+}
+
+// Call implements sandbox.CallHandler.
+func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) (result any, err error) {
+	t0 := time.Now()
+	var p factoryParams
+	if len(raw) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			return nil, fmt.Errorf("%s: malformed parameters: %v", method, err)
+		}
+	}
+	defer func() {
+		outcome := "ok"
+		if err != nil {
+			outcome = err.Error()
+		}
+		f.log.Debug("mcpFactory call", "method", method, "server", p.Server, "tool", p.Tool, "ms", time.Since(t0).Milliseconds(), "outcome", outcome)
+	}()
+	if method != "listServers" && p.Server == "" {
+		return nil, fmt.Errorf("%s: no server named; load one of: %s", method, strings.Join(f.up.Names(), ", "))
+	}
+	switch method {
+	case "listServers":
+		return f.up.Names(), nil
+	case "listTools":
+		tools, err := f.up.ListTools(ctx, p.Server)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]map[string]any, 0, len(tools))
+		for _, t := range tools {
+			m := map[string]any{"name": t.Name, "description": t.Description, "inputSchema": t.InputSchema}
+			if t.OutputSchema != nil {
+				m["outputSchema"] = t.OutputSchema
+			}
+			out = append(out, m)
+		}
+		return out, nil
+	case "callTool":
+		if p.Tool == "" {
+			return nil, errors.New("callTool(name, args): name must be a tool name")
+		}
+		var args map[string]any
+		if len(p.Args) > 0 && string(p.Args) != "null" {
+			if err := json.Unmarshal(p.Args, &args); err != nil {
+				return nil, fmt.Errorf("callTool(%q, args): args must be an object", p.Tool)
+			}
+		}
+		res, err := f.up.CallTool(ctx, p.Server, p.Tool, args)
+		if err != nil {
+			return nil, err
+		}
+		return toolValue(res)
+	case "listResources":
+		return f.up.ListResources(ctx, p.Server)
+	case "readResource":
+		if p.URI == "" {
+			return nil, errors.New("readResource(uri): uri must be a string")
+		}
+		return f.up.ReadResource(ctx, p.Server, p.URI)
+	case "listPrompts":
+		return f.up.ListPrompts(ctx, p.Server)
+	case "getPrompt":
+		if p.Name == "" {
+			return nil, errors.New("getPrompt(name, args): name must be a prompt name")
+		}
+		var args map[string]string
+		if len(p.Args) > 0 && string(p.Args) != "null" {
+			if err := json.Unmarshal(p.Args, &args); err != nil {
+				return nil, fmt.Errorf("getPrompt(%q, args): args must be an object of strings", p.Name)
+			}
+		}
+		return f.up.GetPrompt(ctx, p.Server, p.Name, args)
+	}
+	return nil, fmt.Errorf("unknown mcpFactory method %q", method)
+}
+
+// toolValue is what callTool resolves to: the structured content when there
+// is some, else the parsed JSON of the text, else the text (else the content
+// itself). An upstream error becomes a rejection with its message.
+func toolValue(res *sdk.CallToolResult) (any, error) {
+	var text strings.Builder
+	for _, c := range res.Content {
+		if t, ok := c.(*sdk.TextContent); ok {
+			text.WriteString(t.Text)
+		}
+	}
+	if res.IsError {
+		msg := strings.TrimSpace(text.String())
+		if msg == "" {
+			msg = "the upstream tool reported an error"
+		}
+		return nil, errors.New(msg)
+	}
+	if res.StructuredContent != nil {
+		return res.StructuredContent, nil
+	}
+	if text.Len() > 0 {
+		s := text.String()
+		if json.Valid([]byte(strings.TrimSpace(s))) {
+			return json.RawMessage(strings.TrimSpace(s)), nil
+		}
+		return s, nil
+	}
+	return res.Content, nil
+}
