@@ -12,6 +12,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/conductor-sandbox/conductor/engine"
+	"github.com/conductor-sandbox/conductor/mcp/upstream"
 )
 
 // Options configure a Server.
@@ -23,7 +24,10 @@ type Options struct {
 	DefaultTimeout   time.Duration
 	MaxTimeout       time.Duration
 	ProgressInterval time.Duration // 0 = 1 s
-	Logger           *slog.Logger
+	// Upstreams, when set, adds list_mcp_servers and get_tool_details and
+	// tells the model about mcpFactory.
+	Upstreams *upstream.Manager
+	Logger    *slog.Logger
 }
 
 // Server is conductor's MCP server.
@@ -68,6 +72,9 @@ func New(o Options) (*Server, error) {
 			OpenWorldHint:   boolPtr(false),
 		},
 	}, s.runHandler)
+	if o.Upstreams != nil && len(o.Upstreams.Names()) > 0 {
+		s.addProxyTools(o.Upstreams)
+	}
 	return s, nil
 }
 
@@ -114,6 +121,13 @@ func (s *Server) description() string {
 		b.WriteString(s.o.Packages + " ")
 	}
 	b.WriteString("Import packages as `npm:name` (the server pins the version); remote URLs are not allowed. ")
+	if s.o.Upstreams != nil && len(s.o.Upstreams.Names()) > 0 {
+		fmt.Fprintf(&b, "The global `mcpFactory` reaches these MCP servers: %s. "+
+			"`await mcpFactory.load(name).callTool(tool, args)` resolves to the tool's structured content, else its parsed JSON text, else the text "+
+			"(an upstream error rejects); also listTools(), listResources(), readResource(uri), listPrompts(), getPrompt(name, args), and mcpFactory.listServers(). "+
+			"Calls can run in parallel with Promise.all; process results in code and return only a summary. "+
+			"Use get_tool_details to see a server's tools. ", strings.Join(s.o.Upstreams.Names(), ", "))
+	}
 	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
 	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	sdkmcp "github.com/modelcontextprotocol/go-sdk/mcp"
 	"log/slog"
 	"net/url"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/deps"
 	"github.com/conductor-sandbox/conductor/engine"
+	"github.com/conductor-sandbox/conductor/mcp"
+	"github.com/conductor-sandbox/conductor/mcp/upstream"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/sandbox"
 	"github.com/conductor-sandbox/conductor/seccomp"
@@ -81,6 +84,7 @@ type app struct {
 	runner   *sandbox.Runner
 	allow    *deps.Allowlist
 	registry *url.URL // the npm registry, when packages are allowed
+	upstream *upstream.Manager
 	engine   *engine.Engine
 }
 
@@ -141,6 +145,13 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %w", err)
 	}
+	upCfg, err := upstream.LoadConfigFromEnv(os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.VarMCPConfig, err)
+	}
+	if len(upCfg.Servers) > 0 {
+		a.upstream = upstream.NewManager(upCfg, upstream.Options{Logger: log, ClientInfo: &sdkmcp.Implementation{Name: "conductor", Version: version}})
+	}
 	if a.allow.Len() > 0 {
 		if a.registry, err = npmRegistry(ctx); err != nil {
 			return nil, err
@@ -167,7 +178,12 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	var calls sandbox.CallHandler
+	if a.upstream != nil && len(a.upstream.Names()) > 0 {
+		calls = mcp.NewFactory(a.upstream, log)
+	}
 	a.engine = engine.New(engine.Options{
+		Calls:          calls,
 		Sandboxes:      a.runner,
 		Allowlist:      a.allow,
 		DefaultTimeout: s.DefaultTimeout,
@@ -190,6 +206,9 @@ func registryString(u *url.URL) string {
 func (a *app) Close() error {
 	if a.engine != nil {
 		a.engine.Shutdown()
+	}
+	if a.upstream != nil {
+		_ = a.upstream.Close() // ends every upstream child process
 	}
 	if a.runner != nil {
 		return a.runner.Close()

@@ -24,8 +24,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	httpAddr := fs.String("http", "", "serve streamable HTTP at ADDR (e.g. :8080 = 127.0.0.1:8080) on /mcp instead of stdio")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	connect := fs.Bool("connect-upstreams", false, "connect every upstream MCP server at start instead of on first use")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: conductor serve [--http ADDR] [--log-level LEVEL]")
+		fmt.Fprintln(stderr, "usage: conductor serve [--http ADDR] [--connect-upstreams] [--log-level LEVEL]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -55,8 +56,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		// not stop the server from serving the packages that installed.
 		installPackages(ctx, a, a.registry, false, log)
 	}
+	if a.upstream != nil {
+		if *connect {
+			a.upstream.ConnectAll(ctx)
+		}
+		log.Info("upstream MCP servers", "servers", a.upstream.Names())
+	}
 	eng := a.engine
 	srv, err := mcp.New(mcp.Options{
+		Upstreams:      a.upstream,
 		Engine:         eng,
 		Version:        version,
 		Permissions:    a.settings.RunArgs,
