@@ -77,20 +77,24 @@ func (s *Server) addProxyTools(m *upstream.Manager) {
 		if err != nil {
 			return nil, ToolDetailsOutput{}, err
 		}
+		filter := len(in.Tools) > 0
 		want := map[string]bool{}
 		for _, t := range in.Tools {
 			want[t] = true
 		}
+		found := map[string]bool{}
 		out := ToolDetailsOutput{Server: in.Server, Tools: []ToolDetail{}}
 		for _, t := range tools {
-			if len(want) > 0 && !want[t.Name] {
+			if filter && !want[t.Name] {
 				continue
 			}
-			delete(want, t.Name)
+			found[t.Name] = true
 			out.Tools = append(out.Tools, ToolDetail{Name: t.Name, Description: t.Description, InputSchema: t.InputSchema, OutputSchema: t.OutputSchema})
 		}
-		for name := range want {
-			return nil, ToolDetailsOutput{}, fmt.Errorf("server %q has no tool %q that code may call", in.Server, name)
+		for _, name := range in.Tools {
+			if !found[name] {
+				return nil, ToolDetailsOutput{}, fmt.Errorf("server %q has no tool %q that code may call", in.Server, name)
+			}
 		}
 		return nil, out, nil
 	})

@@ -164,12 +164,16 @@ func (c *calls) reply(id uint64, result any, err error) error {
 		case int64(len(b)) > c.limits.MaxReplyBytes:
 			err = fmt.Errorf("the reply is %d bytes, over the %d-byte limit of one reply", len(b), c.limits.MaxReplyBytes)
 		default:
+			// Only delivered replies count towards the total.
 			c.mu.Lock()
-			c.replied += int64(len(b))
-			over := c.replied > c.limits.MaxTotalBytes
+			total := c.replied + int64(len(b))
+			over := total > c.limits.MaxTotalBytes
+			if !over {
+				c.replied = total
+			}
 			c.mu.Unlock()
 			if over {
-				err = fmt.Errorf("this execution has received %d bytes of replies, over the %d-byte limit", c.limits.MaxTotalBytes, c.limits.MaxTotalBytes)
+				err = fmt.Errorf("this execution has received %d bytes of replies, over the %d-byte limit (this %d-byte reply was refused)", total, c.limits.MaxTotalBytes, len(b))
 			} else {
 				r.Result = json.RawMessage(b)
 			}

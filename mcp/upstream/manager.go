@@ -934,6 +934,12 @@ type headerTransport struct {
 	headers map[string]string
 }
 
+// MaxResponseBytes bounds one upstream message. Replies a sandbox may receive
+// are far smaller (8 MiB); this keeps a hostile or broken upstream from
+// growing the server's memory before that check. A longer message is dropped
+// and its request fails alone: the session, shared by every execution, lives on.
+const MaxResponseBytes = 32 << 20
+
 func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if len(t.headers) > 0 {
 		req = req.Clone(req.Context())
@@ -941,7 +947,18 @@ func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Header.Set(k, v)
 		}
 	}
-	return t.base.RoundTrip(req)
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || req.Method != http.MethodPost || resp.Body == nil {
+		return resp, err
+	}
+	// A POST response carries its request's reply: a JSON body on one line,
+	// or an event stream whose messages are each one "data:" line.
+	g := newLineGuard(resp.Body, MaxResponseBytes)
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		g.prefix = "data: "
+	}
+	resp.Body = readCloser{g, resp.Body}
+	return resp, nil
 }
 
 // sseTransport connects the legacy SSE transport with the session's

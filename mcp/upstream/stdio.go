@@ -403,7 +403,7 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 		t.s.markDead(errors.New("the upstream process exited"))
 	}()
 	return (&mcp.IOTransport{
-		Reader: &stdoutReader{f: stdout, s: t.s, c: c},
+		Reader: readCloser{newLineGuard(&stdoutReader{f: stdout, s: t.s, c: c}, maxLineBytes), stdout},
 		Writer: &stdinWriter{c: c, timeout: u.m.opts.CallTimeout},
 	}).Connect(ctx)
 }
@@ -542,3 +542,11 @@ func (s *stderrTail) tail() string {
 	}
 	return strings.Join(keep, " | ")
 }
+
+// readCloser pairs a reader with the closer of what it reads.
+type readCloser struct {
+	io.Reader
+	c io.Closer
+}
+
+func (r readCloser) Close() error { return r.c.Close() }
