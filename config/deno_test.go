@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"context"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,26 +16,7 @@ import (
 // denoBinary finds the deno to test against: $CONDUCTOR_DENO, else the
 // repository's .build/deno (fetched by scripts/fetch-deno.sh). Without one
 // the test fails under CI=true and is skipped otherwise.
-func denoBinary(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("CONDUCTOR_DENO")
-	from := "CONDUCTOR_DENO"
-	if p == "" {
-		abs, err := filepath.Abs(filepath.Join("..", ".build", "deno"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, from = abs, "the default location"
-	}
-	if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		msg := "no deno executable at " + p + " (" + from + "); run scripts/fetch-deno.sh or set CONDUCTOR_DENO"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
-}
+func denoBinary(t *testing.T) string { return testenv.Deno(t) }
 
 // runDeno runs deno with a private cache and no colors or update checks.
 func runDeno(t *testing.T, deno string, args ...string) (stdout, stderr string, err error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -26,26 +27,7 @@ import (
 // denoBinary finds the deno to test against: $CONDUCTOR_DENO, else the
 // repository's .build/deno. Without one the test fails under CI=true and is
 // skipped otherwise.
-func denoBinary(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("CONDUCTOR_DENO")
-	from := "CONDUCTOR_DENO"
-	if p == "" {
-		abs, err := filepath.Abs(filepath.Join("..", ".build", "deno"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, from = abs, "the default location"
-	}
-	if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		msg := "no deno executable at " + p + " (" + from + "); run scripts/fetch-deno.sh or set CONDUCTOR_DENO"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
-}
+func denoBinary(t *testing.T) string { return testenv.Deno(t) }
 
 // denoEnv is the environment for deno: ours, less anything that points deno
 // at another cache or config, plus a private DENO_DIR.

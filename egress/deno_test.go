@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"math/big"
 	"net"
 	"net/http"
@@ -33,22 +34,7 @@ import (
 )
 
 // denoPath finds deno: CONDUCTOR_DENO, else the checkout's .build/deno.
-func denoPath(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("CONDUCTOR_DENO")
-	if p == "" {
-		p, _ = filepath.Abs("../.build/deno")
-	}
-	if st, err := os.Stat(p); err == nil && !st.IsDir() {
-		return p
-	}
-	msg := fmt.Sprintf("deno not found at %q: set CONDUCTOR_DENO or run `make deno`", p)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
+func denoPath(t *testing.T) string { return testenv.Deno(t) }
 
 // runDenoInNS runs deno with a clean environment, born inside ns.
 func runDenoInNS(t *testing.T, ns *testNS, dir string, env []string, args ...string) (string, string, error) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,25 +18,7 @@ import (
 
 // denoPath finds deno: $CONDUCTOR_DENO or ../.build/deno. Without it the
 // test is skipped, or fails under CI=true.
-func denoPath(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("CONDUCTOR_DENO")
-	if p == "" {
-		p = filepath.Join("..", ".build", "deno")
-	}
-	abs, err := filepath.Abs(p)
-	if err == nil {
-		_, err = os.Stat(abs)
-	}
-	if err != nil {
-		msg := fmt.Sprintf("deno not found at %s (set CONDUCTOR_DENO, or run `make` to fetch it): %v", p, err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return abs
-}
+func denoPath(t *testing.T) string { return testenv.Deno(t) }
 
 // harness imports each module in turn as the sandbox's bootstrap does, awaits
 // its default export and prints one line per module. In error texts the

@@ -3,6 +3,7 @@ package rootfs
 import (
 	"context"
 	"fmt"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -87,25 +88,7 @@ func helperChrootMain(root string, args []string) error {
 
 // testDeno returns the deno binary to build roots from: $CONDUCTOR_DENO or ../.build/deno.
 // Without one the test is skipped, or fails when CI=true.
-func testDeno(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("CONDUCTOR_DENO")
-	if p == "" {
-		p = filepath.Join("..", ".build", "deno")
-	}
-	if _, err := os.Stat(p); err != nil {
-		msg := fmt.Sprintf("no deno binary at %s (%v): run scripts/fetch-deno.sh or set CONDUCTOR_DENO", p, err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return abs
-}
+func testDeno(t *testing.T) string { return testenv.Deno(t) }
 
 // requireRoot skips (or fails when CI=true) unless the test runs as root.
 func requireRoot(t *testing.T, why string) {

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/conductor-sandbox/conductor/cgroups"
 	"github.com/conductor-sandbox/conductor/internal/leftovers"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/seccomp"
 )
@@ -18,27 +18,14 @@ import (
 // Test binaries start sandboxes too: libcontainer re-executes them as init.
 func init() { MaybeInit() }
 
-// unavailable fails the test on CI and skips it elsewhere, always with the reason.
+// unavailable fails the test on CI and skips it elsewhere, with the reason.
 func unavailable(t testing.TB, format string, args ...any) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("sandbox test cannot run: "+format, args...)
-	}
-	t.Skipf("sandbox test skipped: "+format, args...)
+	testenv.Unavailable(t, format, args...)
 }
 
 // denoPath finds the deno the tests use.
-func denoPath(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("CONDUCTOR_DENO")
-	if p == "" {
-		p, _ = filepath.Abs("../.build/deno")
-	}
-	if _, err := os.Stat(p); err != nil {
-		unavailable(t, "no deno at %s (run `make build` or set CONDUCTOR_DENO): %v", p, err)
-	}
-	return p
-}
+func denoPath(t testing.TB) string { return testenv.Deno(t) }
 
 var (
 	rootOnce sync.Once

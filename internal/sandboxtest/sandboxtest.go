@@ -6,6 +6,7 @@ package sandboxtest
 
 import (
 	"context"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,25 +21,11 @@ import (
 // Unavailable fails tb on CI and skips it elsewhere, with the reason.
 func Unavailable(tb testing.TB, format string, args ...any) {
 	tb.Helper()
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("sandbox test cannot run: "+format, args...)
-	}
-	tb.Skipf("sandbox test skipped: "+format, args...)
+	testenv.Unavailable(tb, format, args...)
 }
 
-// Deno returns the deno the tests use: CONDUCTOR_DENO, else the checkout's.
-func Deno(tb testing.TB) string {
-	tb.Helper()
-	p := os.Getenv("CONDUCTOR_DENO")
-	if p == "" {
-		_, file, _, _ := runtime.Caller(0)
-		p = filepath.Join(filepath.Dir(file), "..", "..", ".build", "deno")
-	}
-	if _, err := os.Stat(p); err != nil {
-		Unavailable(tb, "no deno at %s (run `make build` or set CONDUCTOR_DENO): %v", p, err)
-	}
-	return p
-}
+// Deno returns the deno the tests use.
+func Deno(tb testing.TB) string { return testenv.Deno(tb) }
 
 // Runner returns a started runner for tb (closed at cleanup), with default
 // limits, after mutate has adjusted the options.

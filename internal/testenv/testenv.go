@@ -1,0 +1,42 @@
+// Package testenv is what every test package shares about its environment:
+// where deno is, and how a test that cannot run here says so — it fails on
+// CI (CI=true), where every prerequisite must be present, and skips with the
+// reason elsewhere. It imports nothing of conductor's, so any package's tests
+// can use it.
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// Unavailable fails tb on CI and skips it elsewhere, with the reason.
+func Unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("cannot run: "+format, args...)
+	}
+	tb.Skipf("skipped: "+format, args...)
+}
+
+// RepoRoot is the checkout's top directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Deno returns the deno the tests use: CONDUCTOR_DENO, else the checkout's
+// .build/deno (`make build` fetches it).
+func Deno(tb testing.TB) string {
+	tb.Helper()
+	p := os.Getenv("CONDUCTOR_DENO")
+	if p == "" {
+		p = filepath.Join(RepoRoot(), ".build", "deno")
+	}
+	if st, err := os.Stat(p); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		Unavailable(tb, "no deno executable at %s (run `make build` or set CONDUCTOR_DENO): %v", p, err)
+	}
+	return p
+}
