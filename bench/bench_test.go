@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/conductor-sandbox/conductor/internal/sandboxtest"
+	"github.com/conductor-sandbox/conductor/pool"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
@@ -54,7 +55,10 @@ func BenchmarkColdStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	denoDir := filepath.Join(dir, "deno-dir")
+	p := pool.New(r, 1, sandbox.StartOptions{}, nil)
+	defer p.Close()
 	bare := &sample{name: "bare deno run hello (baseline)"}
+	pooled := &sample{name: "pooled hello (pre-started sandbox)"}
 	sandboxed := &sample{name: "sandboxed hello (Runner.Run)"}
 	cli := &sample{name: "conductor exec hello (CLI)"}
 	ctx := context.Background()
@@ -77,6 +81,20 @@ func BenchmarkColdStart(b *testing.B) {
 			b.Fatalf("sandboxed: %v %+v", err, res)
 		}
 	}
+	runPooled := func() {
+		time.Sleep(60 * time.Millisecond) // let the pool boot the replacement, as between requests
+		t0 := time.Now()
+		sb, err := p.StartWith(ctx, sandbox.StartOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		res := sb.Run(ctx, sandbox.Job{Code: hello, Timeout: 30 * time.Second})
+		pooled.d = append(pooled.d, time.Since(t0))
+		sb.Close()
+		if res.Status != sandbox.StatusSuccess || res.Stdout != "hello\n" {
+			b.Fatalf("pooled: %+v", res)
+		}
+	}
 	runCLI := func() {
 		cmd := exec.Command(bin, "exec", "-")
 		cmd.Stdin = strings.NewReader(hello)
@@ -90,24 +108,27 @@ func BenchmarkColdStart(b *testing.B) {
 	// Warm the page cache and deno's caches once, unmeasured.
 	runBare()
 	runSandboxed()
+	runPooled()
 	runCLI()
-	bare.d, sandboxed.d, cli.d = nil, nil, nil
+	bare.d, sandboxed.d, pooled.d, cli.d = nil, nil, nil, nil
 
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for j := 0; j < rounds(); j++ {
 			runBare()
 			runSandboxed()
+			runPooled()
 			runCLI()
 		}
 	}
 	b.StopTimer()
 	var sb strings.Builder
-	printTable(&sb, bare, sandboxed, cli)
+	printTable(&sb, bare, sandboxed, pooled, cli)
 	b.Logf("cold start, %d interleaved rounds on %d CPUs:\n%s", rounds(), runtime.NumCPU(), sb.String())
 	b.ReportMetric(ms(bare.quantile(0.5)), "bare-p50-ms")
 	b.ReportMetric(ms(sandboxed.quantile(0.5)), "sandbox-p50-ms")
 	b.ReportMetric(float64(sandboxed.quantile(0.5))/float64(bare.quantile(0.5)), "sandbox/bare-p50")
 	b.ReportMetric(float64(sandboxed.quantile(0.9))/float64(bare.quantile(0.9)), "sandbox/bare-p90")
 	b.ReportMetric(float64(cli.quantile(0.5))/float64(bare.quantile(0.5)), "cli/bare-p50")
+	b.ReportMetric(float64(pooled.quantile(0.5))/float64(bare.quantile(0.5)), "pooled/bare-p50")
 }

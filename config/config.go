@@ -35,6 +35,7 @@ const (
 	VarHTTPToken       = Prefix + "HTTP_TOKEN"
 	VarMaxCode         = Prefix + "MAX_CODE"
 	VarMCPConfig       = Prefix + "MCP_CONFIG"
+	VarPoolSize        = Prefix + "POOL_SIZE"
 )
 
 // Settings are the admin's settings after validation.
@@ -94,6 +95,8 @@ type Settings struct {
 	MaxCode int64
 	// MCPConfig is the upstream MCP servers file; "" = the default path.
 	MCPConfig string
+	// PoolSize is how many pre-started sandboxes `serve` keeps ready; 0 = off.
+	PoolSize int
 }
 
 // Defaults.
@@ -105,6 +108,7 @@ const (
 	DefaultMaxConcurrency = 2
 	DefaultMaxQueue       = 16
 	DefaultMaxCode        = 1 << 20
+	DefaultPoolSize       = 2
 )
 
 // Limits.
@@ -126,6 +130,7 @@ func defaults() Settings {
 		MaxConcurrency: DefaultMaxConcurrency,
 		MaxQueue:       DefaultMaxQueue,
 		MaxCode:        DefaultMaxCode,
+		PoolSize:       DefaultPoolSize,
 	}
 }
 
@@ -421,6 +426,15 @@ var table = []setting{
 			s.MCPConfig = v
 			return nil
 		},
+	},
+	{
+		Variable: Variable{
+			Name:        VarPoolSize,
+			Default:     strconv.Itoa(DefaultPoolSize),
+			Allowed:     "an integer from 0 to 64",
+			Description: "Sandboxes `conductor serve` keeps started and booted, waiting for code (each is used once); 0 turns the pool off.",
+		},
+		parse: intIn(0, 64, func(s *Settings, n int) { s.PoolSize = n }),
 	},
 }
 

@@ -59,6 +59,7 @@ func TestLoadDefaults(t *testing.T) {
 		MaxConcurrency: 2,
 		MaxQueue:       16,
 		MaxCode:        1 << 20,
+		PoolSize:       2,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load() = %+v, want %+v", got, want)
@@ -217,6 +218,8 @@ func TestLoadInvalid(t *testing.T) {
 		{VarMaxTimeout, "5m", "not a whole number"},
 		{VarAllowDegraded, "2", "not a yes/no value"},
 		{VarMaxConcurrency, "0", "out of range"},
+		{VarPoolSize, "65", "out of range"},
+		{VarPoolSize, "-1", "out of range"},
 		{VarMaxConcurrency, "two", "not an integer"},
 		{VarMaxQueue, "-1", "out of range"},
 		{VarMaxCode, "100G", "out of range"},
@@ -489,7 +492,7 @@ func TestVariables(t *testing.T) {
 	wantNames := []string{
 		VarRunArgs, VarMemory, VarPids, VarCPUs, VarMaxOutput, VarDefaultTimeout,
 		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarCgroupParent, VarWorkspace,
-		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig,
+		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPoolSize,
 	}
 	var names []string
 	for _, v := range vs {

@@ -17,6 +17,7 @@ import (
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/mcp"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
+	"github.com/conductor-sandbox/conductor/pool"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/sandbox"
 	"github.com/conductor-sandbox/conductor/seccomp"
@@ -85,6 +86,8 @@ type app struct {
 	allow    *deps.Allowlist
 	registry *url.URL // the npm registry, when packages are allowed
 	upstream *upstream.Manager
+	pool     *pool.Pool // serve only; nil = every run starts cold
+	engineO  engine.Options
 	engine   *engine.Engine
 }
 
@@ -182,7 +185,7 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 	if a.upstream != nil && len(a.upstream.Names()) > 0 {
 		calls = mcp.NewFactory(a.upstream, log)
 	}
-	a.engine = engine.New(engine.Options{
+	a.engineO = engine.Options{
 		Calls:          calls,
 		Sandboxes:      a.runner,
 		Allowlist:      a.allow,
@@ -192,8 +195,28 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 		MaxConcurrency: s.MaxConcurrency,
 		MaxQueue:       s.MaxQueue,
 		Logger:         log,
-	})
+	}
+	a.engine = engine.New(a.engineO)
 	return a, nil
+}
+
+// startPool keeps size pre-started sandboxes ready for the engine (serve).
+func (a *app) startPool(size int) error {
+	if size <= 0 {
+		return nil
+	}
+	static, err := a.allow.ImportMap()
+	if err != nil {
+		return err
+	}
+	if a.allow.Len() == 0 {
+		static = nil
+	}
+	a.pool = pool.New(a.runner, size, sandbox.StartOptions{ImportMap: static}, a.log)
+	o := a.engineO
+	o.Sandboxes = a.pool
+	a.engine = engine.New(o)
+	return nil
 }
 
 func registryString(u *url.URL) string {
@@ -206,6 +229,9 @@ func registryString(u *url.URL) string {
 func (a *app) Close() error {
 	if a.engine != nil {
 		a.engine.Shutdown()
+	}
+	if a.pool != nil {
+		a.pool.Close()
 	}
 	if a.upstream != nil {
 		_ = a.upstream.Close() // ends every upstream child process

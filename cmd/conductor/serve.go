@@ -62,6 +62,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		log.Info("upstream MCP servers", "servers", a.upstream.Names())
 	}
+	if err := a.startPool(a.settings.PoolSize); err != nil {
+		fmt.Fprintln(stderr, "conductor serve: pool:", err)
+		return 1
+	}
 	eng := a.engine
 	srv, err := mcp.New(mcp.Options{
 		Upstreams:      a.upstream,

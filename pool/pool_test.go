@@ -1,0 +1,137 @@
+package pool
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/conductor-sandbox/conductor/internal/leftovers"
+	"github.com/conductor-sandbox/conductor/internal/sandboxtest"
+	"github.com/conductor-sandbox/conductor/sandbox"
+)
+
+func init() { sandbox.MaybeInit() }
+
+// recorder is a Starter that remembers what it started.
+type recorder struct {
+	r       *sandbox.Runner
+	mu      sync.Mutex
+	started map[*sandbox.Sandbox]bool
+	calls   int
+}
+
+func (c *recorder) StartWith(ctx context.Context, so sandbox.StartOptions) (*sandbox.Sandbox, error) {
+	sb, err := c.r.StartWith(ctx, so)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if sb != nil {
+		c.started[sb] = true
+	}
+	return sb, err
+}
+
+func (c *recorder) had(sb *sandbox.Sandbox) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.started[sb]
+}
+
+func (c *recorder) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls
+}
+
+func newPool(t *testing.T, size int) (*Pool, *recorder, *sandbox.Runner) {
+	t.Helper()
+	r := sandboxtest.Runner(t, func(o *sandbox.Options) { o.DenoFlags = []string{"--allow-all"} })
+	rec := &recorder{r: r, started: map[*sandbox.Sandbox]bool{}}
+	p := New(rec, size, sandbox.StartOptions{}, nil)
+	t.Cleanup(func() {
+		p.Close()
+		if pids := leftovers.Processes(r.Instance()); len(pids) > 0 {
+			t.Errorf("sandbox processes left after Close: %v", pids)
+		}
+	})
+	// Wait until the pool has booted its sandboxes.
+	deadline := time.Now().Add(20 * time.Second)
+	for rec.count() < size && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	return p, rec, r
+}
+
+func run(t *testing.T, p *Pool, code string) *sandbox.Result {
+	t.Helper()
+	sb, err := p.StartWith(context.Background(), sandbox.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	return sb.Run(context.Background(), sandbox.Job{Code: code, Timeout: 20 * time.Second})
+}
+
+// TestRunsSeeNothingOfEachOther: run N+1 from the pool sees nothing of run N:
+// files, globals, processes, timers.
+func TestRunsSeeNothingOfEachOther(t *testing.T) {
+	p, _, _ := newPool(t, 2)
+	first := run(t, p, `
+Deno.writeTextFileSync("/tmp/left-behind", "secret");
+(globalThis as any).leaked = 42;
+setInterval(() => console.log("tick from run 1"), 10);
+new Deno.Command("/usr/bin/deno", { args: ["eval", "setTimeout(() => {}, 60000)"] }).spawn();
+await new Promise((r) => setTimeout(r, 100));
+Deno.exit(0);`)
+	if first.Status != sandbox.StatusSuccess {
+		t.Fatalf("run 1: %s %+v", first.Status, first.Error)
+	}
+	second := run(t, p, `
+const pids = [...Deno.readDirSync("/proc")].map((e) => e.name).filter((n) => /^\d+$/.test(n));
+let file = "absent";
+try { file = Deno.readTextFileSync("/tmp/left-behind"); } catch { /* gone */ }
+await new Promise((r) => setTimeout(r, 100));
+export default { file, leaked: typeof (globalThis as any).leaked, pids };`)
+	var got struct {
+		File, Leaked string
+		Pids         []string
+	}
+	if err := json.Unmarshal(second.ReturnValue, &got); err != nil || second.Status != sandbox.StatusSuccess {
+		t.Fatalf("run 2: %s %s %+v", second.Status, second.ReturnValue, second.Error)
+	}
+	if got.File != "absent" || got.Leaked != "undefined" || len(got.Pids) != 1 || got.Pids[0] != "1" {
+		t.Fatalf("run 2 saw run 1's state: %+v", got)
+	}
+	if second.Stdout != "" {
+		t.Fatalf("run 1's timer printed into run 2: %q", second.Stdout)
+	}
+}
+
+func TestTakesPrestarted(t *testing.T) {
+	p, rec, _ := newPool(t, 1)
+	before := rec.count()
+	sb, err := p.StartWith(context.Background(), sandbox.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if !rec.had(sb) || before < 1 {
+		t.Fatal("the sandbox handed out was not one the pool had pre-started")
+	}
+	if res := sb.Run(context.Background(), sandbox.Job{Code: "export default 7", Timeout: 10 * time.Second}); string(res.ReturnValue) != "7" {
+		t.Fatalf("pooled run: %s %+v", res.ReturnValue, res.Error)
+	}
+	// A request the pool was not started for starts cold.
+	n := rec.count()
+	cold, err := p.StartWith(context.Background(), sandbox.StartOptions{ImportMap: []byte(`{"imports":{}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cold.Close()
+	if rec.count() < n+1 {
+		t.Fatal("a request with another import map must start a sandbox cold")
+	}
+}
