@@ -923,7 +923,9 @@ func TestE2EBusy(t *testing.T) {
 // serves the next call — with one slot and no queue, a run left behind would
 // make that call "busy".
 func TestE2ECancel(t *testing.T) {
-	s := startStdio(t, nil, []string{"--log-level", "debug"}, "MCP_CONDUCTOR_MAX_CONCURRENCY=1", "MCP_CONDUCTOR_MAX_QUEUE=0")
+	// The pool is off so that "no sandbox process remains" means the
+	// cancelled run's: idle pre-started sandboxes would count otherwise.
+	s := startStdio(t, nil, []string{"--log-level", "debug"}, "MCP_CONDUCTOR_MAX_CONCURRENCY=1", "MCP_CONDUCTOR_MAX_QUEUE=0", "MCP_CONDUCTOR_POOL_SIZE=0")
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	t0 := time.Now()
