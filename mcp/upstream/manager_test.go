@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -525,19 +526,23 @@ func TestStreamableHTTPHeadersAndRestart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	ts := helperHTTP(t, false, "s3cret-token")
-	// A server we can restart on the same port.
+	// A server we can "restart": one listener (re-binding a port races with
+	// other tests), whose handler is replaced by a fresh server that, like a
+	// restarted one, has forgotten every session.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	serve := func(ln net.Listener) *http.Server {
+	var current atomic.Pointer[http.Handler]
+	restart := func() {
 		srv := helperServer()
-		hs := &http.Server{Handler: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)}
-		go hs.Serve(ln)
-		return hs
+		var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+		current.Store(&h)
 	}
-	hs := serve(ln)
+	restart()
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*current.Load()).ServeHTTP(w, r) })}
+	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 
 	m := newTestManager(t, Options{},
@@ -565,12 +570,7 @@ func TestStreamableHTTPHeadersAndRestart(t *testing.T) {
 	}
 	// Restart the server: it forgets the session (404). The call is sent
 	// again on a new session and runs once: the new counter says 1.
-	hs.Close()
-	ln, err = net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs = serve(ln)
+	restart()
 	res, err = m.CallTool(ctx, "restart", "counter", nil)
 	if err != nil || structuredInt(res, "n") != 1 {
 		t.Fatalf("after a restart: %v %+v", err, res)
