@@ -23,10 +23,17 @@ type Starter interface {
 type Pool struct {
 	r      Starter
 	so     sandbox.StartOptions // what pooled sandboxes are started with
+	size   int
 	ready  chan *sandbox.Sandbox
+	base   context.Context // ends with Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	log    *slog.Logger
+
+	mu         sync.Mutex
+	filling    context.CancelFunc // stops the current fillers; nil while shrunk
+	lastUse    time.Time
+	janitorSet bool
 }
 
 // New keeps size sandboxes started with so ready. size 0 is a pool that
@@ -35,13 +42,57 @@ func New(r Starter, size int, so sandbox.StartOptions, log *slog.Logger) *Pool {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{r: r, so: so, ready: make(chan *sandbox.Sandbox), cancel: cancel, log: log}
-	for i := 0; i < size; i++ {
+	base, cancel := context.WithCancel(context.Background())
+	p := &Pool{r: r, so: so, size: size, ready: make(chan *sandbox.Sandbox), base: base, cancel: cancel, log: log, lastUse: time.Now()}
+	p.mu.Lock()
+	p.grow()
+	p.mu.Unlock()
+	return p
+}
+
+// grow starts the fillers. p.mu must be held.
+func (p *Pool) grow() {
+	if p.filling != nil || p.size == 0 || p.base.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(p.base)
+	p.filling = cancel
+	for i := 0; i < p.size; i++ {
 		p.wg.Add(1)
 		go p.fill(ctx)
 	}
-	return p
+}
+
+// ShrinkWhenIdle destroys the pre-started sandboxes once no request has
+// come for idle (an idle pool costs memory); the next request starts cold
+// and the pool grows back.
+func (p *Pool) ShrinkWhenIdle(idle time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.janitorSet || idle <= 0 {
+		return
+	}
+	p.janitorSet = true
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(max(idle/4, 10*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.base.Done():
+				return
+			case <-tick.C:
+			}
+			p.mu.Lock()
+			if p.filling != nil && time.Since(p.lastUse) >= idle {
+				p.filling()
+				p.filling = nil
+				p.log.Info("pool: no request for a while; pre-started sandboxes destroyed until the next one", "idle", idle)
+			}
+			p.mu.Unlock()
+		}
+	}()
 }
 
 // fill keeps one booted sandbox on offer until it is taken, then boots the
@@ -75,6 +126,10 @@ func (p *Pool) fill(ctx context.Context) {
 // StartWith returns a pre-started sandbox when one is ready and so matches
 // what the pool starts with; otherwise it starts one cold.
 func (p *Pool) StartWith(ctx context.Context, so sandbox.StartOptions) (*sandbox.Sandbox, error) {
+	p.mu.Lock()
+	p.lastUse = time.Now()
+	p.grow() // after an idle shrink: boot the pool again, this request starts cold
+	p.mu.Unlock()
 	if so.Install == nil && bytes.Equal(so.ImportMap, p.so.ImportMap) {
 		select {
 		case sb := <-p.ready:

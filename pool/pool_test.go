@@ -135,3 +135,28 @@ func TestTakesPrestarted(t *testing.T) {
 		t.Fatal("a request with another import map must start a sandbox cold")
 	}
 }
+
+func TestShrinksWhenIdle(t *testing.T) {
+	p, rec, r := newPool(t, 1)
+	if len(leftovers.Processes(r.Instance())) == 0 {
+		t.Fatal("no pre-started sandbox before going idle")
+	}
+	p.ShrinkWhenIdle(300 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(leftovers.Processes(r.Instance())) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if pids := leftovers.Processes(r.Instance()); len(pids) > 0 {
+		t.Fatalf("pre-started sandboxes still alive after the idle period: %v", pids)
+	}
+	n := rec.count()
+	if res := run(t, p, "export default 1"); res.Status != sandbox.StatusSuccess {
+		t.Fatalf("the first request after a shrink: %s %+v", res.Status, res.Error)
+	}
+	for rec.count() < n+2 && time.Now().Before(deadline) { // its cold start, and the regrown pool
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rec.count() < n+2 {
+		t.Fatalf("the pool did not grow back after a request (%d starts, want %d)", rec.count(), n+2)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/conductor-sandbox/conductor/cgroups"
 	"github.com/conductor-sandbox/conductor/config"
@@ -200,6 +201,10 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 	return a, nil
 }
 
+// poolIdle is how long the pool waits for a request before it destroys its
+// pre-started sandboxes (they cost memory); the next request regrows it.
+const poolIdle = 10 * time.Minute
+
 // startPool keeps size pre-started sandboxes ready for the engine (serve).
 func (a *app) startPool(size int) error {
 	if size <= 0 {
@@ -213,6 +218,7 @@ func (a *app) startPool(size int) error {
 		static = nil
 	}
 	a.pool = pool.New(a.runner, size, sandbox.StartOptions{ImportMap: static}, a.log)
+	a.pool.ShrinkWhenIdle(poolIdle)
 	o := a.engineO
 	o.Sandboxes = a.pool
 	a.engine = engine.New(o)
