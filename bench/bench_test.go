@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,14 +20,7 @@ func init() { sandbox.MaybeInit() }
 const hello = `console.log("hello")`
 
 // rounds is how many times each variant runs (interleaved).
-func rounds() int {
-	if n := os.Getenv("BENCH_ROUNDS"); n != "" {
-		if v, err := strconv.Atoi(n); err == nil && v > 0 {
-			return v
-		}
-	}
-	return 40
-}
+func rounds() int { return envInt("BENCH_ROUNDS", 40) }
 
 // paths returns deno and the built binary, or stops the benchmark.
 func paths(b *testing.B) (deno, bin string) {
@@ -66,12 +58,11 @@ func BenchmarkColdStart(b *testing.B) {
 	runBare := func() {
 		cmd := exec.Command(deno, "run", "--no-prompt", script)
 		cmd.Env = []string{"DENO_DIR=" + denoDir, "DENO_NO_UPDATE_CHECK=1", "NO_COLOR=1", "HOME=" + dir}
-		t0 := time.Now()
-		out, err := cmd.Output()
-		bare.d = append(bare.d, time.Since(t0))
-		if err != nil || string(out) != "hello\n" {
-			b.Fatalf("bare deno: %v %q", err, out)
+		d, err := timedHello(cmd)
+		if err != nil {
+			b.Fatalf("bare deno: %v", err)
 		}
+		bare.d = append(bare.d, d)
 	}
 	runSandboxed := func() {
 		t0 := time.Now()
@@ -98,12 +89,11 @@ func BenchmarkColdStart(b *testing.B) {
 	runCLI := func() {
 		cmd := exec.Command(bin, "exec", "-")
 		cmd.Stdin = strings.NewReader(hello)
-		t0 := time.Now()
-		out, err := cmd.Output()
-		cli.d = append(cli.d, time.Since(t0))
-		if err != nil || string(out) != "hello\n" {
-			b.Fatalf("conductor exec: %v %q", err, out)
+		d, err := timedHello(cmd)
+		if err != nil {
+			b.Fatalf("conductor exec: %v", err)
 		}
+		cli.d = append(cli.d, d)
 	}
 	// Warm the page cache and deno's caches once, unmeasured.
 	runBare()

@@ -29,12 +29,7 @@ import (
 // factoryRounds is how many interleaved rounds BenchmarkFactoryOverhead runs
 // (BENCH_FACTORY_ROUNDS, default 5). Each round is a batch of direct calls
 // and one sandboxed execution making the same calls.
-func factoryRounds() int {
-	if n, err := strconv.Atoi(os.Getenv("BENCH_FACTORY_ROUNDS")); err == nil && n > 0 {
-		return n
-	}
-	return 5
-}
+func factoryRounds() int { return envInt("BENCH_FACTORY_ROUNDS", 5) }
 
 const (
 	factorySeq      = 250 // sequential echo calls per execution (and per direct batch)

@@ -3,7 +3,10 @@ package bench
 import (
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -37,4 +40,23 @@ func printTable(w io.Writer, base *sample, rows ...*sample) {
 			float64(s.quantile(0.5))/float64(base.quantile(0.5)),
 			float64(s.quantile(0.9))/float64(base.quantile(0.9)))
 	}
+}
+
+// envInt returns the positive integer in the environment variable name, or def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// timedHello runs cmd and times it; it must print exactly "hello\n".
+func timedHello(cmd *exec.Cmd) (time.Duration, error) {
+	t0 := time.Now()
+	out, err := cmd.Output()
+	d := time.Since(t0)
+	if err == nil && string(out) != "hello\n" {
+		err = fmt.Errorf("%s printed %q", cmd.Path, out)
+	}
+	return d, err
 }

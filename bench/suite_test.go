@@ -25,12 +25,7 @@ import (
 
 // suiteRounds is how many interleaved rounds BenchmarkSuite runs
 // (BENCH_ROUNDS, default 30).
-func suiteRounds() int {
-	if v, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && v > 0 {
-		return v
-	}
-	return 30
-}
+func suiteRounds() int { return envInt("BENCH_ROUNDS", 30) }
 
 const (
 	suiteThroughputTotal = 40                    // executions per concurrency level and variant
@@ -211,13 +206,7 @@ func BenchmarkSuite(b *testing.B) {
 	bareOnce := func() (time.Duration, error) {
 		cmd := exec.Command(deno, "run", "--no-prompt", script)
 		cmd.Env = []string{"DENO_DIR=" + denoDir, "DENO_NO_UPDATE_CHECK=1", "NO_COLOR=1", "HOME=" + dir}
-		t0 := time.Now()
-		out, err := cmd.Output()
-		d := time.Since(t0)
-		if err == nil && string(out) != "hello\n" {
-			err = fmt.Errorf("bare deno printed %q", out)
-		}
-		return d, err
+		return timedHello(cmd)
 	}
 	runBare := func() {
 		d, err := bareOnce()
@@ -229,12 +218,11 @@ func BenchmarkSuite(b *testing.B) {
 	runCLI := func() {
 		cmd := exec.Command(bin, "exec", "-")
 		cmd.Stdin = strings.NewReader(hello)
-		t0 := time.Now()
-		out, err := cmd.Output()
-		cli.d = append(cli.d, time.Since(t0))
-		if err != nil || string(out) != "hello\n" {
-			b.Fatalf("conductor exec: %v %q", err, out)
+		d, err := timedHello(cmd)
+		if err != nil {
+			b.Fatalf("conductor exec: %v", err)
 		}
+		cli.d = append(cli.d, d)
 	}
 	runPooled := func() {
 		time.Sleep(suitePoolGap)
