@@ -45,6 +45,10 @@ type Options struct {
 	Calls      sandbox.CallHandler
 	CallLimits sandbox.CallLimits
 	Logger     *slog.Logger
+	// OnIdle, if set, is called once the engine has had nothing to do
+	// (no execution, no teardown) for IdleAfter; again after each busy spell.
+	OnIdle    func()
+	IdleAfter time.Duration
 }
 
 // DefaultMaxCodeBytes bounds the code of one request.
@@ -58,9 +62,11 @@ type Engine struct {
 	log      *slog.Logger
 	stop     context.Context // cancelled by Shutdown
 	stopFunc context.CancelFunc
-	mu       sync.Mutex // guards closed, and running.Add against Shutdown's Wait
+	mu       sync.Mutex // guards closed, active, and running.Add against Shutdown's Wait
 	closed   bool
-	running  sync.WaitGroup // one per Execute in progress
+	active   int            // executions and teardowns in progress
+	running  sync.WaitGroup // the same, for Shutdown to wait on
+	idle     *time.Timer    // runs OnIdle; nil without one
 }
 
 // New returns an engine with o's limits.
@@ -78,7 +84,7 @@ func New(o Options) *Engine {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	stop, stopFunc := context.WithCancel(context.Background())
-	return &Engine{
+	e := &Engine{
 		o:        o,
 		slots:    make(chan struct{}, o.MaxConcurrency),
 		queue:    make(chan struct{}, o.MaxConcurrency+o.MaxQueue),
@@ -86,6 +92,11 @@ func New(o Options) *Engine {
 		stop:     stop,
 		stopFunc: stopFunc,
 	}
+	if o.OnIdle != nil && o.IdleAfter > 0 {
+		e.idle = time.AfterFunc(o.IdleAfter, o.OnIdle)
+		e.idle.Stop() // armed when the first execution ends
+	}
+	return e
 }
 
 // ErrShutdown is returned for requests that arrive after Shutdown.
@@ -97,6 +108,9 @@ var ErrShutdown = errors.New("server is shutting down")
 func (e *Engine) Shutdown() {
 	e.mu.Lock()
 	e.closed = true
+	if e.idle != nil {
+		e.idle.Stop()
+	}
 	e.mu.Unlock()
 	e.stopFunc()
 	e.running.Wait()
@@ -109,8 +123,28 @@ func (e *Engine) admit() bool {
 	if e.closed {
 		return false
 	}
-	e.running.Add(1)
+	e.enterLocked()
 	return true
+}
+
+// enterLocked counts work in; e.mu must be held.
+func (e *Engine) enterLocked() {
+	e.active++
+	e.running.Add(1)
+	if e.idle != nil {
+		e.idle.Stop()
+	}
+}
+
+// leave counts work out, arming the idle timer when nothing is left.
+func (e *Engine) leave() {
+	e.mu.Lock()
+	e.active--
+	if e.active == 0 && e.idle != nil && !e.closed {
+		e.idle.Reset(e.o.IdleAfter)
+	}
+	e.mu.Unlock()
+	e.running.Done()
 }
 
 // Request is one execution as an agent asks for it.
@@ -209,7 +243,7 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 	if !e.admit() {
 		return nil, ErrShutdown
 	}
-	defer e.running.Done()
+	defer e.leave()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(e.stop, cancel)()
@@ -245,7 +279,7 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer sb.Close()
+	defer e.teardown(sb)
 	res := sb.Run(ctx, sandbox.Job{
 		Code: prog.Module, Globals: req.Globals, Timeout: req.Timeout, ResultLimit: e.o.ResultLimit,
 		OnOutput: req.OnOutput, Calls: e.o.Calls, CallLimits: e.o.CallLimits,
@@ -254,6 +288,24 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 	mapPositions(res, prog)
 	e.log.Debug("execution", "status", res.Status, "ms", res.DurationMs)
 	return &Result{Result: res}, nil
+}
+
+// teardown removes a used sandbox after the result has gone back. Run has
+// returned, so every process in it is dead (it waits for the init's exit and
+// kills on timeout or cancel); what remains is the container's state, cgroups
+// and namespaces, whose removal can wait for the kernel (cgroup rmdir retries
+// while the last task is reaped). The caller need not wait for that; Shutdown
+// does.
+func (e *Engine) teardown(sb *sandbox.Sandbox) {
+	e.mu.Lock()
+	e.enterLocked() // the caller's count is still held, so Shutdown's Wait cannot have started
+	e.mu.Unlock()
+	go func() {
+		defer e.leave()
+		if err := sb.Close(); err != nil {
+			e.log.Warn("removing a used sandbox failed; the next start sweeps it", "err", err)
+		}
+	}()
 }
 
 // position finds the first "main.ts:LINE:COL" in s.

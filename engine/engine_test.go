@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/deps"
+	"github.com/conductor-sandbox/conductor/internal/leftovers"
 	"github.com/conductor-sandbox/conductor/internal/sandboxtest"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
@@ -162,5 +166,83 @@ func TestOutputObserver(t *testing.T) {
 	got := seen.String()
 	if !strings.Contains(got, "stdout:one\n") || !strings.Contains(got, "stderr:two\n") {
 		t.Fatalf("observer saw %q", got)
+	}
+}
+
+// TestShutdownWaitsForTeardown: a result goes back before its sandbox is
+// removed; Shutdown returns only once every used sandbox is gone (state,
+// cgroups, processes).
+func TestShutdownWaitsForTeardown(t *testing.T) {
+	var stateDir string
+	r := sandboxtest.Runner(t, func(o *sandbox.Options) { stateDir = o.StateDir })
+	e := New(Options{Sandboxes: r, DefaultTimeout: 10 * time.Second, MaxTimeout: 20 * time.Second, MaxConcurrency: 2, MaxQueue: 2})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			res, err := e.Execute(context.Background(), Request{Code: "setTimeout(() => console.log('late'), 50); " + strconv.Itoa(i)})
+			if err != nil || res.Status != sandbox.StatusSuccess || res.Stdout != "late\n" {
+				t.Errorf("execution %d: %v %+v", i, err, res)
+			}
+		})
+	}
+	wg.Wait()
+	e.Shutdown()
+	entries, err := os.ReadDir(filepath.Join(stateDir, r.Instance()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range entries {
+		if de.IsDir() {
+			t.Errorf("container state %s remains after Shutdown", de.Name())
+		}
+	}
+	if pids := leftovers.Processes(r.Instance()); len(pids) > 0 {
+		t.Errorf("sandbox processes remain after Shutdown: %v", pids)
+	}
+	if dirs := leftovers.CgroupDirs(r.Instance()); len(dirs) > 0 {
+		t.Errorf("cgroups remain after Shutdown: %v", dirs)
+	}
+}
+
+// TestOnIdle: OnIdle runs once after each busy spell, never while one runs.
+func TestOnIdle(t *testing.T) {
+	idle := make(chan struct{}, 8)
+	running := make(chan struct{})
+	e := newEngine(t, func(o *Options) {
+		o.IdleAfter = 50 * time.Millisecond
+		o.OnIdle = func() { idle <- struct{}{} }
+	})
+	for spell := range 2 {
+		var once sync.Once
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			res, err := e.Execute(context.Background(), Request{
+				Code:     "console.log('go'); await new Promise((r) => setTimeout(r, 300)); 1",
+				OnOutput: func(string, []byte) { once.Do(func() { running <- struct{}{} }) },
+			})
+			if err != nil || res.Status != sandbox.StatusSuccess {
+				t.Errorf("spell %d: %v %+v", spell, err, res)
+			}
+		}()
+		select {
+		case <-running:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("spell %d never started", spell)
+		}
+		select {
+		case <-idle:
+			t.Fatalf("spell %d: OnIdle ran while an execution was running", spell)
+		case <-done:
+		}
+		select {
+		case <-idle:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("spell %d: OnIdle did not run after the execution ended", spell)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(idle); n != 0 {
+		t.Errorf("OnIdle ran %d more times with nothing happening; want once per busy spell", n)
 	}
 }

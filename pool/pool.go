@@ -29,6 +29,7 @@ type Pool struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	log    *slog.Logger
+	refill time.Duration // longest wait for a taken sandbox's run before booting the next
 
 	mu         sync.Mutex
 	filling    context.CancelFunc // stops the current fillers; nil while shrunk
@@ -39,11 +40,15 @@ type Pool struct {
 // New keeps size sandboxes started with so ready. size 0 is a pool that
 // always starts cold.
 func New(r Starter, size int, so sandbox.StartOptions, log *slog.Logger) *Pool {
+	return newWithRefill(r, size, so, log, refillDelay)
+}
+
+func newWithRefill(r Starter, size int, so sandbox.StartOptions, log *slog.Logger, refill time.Duration) *Pool {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	base, cancel := context.WithCancel(context.Background())
-	p := &Pool{r: r, so: so, size: size, ready: make(chan *sandbox.Sandbox), base: base, cancel: cancel, log: log, lastUse: time.Now()}
+	p := &Pool{r: r, so: so, size: size, ready: make(chan *sandbox.Sandbox), base: base, cancel: cancel, log: log, refill: refill, lastUse: time.Now()}
 	p.mu.Lock()
 	p.grow()
 	p.mu.Unlock()
@@ -120,8 +125,22 @@ func (p *Pool) fill(ctx context.Context) {
 			_ = sb.Close()
 			return
 		}
+		// Boot the replacement once the taken sandbox has run: booting takes
+		// about a CPU for tens of milliseconds, and the request that just
+		// took a sandbox should not share the CPUs with it. A long run does
+		// not hold the pool empty for longer than p.refill.
+		select {
+		case <-sb.Exited():
+		case <-time.After(p.refill):
+		case <-ctx.Done():
+			return
+		}
 	}
 }
+
+// refillDelay bounds how long a filler waits for the sandbox it handed out
+// to finish before booting the next.
+const refillDelay = 100 * time.Millisecond
 
 // StartWith returns a pre-started sandbox when one is ready and so matches
 // what the pool starts with; otherwise it starts one cold.

@@ -160,3 +160,39 @@ func TestShrinksWhenIdle(t *testing.T) {
 		t.Fatalf("the pool did not grow back after a request (%d starts, want %d)", rec.count(), n+2)
 	}
 }
+
+// TestRefillsOnceTheRunHasExited: the replacement for a taken sandbox boots
+// after that sandbox's run, not during it, so the run has the CPUs.
+func TestRefillsOnceTheRunHasExited(t *testing.T) {
+	r := sandboxtest.Runner(t, nil)
+	rec := &recorder{r: r, started: map[*sandbox.Sandbox]bool{}}
+	p := newWithRefill(rec, 1, sandbox.StartOptions{}, nil, time.Hour) // only the exit releases the filler
+	t.Cleanup(p.Close)
+	deadline := time.Now().Add(20 * time.Second)
+	for rec.count() < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	sb, err := p.StartWith(context.Background(), sandbox.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if !rec.had(sb) {
+		t.Fatal("the request started a sandbox of its own; want the pre-started one")
+	}
+	time.Sleep(300 * time.Millisecond) // the code has not run yet
+	if n := rec.count(); n != 1 {
+		t.Fatalf("%d sandboxes started before the taken one ran; want 1 (the refill waits for its exit)", n)
+	}
+	res := sb.Run(context.Background(), sandbox.Job{Code: `"ran"`, Timeout: 20 * time.Second})
+	if res.Status != sandbox.StatusSuccess {
+		t.Fatalf("run: %+v", res)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for rec.count() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := rec.count(); n != 2 {
+		t.Fatalf("%d sandboxes started 20 s after the run exited; want 2 (the replacement)", n)
+	}
+}

@@ -477,6 +477,10 @@ func (sb *Sandbox) waitReaders() {
 	}
 }
 
+// Exited is closed once deno, the sandbox's init, has exited: the sandbox
+// has finished its run (or died) and holds no more CPU.
+func (sb *Sandbox) Exited() <-chan struct{} { return sb.exited }
+
 // kill ends every process in the sandbox: SIGKILL to the init of a pid
 // namespace takes the whole namespace with it.
 func (sb *Sandbox) kill() {

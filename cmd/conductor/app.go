@@ -38,7 +38,7 @@ func resolveLayout(s config.Settings) layout {
 	var l layout
 	if d := os.Getenv("MCP_CONDUCTOR_DATA_DIR"); d != "" {
 		l.dataDir = d
-	} else if exe, err := os.Executable(); err == nil {
+	} else if exe, err := executable(); err == nil {
 		if cand := filepath.Join(filepath.Dir(exe), "..", ".build"); isDir(cand) {
 			l.dataDir = filepath.Clean(cand)
 		}
@@ -196,10 +196,18 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 		MaxConcurrency: s.MaxConcurrency,
 		MaxQueue:       s.MaxQueue,
 		Logger:         log,
+		// A burst of executions grows the heap; once it is over, hand the
+		// memory back rather than idle at the burst's size.
+		OnIdle:    releaseMemory,
+		IdleAfter: memoryIdle,
 	}
 	a.engine = engine.New(a.engineO)
 	return a, nil
 }
+
+// memoryIdle is how long the server waits after its last execution before
+// returning freed heap to the operating system.
+const memoryIdle = 500 * time.Millisecond
 
 // poolIdle is how long the pool waits for a request before it destroys its
 // pre-started sandboxes (they cost memory); the next request regrows it.

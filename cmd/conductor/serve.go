@@ -44,6 +44,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	// Logs go to stderr only: in stdio mode stdout carries the protocol.
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := runSealed(); err != nil {
+		log.Warn("serving from the binary on disk; each sandbox start protects it on its own (slower when rootless)", "reason", err)
+	}
 
 	a, err := newApp(ctx, log)
 	if err != nil {

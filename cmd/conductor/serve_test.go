@@ -1,8 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // TestServeBadSettings: `conductor serve` refuses to start on a bad setting or
@@ -66,4 +76,65 @@ func TestServeBadSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeRunsFromSealedCopy: `serve` re-executes itself from a sealed
+// memfd, so no sandbox start copies or overlays the binary again, and it
+// still finds its data directory next to the binary on disk.
+func TestServeRunsFromSealedCopy(t *testing.T) {
+	cmd := exec.Command(binary(t), "serve")
+	env := []string{"MCP_CONDUCTOR_STATE_DIR=" + t.TempDir(), "MCP_CONDUCTOR_POOL_SIZE=0"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MCP_CONDUCTOR_DATA_DIR=") { // found through the binary's path
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	ctx := context.Background()
+	client := sdk.NewClient(&sdk.Implementation{Name: "seal-test", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v\nstderr: %s", err, stderr.String())
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(exe, "/memfd:") {
+		t.Errorf("serve runs from %q; want a sealed memfd copy", exe)
+	}
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "run_deno_code", Arguments: map[string]any{"deno_code": "6 * 7"}})
+	if err != nil || res.IsError {
+		t.Fatalf("run_deno_code from the sealed server: %v %+v\nstderr: %s", err, res, stderr.String())
+	}
+	raw, _ := json.Marshal(res.StructuredContent)
+	if !strings.Contains(string(raw), `"returnValue":42`) {
+		t.Errorf("result %s, want 42", raw)
+	}
+	if err := cs.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	if strings.Contains(stderr.String(), "serving from the binary on disk") {
+		t.Errorf("server reports it is not sealed:\n%s", stderr.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
