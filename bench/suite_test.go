@@ -29,8 +29,11 @@ func suiteRounds() int { return envInt("BENCH_ROUNDS", 30) }
 
 const (
 	suiteThroughputTotal = 40                    // executions per concurrency level and variant
-	suitePoolGap         = 60 * time.Millisecond // between in-process pool takes, so the pool refills
-	suiteWarmGap         = 80 * time.Millisecond // between warm MCP calls, as a request stream would leave
+	// suiteSettle is the pause before every latency sample, so each starts
+	// on a quiet machine: the previous sample's background work (a pool
+	// refill boots a sandbox, ~40 ms of CPU; a used sandbox's teardown)
+	// has finished and does not land on the next variant's time.
+	suiteSettle = 100 * time.Millisecond
 )
 
 var suiteLevels = []int{1, 2, 4}
@@ -209,6 +212,7 @@ func BenchmarkSuite(b *testing.B) {
 		return timedHello(cmd)
 	}
 	runBare := func() {
+		time.Sleep(suiteSettle)
 		d, err := bareOnce()
 		if err != nil {
 			b.Fatalf("bare deno: %v", err)
@@ -216,6 +220,7 @@ func BenchmarkSuite(b *testing.B) {
 		bare.d = append(bare.d, d)
 	}
 	runCLI := func() {
+		time.Sleep(suiteSettle)
 		cmd := exec.Command(bin, "exec", "-")
 		cmd.Stdin = strings.NewReader(hello)
 		d, err := timedHello(cmd)
@@ -225,7 +230,7 @@ func BenchmarkSuite(b *testing.B) {
 		cli.d = append(cli.d, d)
 	}
 	runPooled := func() {
-		time.Sleep(suitePoolGap)
+		time.Sleep(suiteSettle)
 		t0 := time.Now()
 		sb, err := p.StartWith(ctx, sandbox.StartOptions{})
 		if err != nil {
@@ -258,8 +263,8 @@ func BenchmarkSuite(b *testing.B) {
 	runBare()
 	runCLI()
 	runPooled()
-	runMCP(cold, coldMCP, 0)
-	runMCP(warm, warmMCP, suiteWarmGap)
+	runMCP(cold, coldMCP, suiteSettle)
+	runMCP(warm, warmMCP, suiteSettle)
 	bare.d, cli.d, pooled.d, coldMCP.d, warmMCP.d = nil, nil, nil, nil, nil
 
 	type level struct {
@@ -276,8 +281,8 @@ func BenchmarkSuite(b *testing.B) {
 			runBare()
 			runCLI()
 			runPooled()
-			runMCP(cold, coldMCP, 0)
-			runMCP(warm, warmMCP, suiteWarmGap)
+			runMCP(cold, coldMCP, suiteSettle)
+			runMCP(warm, warmMCP, suiteSettle)
 		}
 		levels = levels[:0]
 		for _, c := range suiteLevels {
