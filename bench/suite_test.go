@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/conductor-sandbox/conductor/internal/sandboxtest"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"github.com/conductor-sandbox/conductor/pool"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
@@ -28,7 +28,7 @@ import (
 func suiteRounds() int { return envInt("BENCH_ROUNDS", 30) }
 
 const (
-	suiteThroughputTotal = 40                    // executions per concurrency level and variant
+	suiteThroughputTotal = 40 // executions per concurrency level and variant
 	// suiteSettle is the pause before every latency sample, so each starts
 	// on a quiet machine: the previous sample's background work (a pool
 	// refill boots a sandbox, ~40 ms of CPU; a used sandbox's teardown)
@@ -44,7 +44,7 @@ type mcpServer struct {
 	name   string
 	cmd    *exec.Cmd
 	cs     *sdk.ClientSession
-	stderr *bytes.Buffer
+	stderr *testenv.SyncBuffer
 }
 
 // startServer starts `bin/conductor serve` with the given MCP_CONDUCTOR_*
@@ -54,8 +54,8 @@ func startServer(b *testing.B, bin, name string, env ...string) *mcpServer {
 	ctx := context.Background()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), append(env, "MCP_CONDUCTOR_STATE_DIR="+b.TempDir())...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &lockedWriter{w: &stderr}
+	var stderr testenv.SyncBuffer
+	cmd.Stderr = &stderr
 	client := sdk.NewClient(&sdk.Implementation{Name: "bench-suite", Version: "1"}, nil)
 	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
 	if err != nil {
@@ -77,17 +77,6 @@ func startServer(b *testing.B, bin, name string, env ...string) *mcpServer {
 		}
 	})
 	return s
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func tail(s string, n int) string {

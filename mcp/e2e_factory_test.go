@@ -38,6 +38,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/conductor-sandbox/conductor/internal/leftovers"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
 
 // ---------------------------------------------------------------------------
@@ -325,7 +326,7 @@ type factoryServer struct {
 	cs       *sdk.ClientSession
 	cmd      *exec.Cmd
 	pid      int
-	stderr   *syncBuffer
+	stderr   *testenv.SyncBuffer
 	stateDir string
 	instance string
 	cfgPath  string
@@ -342,7 +343,7 @@ func startFactoryServer(t *testing.T, cfg map[string]any, args []string, env ...
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &factoryServer{stderr: &syncBuffer{}, stateDir: t.TempDir()}
+	s := &factoryServer{stderr: &testenv.SyncBuffer{}, stateDir: t.TempDir()}
 	s.cfgPath = filepath.Join(t.TempDir(), "mcp-config.json")
 	if err := os.WriteFile(s.cfgPath, b, 0o600); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/conductor-sandbox/conductor/internal/leftovers"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
 
 const toolName = "run_deno_code"
@@ -103,24 +104,6 @@ func serverEnv(stateDir string, extra ...string) []string {
 // ---------------------------------------------------------------------------
 // Servers
 
-// syncBuffer collects a process's stderr while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls cond every 20 ms until it holds or d passes.
 func waitFor(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
@@ -186,7 +169,7 @@ func assertClean(t *testing.T, stateDir, instance string) {
 // stdioServer is `conductor serve` over stdio with a go-sdk client session.
 type stdioServer struct {
 	cs       *sdk.ClientSession
-	stderr   *syncBuffer
+	stderr   *testenv.SyncBuffer
 	stateDir string
 	instance string
 }
@@ -198,7 +181,7 @@ func startStdio(t *testing.T, copts *sdk.ClientOptions, args []string, env ...st
 	t.Helper()
 	bin := conductorBin(t)
 	denoBin(t)
-	s := &stdioServer{stderr: &syncBuffer{}, stateDir: t.TempDir()}
+	s := &stdioServer{stderr: &testenv.SyncBuffer{}, stateDir: t.TempDir()}
 	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
 	cmd.Env = serverEnv(s.stateDir, env...)
 	cmd.Stderr = s.stderr
@@ -239,7 +222,7 @@ type httpServer struct {
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	waitErr  error
-	stderr   *syncBuffer
+	stderr   *testenv.SyncBuffer
 	stateDir string
 	instance string
 }
@@ -274,7 +257,7 @@ func startHTTPArgs(t *testing.T, args []string, env ...string) *httpServer {
 		s := &httpServer{
 			base:     fmt.Sprintf("http://127.0.0.1:%d", port),
 			exited:   make(chan struct{}),
-			stderr:   &syncBuffer{},
+			stderr:   &testenv.SyncBuffer{},
 			stateDir: stateDir,
 		}
 		s.url = s.base + "/mcp"
@@ -770,7 +753,7 @@ func TestE2EStdioGarbageLine(t *testing.T) {
 	stateDir := t.TempDir()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = serverEnv(stateDir)
-	stderr := &syncBuffer{}
+	stderr := &testenv.SyncBuffer{}
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -1221,7 +1204,7 @@ func TestE2EStdioSigterm(t *testing.T) {
 	stateDir := t.TempDir()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = serverEnv(stateDir)
-	stderr := &syncBuffer{}
+	stderr := &testenv.SyncBuffer{}
 	cmd.Stderr = stderr
 	client := sdk.NewClient(&sdk.Implementation{Name: "conductor-e2e", Version: "1"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

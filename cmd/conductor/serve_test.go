@@ -1,18 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
 
 // TestServeBadSettings: `conductor serve` refuses to start on a bad setting or
@@ -90,7 +90,7 @@ func TestServeRunsFromSealedCopy(t *testing.T) {
 		}
 	}
 	cmd.Env = env
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	cmd.Stderr = &stderr
 	ctx := context.Background()
 	client := sdk.NewClient(&sdk.Implementation{Name: "seal-test", Version: "1"}, nil)
@@ -119,22 +119,4 @@ func TestServeRunsFromSealedCopy(t *testing.T) {
 	if strings.Contains(stderr.String(), "serving from the binary on disk") {
 		t.Errorf("server reports it is not sealed:\n%s", stderr.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
