@@ -36,6 +36,17 @@ const (
 	VarMaxCode         = Prefix + "MAX_CODE"
 	VarMCPConfig       = Prefix + "MCP_CONFIG"
 	VarPoolSize        = Prefix + "POOL_SIZE"
+
+	VarSpillMax            = Prefix + "SPILL_MAX"
+	VarSpillTotal          = Prefix + "SPILL_TOTAL"
+	VarWorkspaceQuota      = Prefix + "WORKSPACE_QUOTA"
+	VarHTTPInsecureNoAuth  = Prefix + "HTTP_INSECURE_NO_AUTH"
+	VarHTTPMaxConns        = Prefix + "HTTP_MAX_CONNS"
+	VarHTTPMaxConnsPerIP   = Prefix + "HTTP_MAX_CONNS_PER_IP"
+	VarHTTPMaxSessions     = Prefix + "HTTP_MAX_SESSIONS"
+	VarMCPMaxRequest       = Prefix + "MCP_MAX_REQUEST"
+	VarMCPMaxInFlight      = Prefix + "MCP_MAX_INFLIGHT"
+	VarMCPMaxInFlightTotal = Prefix + "MCP_MAX_INFLIGHT_TOTAL"
 )
 
 // Settings are the admin's settings after validation.
@@ -97,6 +108,36 @@ type Settings struct {
 	MCPConfig string
 	// PoolSize is how many pre-started sandboxes `serve` keeps ready; 0 = off.
 	PoolSize int
+
+	// SpillMax bounds the bytes one run spills to the workspace's
+	// .conductor/output (stdout and stderr together) when its inline output
+	// is cut; 0 = no spilling. Default 16 MiB.
+	SpillMax int64
+	// SpillTotal bounds all spill files together; the oldest are removed
+	// first, never the newest run's. Default 256 MiB; at least SpillMax.
+	SpillTotal int64
+	// WorkspaceQuota is the most bytes the workspace may hold; 0 = no quota.
+	// Only with Workspace.
+	WorkspaceQuota int64
+	// HTTPInsecureNoAuth serves HTTP with no token at all (single-user
+	// machines); without it and without HTTPToken, serve makes a token.
+	HTTPInsecureNoAuth bool
+	// HTTPMaxConns caps open HTTP connections; default 256.
+	HTTPMaxConns int
+	// HTTPMaxConnsPerIP caps open HTTP connections from one source
+	// address; default 32.
+	HTTPMaxConnsPerIP int
+	// HTTPMaxSessions caps live MCP sessions per token (per client
+	// identity); default 16. Idle sessions expire.
+	HTTPMaxSessions int
+	// MCPMaxRequest bounds one mcpFactory call's request (its encoded
+	// parameters), in bytes; default 1 MiB.
+	MCPMaxRequest int64
+	// MCPMaxInFlight bounds the request bytes of one execution's calls in
+	// flight at once; default 8 MiB.
+	MCPMaxInFlight int64
+	// MCPMaxInFlightTotal bounds them across all executions; default 64 MiB.
+	MCPMaxInFlightTotal int64
 }
 
 // Defaults.
@@ -109,6 +150,15 @@ const (
 	DefaultMaxQueue       = 16
 	DefaultMaxCode        = 1 << 20
 	DefaultPoolSize       = 2
+
+	DefaultSpillMax            = 16 << 20
+	DefaultSpillTotal          = 256 << 20
+	DefaultHTTPMaxConns        = 256
+	DefaultHTTPMaxConnsPerIP   = 32
+	DefaultHTTPMaxSessions     = 16
+	DefaultMCPMaxRequest       = 1 << 20
+	DefaultMCPMaxInFlight      = 8 << 20
+	DefaultMCPMaxInFlightTotal = 64 << 20
 )
 
 // Limits.
@@ -131,6 +181,15 @@ func defaults() Settings {
 		MaxQueue:       DefaultMaxQueue,
 		MaxCode:        DefaultMaxCode,
 		PoolSize:       DefaultPoolSize,
+
+		SpillMax:            DefaultSpillMax,
+		SpillTotal:          DefaultSpillTotal,
+		HTTPMaxConns:        DefaultHTTPMaxConns,
+		HTTPMaxConnsPerIP:   DefaultHTTPMaxConnsPerIP,
+		HTTPMaxSessions:     DefaultHTTPMaxSessions,
+		MCPMaxRequest:       DefaultMCPMaxRequest,
+		MCPMaxInFlight:      DefaultMCPMaxInFlight,
+		MCPMaxInFlightTotal: DefaultMCPMaxInFlightTotal,
 	}
 }
 
@@ -300,17 +359,7 @@ var table = []setting{
 			Allowed:     "1, 0, true, false, yes or no (any case)",
 			Description: "Run even when some sandbox hardening is unavailable on this host, instead of refusing to start.",
 		},
-		parse: func(v string, s *Settings) error {
-			switch strings.ToLower(v) {
-			case "1", "true", "yes":
-				s.AllowDegraded = true
-			case "0", "false", "no":
-				s.AllowDegraded = false
-			default:
-				return errors.New("not a yes/no value")
-			}
-			return nil
-		},
+		parse: boolInto(func(s *Settings, b bool) { s.AllowDegraded = b }),
 	},
 	{
 		Variable: Variable{
@@ -436,6 +485,101 @@ var table = []setting{
 		},
 		parse: intIn(0, 64, func(s *Settings, n int) { s.PoolSize = n }),
 	},
+	{
+		Variable: Variable{
+			Name:    VarSpillMax,
+			Default: formatSize(DefaultSpillMax),
+			Allowed: "0 (no spilling) or " + sizeAllowed(64<<10, 4<<30),
+			Description: "Most bytes of one run's full output (stdout and stderr together) written to the workspace's " +
+				".conductor/output when the inline output is cut. Only with " + VarWorkspace + ".",
+		},
+		parse: sizeOrZeroIn(64<<10, 4<<30, func(s *Settings, n int64) { s.SpillMax = n }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarSpillTotal,
+			Default: formatSize(DefaultSpillTotal),
+			Allowed: sizeAllowed(1<<20, 1<<40) + ", at least " + VarSpillMax,
+			Description: "Most bytes all spilled output files may take together; when a run's spill pushes past it, " +
+				"the oldest files are removed first (never the newest run's).",
+		},
+		parse: sizeIn(1<<20, 1<<40, func(s *Settings, n int64) { s.SpillTotal = n }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarWorkspaceQuota,
+			Default: "",
+			Allowed: sizeAllowed(1<<20, 64<<40) + "; needs " + VarWorkspace,
+			Description: "Most bytes the workspace may hold. Enforced while code writes where the host allows it " +
+				"(a project quota), otherwise checked before each run; `conductor doctor` says which.",
+		},
+		parse: sizeIn(1<<20, 64<<40, func(s *Settings, n int64) { s.WorkspaceQuota = n }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarHTTPInsecureNoAuth,
+			Default: "false",
+			Allowed: "1, 0, true, false, yes or no (any case); not together with " + VarHTTPToken,
+			Description: "Serve HTTP with no token at all: anyone who can connect runs code with the admin's permissions " +
+				"and upstream credentials. Only for single-user machines. Unset: a token is required (one is generated when " +
+				VarHTTPToken + " is unset).",
+		},
+		parse: boolInto(func(s *Settings, b bool) { s.HTTPInsecureNoAuth = b }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarHTTPMaxConns,
+			Default:     strconv.Itoa(DefaultHTTPMaxConns),
+			Allowed:     "an integer from 1 to 65536",
+			Description: "Open HTTP connections at once; more wait to be accepted.",
+		},
+		parse: intIn(1, 65536, func(s *Settings, n int) { s.HTTPMaxConns = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarHTTPMaxConnsPerIP,
+			Default:     strconv.Itoa(DefaultHTTPMaxConnsPerIP),
+			Allowed:     "an integer from 1 to 65536",
+			Description: "Open HTTP connections from one source address; more are closed at once.",
+		},
+		parse: intIn(1, 65536, func(s *Settings, n int) { s.HTTPMaxConnsPerIP = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarHTTPMaxSessions,
+			Default:     strconv.Itoa(DefaultHTTPMaxSessions),
+			Allowed:     "an integer from 1 to 10000",
+			Description: "Live MCP sessions per token; a new session beyond it is refused. Idle sessions expire.",
+		},
+		parse: intIn(1, 10000, func(s *Settings, n int) { s.HTTPMaxSessions = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarMCPMaxRequest,
+			Default:     formatSize(DefaultMCPMaxRequest),
+			Allowed:     sizeAllowed(1<<10, 64<<20),
+			Description: "Largest request (encoded parameters) of one mcpFactory call; a larger one fails without reaching the upstream.",
+		},
+		parse: sizeIn(1<<10, 64<<20, func(s *Settings, n int64) { s.MCPMaxRequest = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarMCPMaxInFlight,
+			Default:     formatSize(DefaultMCPMaxInFlight),
+			Allowed:     sizeAllowed(1<<10, 1<<30) + ", at least " + VarMCPMaxRequest,
+			Description: "Request bytes of one execution's mcpFactory calls in flight at once; a call over it fails at once.",
+		},
+		parse: sizeIn(1<<10, 1<<30, func(s *Settings, n int64) { s.MCPMaxInFlight = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarMCPMaxInFlightTotal,
+			Default:     formatSize(DefaultMCPMaxInFlightTotal),
+			Allowed:     sizeAllowed(1<<10, 16<<30) + ", at least " + VarMCPMaxInFlight,
+			Description: "Request bytes of all executions' mcpFactory calls in flight at once; a call over it fails at once.",
+		},
+		parse: sizeIn(1<<10, 16<<30, func(s *Settings, n int64) { s.MCPMaxInFlightTotal = n }),
+	},
 }
 
 // intIn parses a decimal integer within [lo, hi].
@@ -458,6 +602,11 @@ func intIn(lo, hi int, set func(*Settings, int)) func(string, *Settings) error {
 // (name to value) and skips itself when one it reads was invalid.
 var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Error{
 	checkTimeouts,
+	checkAtLeast(VarSpillTotal, VarSpillMax, func(s *Settings) (int64, int64) { return s.SpillTotal, s.SpillMax }),
+	checkAtLeast(VarMCPMaxInFlight, VarMCPMaxRequest, func(s *Settings) (int64, int64) { return s.MCPMaxInFlight, s.MCPMaxRequest }),
+	checkAtLeast(VarMCPMaxInFlightTotal, VarMCPMaxInFlight, func(s *Settings) (int64, int64) { return s.MCPMaxInFlightTotal, s.MCPMaxInFlight }),
+	checkNeeds(VarWorkspaceQuota, VarWorkspace),
+	checkExcludes(VarHTTPInsecureNoAuth, VarHTTPToken, func(s *Settings) bool { return s.HTTPInsecureNoAuth && s.HTTPToken != "" }),
 }
 
 // Variables returns the documented variables, in a stable order, for
@@ -708,4 +857,76 @@ func parseWorkspace(v string, s *Settings) error {
 	}
 	s.Workspace = v
 	return nil
+}
+
+// boolInto parses a yes/no value.
+func boolInto(set func(*Settings, bool)) func(string, *Settings) error {
+	return func(v string, s *Settings) error {
+		switch strings.ToLower(v) {
+		case "1", "true", "yes":
+			set(s, true)
+		case "0", "false", "no":
+			set(s, false)
+		default:
+			return errors.New("not a yes/no value")
+		}
+		return nil
+	}
+}
+
+// sizeOrZeroIn is sizeIn that also accepts 0 (meaning "off").
+func sizeOrZeroIn(lo, hi int64, store func(*Settings, int64)) func(string, *Settings) error {
+	inRange := sizeIn(lo, hi, store)
+	return func(v string, s *Settings) error {
+		if n, err := ParseSize(v); err == nil && n == 0 {
+			store(s, 0)
+			return nil
+		}
+		return inRange(v, s)
+	}
+}
+
+// checkAtLeast requires the size named big to be at least the one named
+// small (each as set, or its default).
+func checkAtLeast(big, small string, get func(*Settings) (int64, int64)) func(*Settings, map[string]string, map[string]bool) *Error {
+	return func(s *Settings, set map[string]string, bad map[string]bool) *Error {
+		b, sm := get(s)
+		if bad[big] || bad[small] || b >= sm {
+			return nil
+		}
+		name, value := big, set[big]
+		if _, given := set[big]; !given {
+			name, value = small, set[small]
+		}
+		return &Error{
+			Var: name, Value: value,
+			Allowed: fmt.Sprintf("%s (%s) at least %s (%s)", big, formatSize(b), small, formatSize(sm)),
+			Err:     fmt.Errorf("%s would be smaller than %s", big, small),
+		}
+	}
+}
+
+// checkNeeds refuses the variable named v when the one it needs is unset.
+func checkNeeds(v, needs string) func(*Settings, map[string]string, map[string]bool) *Error {
+	return func(s *Settings, set map[string]string, bad map[string]bool) *Error {
+		value, given := set[v]
+		if !given || bad[needs] {
+			return nil
+		}
+		if _, ok := set[needs]; ok {
+			return nil
+		}
+		return &Error{Var: v, Value: value, Allowed: "only together with " + needs, Err: fmt.Errorf("%s is not set", needs)}
+	}
+}
+
+// checkExcludes refuses the variable named v when conflict reports that it
+// contradicts the one named other.
+func checkExcludes(v, other string, conflict func(*Settings) bool) func(*Settings, map[string]string, map[string]bool) *Error {
+	return func(s *Settings, set map[string]string, bad map[string]bool) *Error {
+		if bad[v] || bad[other] || !conflict(s) {
+			return nil
+		}
+		return &Error{Var: v, Value: set[v], Allowed: "not together with " + other, Err: fmt.Errorf("%s is set too", other)}
+	}
 }

@@ -60,6 +60,15 @@ func TestLoadDefaults(t *testing.T) {
 		MaxQueue:       16,
 		MaxCode:        1 << 20,
 		PoolSize:       2,
+
+		SpillMax:            16 << 20,
+		SpillTotal:          256 << 20,
+		HTTPMaxConns:        256,
+		HTTPMaxConnsPerIP:   32,
+		HTTPMaxSessions:     16,
+		MCPMaxRequest:       1 << 20,
+		MCPMaxInFlight:      8 << 20,
+		MCPMaxInFlightTotal: 64 << 20,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load() = %+v, want %+v", got, want)
@@ -493,6 +502,8 @@ func TestVariables(t *testing.T) {
 		VarRunArgs, VarMemory, VarPids, VarCPUs, VarMaxOutput, VarDefaultTimeout,
 		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarCgroupParent, VarWorkspace,
 		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPoolSize,
+		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
+		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
 	}
 	var names []string
 	for _, v := range vs {
@@ -574,5 +585,59 @@ func TestSecretNeverEchoed(t *testing.T) {
 		if strings.Contains(err.Error(), v) || !strings.Contains(err.Error(), VarHTTPToken) || !strings.Contains(err.Error(), "value hidden") {
 			t.Errorf("error %q must name the variable and hide the value", err)
 		}
+	}
+}
+
+// TestIssue9Settings covers the limits added for the security review
+// (issue 9): spill bounds, the workspace quota, HTTP limits and the
+// mcpFactory request budget, with the checks that tie them together.
+func TestIssue9Settings(t *testing.T) {
+	ws := t.TempDir()
+	tests := []struct {
+		name    string
+		kv      []string
+		field   func(Settings) any
+		want    any
+		wantErr string // substring of the error; "" = valid
+	}{
+		{"spill off", []string{VarSpillMax, "0"}, func(s Settings) any { return s.SpillMax }, int64(0), ""},
+		{"spill 1M", []string{VarSpillMax, "1M"}, func(s Settings) any { return s.SpillMax }, int64(1 << 20), ""},
+		{"spill too small", []string{VarSpillMax, "1K"}, nil, nil, VarSpillMax + `="1K": 1K is out of range`},
+		{"spill total below spill max", []string{VarSpillMax, "64M", VarSpillTotal, "32M"}, nil, nil,
+			VarSpillTotal + `="32M": ` + VarSpillTotal + " would be smaller than " + VarSpillMax},
+		{"spill max above default total", []string{VarSpillMax, "512M"}, nil, nil,
+			VarSpillMax + `="512M": ` + VarSpillTotal + " would be smaller than " + VarSpillMax},
+		{"quota", []string{VarWorkspace, ws, VarWorkspaceQuota, "1G"}, func(s Settings) any { return s.WorkspaceQuota }, int64(1 << 30), ""},
+		{"quota without workspace", []string{VarWorkspaceQuota, "1G"}, nil, nil, VarWorkspaceQuota + `="1G": ` + VarWorkspace + " is not set; allowed: only together with " + VarWorkspace},
+		{"quota garbage", []string{VarWorkspace, ws, VarWorkspaceQuota, "lots"}, nil, nil, "not a size"},
+		{"no auth", []string{VarHTTPInsecureNoAuth, "yes"}, func(s Settings) any { return s.HTTPInsecureNoAuth }, true, ""},
+		{"no auth and token", []string{VarHTTPInsecureNoAuth, "1", VarHTTPToken, "0123456789abcdef"}, nil, nil,
+			VarHTTPInsecureNoAuth + `="1": ` + VarHTTPToken + " is set too"},
+		{"no auth off with token", []string{VarHTTPInsecureNoAuth, "0", VarHTTPToken, "0123456789abcdef"}, func(s Settings) any { return s.HTTPToken }, "0123456789abcdef", ""},
+		{"max conns", []string{VarHTTPMaxConns, "10"}, func(s Settings) any { return s.HTTPMaxConns }, 10, ""},
+		{"max conns zero", []string{VarHTTPMaxConns, "0"}, nil, nil, "0 is out of range"},
+		{"per ip", []string{VarHTTPMaxConnsPerIP, "4"}, func(s Settings) any { return s.HTTPMaxConnsPerIP }, 4, ""},
+		{"sessions", []string{VarHTTPMaxSessions, "2"}, func(s Settings) any { return s.HTTPMaxSessions }, 2, ""},
+		{"request", []string{VarMCPMaxRequest, "64K"}, func(s Settings) any { return s.MCPMaxRequest }, int64(64 << 10), ""},
+		{"request above in flight", []string{VarMCPMaxRequest, "16M"}, nil, nil, VarMCPMaxRequest + `="16M": ` + VarMCPMaxInFlight + " would be smaller than " + VarMCPMaxRequest},
+		{"in flight above total", []string{VarMCPMaxInFlight, "128M"}, nil, nil, VarMCPMaxInFlight + `="128M": ` + VarMCPMaxInFlightTotal + " would be smaller than " + VarMCPMaxInFlight},
+		{"in flight", []string{VarMCPMaxInFlight, "2M", VarMCPMaxInFlightTotal, "4M"}, func(s Settings) any { return s.MCPMaxInFlightTotal }, int64(4 << 20), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(env(tt.kv...))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.field(s); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
