@@ -246,3 +246,34 @@ func TestOnIdle(t *testing.T) {
 		t.Errorf("OnIdle ran %d more times with nothing happening; want once per busy spell", n)
 	}
 }
+
+// TestPendingTimerDoesNotHoldTheSlot: with one execution slot, code that
+// returns while a timer is pending gives its value and frees the slot for
+// the next request at once instead of running into its timeout (issue 9).
+func TestPendingTimerDoesNotHoldTheSlot(t *testing.T) {
+	e := newEngine(t, func(o *Options) { o.MaxConcurrency = 1; o.MaxQueue = 1 })
+	var wg sync.WaitGroup
+	results := make([]*Result, 2)
+	for i := range 2 {
+		wg.Go(func() {
+			res, err := e.Execute(context.Background(), Request{Code: "setTimeout(() => {}, 600000);\nreturn " + strconv.Itoa(i), Timeout: 15 * time.Second})
+			if err != nil {
+				t.Errorf("execution %d: %v", i, err)
+				return
+			}
+			results[i] = res
+		})
+	}
+	wg.Wait()
+	for i, res := range results {
+		if res == nil {
+			continue
+		}
+		if res.Status != sandbox.StatusSuccess || string(res.ReturnValue) != strconv.Itoa(i) || !res.PendingStopped {
+			t.Errorf("execution %d: status %s value %s pendingWorkStopped %v error %+v", i, res.Status, res.ReturnValue, res.PendingStopped, res.Error)
+		}
+		if res.DurationMs > 7500 {
+			t.Errorf("execution %d took %.0f ms: the pending timer held it (and the slot)", i, res.DurationMs)
+		}
+	}
+}

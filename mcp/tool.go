@@ -118,6 +118,9 @@ func summary(r *sandbox.Result) string {
 			fmt.Fprintf(&b, "(%s truncated: %d of %d bytes shown)\n", name, len(text), total)
 		}
 	}
+	if r.PendingStopped {
+		fmt.Fprintf(&b, "note: work left pending after the result (timers, unawaited promises) was stopped %s after it; await what must finish\n", sandbox.AfterResultGrace)
+	}
 	section("stdout", r.Stdout, r.StdoutTruncated, r.StdoutBytes)
 	section("stderr", r.Stderr, r.StderrTruncated, r.StderrBytes)
 	if len(r.Degraded) > 0 {

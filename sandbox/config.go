@@ -26,11 +26,13 @@ const v8Headroom = 170 << 20
 // minOldSpaceMiB keeps tiny memory limits from producing a V8 flag deno rejects.
 const minOldSpaceMiB = 32
 
-// maskedPaths are hidden in /proc (runc's defaults, without /sys: there is no /sys).
+// maskedPaths are hidden in /proc: runc's defaults (without /sys: there is
+// no /sys), and /proc/cmdline, the host's kernel command line (boot options,
+// sometimes tokens a hypervisor passes), which nothing in a sandbox needs.
 var maskedPaths = []string{
 	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
 	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-	"/proc/scsi",
+	"/proc/scsi", "/proc/cmdline",
 }
 
 // readonlyPaths are remounted read-only in /proc (runc's defaults).

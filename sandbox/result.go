@@ -74,6 +74,10 @@ type Result struct {
 	ReturnValue     json.RawMessage `json:"returnValue"`
 	ReturnTruncated bool            `json:"returnValueTruncated"`
 	Calls           int             `json:"mcpCalls"` // mcpFactory calls the code made
+	// PendingStopped: the code left work pending after its result (timers,
+	// unawaited promises) that had not finished AfterResultGrace later; the
+	// run ended there and the result is the value.
+	PendingStopped bool `json:"pendingWorkStopped,omitempty"`
 	LimitHit        string          `json:"limitHit"`
 	Degraded        []string        `json:"degraded"`
 	Error           *ErrorInfo      `json:"error"`
@@ -88,7 +92,7 @@ var v8OOMMarkers = []string{
 }
 
 // collect fills res after deno has exited (or was killed).
-func (sb *Sandbox) collect(res *Result, killedFor Status, elapsed time.Duration) {
+func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed time.Duration) {
 	res.DurationMs = durationMs(elapsed)
 	res.Stdout, res.StdoutTruncated, res.StdoutBytes = sb.stdout.Result()
 	res.Stderr, res.StderrTruncated, res.StderrBytes = sb.stderr.Result()
@@ -176,6 +180,10 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, elapsed time.Duration)
 			info.Stack = strings.TrimPrefix(info.Stack, "TypeError: ")
 		}
 		res.Error = &info
+	case settled:
+		// Ended by the host after the result: neither a crash nor a signal
+		// of the code's making.
+		res.Status, res.PendingStopped, res.Signal = StatusSuccess, true, ""
 	case sb.stopped:
 		res.Status = StatusKilled
 		res.Error = &ErrorInfo{Type: ErrorKilled, Message: "deno stopped under a tracer; the sandbox was killed"}

@@ -44,8 +44,10 @@ type Sandbox struct {
 	proxy        *egress.Proxy // install sandboxes: the registry-only egress proxy
 	installFiles []string      // install sandboxes: the program (and CA file), in the cache dir
 
-	ready  chan struct{}  // closed when the bootstrap says "ready"
-	frames chan frameInfo // "evaluated" and "error" frames, and protocol faults
+	ready         chan struct{}  // closed when the bootstrap says "ready"
+	frames        chan frameInfo // "evaluated" and "error" frames, and protocol faults
+	evaluated     chan struct{}  // closed on the first "evaluated" frame: the module's work is done
+	evaluatedOnce sync.Once
 
 	exited  chan struct{} // closed when deno (the container's init) has exited
 	state   *os.ProcessState
@@ -152,9 +154,10 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		r: r, id: id, ctr: ctr, degraded: degraded, started: time.Now(),
 		stdout: r.capture(id, "stdout"),
 		stderr: r.capture(id, "stderr"),
-		ready:  make(chan struct{}),
-		frames: make(chan frameInfo, 4),
-		exited: make(chan struct{}),
+		ready:     make(chan struct{}),
+		frames:    make(chan frameInfo, 4),
+		evaluated: make(chan struct{}),
+		exited:    make(chan struct{}),
 	}
 	defer func() {
 		if retErr != nil {
@@ -350,6 +353,9 @@ func (sb *Sandbox) readFrames() {
 			}
 		case "evaluated", "error":
 			sb.pushFrame(frameInfo{typ: msg.Type, err: msg.Error, result: msg.Result, resultTruncated: msg.ResultTruncated})
+			if msg.Type == "evaluated" {
+				sb.evaluatedOnce.Do(func() { close(sb.evaluated) })
+			}
 		case "call":
 			c := sb.calls.Load()
 			if c == nil {
@@ -435,17 +441,8 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 		_ = sb.sendFrame(frame)
 	}()
 
-	var killedFor Status
-	timer := time.NewTimer(job.Timeout)
-	defer timer.Stop()
-	select {
-	case <-sb.exited:
-	case <-timer.C:
-		killedFor = StatusTimeout
-	case <-ctx.Done():
-		killedFor = StatusCancelled
-	}
-	if killedFor != "" {
+	killedFor, settled := sb.await(ctx, job.Timeout)
+	if killedFor != "" || settled {
 		sb.kill()
 		<-sb.exited
 	}
@@ -455,8 +452,40 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 	sb.toBox.Close()
 	sb.toBoxMu.Unlock()
 	sb.waitReaders()
-	sb.collect(res, killedFor, elapsed)
+	sb.collect(res, killedFor, settled, elapsed)
 	return res
+}
+
+// AfterResultGrace is how long work the code left pending after its result
+// (timers, unawaited promises, open handles) may go on before the run ends
+// anyway: the result is the value, and the slot is not held for the rest.
+const AfterResultGrace = time.Second
+
+// await waits until deno exits, the timeout passes or ctx ends (killedFor
+// says which of the last two), or until AfterResultGrace after the module's
+// result arrived with deno still running (settled).
+func (sb *Sandbox) await(ctx context.Context, timeout time.Duration) (killedFor Status, settled bool) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	evaluated := sb.evaluated
+	var grace <-chan time.Time
+	for {
+		select {
+		case <-sb.exited:
+			return "", false
+		case <-evaluated:
+			evaluated = nil
+			g := time.NewTimer(AfterResultGrace)
+			defer g.Stop()
+			grace = g.C
+		case <-grace:
+			return "", true
+		case <-timer.C:
+			return StatusTimeout, false
+		case <-ctx.Done():
+			return StatusCancelled, false
+		}
+	}
 }
 
 // readerGrace bounds how long output may keep arriving after deno exited:

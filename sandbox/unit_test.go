@@ -102,7 +102,7 @@ func TestBuildConfigHardening(t *testing.T) {
 	if m := mounts["/deno-dir"]; m == nil || m.Flags&unix.MS_RDONLY == 0 || m.Flags&unix.MS_BIND == 0 {
 		t.Errorf("/deno-dir mount %+v: want a read-only bind", m)
 	}
-	for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"} {
+	for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/cmdline"} {
 		if !contains(cfg.MaskPaths, p) {
 			t.Errorf("%s not masked", p)
 		}
