@@ -77,10 +77,10 @@ type Result struct {
 	// PendingStopped: the code left work pending after its result (timers,
 	// unawaited promises) that had not finished AfterResultGrace later; the
 	// run ended there and the result is the value.
-	PendingStopped bool `json:"pendingWorkStopped,omitempty"`
-	LimitHit        string          `json:"limitHit"`
-	Degraded        []string        `json:"degraded"`
-	Error           *ErrorInfo      `json:"error"`
+	PendingStopped bool       `json:"pendingWorkStopped,omitempty"`
+	LimitHit       string     `json:"limitHit"`
+	Degraded       []string   `json:"degraded"`
+	Error          *ErrorInfo `json:"error"`
 }
 
 // v8OOMMarkers are what deno prints when V8's heap limit is reached.

@@ -152,8 +152,8 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	}
 	sb := &Sandbox{
 		r: r, id: id, ctr: ctr, degraded: degraded, started: time.Now(),
-		stdout: r.capture(id, "stdout"),
-		stderr: r.capture(id, "stderr"),
+		stdout:    r.capture(id, "stdout"),
+		stderr:    r.capture(id, "stderr"),
 		ready:     make(chan struct{}),
 		frames:    make(chan frameInfo, 4),
 		evaluated: make(chan struct{}),
