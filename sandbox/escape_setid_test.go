@@ -3,8 +3,6 @@ package sandbox
 import (
 	_ "embed"
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -85,7 +84,7 @@ func TestEscapeSetID(t *testing.T) {
 	t.Run("umask", func(t *testing.T) { checkSetidUmask(t, rep) })
 	t.Run("deno and node APIs", func(t *testing.T) { checkSetidAPIs(t, rep) })
 	t.Run("host sees no set-id, world-writable or capability", func(t *testing.T) {
-		n := assertNoSetidOnHost(t, ws)
+		n := testenv.AssertNoSetID(t, ws)
 		if n < 20 {
 			t.Errorf("the host walk saw only %d entries: the probe created too little to prove anything", n)
 		}
@@ -247,42 +246,4 @@ func checkSetidAPIs(t *testing.T, rep *setidReport) {
 		t.Errorf("umask after Deno.umask(0) and process.umask(0) = %#o, want %#o", rep.UmaskAtEnd, sandboxUmask)
 	}
 	t.Logf("Deno.umask() reports %#o, process.umask() %#o; the real mask is %#o", rep.Modes["Deno.umask()"], rep.Modes["process.umask()"], rep.UmaskAtEnd)
-}
-
-// assertNoSetidOnHost walks dir on the host without following symlinks and
-// fails for any entry with S_ISUID, S_ISGID or S_IWOTH (symlinks, always
-// 0777, excepted) or a security.capability xattr. It returns the number of
-// entries seen.
-func assertNoSetidOnHost(t *testing.T, dir string) int {
-	t.Helper()
-	n := 0
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		n++
-		var st unix.Stat_t
-		if err := unix.Lstat(path, &st); err != nil {
-			return err
-		}
-		mode := st.Mode
-		if mode&unix.S_IFMT == unix.S_IFLNK {
-			return nil
-		}
-		if bad := mode & (unix.S_ISUID | unix.S_ISGID | unix.S_IWOTH); bad != 0 {
-			t.Errorf("%s on the host: mode %#o (uid %d): has %#o", path, mode&0o7777, st.Uid, bad)
-		}
-		_, xerr := unix.Lgetxattr(path, "security.capability", make([]byte, 64))
-		switch {
-		case xerr == nil:
-			t.Errorf("%s on the host carries a security.capability xattr", path)
-		case !errors.Is(xerr, unix.ENODATA) && !errors.Is(xerr, unix.ENOTSUP):
-			t.Errorf("%s: reading security.capability: %v", path, xerr)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("walking the workspace: %v", err)
-	}
-	return n
 }
