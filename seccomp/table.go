@@ -230,7 +230,8 @@ var commonRules = concat(
 		// file handles (CVE-2014-3519 "shocker"), memfds, seccomp itself
 		"name_to_handle_at", "open_by_handle_at", "memfd_create", "memfd_secret", "seccomp",
 		// device nodes, fifos and files made by mknod (deno never calls it;
-		// a regular file from mknod would carry its mode's set-id bits)
+		// a regular file from mknod keeps its mode's set-id bits: the
+		// kernel strips them only for mkdir)
 		"mknodat",
 		// extended attributes: a security.capability xattr written through
 		// the workspace's idmapped mount is a file capability on the host,
@@ -295,7 +296,9 @@ const openCreateFlags = unix.O_CREAT | (unix.O_TMPFILE &^ unix.O_DIRECTORY)
 // kernel ignores):
 //   - chmod family (fchmod, fchmodat, fchmodat2; chmod on x86_64): allowed
 //     only when (mode & 06002) == 0. This also covers chmod through
-//     /proc/self/fd/N and an O_PATH fd with AT_EMPTY_PATH.
+//     /proc/self/fd/N and an O_PATH fd with AT_EMPTY_PATH. An explicit
+//     world-writable mode is refused too: Deno.writeFile(p, d, {mode: 0o666})
+//     (deno fchmods the mode after opening) fails with EPERM.
 //   - openat (open, creat on x86_64): allowed when the call creates nothing
 //     ((flags & (O_CREAT|__O_TMPFILE)) == 0) or when (mode & 06000) == 0.
 //     An O_TMPFILE file linked in later with linkat keeps this mode.
@@ -312,7 +315,8 @@ const openCreateFlags = unix.O_CREAT | (unix.O_TMPFILE &^ unix.O_DIRECTORY)
 //     0xffffffff and deno's Deno.umask(0) and node's process.umask(0) panic
 //     on that ("umask returned invalid Mode"), and the common
 //     old = umask(0); umask(old) idiom would then set a mask of 0777.
-//     Deno.umask() with no argument queries with umask(0o777), which passes.
+//     Deno.umask() with no argument queries with that idiom, so it reports
+//     0 while the mask stays 0022.
 //   - openat2: its mode is inside struct open_how, which seccomp cannot
 //     read, so it gets ENOSYS and userspace falls back to openat (deno never
 //     calls it; runc's pathrs-lite probes it and falls back).
@@ -361,6 +365,7 @@ func createRules(name string, flagsIndex, modeIndex uint) []rule {
 	}
 }
 
+// optionalRules marks rules for a syscall the linked libseccomp may not know.
 func optionalRules(rules []rule) []rule {
 	for i := range rules {
 		rules[i].optional = true
