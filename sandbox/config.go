@@ -116,6 +116,10 @@ func buildConfig(s containerSpec) *configs.Config {
 			{Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0},
 			{Type: unix.RLIMIT_NOFILE, Hard: 4096, Soft: 4096},
 		},
+		// 0022, explicitly (libcontainer's default today): with seccomp
+		// refusing any umask that clears S_IWOTH, no file or directory the
+		// sandbox creates is world-writable.
+		Umask:           uint32Ptr(sandboxUmask),
 		OomScoreAdj:     intPtr(1000),
 		Seccomp:         s.seccomp,
 		Cgroups:         s.cgroup,
@@ -130,7 +134,14 @@ func buildConfig(s containerSpec) *configs.Config {
 	return cfg
 }
 
+// sandboxUmask is the sandbox process's umask. seccomp allows umask only
+// with S_IWOTH set (seccomp/table.go modeRules), so code can tighten it but
+// never make O_CREAT or mkdir produce a world-writable entry.
+const sandboxUmask = 0o022
+
 func intPtr(v int) *int { return &v }
+
+func uint32Ptr(v uint32) *uint32 { return &v }
 
 // ownerMapping idmaps a writable bind mount: ids on disk (the mapping's
 // "container" side) map to the ids of the processes using it (the "host"

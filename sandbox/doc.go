@@ -4,6 +4,16 @@
 // /sys; a minimal /dev; a size-limited noexec tmpfs /tmp; no capabilities;
 // no_new_privs; a seccomp allowlist; cgroup memory and pid limits.
 //
+// The workspace (Options.Workspace) is a host directory bind-mounted at the
+// same path, idmapped to its owner as root. nosuid there holds only inside
+// the sandbox, so nothing the sandbox writes may carry set-id bits, be
+// world-writable, or carry a file capability: the seccomp policy refuses
+// those modes on every chmod, open/creat and mkdir path, and every xattr
+// setter, and the process starts with umask 0022 (sandboxUmask), which code
+// can tighten but not clear S_IWOTH from (see seccomp's modeRules).
+// TestEscapeSetID proves it from inside with allow-all and FFI, then walks
+// the workspace on the host.
+//
 // Inside, deno runs a fixed bootstrap (bootstrap.js) that receives the user's
 // code over an inherited pipe pair (fd 4: host to sandbox, fd 3: sandbox to
 // host), so a sandbox can be started before its code is known. Messages on the

@@ -23,9 +23,10 @@
 // TypeScript, Workers, WebAssembly, WebCrypto, timers, the file system,
 // subprocesses and, with network, Deno.serve and fetch; plus the tail of
 // `runc init` between loading the filter and execve):
-//   - file I/O and metadata (openat/openat2, statx, getdents64, fcntl locks,
-//     mkdir/rename/unlink/link/symlink, chmod/chown, inotify, copy_file_range,
-//     and on x86_64 the legacy open/stat/access/... forms);
+//   - file I/O and metadata (statx, getdents64, fcntl locks,
+//     rename/unlink/link/symlink, chown, inotify, copy_file_range, and on
+//     x86_64 the legacy stat/access/... forms; openat, mkdir, chmod and
+//     umask are below, with argument conditions);
 //   - memory: mmap, mprotect including PROT_EXEC and W+X (V8's JIT),
 //     madvise, mremap, pkey_* (V8 probes memory protection keys);
 //   - threads, time and signals: futex, rseq, clone without namespace
@@ -45,7 +46,23 @@
 //   - ioctl: TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX
 //     (so TIOCSTI, TIOCLINUX, TIOCSWINSZ are denied);
 //   - prctl: PR_SET_NAME, PR_GET_NAME, PR_SET_VMA, PR_GET_DUMPABLE;
-//   - prlimit64: pid 0 only (deno raises its own RLIMIT_NOFILE).
+//   - prlimit64: pid 0 only (deno raises its own RLIMIT_NOFILE);
+//   - file modes (issue 9: nothing the sandbox writes may reach the host
+//     set-user-id, set-group-id or world-writable; the workspace is a host
+//     directory and nosuid holds only inside the sandbox):
+//     fchmod, fchmodat, fchmodat2 and chmod when (mode & 06002) == 0;
+//     openat, open and creat when (flags & (O_CREAT|__O_TMPFILE)) == 0 or
+//     (mode & 06000) == 0; mkdirat and mkdir when (mode & 06000) == 0;
+//     umask when (mask & 02) == 02, so with the sandbox's umask of 0022
+//     O_CREAT and mkdir never make o+w entries. A umask that would clear
+//     S_IWOTH is ignored (returns 0, the mask stays): umask(2) cannot fail,
+//     and deno panics if it does. Deno.umask() therefore reports 0.
+//     mknod, mknodat and the xattr setters and removers are denied (a
+//     security.capability xattr written through the workspace's idmapped
+//     mount would be a file capability on the host; deno uses none of
+//     them), and openat2 gets ENOSYS because its mode is in a struct the
+//     filter cannot read. Link and rename across mounts fail with EXDEV.
+//     See modeRules in table.go for the reasoning on each path.
 //
 // Only with Options.Network: connect, bind, listen, accept, accept4,
 // sendto with an address, sendmsg, sendmmsg, recvmsg, recvmmsg, getsockopt,
@@ -55,7 +72,8 @@
 // first wall; this is the second.
 //
 // ENOSYS, because userspace has a fallback or probes: clone3 (glibc falls
-// back to clone), io_uring_*, and the newest futex/shadow-stack calls.
+// back to clone), openat2 (to openat), io_uring_*, and the newest
+// futex/shadow-stack calls.
 //
 // Named as EPERM (what the moby, nsjail and codex profiles block): keyctl,
 // bpf, perf_event_open, userfaultfd, ptrace, process_vm_*, pidfd_getfd,

@@ -52,6 +52,9 @@ func (r rule) syscall() *configs.Syscall {
 	case deny:
 		s.Action = configs.Errno
 		s.ErrnoRet = errnoPtr(unix.EPERM)
+	case ignore:
+		s.Action = configs.Errno
+		s.ErrnoRet = errnoPtr(0)
 	}
 	if c := r.when; c != nil {
 		arg := &configs.Arg{Index: c.index, Value: c.value, Op: configs.EqualTo}

@@ -17,6 +17,10 @@ const (
 	// EPERM rather than ENOSYS. libcontainer skips such rules when it
 	// compiles the filter because they repeat the default action.
 	deny
+	// ignore makes the syscall do nothing and return 0 (SECCOMP_RET_ERRNO
+	// with errno 0). Only for umask, whose callers cannot handle a failure:
+	// glibc turns -EPERM into a mask of 0xffffffff and deno (nix) panics on it.
+	ignore
 )
 
 // cmp is one comparison on one syscall argument. All comparisons are on the
@@ -119,21 +123,24 @@ func concat(groups ...[]rule) []rule {
 var commonRules = concat(
 	// Files and directories. Deno's fs API, DENO_DIR and its sqlite caches
 	// (fcntl F_SETLK locks), glibc and the tail of `runc init`
-	// (pathrs-lite re-opens the exec fifo via openat2/statx/fstatfs).
+	// (pathrs-lite re-opens the exec fifo via statx/fstatfs, and openat2,
+	// which gets ENOSYS here: it then falls back to openat; see modeRules).
 	allowAll("read", "write", "readv", "writev", "pread64", "pwrite64",
 		"preadv", "pwritev", "preadv2", "pwritev2",
-		"openat", "openat2", "close", "close_range", "lseek",
+		"close", "close_range", "lseek",
 		"fstat", "newfstatat", "statx", "statfs", "fstatfs", "getdents64",
 		"fcntl", "flock", "fsync", "fdatasync", "ftruncate", "truncate",
-		"mkdirat", "unlinkat", "renameat2", "linkat", "symlinkat", "readlinkat",
+		"unlinkat", "renameat2", "linkat", "symlinkat", "readlinkat",
 		"faccessat", "faccessat2",
-		"fchmod", "fchmodat", "fchown", "fchownat", "utimensat", "umask",
+		"fchown", "fchownat", "utimensat",
 		"getcwd", "chdir", "fchdir", "dup", "dup3", "pipe2",
 		"copy_file_range", "sendfile", "fadvise64",
 		"inotify_init1", "inotify_add_watch", "inotify_rm_watch"),
-	// glibc >= 2.39 implements fchmodat(AT_SYMLINK_NOFOLLOW) with fchmodat2
-	// and falls back only on ENOSYS.
-	[]rule{{name: "fchmodat2", verdict: allow, optional: true}},
+	// File modes: nothing the sandbox creates may carry S_ISUID or S_ISGID
+	// (the workspace is a writable bind mount of a host directory, idmapped
+	// to its owner, and nosuid holds only inside the sandbox), nor be
+	// world-writable. See modeRules.
+	modeRules(),
 	// Event loop (tokio/mio) and blocking waits.
 	allowAll("eventfd2", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_pwait2",
 		"ppoll", "pselect6"),
@@ -222,6 +229,15 @@ var commonRules = concat(
 		"reboot", "swapon", "swapoff", "acct",
 		// file handles (CVE-2014-3519 "shocker"), memfds, seccomp itself
 		"name_to_handle_at", "open_by_handle_at", "memfd_create", "memfd_secret", "seccomp",
+		// device nodes, fifos and files made by mknod (deno never calls it;
+		// a regular file from mknod keeps its mode's set-id bits: the
+		// kernel strips them only for mkdir)
+		"mknodat",
+		// extended attributes: a security.capability xattr written through
+		// the workspace's idmapped mount is a file capability on the host,
+		// and system.posix_acl_* would grant access modes cannot show.
+		// deno never sets or removes xattrs.
+		"setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
 		"personality", "process_mrelease", "set_mempolicy_home_node", "cachestat",
 		"mbind", "set_mempolicy", "migrate_pages", "move_pages", "fanotify_init",
 		"vmsplice",
@@ -245,12 +261,114 @@ func networkRules(names ...string) []rule {
 // vfork (dash spawns with vfork; both equal clone without namespace flags),
 // and the x86-only dangerous calls.
 var amd64Rules = concat(
-	allowAll("open", "creat", "stat", "lstat", "access", "readlink", "rename", "renameat",
-		"mkdir", "rmdir", "unlink", "link", "symlink", "chmod", "chown", "lchown",
+	allowAll("stat", "lstat", "access", "readlink", "rename", "renameat",
+		"rmdir", "unlink", "link", "symlink", "chown", "lchown",
 		"dup2", "pipe", "poll", "select", "epoll_wait", "epoll_create",
 		"getpgrp", "time", "pause", "arch_prctl", "fork", "vfork"),
-	denyAll("iopl", "ioperm", "modify_ldt", "uselib", "vhangup"),
+	// The legacy forms of the mode rules (see modeRules): open(path, flags,
+	// mode), creat(path, mode), mkdir(path, mode), chmod(path, mode).
+	createRules("open", 1, 2),
+	setidFreeMode("creat", 1),
+	setidFreeMode("mkdir", 1),
+	safeChmod("chmod", 1),
+	denyAll("iopl", "ioperm", "modify_ldt", "uselib", "vhangup", "mknod"),
 )
 
 // arm64Rules are the arm64-only syscalls (none needed beyond the generic table).
 var arm64Rules []rule
+
+// Mode bits the sandbox may never set (include/uapi/linux/stat.h).
+const (
+	modeSetID     = unix.S_ISUID | unix.S_ISGID // 06000
+	modeOtherW    = unix.S_IWOTH                // 00002
+	modeForbidden = modeSetID | modeOtherW      // 06002
+)
+
+// openCreateFlags are the open flags with which the mode argument is used:
+// O_CREAT, and __O_TMPFILE (O_TMPFILE is __O_TMPFILE|O_DIRECTORY; the kernel
+// reads the mode whenever the __O_TMPFILE bit is set, see build_open_flags).
+// Both values are the same on x86_64 and arm64.
+const openCreateFlags = unix.O_CREAT | (unix.O_TMPFILE &^ unix.O_DIRECTORY)
+
+// modeRules keep set-id and world-writable bits off everything the sandbox
+// creates or changes, on every path the kernel offers, with masked
+// comparisons on the mode argument (full register; the mask ignores bits the
+// kernel ignores):
+//   - chmod family (fchmod, fchmodat, fchmodat2; chmod on x86_64): allowed
+//     only when (mode & 06002) == 0. This also covers chmod through
+//     /proc/self/fd/N and an O_PATH fd with AT_EMPTY_PATH. An explicit
+//     world-writable mode is refused too: Deno.writeFile(p, d, {mode: 0o666})
+//     (deno fchmods the mode after opening) fails with EPERM.
+//   - openat (open, creat on x86_64): allowed when the call creates nothing
+//     ((flags & (O_CREAT|__O_TMPFILE)) == 0) or when (mode & 06000) == 0.
+//     An O_TMPFILE file linked in later with linkat keeps this mode.
+//   - mkdirat (mkdir): allowed only when (mode & 06000) == 0. The kernel
+//     already drops S_ISUID/S_ISGID from mkdir's mode (a directory becomes
+//     setgid only by inheriting it from its parent); the rule holds even if
+//     that changed.
+//   - umask: allowed when the new mask keeps S_IWOTH ((mask & 02) == 02),
+//     so O_CREAT and mkdir, whose usual modes are 0666 and 0777, never make
+//     world-writable entries; libcontainer starts the process with umask
+//     0022 (set explicitly in sandbox/config.go). A mask without S_IWOTH
+//     (umask(0)) is ignored: the call returns 0 and the mask stays. It is
+//     not failed with EPERM because umask(2) cannot fail: glibc would return
+//     0xffffffff and deno's Deno.umask(0) and node's process.umask(0) panic
+//     on that ("umask returned invalid Mode"), and the common
+//     old = umask(0); umask(old) idiom would then set a mask of 0777.
+//     Deno.umask() with no argument queries with that idiom, so it reports
+//     0 while the mask stays 0022.
+//   - openat2: its mode is inside struct open_how, which seccomp cannot
+//     read, so it gets ENOSYS and userspace falls back to openat (deno never
+//     calls it; runc's pathrs-lite probes it and falls back).
+//   - mknod, mknodat and the xattr setters are denied (see the deny list).
+//
+// Other ways to a set-id or world-writable entry are closed elsewhere:
+// link and rename across mounts fail with EXDEV, copy_file_range copies
+// data only, writing to a set-id file clears its set-id bits, ioctl
+// (FS_IOC_SETFLAGS and the rest) and io_uring are denied.
+func modeRules() []rule {
+	return concat(
+		safeChmod("fchmod", 1),
+		safeChmod("fchmodat", 2),
+		// glibc >= 2.39 implements fchmodat(AT_SYMLINK_NOFOLLOW) with
+		// fchmodat2 and falls back only on ENOSYS.
+		optionalRules(safeChmod("fchmodat2", 2)),
+		createRules("openat", 2, 3),
+		setidFreeMode("mkdirat", 2),
+		[]rule{
+			{name: "umask", verdict: allow, when: &cmp{index: 0, mask: modeOtherW, value: modeOtherW}},
+			{name: "umask", verdict: ignore, when: &cmp{index: 0, mask: modeOtherW, value: 0}},
+		},
+		[]rule{{name: "openat2", verdict: enosys}},
+	)
+}
+
+// safeChmod allows name only when its mode argument (at index) has no
+// S_ISUID, S_ISGID or S_IWOTH bit.
+func safeChmod(name string, index uint) []rule {
+	return []rule{{name: name, verdict: allow, when: &cmp{index: index, mask: modeForbidden, value: 0}}}
+}
+
+// setidFreeMode allows name only when its mode argument (at index) has no
+// S_ISUID or S_ISGID bit.
+func setidFreeMode(name string, index uint) []rule {
+	return []rule{{name: name, verdict: allow, when: &cmp{index: index, mask: modeSetID, value: 0}}}
+}
+
+// createRules allows an open-like call (flags at flagsIndex, mode at
+// modeIndex) when it creates nothing, or when its mode has no set-id bit.
+// The two rules are alternatives (libseccomp ORs rules of one syscall).
+func createRules(name string, flagsIndex, modeIndex uint) []rule {
+	return []rule{
+		{name: name, verdict: allow, when: &cmp{index: flagsIndex, mask: openCreateFlags, value: 0}},
+		{name: name, verdict: allow, when: &cmp{index: modeIndex, mask: modeSetID, value: 0}},
+	}
+}
+
+// optionalRules marks rules for a syscall the linked libseccomp may not know.
+func optionalRules(rules []rule) []rule {
+	for i := range rules {
+		rules[i].optional = true
+	}
+	return rules
+}

@@ -224,7 +224,8 @@ func seccompCheck() check {
 		return c
 	}
 	c.OK = true
-	c.Detail = "filters available; policy: allowlist, default EPERM, native ABI only (others kill the process)"
+	c.Detail = "filters available; policy: allowlist, default EPERM, native ABI only (others kill the process); " +
+		"no set-id, world-writable or capability file can be written to the workspace"
 	return c
 }
 
