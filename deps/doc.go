@@ -137,9 +137,12 @@
 //	<data>/deps/.trash-*               a view being removed
 //
 // Installs write only into the current view (an install sandbox mounts its
-// deno-dir writable); runs mount it read-only. The empty allowlist has no
-// view: nothing is mounted and the sandbox's DENO_DIR is the root's empty,
-// read-only directory.
+// deno-dir writable); runs mount it read-only. Commands that install (serve,
+// deps install) create the view (Open); the others (exec, doctor) only open
+// one that exists (OpenExisting). The empty allowlist has no view, and
+// neither has an allowlist nothing was installed for: then nothing is
+// mounted and the sandbox's DENO_DIR is the root's empty, read-only
+// directory.
 //
 // Removal: Prune never removes a view some process holds open (serve, exec,
 // deps install and doctor hold theirs for their lifetime), so two servers

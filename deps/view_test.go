@@ -2,6 +2,8 @@ package deps
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -194,5 +196,33 @@ func TestViewInstalledMarkers(t *testing.T) {
 	other := ViewKey{Allowlist: mustAllow(t, "npm:a@^1"), Registry: "https://r/", Deno: "deno 2"}
 	if _, installed, ok := vs.Inspect(other); ok || len(installed) != 0 {
 		t.Fatalf("another allowlist's view sees %v (exists %v)", installed, ok)
+	}
+}
+
+// TestViewsOpenExisting: OpenExisting creates nothing; it opens (and holds)
+// a view that exists.
+func TestViewsOpenExisting(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "deps")
+	vs := NewViews(dir)
+	k := ViewKey{Allowlist: mustAllow(t, "npm:a@^1"), Registry: "https://r/", Deno: "deno 2"}
+	if v, err := vs.OpenExisting(ctx, k); !errors.Is(err, ErrNoView) || v != nil {
+		t.Fatalf("OpenExisting of a missing view = %v, %v; want ErrNoView", v, err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenExisting created %s: %v", dir, err)
+	}
+	created, err := vs.Open(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Release()
+	v, err := vs.OpenExisting(ctx, k)
+	if err != nil || v.Cache != created.Cache {
+		t.Fatalf("OpenExisting = %v, %v; want %s", v, err, created.Cache)
+	}
+	defer v.Release()
+	if removed, err := vs.Prune(ctx, PruneOptions{}); err != nil || len(removed) != 0 {
+		t.Fatalf("Prune removed %v (%v) while OpenExisting's view is held", removed, err)
 	}
 }

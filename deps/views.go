@@ -27,8 +27,13 @@ const (
 	tmpSuffix    = ".tmp"      // view.json being written
 )
 
-// ErrViewsLock means the views directory could not be locked.
-var ErrViewsLock = errors.New("dependency cache: cannot lock the views directory")
+// Sentinel errors.
+var (
+	// ErrViewsLock means the views directory could not be locked.
+	ErrViewsLock = errors.New("dependency cache: cannot lock the views directory")
+	// ErrNoView is OpenExisting's answer for a view never created.
+	ErrNoView = errors.New("dependency cache: no view for this allowlist yet")
+)
 
 // Views is a directory of dependency-cache views, one per canonical
 // allowlist (see the package documentation): <dir>/<name>/. It is safe for
@@ -71,8 +76,24 @@ type ViewInfo struct {
 // Open opens (creating it if needed) the view for k and holds it until
 // Release. The view's cache directory and its ancestors are made
 // searchable (0755) so the sandbox's unprivileged uid can mount it.
-func (vs *Views) Open(ctx context.Context, k ViewKey) (_ *View, retErr error) {
+func (vs *Views) Open(ctx context.Context, k ViewKey) (*View, error) {
+	return vs.open(ctx, k, true)
+}
+
+// OpenExisting is Open for a view that exists: ErrNoView if it does not.
+func (vs *Views) OpenExisting(ctx context.Context, k ViewKey) (*View, error) {
+	return vs.open(ctx, k, false)
+}
+
+func (vs *Views) open(ctx context.Context, k ViewKey, create bool) (_ *View, retErr error) {
 	name := k.Name()
+	v := &View{Name: name, Dir: filepath.Join(vs.dir, name)}
+	v.Cache = filepath.Join(v.Dir, viewCacheDir)
+	if !create {
+		if _, err := os.Stat(v.Cache); errors.Is(err, fs.ErrNotExist) {
+			return nil, ErrNoView
+		}
+	}
 	if err := os.MkdirAll(vs.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("dependency cache: %w", err)
 	}
@@ -81,8 +102,12 @@ func (vs *Views) Open(ctx context.Context, k ViewKey) (_ *View, retErr error) {
 		return nil, err
 	}
 	defer lock.Close()
-	v := &View{Name: name, Dir: filepath.Join(vs.dir, name)}
-	v.Cache = filepath.Join(v.Dir, viewCacheDir)
+	if !create {
+		// Again under the lock: a Prune may have removed it meanwhile.
+		if _, err := os.Stat(v.Cache); errors.Is(err, fs.ErrNotExist) {
+			return nil, ErrNoView
+		}
+	}
 	if err := os.MkdirAll(v.Cache, 0o755); err != nil {
 		return nil, fmt.Errorf("dependency cache view: %w", err)
 	}
@@ -130,8 +155,12 @@ func (v *View) marker(p Package) string {
 	return filepath.Join(v.Dir, viewMarkers, hex.EncodeToString(sum[:8]))
 }
 
-// Installed reports whether p's install into the view succeeded before.
+// Installed reports whether p's install into the view succeeded before
+// (never, for a nil view).
 func (v *View) Installed(p Package) bool {
+	if v == nil {
+		return false
+	}
 	_, err := os.Stat(v.marker(p))
 	return err == nil
 }

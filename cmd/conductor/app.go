@@ -122,8 +122,22 @@ func limitsFor(s config.Settings) cgroups.Limits {
 // errRootfsMissing tells the user how to build the root.
 var errRootfsMissing = errors.New("conductor is not set up: run `make build` (it fetches deno and builds the sandbox root)")
 
-// newApp wires settings, cgroups, the root, seccomp and a sandbox runner.
-func newApp(ctx context.Context, log *slog.Logger) (_ *app, retErr error) {
+// newApp wires settings, cgroups, the root, seccomp and a sandbox runner,
+// using the allowlist's cache view if it exists (exec, doctor).
+func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
+	return newAppWith(ctx, log, appOptions{})
+}
+
+// appOptions are what differs between the commands that build an app.
+type appOptions struct {
+	// installs: the command installs packages (serve, deps install), so the
+	// allowlist's cache view is created when missing. Otherwise a missing
+	// view is not created and nothing is mounted: nothing is installed.
+	installs bool
+}
+
+// newAppWith is newApp with options.
+func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, retErr error) {
 	s, err := loadSettings(log)
 	if err != nil {
 		return nil, err
@@ -166,7 +180,7 @@ func newApp(ctx context.Context, log *slog.Logger) (_ *app, retErr error) {
 		if a.registry, err = npmRegistry(ctx); err != nil {
 			return nil, err
 		}
-		if a.view, err = openView(ctx, a.layout, a.allow, a.registry); err != nil {
+		if a.view, err = openView(ctx, a.layout, a.allow, a.registry, o.installs); err != nil {
 			return nil, err
 		}
 	}

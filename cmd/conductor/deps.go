@@ -94,13 +94,22 @@ func viewKey(ctx context.Context, l layout, allow *deps.Allowlist, reg *url.URL)
 }
 
 // openView opens and holds this allowlist's view of the dependency cache:
-// the only cache a sandbox of this process mounts.
-func openView(ctx context.Context, l layout, allow *deps.Allowlist, reg *url.URL) (*deps.View, error) {
+// the only cache a sandbox of this process mounts. With create false a
+// missing view is not created: the result is nil (nothing to mount).
+func openView(ctx context.Context, l layout, allow *deps.Allowlist, reg *url.URL, create bool) (*deps.View, error) {
 	k, err := viewKey(ctx, l, allow, reg)
 	if err != nil {
 		return nil, err
 	}
-	return deps.NewViews(l.deps).Open(ctx, k)
+	views := deps.NewViews(l.deps)
+	if create {
+		return views.Open(ctx, k)
+	}
+	v, err := views.OpenExisting(ctx, k)
+	if errors.Is(err, deps.ErrNoView) {
+		return nil, nil
+	}
+	return v, err
 }
 
 // pruneViews removes the views no process uses, keeping the current one and
@@ -221,7 +230,7 @@ func cmdDeps(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func cmdDepsInstall(ctx context.Context, force bool, stdout, stderr io.Writer) int {
 	log := newLogger(slog.LevelInfo)
-	a, err := newApp(ctx, log)
+	a, err := newAppWith(ctx, log, appOptions{installs: true})
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor deps:", err)
 		return 1

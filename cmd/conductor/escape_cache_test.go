@@ -203,15 +203,23 @@ func TestDepsViewStatusAndPrune(t *testing.T) {
 	if !strings.Contains(out, viewA) {
 		t.Errorf("deps install does not name the view %s:\n%s", viewA, out)
 	}
-	// Another allowlist's view (created by exec, never filled) and the old
-	// shared layout's content.
-	envOther := []string{"MCP_CONDUCTOR_DATA_DIR=" + dir, "MCP_CONDUCTOR_ALLOWED_PACKAGES=npm:is-odd@^3"}
-	if _, errOut, code := conductor(t, "return 1", envOther, "exec", "-"); code != 0 {
-		t.Fatalf("exec under another allowlist: exit %d %s", code, errOut)
+	// Another allowlist's view, and the old shared layout's content.
+	envB := []string{"MCP_CONDUCTOR_DATA_DIR=" + dir, "MCP_CONDUCTOR_ALLOWED_PACKAGES=npm:is-odd@^3"}
+	if out, errOut, code := conductor(t, "", envB, "deps", "install"); code != 0 {
+		t.Fatalf("deps install under another allowlist: exit %d\n%s\n%s", code, out, errOut)
 	}
 	legacy := filepath.Join(dir, "deps", "npm", "registry.npmjs.org", "is-number")
 	if err := os.MkdirAll(legacy, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	// exec under an allowlist nothing was installed for says so, and
+	// creates no view (it would mount an empty one).
+	envC := []string{"MCP_CONDUCTOR_DATA_DIR=" + dir, "MCP_CONDUCTOR_ALLOWED_PACKAGES=npm:left-pad@^1"}
+	if _, errOut, code := conductor(t, "return 1", envC, "exec", "-"); code != 0 || !strings.Contains(errOut, "npm:left-pad@^1") || !strings.Contains(errOut, "deps install") {
+		t.Fatalf("exec under an allowlist never installed: exit %d, want 0 and a warning naming the package; stderr %s", code, errOut)
+	}
+	if views, _ := filepath.Glob(filepath.Join(dir, "deps", "*", "deno-dir")); len(views) != 2 {
+		t.Fatalf("views after installs of two allowlists and an exec of a third: %v", views)
 	}
 
 	out, errOut, code = conductor(t, "", envA, "deps", "status")

@@ -46,7 +46,7 @@ func cmdExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	defer a.Close()
 	for _, p := range a.allow.Packages() {
 		if !a.view.Installed(p) {
-			log.Warn("package not installed in this allowlist's cache view; code importing it will fail (run `conductor deps install`)", "package", p.Specifier(), "view", a.view.Cache)
+			log.Warn("package not installed in this allowlist's cache view; code importing it will fail (run `conductor deps install`)", "package", p.Specifier())
 		}
 	}
 	timeout := time.Duration(*timeoutMs) * time.Millisecond

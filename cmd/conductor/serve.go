@@ -48,7 +48,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Warn("serving from the binary on disk; each sandbox start protects it on its own (slower when rootless)", "reason", err)
 	}
 
-	a, err := newApp(ctx, log)
+	a, err := newAppWith(ctx, log, appOptions{installs: true})
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor serve:", err)
 		return 1
