@@ -149,27 +149,61 @@ func TestEscapeCacheView(t *testing.T) {
 	})
 }
 
-// serveRun starts `conductor serve` (stdio, with its pool) over data dir dir
-// and allowlist allow, runs code once through a real MCP client, and stops it.
-func serveRun(t *testing.T, dir, allow, code string) *sdk.CallToolResult {
+// viewNames lists the view directories under dir's dependency cache.
+func viewNames(t *testing.T, dir string) []string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "deps", "*", "deno-dir"))
+	var names []string
+	for _, p := range m {
+		names = append(names, filepath.Base(filepath.Dir(p)))
+	}
+	return names
+}
+
+// startServe starts `conductor serve` (stdio, pool of one) over data dir dir
+// and allowlist allow, connected to a real MCP client; stop ends it.
+func startServe(t *testing.T, dir, allow string) (cs *sdk.ClientSession, stop func()) {
 	t.Helper()
 	cmd := exec.Command(binary(t), "serve")
 	cmd.Env = append(os.Environ(), "MCP_CONDUCTOR_STATE_DIR="+t.TempDir(), "MCP_CONDUCTOR_DATA_DIR="+dir,
 		"MCP_CONDUCTOR_ALLOWED_PACKAGES="+allow, "MCP_CONDUCTOR_POOL_SIZE=1")
 	var stderr testenv.SyncBuffer
 	cmd.Stderr = &stderr
-	ctx := context.Background()
 	client := sdk.NewClient(&sdk.Implementation{Name: "cache-view-test", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
+	cs, err := client.Connect(context.Background(), &sdk.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
 	if err != nil {
 		t.Fatalf("connect: %v\nstderr: %s", err, stderr.String())
 	}
-	defer cs.Close()
-	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "run_deno_code", Arguments: map[string]any{"deno_code": code}})
+	done := false
+	stop = func() {
+		if !done {
+			done = true
+			if err := cs.Close(); err != nil {
+				t.Errorf("close: %v\nstderr: %s", err, stderr.String())
+			}
+		}
+	}
+	t.Cleanup(stop)
+	return cs, stop
+}
+
+// callRun runs code once through run_deno_code.
+func callRun(t *testing.T, cs *sdk.ClientSession, code string) *sdk.CallToolResult {
+	t.Helper()
+	res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: "run_deno_code", Arguments: map[string]any{"deno_code": code}})
 	if err != nil {
-		t.Fatalf("run_deno_code: %v\nstderr: %s", err, stderr.String())
+		t.Fatalf("run_deno_code: %v", err)
 	}
 	return res
+}
+
+// serveRun starts `conductor serve` (stdio, with its pool) over data dir dir
+// and allowlist allow, runs code once through a real MCP client, and stops it.
+func serveRun(t *testing.T, dir, allow, code string) *sdk.CallToolResult {
+	t.Helper()
+	cs, stop := startServe(t, dir, allow)
+	defer stop()
+	return callRun(t, cs, code)
 }
 
 // resultText is a tool result's structured content and text, for assertions.
@@ -245,21 +279,44 @@ func TestDepsViewStatusAndPrune(t *testing.T) {
 		t.Errorf("doctor has no packages check: %+v", rep.Checks)
 	}
 
+	// A server using B's view (another allowlist on the same data dir):
+	// prune under A leaves B's view alone while that server runs.
+	viewB := ""
+	for _, v := range viewNames(t, dir) {
+		if v != filepath.Base(viewA) {
+			viewB = v
+		}
+	}
+	cs, stop := startServe(t, dir, "npm:is-odd@^3")
 	out, errOut, code = conductor(t, "", envA, "deps", "prune")
 	if code != 0 {
 		t.Fatalf("deps prune: exit %d\n%s\n%s", code, out, errOut)
 	}
-	left, _ := os.ReadDir(filepath.Join(dir, "deps"))
-	var names []string
-	for _, e := range left {
-		names = append(names, e.Name())
+	if got := viewNames(t, dir); !slices.Equal(got, []string{filepath.Base(viewA), viewB}) && !slices.Equal(got, []string{viewB, filepath.Base(viewA)}) {
+		t.Fatalf("while a server uses view %s, prune left %v\n%s", viewB, got, out)
 	}
-	if len(names) != 2 || !slices.Contains(names, filepath.Base(viewA)) || !slices.Contains(names, ".lock") {
-		t.Fatalf("after prune the deps dir holds %v; want only the current view and the lock\n%s", names, out)
+	if _, err := os.Stat(filepath.Join(dir, "deps", "npm")); !os.IsNotExist(err) {
+		t.Fatalf("prune left the old shared cache: %v\n%s", err, out)
+	}
+	res := callRun(t, cs, `import isOdd from "npm:is-odd"; return isOdd(3)`)
+	if res.IsError || !strings.Contains(resultText(res), `"returnValue":true`) {
+		t.Fatalf("the server under B after the prune: %s", resultText(res))
+	}
+	stop()
+	out, errOut, code = conductor(t, "", envA, "deps", "prune")
+	if code != 0 {
+		t.Fatalf("deps prune: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := viewNames(t, dir); !slices.Equal(got, []string{filepath.Base(viewA)}) {
+		t.Fatalf("after the server stopped, prune left %v; want only the current view\n%s", got, out)
+	}
+	left, _ := os.ReadDir(filepath.Join(dir, "deps"))
+	if len(left) != 2 {
+		t.Fatalf("after prune the deps dir holds %v; want only the current view and the lock", left)
 	}
 	// The current view still serves its package.
-	res, all := execIn(t, dir, allow, `import isNumber from "npm:is-number"; return isNumber("12")`)
-	if res.Status != "success" || string(res.ReturnValue) != "true" {
+	res2, all := execIn(t, dir, allow, `import isNumber from "npm:is-number"; return isNumber("12")`)
+	if res2.Status != "success" || string(res2.ReturnValue) != "true" {
 		t.Fatalf("after prune: %s", all)
 	}
 }
