@@ -74,8 +74,9 @@ type ViewInfo struct {
 }
 
 // Open opens (creating it if needed) the view for k and holds it until
-// Release. The view's cache directory and its ancestors are made
-// searchable (0755) so the sandbox's unprivileged uid can mount it.
+// Release. The view's directory and its cache are made 0755, so the
+// sandbox's unprivileged uid can enter them (the data directory above must
+// be searchable too; the sandbox runner checks).
 func (vs *Views) Open(ctx context.Context, k ViewKey) (*View, error) {
 	return vs.open(ctx, k, true)
 }
@@ -110,6 +111,13 @@ func (vs *Views) open(ctx context.Context, k ViewKey, create bool) (_ *View, ret
 	}
 	if err := os.MkdirAll(v.Cache, 0o755); err != nil {
 		return nil, fmt.Errorf("dependency cache view: %w", err)
+	}
+	if create {
+		for _, d := range []string{v.Dir, v.Cache} { // whatever the umask
+			if err := os.Chmod(d, 0o755); err != nil {
+				return nil, fmt.Errorf("dependency cache view: %w", err)
+			}
+		}
 	}
 	if err := writeMeta(v.Dir, k); err != nil {
 		return nil, err
