@@ -97,6 +97,7 @@ func TestEscapeCacheView(t *testing.T) {
 		{"A_loads_it", allowA, true},
 		{"empty", "", false},
 		{"B_same_data_dir", allowB, false},
+		{"C_never_installed", "npm:left-pad@^1", false},
 	}
 	for _, al := range allowlists {
 		for _, at := range attacks {
