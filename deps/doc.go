@@ -1,7 +1,9 @@
 // Package deps is the admin's package allowlist
 // (MCP_CONDUCTOR_ALLOWED_PACKAGES): it parses it, checks every package the
 // model asks for, and produces the import map and the install programs that
-// make the admin's versions the only ones code can load.
+// make the admin's versions the only ones code can load, and it keeps the
+// per-allowlist views of the dependency cache that make the allowlist hold
+// at run time too.
 //
 // The admin is trusted; the model is not. The model names packages two ways:
 // the tool's dependencies array and the npm:/jsr:/bare import specifiers in
@@ -79,7 +81,8 @@
 // # Pinning at run time: the import map
 //
 // At run time deno runs with --cached-only --no-remote --no-config and a
-// read-only DENO_DIR holding only the admin's packages. A specifier without
+// read-only DENO_DIR holding only the admin's packages and their
+// dependencies (the cache view, below). A specifier without
 // a version (npm:zod) would make deno pick the newest version in the cached
 // registry metadata, which need not be the cached tarball. ImportMap maps,
 // for each package (npm: shown; jsr: alike):
@@ -102,15 +105,59 @@
 //
 // # What Check cannot see
 //
-// Check sees the specifiers the parser finds. A computed dynamic import
-// (import("npm:" + name)) is seen only by deno at run time, so the
-// boundary there is the cache: with --cached-only deno can load only what
-// was installed (the admin's packages and their dependencies). The static
-// map still pins the exact forms npm:zod, npm:/zod, zod and zod/..., and
+// Check sees the specifiers the parser finds. Code that imports at run time
+// — eval('import("npm:x@1")'), new Function, a computed specifier, a path
+// that climbs out of an allowed package (deno resolves
+// npm:zod@^3/../other/1.0.0/x to a file of another cached package, checked
+// with deno 2.9.6) — is seen only by deno. The boundary there is the cache
+// view: the sandbox's DENO_DIR holds only this allowlist's packages, and
+// deno runs --cached-only --no-remote, so nothing else can load, whatever
+// was ever installed for another allowlist. What stays reachable is
+// everything in the view: the allowed packages and their transitive
+// dependencies (at the versions installed), by any specifier, including a
+// dependency's exact version (npm:is-number@6.0.0 under npm:is-odd@^3). The
+// static map still pins the exact forms npm:zod, npm:/zod, zod and zod/...;
 // deno refuses bare-prefix paths that climb out ("backtracks above its
-// prefix"); but deno resolves npm:zod@^3/../other/1.0.0/x to a file of
-// another cached package (checked with deno 2.9.6), so a dynamic import can
-// reach any file under DENO_DIR/npm.
+// prefix").
+//
+// # The cache view
+//
+// The dependency cache is a set of views, one per canonical allowlist
+// (Views, under <data>/deps). A view is named by ViewKey.Name: the sha256
+// (first 128 bits, hex) over the sorted admin entries, the npm registry URL
+// and the deno version, so the same packages in another order share a view
+// and any other change gets a new, empty one (its packages are downloaded
+// again). Layout:
+//
+//	<data>/deps/.lock                  flock: shared to open a view, exclusive to remove one
+//	<data>/deps/<name>/deno-dir/       the view's DENO_DIR: the only part a sandbox mounts
+//	<data>/deps/<name>/view.json       what it is for: entries, registry, deno
+//	<data>/deps/<name>/installed/      one marker per package whose install succeeded
+//	<data>/deps/<name>/hold            a process using the view holds a shared flock on it
+//	<data>/deps/.trash-*               a view being removed
+//
+// Installs write only into the current view (an install sandbox mounts its
+// deno-dir writable); runs mount it read-only. Commands that install (serve,
+// deps install) create the view (Open); the others (exec, doctor) only open
+// one that exists (OpenExisting). The empty allowlist has no view, and
+// neither has an allowlist nothing was installed for: then nothing is
+// mounted and the sandbox's DENO_DIR is the root's empty, read-only
+// directory.
+//
+// Removal: Prune never removes a view some process holds open (serve, exec,
+// deps install and doctor hold theirs for their lifetime), so two servers
+// sharing a data dir with different allowlists never remove each other's
+// view; views are opened under the shared lock and removed under the
+// exclusive one, so none is opened while it is being removed, and a removal
+// renames the view aside first, so a half-removed view is never found under
+// its name. `conductor serve` and `conductor deps install` prune after
+// installing, keeping the current view and the most recently used other
+// one; `conductor deps prune` removes every unused view but the current one.
+//
+// Migration: before views, DENO_DIR was <data>/deps itself. That content
+// (npm/, .installed/, deno's sqlite caches, ...) is never mounted any more;
+// List reports it and `conductor deps prune` (Prune with Legacy) removes it.
+// Stop conductor binaries of the old layout before pruning: they mount it.
 //
 // # Installing
 //

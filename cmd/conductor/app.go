@@ -30,7 +30,7 @@ type layout struct {
 	dataDir  string // holds deno, rootfs/ and deps/
 	deno     string
 	rootfs   string
-	deps     string // the dependency cache (DENO_DIR), mounted read-only into sandboxes
+	deps     string // the dependency cache's views, one per allowlist (deps.Views)
 	stateDir string
 }
 
@@ -85,7 +85,8 @@ type app struct {
 	root     *rootfs.Root
 	runner   *sandbox.Runner
 	allow    *deps.Allowlist
-	registry *url.URL // the npm registry, when packages are allowed
+	registry *url.URL   // the npm registry, when packages are allowed
+	view     *deps.View // this allowlist's view of the dependency cache; nil = no packages
 	upstream *upstream.Manager
 	pool     *pool.Pool // serve only; nil = every run starts cold
 	engineO  engine.Options
@@ -121,13 +122,32 @@ func limitsFor(s config.Settings) cgroups.Limits {
 // errRootfsMissing tells the user how to build the root.
 var errRootfsMissing = errors.New("conductor is not set up: run `make build` (it fetches deno and builds the sandbox root)")
 
-// newApp wires settings, cgroups, the root, seccomp and a sandbox runner.
+// newApp wires settings, cgroups, the root, seccomp and a sandbox runner,
+// using the allowlist's cache view if it exists (exec, doctor).
 func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
+	return newAppWith(ctx, log, appOptions{})
+}
+
+// appOptions are what differs between the commands that build an app.
+type appOptions struct {
+	// installs: the command installs packages (serve, deps install), so the
+	// allowlist's cache view is created when missing. Otherwise a missing
+	// view is not created and nothing is mounted: nothing is installed.
+	installs bool
+}
+
+// newAppWith is newApp with options.
+func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, retErr error) {
 	s, err := loadSettings(log)
 	if err != nil {
 		return nil, err
 	}
 	a := &app{settings: s, layout: resolveLayout(s), log: log, limits: limitsFor(s)}
+	defer func() {
+		if retErr != nil {
+			_ = a.view.Release() // no app to Close: let go of the view here
+		}
+	}()
 	if a.allow, err = deps.ParseAllowlist(s.AllowedPackages); err != nil {
 		return nil, fmt.Errorf("%s: %w", config.VarAllowedPackages, err)
 	}
@@ -160,12 +180,12 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 		if a.registry, err = npmRegistry(ctx); err != nil {
 			return nil, err
 		}
-	}
-	if err := os.MkdirAll(a.layout.deps, 0o755); err != nil {
-		return nil, fmt.Errorf("dependency cache: %w", err)
+		if a.view, err = openView(ctx, a.layout, a.allow, a.registry, o.installs); err != nil {
+			return nil, err
+		}
 	}
 	a.runner, err = sandbox.New(ctx, sandbox.Options{
-		DepsCache:     a.layout.deps,
+		DepsCache:     a.view.CacheDir(),
 		Workspace:     s.Workspace,
 		NPMRegistry:   registryString(a.registry),
 		StateDir:      a.layout.stateDir,
@@ -250,8 +270,9 @@ func (a *app) Close() error {
 	if a.upstream != nil {
 		_ = a.upstream.Close() // ends every upstream child process
 	}
+	var err error
 	if a.runner != nil {
-		return a.runner.Close()
+		err = a.runner.Close()
 	}
-	return nil
+	return errors.Join(err, a.view.Release())
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/deps"
 	"github.com/conductor-sandbox/conductor/egress"
 	"github.com/conductor-sandbox/conductor/sandbox"
@@ -70,30 +70,78 @@ type depResult struct {
 	Duration float64 `json:"durationMs"`
 }
 
-// installedMarker records a package whose install succeeded, so a restart
-// does not start a sandbox per package again.
-func installedMarker(cache string, p deps.Package) string {
-	sum := sha256.Sum256([]byte(p.Specifier()))
-	return filepath.Join(cache, ".installed", hex.EncodeToString(sum[:8]))
+// denoVersion is the first line of `deno --version`, e.g. "deno 2.9.6
+// (stable, release, x86_64-unknown-linux-gnu)": part of a view's name, since
+// deno's cache layout may change between versions.
+func denoVersion(ctx context.Context, deno string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, deno, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", deno, err)
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line, nil
 }
 
-// installPackages fetches every allowlisted package into the dependency
-// cache, each in its own sandbox that can write only the cache and reach only
-// the registry, and no user code. Failures are per package.
+// viewKey names the view of the dependency cache for allow.
+func viewKey(ctx context.Context, l layout, allow *deps.Allowlist, reg *url.URL) (deps.ViewKey, error) {
+	dv, err := denoVersion(ctx, l.deno)
+	if err != nil {
+		return deps.ViewKey{}, fmt.Errorf("dependency cache: %w", err)
+	}
+	return deps.ViewKey{Allowlist: allow, Registry: registryString(reg), Deno: dv}, nil
+}
+
+// openView opens and holds this allowlist's view of the dependency cache:
+// the only cache a sandbox of this process mounts. With create false a
+// missing view is not created: the result is nil (nothing to mount).
+func openView(ctx context.Context, l layout, allow *deps.Allowlist, reg *url.URL, create bool) (*deps.View, error) {
+	k, err := viewKey(ctx, l, allow, reg)
+	if err != nil {
+		return nil, err
+	}
+	views := deps.NewViews(l.deps)
+	if create {
+		return views.Open(ctx, k)
+	}
+	v, err := views.OpenExisting(ctx, k)
+	if errors.Is(err, deps.ErrNoView) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// pruneViews removes the views no process uses, keeping the current one and
+// the most recently used other one (so switching the allowlist back and forth
+// does not download again). Failures are logged: the current view is usable.
+func pruneViews(ctx context.Context, a *app, log *slog.Logger) {
+	removed, err := deps.NewViews(a.layout.deps).Prune(ctx, deps.PruneOptions{Keep: []string{a.view.Name}, KeepRecent: 1})
+	if err != nil {
+		log.Warn("removing unused dependency cache views failed", "dir", a.layout.deps, "err", err)
+	}
+	if len(removed) > 0 {
+		log.Info("removed unused dependency cache views", "dir", a.layout.deps, "views", removed)
+	}
+}
+
+// installPackages fetches every allowlisted package into this allowlist's
+// view of the dependency cache, each in its own sandbox that can write only
+// the view and reach only the registry, and no user code. Failures are per
+// package.
 func installPackages(ctx context.Context, a *app, reg *url.URL, force bool, log *slog.Logger) []depResult {
 	rule, err := registryRule(reg)
 	var results []depResult
 	for _, p := range a.allow.Packages() {
 		r := depResult{Package: p.Specifier()}
 		t0 := time.Now()
-		marker := installedMarker(a.layout.deps, p)
 		switch {
 		case err != nil:
 			r.Error = err.Error()
 		case p.Registry != deps.NPM:
 			r.Error = "only npm: packages can be installed on this server (the JSR registry is not reachable)"
 		default:
-			if _, statErr := os.Stat(marker); statErr == nil && !force {
+			if a.view.Installed(p) && !force {
 				r.OK, r.Cached = true, true
 				break
 			}
@@ -102,15 +150,15 @@ func installPackages(ctx context.Context, a *app, reg *url.URL, force bool, log 
 				break
 			}
 			r.OK = true
-			if e := os.MkdirAll(filepath.Dir(marker), 0o755); e == nil {
-				_ = os.WriteFile(marker, []byte(p.Specifier()+"\n"), 0o644)
+			if e := a.view.MarkInstalled(p); e != nil {
+				log.Warn("package installed, but not recorded: the next start installs it again", "package", r.Package, "err", e)
 			}
 		}
 		r.Duration = float64(time.Since(t0).Microseconds()) / 1000
 		if r.OK {
-			log.Info("package ready", "package", r.Package, "cached", r.Cached, "ms", r.Duration)
+			log.Info("package ready", "package", r.Package, "cached", r.Cached, "view", a.view.Name, "ms", r.Duration)
 		} else {
-			log.Warn("package NOT installed; code importing it will fail", "package", r.Package, "err", r.Error)
+			log.Warn("package NOT installed; code importing it will fail", "package", r.Package, "view", a.view.Name, "err", r.Error)
 		}
 		results = append(results, r)
 	}
@@ -162,25 +210,39 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// cmdDeps is `conductor deps install [--force]`.
+const depsUsage = `usage: conductor deps install [--force]   fetch the allowed packages into this allowlist's view of the cache
+       conductor deps status              the view in use, its packages, the other views
+       conductor deps prune               remove every view no server uses, except the current one, and the old shared cache`
+
+// cmdDeps is `conductor deps install|status|prune`.
 func cmdDeps(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) < 1 || args[0] != "install" || len(args) > 2 || (len(args) == 2 && args[1] != "--force") {
-		fmt.Fprintln(stderr, "usage: conductor deps install [--force]")
-		return 2
+	switch {
+	case len(args) >= 1 && args[0] == "install" && (len(args) == 1 || len(args) == 2 && args[1] == "--force"):
+		return cmdDepsInstall(ctx, len(args) == 2, stdout, stderr)
+	case len(args) == 1 && args[0] == "status":
+		return cmdDepsStatus(ctx, stdout, stderr)
+	case len(args) == 1 && args[0] == "prune":
+		return cmdDepsPrune(ctx, stdout, stderr)
 	}
+	fmt.Fprintln(stderr, depsUsage)
+	return 2
+}
+
+func cmdDepsInstall(ctx context.Context, force bool, stdout, stderr io.Writer) int {
 	log := newLogger(slog.LevelInfo)
-	a, err := newApp(ctx, log)
+	a, err := newAppWith(ctx, log, appOptions{installs: true})
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor deps:", err)
 		return 1
 	}
 	defer a.Close()
 	if a.allow.Len() == 0 {
-		fmt.Fprintln(stdout, "MCP_CONDUCTOR_ALLOWED_PACKAGES is empty: nothing to install")
+		fmt.Fprintln(stdout, "MCP_CONDUCTOR_ALLOWED_PACKAGES is empty: nothing to install (sandboxes mount no dependency cache)")
 		return 0
 	}
+	fmt.Fprintf(stdout, "view %s at %s\n", a.view.Name, a.view.Cache)
 	failed := 0
-	for _, r := range installPackages(ctx, a, a.registry, len(args) == 2, log) {
+	for _, r := range installPackages(ctx, a, a.registry, force, log) {
 		state := "installed"
 		switch {
 		case !r.OK:
@@ -190,8 +252,115 @@ func cmdDeps(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%-40s %s\n", r.Package, state)
 	}
+	pruneViews(ctx, a, log)
 	if failed > 0 {
 		return 1
+	}
+	return 0
+}
+
+// currentView is the view the current settings name, without opening or
+// creating it; key is nil for the empty allowlist (no view).
+type currentView struct {
+	layout layout
+	allow  *deps.Allowlist
+	key    *deps.ViewKey
+}
+
+func loadCurrentView(ctx context.Context) (currentView, error) {
+	var cv currentView
+	s, err := config.Load(os.LookupEnv)
+	if err != nil {
+		return cv, err
+	}
+	cv.layout = resolveLayout(s)
+	if cv.allow, err = deps.ParseAllowlist(s.AllowedPackages); err != nil {
+		return cv, fmt.Errorf("%s: %w", config.VarAllowedPackages, err)
+	}
+	if cv.allow.Len() == 0 {
+		return cv, nil
+	}
+	reg, err := npmRegistry(ctx)
+	if err != nil {
+		return cv, err
+	}
+	k, err := viewKey(ctx, cv.layout, cv.allow, reg)
+	if err != nil {
+		return cv, err
+	}
+	cv.key = &k
+	return cv, nil
+}
+
+func cmdDepsStatus(ctx context.Context, stdout, stderr io.Writer) int {
+	cv, err := loadCurrentView(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor deps:", err)
+		return 1
+	}
+	views := deps.NewViews(cv.layout.deps)
+	var b strings.Builder
+	fmt.Fprintf(&b, "dependency cache: %s\n", views.Dir())
+	current := ""
+	if cv.key == nil {
+		fmt.Fprintln(&b, "view in use: none (MCP_CONDUCTOR_ALLOWED_PACKAGES is empty: sandboxes mount no dependency cache)")
+	} else {
+		current = cv.key.Name()
+		dir, installed, ok := views.Inspect(*cv.key)
+		fmt.Fprintf(&b, "view in use: %s at %s (registry %s; %s)\n", current, dir, cv.key.Registry, cv.key.Deno)
+		if !ok {
+			fmt.Fprintln(&b, "  not created yet: `conductor deps install` (or serve) creates and fills it")
+		}
+		for _, p := range cv.allow.Packages() {
+			state := "NOT installed (run `conductor deps install`)"
+			if slices.Contains(installed, p) {
+				state = "installed"
+			}
+			fmt.Fprintf(&b, "  %-40s %s\n", p.Specifier(), state)
+		}
+	}
+	list, legacy, err := views.List(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor deps:", err)
+		return 1
+	}
+	for _, v := range list {
+		if v.Name == current {
+			continue
+		}
+		use := ""
+		if v.InUse {
+			use = " [in use by a running conductor]"
+		}
+		fmt.Fprintf(&b, "other view: %s (%s; last used %s)%s\n", v.Name, strings.Join(v.Packages, ","), v.LastUsed.UTC().Format(time.RFC3339), use)
+	}
+	if len(legacy) > 0 {
+		fmt.Fprintf(&b, "old shared cache, no longer mounted (`conductor deps prune` removes it): %s\n", strings.Join(legacy, " "))
+	}
+	io.WriteString(stdout, b.String())
+	return 0
+}
+
+func cmdDepsPrune(ctx context.Context, stdout, stderr io.Writer) int {
+	cv, err := loadCurrentView(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor deps:", err)
+		return 1
+	}
+	opts := deps.PruneOptions{Legacy: true}
+	if cv.key != nil {
+		opts.Keep = []string{cv.key.Name()}
+	}
+	removed, err := deps.NewViews(cv.layout.deps).Prune(ctx, opts)
+	for _, r := range removed {
+		fmt.Fprintln(stdout, "removed", filepath.Join(cv.layout.deps, r))
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor deps:", err)
+		return 1
+	}
+	if len(removed) == 0 {
+		fmt.Fprintln(stdout, "nothing to remove")
 	}
 	return 0
 }

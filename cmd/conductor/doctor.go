@@ -19,6 +19,7 @@ import (
 
 	"github.com/conductor-sandbox/conductor/cgroups"
 	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/deps"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
@@ -130,11 +131,35 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 		}
 	}
 
+	rep.add(packagesCheck(ctx))
 	if rep.allOK() {
 		rep.add(smokeCheck(ctx, log))
 	}
 	rep.finish()
 	return rep
+}
+
+// packagesCheck reports the view of the dependency cache sandboxes mount
+// under the current allowlist, and which of its packages are installed.
+func packagesCheck(ctx context.Context) check {
+	c := check{Name: "packages"}
+	cv, err := loadCurrentView(ctx)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	c.OK = true
+	if cv.key == nil {
+		c.Detail = "none allowed: sandboxes mount no dependency cache"
+		return c
+	}
+	dir, installed, _ := deps.NewViews(cv.layout.deps).Inspect(*cv.key)
+	c.Detail = fmt.Sprintf("cache view %s (only these packages and their dependencies): %d of %d installed", dir, len(installed), cv.allow.Len())
+	if len(installed) < cv.allow.Len() {
+		c.Detail += "; serve installs the rest at start"
+		c.Fix = "or run `conductor deps install` now; `conductor deps status` lists them"
+	}
+	return c
 }
 
 func cpuWord(l cgroups.Limits) string {

@@ -44,6 +44,11 @@ func cmdExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return 1
 	}
 	defer a.Close()
+	for _, p := range a.allow.Packages() {
+		if !a.view.Installed(p) {
+			log.Warn("package not installed in this allowlist's cache view; code importing it will fail (run `conductor deps install`)", "package", p.Specifier())
+		}
+	}
 	timeout := time.Duration(*timeoutMs) * time.Millisecond
 	if *timeoutMs < 0 || timeout > a.settings.MaxTimeout {
 		fmt.Fprintf(stderr, "conductor exec: --timeout %d: must be between 1 and %d ms (MCP_CONDUCTOR_MAX_TIMEOUT)\n", *timeoutMs, a.settings.MaxTimeout.Milliseconds())

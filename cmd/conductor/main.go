@@ -36,7 +36,8 @@ Usage:
   conductor serve [--http ADDR]                  the MCP server (stdio, or streamable HTTP at ADDR/mcp)
   conductor exec [--json] [--timeout MS] FILE|-   run code once and print the result
   conductor doctor [--json]                      report what this host can enforce
-  conductor deps install [--force]               fetch the allowed packages into the dependency cache
+  conductor deps install [--force]               fetch the allowed packages into this allowlist's cache view
+  conductor deps status|prune                    show the cache view in use; remove views no server uses
   conductor rootfs build                         build (or refresh) the sandbox root filesystem
   conductor version                              print the version
 

@@ -48,7 +48,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Warn("serving from the binary on disk; each sandbox start protects it on its own (slower when rootless)", "reason", err)
 	}
 
-	a, err := newApp(ctx, log)
+	a, err := newAppWith(ctx, log, appOptions{installs: true})
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor serve:", err)
 		return 1
@@ -58,6 +58,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		// Step 1 of the two-step install; failures are per package and do
 		// not stop the server from serving the packages that installed.
 		installPackages(ctx, a, a.registry, false, log)
+		pruneViews(ctx, a, log)
 	}
 	if a.upstream != nil {
 		if *connect {
