@@ -165,19 +165,24 @@ func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
 		return nil, fmt.Errorf("dependency cache: %w", err)
 	}
 	a.runner, err = sandbox.New(ctx, sandbox.Options{
-		DepsCache:     a.layout.deps,
-		Workspace:     s.Workspace,
-		NPMRegistry:   registryString(a.registry),
-		StateDir:      a.layout.stateDir,
-		Root:          a.root,
-		Cgroups:       a.host,
-		Seccomp:       seccomp.NewCache(),
-		Limits:        a.limits,
-		AllowDegraded: s.AllowDegraded,
-		DenoFlags:     s.RunArgs,
-		Network:       s.Network,
-		MaxOutput:     s.MaxOutput,
-		Logger:        log,
+		DepsCache:  a.layout.deps,
+		Workspace:  s.Workspace,
+		SpillMax:   s.SpillMax,
+		SpillTotal: s.SpillTotal,
+		// Enforced by a project quota where the host can, else checked
+		// before each run; fails here if it cannot be applied.
+		WorkspaceQuota: s.WorkspaceQuota,
+		NPMRegistry:    registryString(a.registry),
+		StateDir:       a.layout.stateDir,
+		Root:           a.root,
+		Cgroups:        a.host,
+		Seccomp:        seccomp.NewCache(),
+		Limits:         a.limits,
+		AllowDegraded:  s.AllowDegraded,
+		DenoFlags:      s.RunArgs,
+		Network:        s.Network,
+		MaxOutput:      s.MaxOutput,
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
