@@ -425,6 +425,9 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 		if err := q.Check(ctx); err != nil {
 			res.Error = &ErrorInfo{Type: ErrorQuota, Message: err.Error()}
 			res.LimitHit = LimitWorkspaceQuota
+			if res.Degraded == nil {
+				res.Degraded = []string{}
+			}
 			return res
 		}
 	}

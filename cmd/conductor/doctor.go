@@ -196,6 +196,11 @@ func workspaceCheck(ctx context.Context, s config.Settings, log *slog.Logger) ch
 		return c
 	}
 	c.Detail = q.Describe() + "; " + spill
+	if err := q.Check(ctx); err != nil {
+		c.OK = false
+		c.Detail += "; " + err.Error()
+		c.Fix = "clean the workspace, or raise " + config.VarWorkspaceQuota
+	}
 	return c
 }
 
