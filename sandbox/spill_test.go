@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -211,4 +212,94 @@ export default out;`, dir, a.StdoutFile)
 			t.Errorf("the host wrote into the sandbox's directory: %v", entries)
 		}
 	})
+}
+
+// Both streams of a run draw on one budget of SpillMax bytes.
+func TestSpillBudgetShared(t *testing.T) {
+	run := &spillRun{}
+	run.left.Store(10)
+	dir := t.TempDir()
+	buf := func(name string) *cappedBuffer {
+		path := filepath.Join(dir, name)
+		return newCappedBuffer(2).withSpill(func() (*os.File, string, error) {
+			f, err := os.Create(path)
+			return f, path, err
+		}, run.take)
+	}
+	out, errs := buf("out"), buf("err")
+	out.Write([]byte("12345678"))
+	errs.Write([]byte("abcdefgh"))
+	_, outCut, _ := out.Spill()
+	_, errCut, _ := errs.Spill()
+	a, _ := os.ReadFile(filepath.Join(dir, "out"))
+	b, _ := os.ReadFile(filepath.Join(dir, "err"))
+	if string(a) != "12345678" || string(b) != "ab" || outCut || !errCut {
+		t.Errorf("spilled %q (cut %v) and %q (cut %v), want 10 bytes in all, stderr cut", a, outCut, b, errCut)
+	}
+}
+
+// Trimming removes the oldest spill files until the total fits, and never
+// the finishing run's, a run's still being written, or anything that is not
+// a regular file with a spill name (a sandbox may plant links in rootless
+// mode; a link is removed by name, never followed).
+func TestSpillTrim(t *testing.T) {
+	ws, owner := newWorkspace(t)
+	w := makeWorkspace(ws, owner, owner, os.Geteuid() == 0, 1<<20, 3<<20, slog.New(slog.DiscardHandler))
+	mib := make([]byte, 1<<20)
+	base := time.Now().Add(-time.Hour)
+	var runs []*spillRun
+	spill := func(i int, finish bool) {
+		t.Helper()
+		run := w.newRun()
+		f, path, err := run.open("stdout")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(mib)
+		f.Close()
+		mt := base.Add(time.Duration(i) * time.Minute)
+		if err := os.Chtimes(path, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, run)
+		if finish {
+			run.finish()
+		}
+	}
+	for i := range 3 {
+		spill(i, true)
+	}
+	dir := filepath.Join(ws, spillDirName)
+	outside := filepath.Join(t.TempDir(), "target")
+	if err := os.WriteFile(outside, mib, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	planted := map[string]func(string) error{
+		"notes.txt": func(p string) error { return os.WriteFile(p, make([]byte, 5<<20), 0o644) },
+		"00000000000000000000000000000000.stdout.txt": func(p string) error { return os.Symlink(outside, p) },
+		"11111111111111111111111111111111.stderr.txt": func(p string) error { return os.Mkdir(p, 0o755) },
+	}
+	for name, plant := range planted {
+		if err := plant(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spill(3, false) // still being written
+	spill(4, true)  // the newest: 5 MiB of spills now, 3 allowed
+	left := spillSizes(t, dir[:len(dir)-len(spillDirName)-1])
+	for i, run := range runs {
+		name := run.token + ".stdout.txt"
+		_, kept := left[name]
+		if want := i >= 2; kept != want {
+			t.Errorf("run %d's spill kept=%v, want %v (oldest removed first; active and newest kept)", i, kept, want)
+		}
+	}
+	for name := range planted {
+		if _, ok := left[name]; !ok {
+			t.Errorf("trimming removed %s, which conductor did not create", name)
+		}
+	}
+	if data, err := os.ReadFile(outside); err != nil || len(data) != 1<<20 {
+		t.Errorf("the link's target changed: %d bytes, %v", len(data), err)
+	}
 }
