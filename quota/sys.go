@@ -16,6 +16,7 @@ const (
 	fsIocFsgetxattr          = 0x801c581f // _IOR('X', 31, struct fsxattr)
 	fsIocFssetxattr          = 0x401c5820 // _IOW('X', 32, struct fsxattr)
 	fsXflagProjinherit       = 0x00000200
+	fsXflagHasattr           = 0x80000000 // reported by FSGETXATTR, not settable
 	prjQuota                 = 2
 	qGetQuota                = 0x800007
 	qSetQuota                = 0x800008
@@ -24,7 +25,6 @@ const (
 	fsQStatVVersion1         = 1
 	fsQuotaPDQEnforced       = 1 << 5
 	subCmdShift              = 8
-	fsxattrSize              = 28
 	maxLabelDepth            = 4096
 	direntBatch              = 256
 	statBlockSize      int64 = 512
@@ -117,11 +117,11 @@ func setProject(fd int, id uint32, dir bool) error {
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), fsIocFsgetxattr, uintptr(unsafe.Pointer(&x))); e != 0 {
 		return fmt.Errorf("FS_IOC_FSGETXATTR: %w", e)
 	}
-	want := x.XFlags
+	want := x.XFlags &^ fsXflagHasattr
 	if dir {
 		want |= fsXflagProjinherit
 	}
-	if x.ProjID == id && x.XFlags == want {
+	if x.ProjID == id && x.XFlags&^fsXflagHasattr == want {
 		return nil
 	}
 	x.ProjID, x.XFlags = id, want
