@@ -1,16 +1,15 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"github.com/conductor-sandbox/conductor/quota"
 )
 
@@ -69,58 +68,17 @@ func prjquotaWorkspace(t *testing.T) string {
 	if os.Geteuid() != 0 {
 		t.Skip("rootless: project quotas need root; the quota is checked before each run (TestWorkspaceQuotaChecked)")
 	}
-	img := filepath.Join(t.TempDir(), "ws.img")
-	mnt := t.TempDir()
-	var why []string
-	for _, fs := range []struct{ mkfs, opt string }{
-		{"mkfs.ext4 -q -F -I 256 -O quota,project", "prjquota"},
-		{"mkfs.xfs -q -f", "pquota"},
-	} {
-		args := strings.Fields(fs.mkfs)
-		if _, err := exec.LookPath(args[0]); err != nil {
-			why = append(why, args[0]+" not installed")
-			continue
-		}
-		if err := os.WriteFile(img, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Truncate(img, 320<<20); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command(args[0], append(args[1:], img)...).CombinedOutput(); err != nil {
-			why = append(why, fmt.Sprintf("%s: %v %s", args[0], err, out))
-			continue
-		}
-		out, err := exec.Command("losetup", "--find", "--show", img).Output()
-		if err != nil {
-			why = append(why, fmt.Sprintf("losetup: %v", err))
-			break
-		}
-		dev := string(bytes.TrimSpace(out))
-		if out, err := exec.Command("mount", "-o", fs.opt, dev, mnt).CombinedOutput(); err != nil {
-			exec.Command("losetup", "-d", dev).Run()
-			why = append(why, fmt.Sprintf("mount -o %s: %v %s", fs.opt, err, bytes.TrimSpace(out)))
-			continue
-		}
-		t.Cleanup(func() {
-			if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-				t.Errorf("umount %s: %v %s", mnt, err, out)
-			}
-			if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
-				t.Errorf("losetup -d %s: %v %s", dev, err, out)
-			}
-		})
-		ws := filepath.Join(mnt, "ws")
-		if err := os.Mkdir(ws, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(ws, 4242, 4242); err != nil {
-			t.Fatal(err)
-		}
-		return ws
+	mnt := testenv.LoopMount(t, 320<<20,
+		testenv.Filesystem{Mkfs: []string{"mkfs.ext4", "-q", "-F", "-I", "256", "-O", "quota,project"}, Options: "prjquota"},
+		testenv.Filesystem{Mkfs: []string{"mkfs.xfs", "-q", "-f"}, Options: "pquota"})
+	ws := filepath.Join(mnt, "ws")
+	if err := os.Mkdir(ws, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	unavailable(t, "no filesystem with enforced project quotas can be mounted here (the kernel needs CONFIG_QUOTA / CONFIG_XFS_QUOTA): %s", strings.Join(why, "; "))
-	return ""
+	if err := os.Chown(ws, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	return ws
 }
 
 // With project quotas, the workspace quota holds while code writes: code
