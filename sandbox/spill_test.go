@@ -111,6 +111,20 @@ var spillFileName = regexp.MustCompile(`^[0-9a-f]{32}\.(stdout|stderr)\.txt$`)
 // its place is moved aside, never used.
 func TestSpillNames(t *testing.T) {
 	ws, owner := newWorkspace(t)
+	t.Run("workspace of another user", func(t *testing.T) { testSpillNames(t, ws, owner) })
+	if os.Geteuid() == 0 {
+		// The sandbox writes as root then: the output dir must be another uid's.
+		t.Run("workspace of the server's own uid", func(t *testing.T) {
+			ws := t.TempDir()
+			if err := os.Chmod(ws, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			testSpillNames(t, ws, 0)
+		})
+	}
+}
+
+func testSpillNames(t *testing.T, ws string, owner int) {
 	r := newTestRunner(t, func(o *Options) {
 		o.Workspace = ws
 		o.MaxOutput = 1024
