@@ -204,6 +204,43 @@ export default out;`, dir, a.StdoutFile)
 		}
 	})
 
+	t.Run("a concurrent run's spill cannot be found or changed", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("rootless: the server and its sandboxes share one uid, so the output directory cannot be hidden (documented)")
+		}
+		before := spillSizes(t, ws)
+		done := make(chan *Result, 1)
+		go func() {
+			done <- runCode(t, r, `console.log("c".repeat(4096)); await new Promise((ok) => setTimeout(ok, 3000));`, 20*time.Second)
+		}()
+		var fresh string
+		for deadline := time.Now().Add(10 * time.Second); fresh == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			for name := range spillSizes(t, ws) {
+				if _, old := before[name]; !old {
+					fresh = name
+				}
+			}
+		}
+		if fresh == "" {
+			t.Fatal("the concurrent run's spill never appeared")
+		}
+		probe := fmt.Sprintf(`const d = %q, out = {};
+try { out.list = [...Deno.readDirSync(d)].map((e) => e.name); } catch (e) { out.list = e.name; }
+try { Deno.writeTextFileSync(d + "/" + "f".repeat(32) + ".stdout.txt", "x", {createNew: true}); out.create = "ok"; } catch (e) { out.create = e.name; }
+export default out;`, dir)
+		res := runCode(t, r, probe, 20*time.Second)
+		if want := `{"list":"PermissionDenied","create":"PermissionDenied"}`; string(res.ReturnValue) != want {
+			t.Errorf("a run probing while another spills: %s, want %s", res.ReturnValue, want)
+		}
+		a := <-done
+		if a.Status != StatusSuccess || filepath.Base(a.StdoutFile) != fresh {
+			t.Fatalf("the spilling run: %s %+v file %s, want %s", a.Status, a.Error, a.StdoutFile, fresh)
+		}
+		if data, err := os.ReadFile(a.StdoutFile); err != nil || string(data) != strings.Repeat("c", 4096)+"\n" {
+			t.Errorf("the spill of the concurrent run changed: %d bytes, %v", len(data), err)
+		}
+	})
+
 	t.Run("a directory a sandbox put in place is moved aside", func(t *testing.T) {
 		if os.Geteuid() != 0 {
 			t.Skip("rootless: a sandbox-made directory cannot be told from the server's (documented)")
