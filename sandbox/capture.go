@@ -13,7 +13,8 @@ import (
 // sandbox would block instead of finishing.
 //
 // With a spill function, the whole stream also goes to a file once it first
-// overflows (up to spillMax bytes), so the full output stays retrievable.
+// overflows, as far as the run's spill budget allows (take hands out bytes
+// of it; both streams of a run share it), so the output stays retrievable.
 type cappedBuffer struct {
 	mu    sync.Mutex
 	max   int64
@@ -23,7 +24,7 @@ type cappedBuffer struct {
 	observe func([]byte) // sees every chunk as it arrives (progress); nil = none
 
 	spill     func() (*os.File, string, error) // opens the spill file; nil = no spilling
-	spillMax  int64
+	take      func(n int64) int64              // claims up to n bytes of the spill budget
 	spillFile *os.File
 	spillPath string
 	spillErr  error
@@ -32,9 +33,10 @@ type cappedBuffer struct {
 
 func newCappedBuffer(max int64) *cappedBuffer { return &cappedBuffer{max: max} }
 
-// withSpill makes the buffer spill the full stream to the file open returns.
-func (c *cappedBuffer) withSpill(open func() (*os.File, string, error), max int64) *cappedBuffer {
-	c.spill, c.spillMax = open, max
+// withSpill makes the buffer spill the stream to the file open returns, as
+// far as take grants bytes.
+func (c *cappedBuffer) withSpill(open func() (*os.File, string, error), take func(int64) int64) *cappedBuffer {
+	c.spill, c.take = open, take
 	return c
 }
 
@@ -73,13 +75,14 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 }
 
 func (c *cappedBuffer) put(p []byte) {
-	room := c.spillMax - c.spilled
-	if room <= 0 || len(p) == 0 {
+	if len(p) == 0 {
 		return
 	}
-	if int64(len(p)) > room {
-		p = p[:room]
+	room := c.take(int64(len(p)))
+	if room <= 0 {
+		return
 	}
+	p = p[:room]
 	n, err := c.spillFile.Write(p)
 	c.spilled += int64(n)
 	if err != nil {
@@ -88,7 +91,7 @@ func (c *cappedBuffer) put(p []byte) {
 }
 
 // Spill returns where the full stream went ("" = nowhere), whether the spill
-// file itself was cut at spillMax, and why spilling failed, if it did.
+// file itself was cut at the run's spill budget, and why spilling failed, if it did.
 func (c *cappedBuffer) Spill() (path string, cut bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -20,6 +20,18 @@
 // pipes are frames: a 4-byte big-endian length followed by that many bytes of
 // JSON. The host side treats every frame as hostile input.
 //
+// With a workspace, output beyond the inline cap is spilled to
+// <workspace>/.conductor/output in files named by 128 random bits, created
+// exclusively (openat2, no links followed). One run spills at most
+// Options.SpillMax bytes over both streams; after a run's spill closes the
+// oldest spill files are removed until all fit in Options.SpillTotal (never
+// that run's, nor an open one's, and only regular files with spill names).
+// As root the output directory belongs to a uid the sandbox's idmapped mount
+// does not map, mode 0711, checked at every use; a link or sandbox-made
+// directory in its place is moved aside. Options.WorkspaceQuota is set up by
+// package quota at New (fail closed) and, where the kernel does not enforce
+// it, checked by Sandbox.Run before the code is sent (ErrorQuota).
+//
 // Lifecycle: Runner.Start creates and starts a container and boots deno into
 // the bootstrap; Sandbox.Run sends code and waits for the result; Sandbox.Close
 // destroys the container. Runner.Run does all three. Every path leaves no

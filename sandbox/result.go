@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,6 +36,7 @@ const (
 	ErrorKilled     = "killed"
 	ErrorCancelled  = "cancelled"
 	ErrorInternal   = "internal"
+	ErrorQuota      = "quota" // the workspace is at its quota; the run was refused
 )
 
 // Limits a run can hit, as reported in Result.LimitHit.
@@ -42,6 +44,8 @@ const (
 	LimitTimeout = "timeout"
 	LimitMemory  = "memory"
 	LimitPids    = "pids"
+	// LimitWorkspaceQuota: the run was refused, the workspace being full.
+	LimitWorkspaceQuota = "workspaceQuota"
 )
 
 // ErrorInfo describes why a run did not succeed.
@@ -108,8 +112,11 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 		case err != nil:
 			notes = append(notes, st.name+" could not be saved in full: "+err.Error())
 		case cut:
-			notes = append(notes, st.name+" file was cut at the spill limit")
+			notes = append(notes, fmt.Sprintf("%s file was cut at the spill limit (%d bytes per run, stdout and stderr together; the admin sets it with MCP_CONDUCTOR_SPILL_MAX)", st.name, sb.r.opts.SpillMax))
 		}
+	}
+	if sb.spill != nil {
+		sb.spill.finish()
 	}
 	res.OutputNote = strings.Join(notes, "; ")
 	if res.Degraded == nil {

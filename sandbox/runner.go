@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/conductor-sandbox/conductor/cgroups"
+	"github.com/conductor-sandbox/conductor/quota"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/seccomp"
 	"golang.org/x/sys/unix"
@@ -70,12 +71,16 @@ type Options struct {
 	TmpSize       int64          // bytes of /tmp; 0 = DefaultTmpSize
 	DepsCache     string         // host dir mounted read-only as DENO_DIR; "" = the root's empty one
 	Workspace     string         // host dir mounted read-write at the same path; "" = none (the root must have the mount point)
-	SpillMax      int64          // bytes of a stream spilled to the workspace when capped; 0 = DefaultSpillMax
-	NPMRegistry   string         // NPM_CONFIG_REGISTRY for deno, installing and running alike; "" = deno's default
-	HostUID       int            // host uid the sandbox's root maps to; 0 = default
-	HostGID       int            // host gid likewise
-	StartTimeout  time.Duration  // bound on booting deno; 0 = DefaultStartTimeout
-	Logger        *slog.Logger
+	SpillMax      int64          // bytes one run may spill to the workspace, both streams together; 0 = no spilling
+	SpillTotal    int64          // bytes all spill files may hold; the oldest go first; 0 = DefaultSpillTotal
+	// WorkspaceQuota bounds the bytes the workspace holds (0 = none): by a
+	// project quota where the host can, else checked before each run.
+	WorkspaceQuota int64
+	NPMRegistry    string        // NPM_CONFIG_REGISTRY for deno, installing and running alike; "" = deno's default
+	HostUID        int           // host uid the sandbox's root maps to; 0 = default
+	HostGID        int           // host gid likewise
+	StartTimeout   time.Duration // bound on booting deno; 0 = DefaultStartTimeout
+	Logger         *slog.Logger
 }
 
 // Runner starts sandboxes. It owns one instance directory under StateDir,
@@ -83,7 +88,8 @@ type Options struct {
 // sandboxes from a dead one's.
 type Runner struct {
 	opts     Options
-	ws       *workspace // nil without a workspace
+	ws       *workspace   // nil without a workspace
+	quota    *quota.Quota // nil without a workspace quota
 	log      *slog.Logger
 	instance string // e.g. "conductor-7f3a9c"
 	stateDir string // StateDir/instance: libcontainer's state root
@@ -135,17 +141,9 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 	}
-	if o.SpillMax <= 0 {
-		o.SpillMax = DefaultSpillMax
-	}
-	var ws *workspace
-	if o.Workspace != "" {
-		st, err := os.Stat(o.Workspace)
-		if err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("sandbox: workspace %s: not a directory: %v", o.Workspace, err)
-		}
-		sys := st.Sys().(*syscall.Stat_t)
-		ws = &workspace{path: o.Workspace, uid: int(sys.Uid), gid: int(sys.Gid), chownFiles: !rootless}
+	ws, q, err := setupWorkspace(ctx, &o, rootless)
+	if err != nil {
+		return nil, err
 	}
 	if missing := o.Cgroups.Missing(o.Limits); len(missing) > 0 && !o.AllowDegraded {
 		errs := []error{ErrUnenforceable}
@@ -157,7 +155,7 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox: state dir: %w", err)
 	}
-	r := &Runner{opts: o, log: o.Logger, rootless: rootless, ws: ws}
+	r := &Runner{opts: o, log: o.Logger, rootless: rootless, ws: ws, quota: q}
 	if removed, err := Sweep(ctx, o.StateDir, o.Cgroups, o.Logger); err != nil {
 		r.log.Warn("sweep of stale sandboxes incomplete", "err", err)
 	} else if len(removed) > 0 {
@@ -168,6 +166,44 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 	}
 	return r, nil
 }
+
+// setupWorkspace checks the workspace and its spill and quota settings, and
+// sets the quota up (fail closed: a quota the host enforces but that cannot
+// be set is an error).
+func setupWorkspace(ctx context.Context, o *Options, rootless bool) (*workspace, *quota.Quota, error) {
+	if o.Workspace == "" {
+		if o.WorkspaceQuota > 0 {
+			return nil, nil, errors.New("sandbox: a workspace quota needs a workspace")
+		}
+		return nil, nil, nil
+	}
+	if o.SpillMax < 0 {
+		o.SpillMax = 0
+	}
+	if o.SpillTotal <= 0 {
+		o.SpillTotal = DefaultSpillTotal
+	}
+	if o.SpillTotal < o.SpillMax {
+		return nil, nil, fmt.Errorf("sandbox: spill total %d is below the per-run spill limit %d", o.SpillTotal, o.SpillMax)
+	}
+	st, err := os.Stat(o.Workspace)
+	if err != nil || !st.IsDir() {
+		return nil, nil, fmt.Errorf("sandbox: workspace %s: not a directory: %v", o.Workspace, err)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	ws := makeWorkspace(o.Workspace, int(sys.Uid), int(sys.Gid), !rootless, o.SpillMax, o.SpillTotal, o.Logger)
+	if o.WorkspaceQuota <= 0 {
+		return ws, nil, nil
+	}
+	q, err := quota.Setup(ctx, o.Workspace, o.WorkspaceQuota, o.Logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: %w", err)
+	}
+	return ws, q, nil
+}
+
+// WorkspaceQuota says how the workspace quota is enforced; nil = no quota.
+func (r *Runner) WorkspaceQuota() *quota.Quota { return r.quota }
 
 // claimInstance creates and locks this runner's instance directory.
 func (r *Runner) claimInstance() error {

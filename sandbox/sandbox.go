@@ -39,6 +39,7 @@ type Sandbox struct {
 	errR    *os.File // host end of stderr
 	stdout  *cappedBuffer
 	stderr  *cappedBuffer
+	spill   *spillRun // this run's spill files; nil = no spilling
 	readers sync.WaitGroup
 
 	proxy        *egress.Proxy // install sandboxes: the registry-only egress proxy
@@ -146,14 +147,19 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 			spec.cacheOwner = &[2]int{int(sys.Uid), int(sys.Gid)}
 		}
 	}
+	var spill *spillRun
+	if r.ws != nil && r.ws.spillMax > 0 && so.Install == nil {
+		spill = r.ws.newRun()
+	}
 	ctr, err := libcontainer.Create(r.stateDir, id, buildConfig(spec))
 	if err != nil {
 		return nil, fmt.Errorf("%w: create %s: %w", ErrStart, id, err)
 	}
 	sb := &Sandbox{
 		r: r, id: id, ctr: ctr, degraded: degraded, started: time.Now(),
-		stdout:    r.capture(id, "stdout"),
-		stderr:    r.capture(id, "stderr"),
+		spill:     spill,
+		stdout:    r.capture(spill, "stdout"),
+		stderr:    r.capture(spill, "stderr"),
 		ready:     make(chan struct{}),
 		frames:    make(chan frameInfo, 4),
 		evaluated: make(chan struct{}),
@@ -184,11 +190,11 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 }
 
 // capture returns the buffer for one output stream, spilling to the
-// workspace when there is one.
-func (r *Runner) capture(id, stream string) *cappedBuffer {
+// workspace when the run may (spill != nil).
+func (r *Runner) capture(spill *spillRun, stream string) *cappedBuffer {
 	b := newCappedBuffer(r.opts.MaxOutput)
-	if r.ws != nil {
-		b.withSpill(func() (*os.File, string, error) { return r.ws.openSpill(id + "." + stream + ".txt") }, r.opts.SpillMax)
+	if spill != nil {
+		b.withSpill(func() (*os.File, string, error) { return spill.open(stream) }, spill.take)
 	}
 	return b
 }
@@ -421,6 +427,16 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 		res.Error = &ErrorInfo{Type: ErrorInternal, Message: fmt.Sprintf("%v: %d bytes, limit %d", ErrCodeTooLarge, len(job.Code), maxCodeBytes)}
 		return res
 	}
+	if q := sb.r.quota; q != nil {
+		if err := q.Check(ctx); err != nil {
+			res.Error = &ErrorInfo{Type: ErrorQuota, Message: err.Error()}
+			res.LimitHit = LimitWorkspaceQuota
+			if res.Degraded == nil {
+				res.Degraded = []string{}
+			}
+			return res
+		}
+	}
 	limit := job.ResultLimit
 	if limit <= 0 {
 		limit = DefaultResultLimit
@@ -543,11 +559,22 @@ func (sb *Sandbox) Close() error {
 		for _, f := range sb.installFiles {
 			_ = os.Remove(f)
 		}
+		sb.endSpill()
 		if err := sb.ctr.Destroy(); err != nil && sb.closeErr == nil {
 			sb.closeErr = fmt.Errorf("destroy %s: %w", sb.id, err)
 		}
 	})
 	return sb.closeErr
+}
+
+// endSpill closes the run's spill files and lets trimming count them. It
+// is safe to call more than once.
+func (sb *Sandbox) endSpill() {
+	sb.stdout.Spill()
+	sb.stderr.Spill()
+	if sb.spill != nil {
+		sb.spill.finish()
+	}
 }
 
 func closeAll(fs ...*os.File) {

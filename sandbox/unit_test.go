@@ -267,11 +267,13 @@ func TestCappedBufferSpill(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "spill")
 			opens := 0
+			run := &spillRun{}
+			run.left.Store(tc.spillMax)
 			b := newCappedBuffer(tc.max).withSpill(func() (*os.File, string, error) {
 				opens++
 				f, err := os.Create(path)
 				return f, path, err
-			}, tc.spillMax)
+			}, run.take)
 			var all string
 			for _, w := range tc.writes {
 				all += w

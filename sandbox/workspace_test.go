@@ -46,6 +46,7 @@ func TestWorkspace(t *testing.T) {
 	r := newTestRunner(t, func(o *Options) {
 		o.Workspace = ws
 		o.MaxOutput = 1024
+		o.SpillMax = 1 << 20
 		o.DenoFlags = []string{"--allow-read=" + ws, "--allow-write=" + ws}
 	})
 
@@ -98,19 +99,30 @@ func TestWorkspace(t *testing.T) {
 		hostile := newTestRunner(t, func(o *Options) {
 			o.Workspace = ws
 			o.MaxOutput = 1024
+			o.SpillMax = 1 << 20
 			o.DenoFlags = []string{"--allow-all"}
 		})
 		victim := t.TempDir()
-		res := runCode(t, hostile, `Deno.removeSync("`+ws+`/.conductor", {recursive: true}); Deno.symlinkSync("`+victim+`", "`+ws+`/.conductor")`, 20*time.Second)
+		res := runCode(t, hostile, `Deno.renameSync("`+ws+`/.conductor", "`+ws+`/old"); Deno.symlinkSync("`+victim+`", "`+ws+`/.conductor")`, 20*time.Second)
 		if res.Status != StatusSuccess {
 			t.Fatalf("plant: %s %+v", res.Status, res.Error)
 		}
 		res = runCode(t, hostile, `for (let i = 0; i < 5000; i++) console.log("x" + i)`, 20*time.Second)
-		if res.StdoutFile != "" || !strings.Contains(res.OutputNote, "could not be saved") {
-			t.Errorf("spill through a sandbox-made symlink: file=%q note=%q", res.StdoutFile, res.OutputNote)
-		}
 		if entries, _ := os.ReadDir(victim); len(entries) != 0 {
 			t.Errorf("the host wrote outside the workspace, into %s: %v", victim, entries)
+		}
+		// The link was moved aside, not followed, and the spill went to a
+		// fresh directory of the host's.
+		if st, err := os.Lstat(filepath.Join(ws, ".conductor")); err != nil || !st.IsDir() {
+			t.Errorf(".conductor after the spill: %v %v, want a real directory", st, err)
+		}
+		if aside, _ := filepath.Glob(filepath.Join(ws, ".conductor.untrusted-*")); len(aside) != 1 {
+			t.Errorf("the planted link was not moved aside: %v", aside)
+		} else if st, err := os.Lstat(aside[0]); err != nil || st.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("moved aside %s is not the planted link: %v %v", aside[0], st, err)
+		}
+		if !strings.HasPrefix(res.StdoutFile, ws+"/.conductor/output/") || res.OutputNote != "" {
+			t.Errorf("spill after replacing the link: file=%q note=%q", res.StdoutFile, res.OutputNote)
 		}
 		if !res.StdoutTruncated || len(res.Stdout) != 1024 {
 			t.Errorf("inline output must still be capped: %d bytes", len(res.Stdout))

@@ -185,19 +185,24 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		}
 	}
 	a.runner, err = sandbox.New(ctx, sandbox.Options{
-		DepsCache:     a.view.CacheDir(),
-		Workspace:     s.Workspace,
-		NPMRegistry:   registryString(a.registry),
-		StateDir:      a.layout.stateDir,
-		Root:          a.root,
-		Cgroups:       a.host,
-		Seccomp:       seccomp.NewCache(),
-		Limits:        a.limits,
-		AllowDegraded: s.AllowDegraded,
-		DenoFlags:     s.RunArgs,
-		Network:       s.Network,
-		MaxOutput:     s.MaxOutput,
-		Logger:        log,
+		DepsCache:  a.view.CacheDir(),
+		Workspace:  s.Workspace,
+		SpillMax:   s.SpillMax,
+		SpillTotal: s.SpillTotal,
+		// Enforced by a project quota where the host can, else checked
+		// before each run; fails here if it cannot be applied.
+		WorkspaceQuota: s.WorkspaceQuota,
+		NPMRegistry:    registryString(a.registry),
+		StateDir:       a.layout.stateDir,
+		Root:           a.root,
+		Cgroups:        a.host,
+		Seccomp:        seccomp.NewCache(),
+		Limits:         a.limits,
+		AllowDegraded:  s.AllowDegraded,
+		DenoFlags:      s.RunArgs,
+		Network:        s.Network,
+		MaxOutput:      s.MaxOutput,
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/conductor-sandbox/conductor/cgroups"
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/deps"
+	"github.com/conductor-sandbox/conductor/quota"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
@@ -90,6 +91,9 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 
 	rep.add(userNamespaceCheck(rep.Rootless))
 	rep.add(seccompCheck())
+	if s.Workspace != "" {
+		rep.add(workspaceCheck(ctx, s, log))
+	}
 
 	host, err := cgroups.Detect(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: s.CgroupParent})
 	if err != nil {
@@ -193,6 +197,36 @@ func settingsSummary(s config.Settings) string {
 		perms = strings.Join(s.RunArgs, " ")
 	}
 	return fmt.Sprintf("permissions: %s; memory %d MiB; timeout %s (max %s)", perms, s.Memory>>20, s.DefaultTimeout, s.MaxTimeout)
+}
+
+// workspaceCheck says how the workspace's disk use is bounded on this host:
+// the spill bounds, and whether the quota is enforced while code writes
+// (project quota) or checked before each run, and why. It sets the quota up
+// as serve does, so a quota serve would refuse fails here too.
+func workspaceCheck(ctx context.Context, s config.Settings, log *slog.Logger) check {
+	spill := "spills off"
+	if s.SpillMax > 0 {
+		spill = fmt.Sprintf("spills at most %s per run, %s in all (oldest removed first)", quota.FormatSize(s.SpillMax), quota.FormatSize(s.SpillTotal))
+	}
+	c := check{Name: "workspace", OK: true}
+	if s.WorkspaceQuota <= 0 {
+		c.Detail = fmt.Sprintf("%s; no quota (%s unset); %s", s.Workspace, config.VarWorkspaceQuota, spill)
+		return c
+	}
+	q, err := quota.Setup(ctx, s.Workspace, s.WorkspaceQuota, log)
+	if err != nil {
+		c.OK = false
+		c.Detail = err.Error()
+		c.Fix = "fix the filesystem's project quotas, or unset " + config.VarWorkspaceQuota
+		return c
+	}
+	c.Detail = q.Describe() + "; " + spill
+	if err := q.Check(ctx); err != nil {
+		c.OK = false
+		c.Detail += "; " + err.Error()
+		c.Fix = "clean the workspace, or raise " + config.VarWorkspaceQuota
+	}
+	return c
 }
 
 // userNamespaceCheck creates a user namespace the way the sandbox will.

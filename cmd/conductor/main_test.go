@@ -178,6 +178,57 @@ func TestDoctor(t *testing.T) {
 	}
 }
 
+// TestDoctorWorkspaceQuota: doctor says how the workspace quota is enforced
+// here, and a run through the binary over the quota is refused, naming the
+// setting (the settings reach the sandbox runner).
+func TestDoctorWorkspaceQuota(t *testing.T) {
+	ws := t.TempDir()
+	if err := os.Chmod(ws, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"MCP_CONDUCTOR_WORKSPACE=" + ws, "MCP_CONDUCTOR_WORKSPACE_QUOTA=2M", "MCP_CONDUCTOR_SPILL_MAX=1M"}
+	out, errOut, code := conductor(t, "", env, "doctor", "--json")
+	var rep doctorReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("doctor --json: %v\n%s\n%s", err, out, errOut)
+	}
+	var line *check
+	for i := range rep.Checks {
+		if rep.Checks[i].Name == "workspace" {
+			line = &rep.Checks[i]
+		}
+	}
+	if code != 0 || line == nil || !line.OK {
+		t.Fatalf("doctor exit %d, workspace check %+v", code, line)
+	}
+	enforced := "2 MiB quota on " + ws + ": enforced by project quota on "
+	checked := "2 MiB quota on " + ws + ": checked before each run: "
+	if !strings.HasPrefix(line.Detail, enforced) && !strings.HasPrefix(line.Detail, checked) {
+		t.Errorf("workspace line %q says neither %q nor %q", line.Detail, enforced, checked)
+	}
+	if !strings.Contains(line.Detail, "spills at most 1 MiB per run, 256 MiB in all") {
+		t.Errorf("workspace line %q does not give the spill bounds", line.Detail)
+	}
+	if !strings.HasPrefix(line.Detail, checked) {
+		return // the next step needs the before-run check
+	}
+	if err := os.WriteFile(filepath.Join(ws, "big"), make([]byte, 3<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = conductor(t, "export default 1", env, "exec", "--json", "-")
+	var res sandbox.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("exec --json: %v\n%s", err, out)
+	}
+	if code == 0 || res.Error == nil || res.Error.Type != sandbox.ErrorQuota || !strings.Contains(res.Error.Message, "MCP_CONDUCTOR_WORKSPACE_QUOTA") {
+		t.Fatalf("a run over the quota: exit %d %+v", code, res.Error)
+	}
+	out, _, code = conductor(t, "", env, "doctor")
+	if code == 0 || !strings.Contains(out, "workspace quota reached") {
+		t.Errorf("doctor with the workspace over its quota: exit %d\n%s", code, out)
+	}
+}
+
 // TestServerKilledMidRun: SIGKILL conductor while a sandbox runs; 1 s later no
 // sandbox process is alive, and the next start sweeps every leftover.
 func TestServerKilledMidRun(t *testing.T) {
