@@ -24,8 +24,19 @@ type Filesystem struct {
 // reason.
 func LoopMount(tb testing.TB, size int64, fss ...Filesystem) string {
 	tb.Helper()
+	mnt, why := TryLoopMount(tb, size, fss...)
+	if mnt == "" {
+		Unavailable(tb, "no loop-mounted filesystem could be made: %s", strings.Join(why, "; "))
+	}
+	return mnt
+}
+
+// TryLoopMount is LoopMount that returns why each candidate failed instead
+// of ending the test ("" and the reasons).
+func TryLoopMount(tb testing.TB, size int64, fss ...Filesystem) (string, []string) {
+	tb.Helper()
 	if os.Geteuid() != 0 {
-		Unavailable(tb, "loop-mounting a filesystem needs root")
+		return "", []string{"loop-mounting a filesystem needs root"}
 	}
 	img := filepath.Join(tb.TempDir(), "fs.img")
 	mnt := tb.TempDir()
@@ -69,8 +80,7 @@ func LoopMount(tb testing.TB, size int64, fss ...Filesystem) string {
 				tb.Errorf("losetup -d %s: %v: %s", dev, err, out)
 			}
 		})
-		return mnt
+		return mnt, nil
 	}
-	Unavailable(tb, "no loop-mounted filesystem could be made: %s", strings.Join(why, "; "))
-	return ""
+	return "", why
 }

@@ -21,6 +21,17 @@ func Unavailable(tb testing.TB, format string, args ...any) {
 	tb.Skipf("skipped: "+format, args...)
 }
 
+// KernelLacks skips tb, on CI too, because this host's kernel was built
+// without a feature the test exercises (e.g. filesystem quota formats). Use
+// it only when the kernel itself has been shown to lack the feature (the
+// same operation works without it) and conductor detects the lack and
+// falls back in a way another test covers: a missing package or privilege
+// is Unavailable, never this.
+func KernelLacks(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	tb.Skipf("this kernel lacks: "+format, args...)
+}
+
 // RepoRoot is the checkout's top directory.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
