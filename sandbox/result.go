@@ -125,6 +125,8 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, elapsed time.Duration)
 			switch {
 			case f.fault != nil && frame == nil:
 				frame = &frameInfo{fault: f.fault}
+			case f.ended != "" && frame == nil:
+				frame = &frameInfo{ended: f.ended}
 			case f.typ == "error" && frame == nil:
 				frame = &f
 			case f.typ == "evaluated":
@@ -164,6 +166,9 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, elapsed time.Duration)
 	case frame != nil && frame.fault != nil:
 		res.Status = StatusError
 		res.Error = &ErrorInfo{Type: ErrorInternal, Message: "the sandbox broke the channel protocol: " + frame.fault.Error()}
+	case frame != nil && frame.ended != "":
+		res.Status = StatusKilled
+		res.Error = &ErrorInfo{Type: ErrorKilled, Message: "the execution was ended by the host: " + frame.ended}
 	case frame != nil && frame.err != nil:
 		res.Status = StatusError
 		info := *frame.err
