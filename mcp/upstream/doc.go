@@ -87,9 +87,9 @@
 // ErrUnavailable and ErrCrashed: it may be what brought the server down.
 // mcpFactory ends the execution that made it (see package mcp); when
 // several executions had requests the server had read, each gets
-// ErrCrashed, since any of them may be the cause. Consecutive failures (failed connects and broken sessions,
-// reset by any answered request) back off: the first reconnect is
-// immediate, then 0.5 s doubling to 30 s; calls in the backoff window fail
+// ErrCrashed, since any of them may be the cause. Consecutive failures
+// (failed connects and broken sessions, reset by any answered request)
+// back off: the first reconnect is immediate, then 0.5 s doubling to 30 s; calls in the backoff window fail
 // at once with ErrUnavailable saying when the next attempt is due. A
 // timeout (CallTimeout) or the caller's cancellation leaves the session in
 // place.
@@ -113,11 +113,12 @@
 // with the server name, lines cut at 1 KiB and rate-limited (burst 200, then
 // 20 lines/s). When the process exits, a record "upstream MCP server
 // process exited" at warn (at debug when conductor stopped it and it ended
-// quietly) gives its pid, exit status and last stderr lines. That log is
-// the only place stderr goes: errors and Status.LastError — so the code,
-// the model and list_mcp_servers — get "MCP server X exited (exit status
-// N) …; see the server log" and never its text: a server may print a
-// secret in a form redaction cannot recognise (base64, upper-cased, hex).
+// quietly) gives its pid, exit status and last stderr lines. That log and
+// Manager.LastStderr (which `conductor doctor --upstreams` shows the admin)
+// are the only places stderr goes: errors and Status.LastError — so the
+// code, the model and list_mcp_servers — get "MCP server X exited (exit
+// status N) …; see the server log" and never its text: a server may print
+// a secret in a form redaction cannot recognise (base64, upper-cased, hex).
 //
 // Each process leads its own process group. Close (and a broken session)
 // closes its stdin, then after StopGrace sends SIGTERM to the group, after

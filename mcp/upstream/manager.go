@@ -191,6 +191,30 @@ func (m *Manager) Status(ctx context.Context) []Status {
 	return out
 }
 
+// LastStderr returns the last lines of the stderr of server's most recent
+// stdio process (secrets redacted), or nil. It is for the admin (conductor
+// doctor): never hand it to code, a tool result or the model — a server
+// may print a secret in a form redaction does not recognise.
+func (m *Manager) LastStderr(server string) []string {
+	u, ok := m.ups[server]
+	if !ok {
+		return nil
+	}
+	u.mu.Lock()
+	st := u.stderr
+	u.mu.Unlock()
+	if st == nil {
+		return nil
+	}
+	t := time.NewTimer(500 * time.Millisecond)
+	defer t.Stop()
+	select { // a dead process's last lines may still be on their way
+	case <-st.done:
+	case <-t.C:
+	}
+	return st.lastLines()
+}
+
 // ConnectAll connects every enabled upstream now, in parallel, and lists
 // their tools, resources and prompts to fill Status. Failures are recorded
 // in Status, not returned.
@@ -542,7 +566,8 @@ type upstream struct {
 	tools     int
 	resources int
 	prompts   int
-	connects  int // attempts started (tests)
+	connects  int         // attempts started (tests)
+	stderr    *stderrTail // the last stdio process's (for LastStderr)
 }
 
 type attempt struct {

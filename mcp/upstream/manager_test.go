@@ -224,6 +224,37 @@ func TestCrashMidCall(t *testing.T) {
 	}
 }
 
+// Several callers had requests the server had read when it crashed: each
+// gets ErrCrashed (any of them may be the cause; mcpFactory ends each
+// one's execution), and the next call is served by a new process.
+func TestCrashFailsEveryReadRequest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := newTestManager(t, Options{}, helperStdio(t, "helper"))
+	pid := callPid(t, m, "helper")
+	sleeping := make(chan error, 1)
+	go func() {
+		_, err := m.CallTool(ctx, "helper", "sleep", map[string]any{"ms": 10000})
+		sleeping <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the sleep is read and running
+	_, err := m.CallTool(ctx, "helper", "crash", nil)
+	if !errors.Is(err, ErrCrashed) {
+		t.Fatalf("crash: want ErrCrashed, got %v", err)
+	}
+	select {
+	case err := <-sleeping:
+		if !errors.Is(err, ErrCrashed) || !strings.Contains(err.Error(), `during tools/call "sleep"`) {
+			t.Fatalf("the sleep in flight: want ErrCrashed, got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sleep in flight did not fail with the crash")
+	}
+	if got := callPid(t, m, "helper"); got == pid {
+		t.Fatal("same pid after a crash")
+	}
+}
+
 // The process dies while idle: once it is gone, calls find the session
 // broken, share one reconnect, and succeed.
 func TestBrokenSessionReconnectsOnce(t *testing.T) {

@@ -417,6 +417,9 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 		return nil, err
 	}
 	t.s.child = c
+	u.mu.Lock()
+	u.stderr = c.stderr
+	u.mu.Unlock()
 	go func() {
 		<-c.exited
 		t.s.markDead(errors.New("the upstream process exited"))
@@ -550,7 +553,10 @@ func (s *stderrTail) run(r io.ReadCloser) {
 }
 
 // tail returns the last stderr lines, joined by " | ".
-func (s *stderrTail) tail() string {
+func (s *stderrTail) tail() string { return strings.Join(s.lastLines(), " | ") }
+
+// lastLines returns the last non-blank stderr lines.
+func (s *stderrTail) lastLines() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var keep []string
@@ -559,7 +565,7 @@ func (s *stderrTail) tail() string {
 			keep = append(keep, l)
 		}
 	}
-	return strings.Join(keep, " | ")
+	return keep
 }
 
 // readCloser pairs a reader with the closer of what it reads.
