@@ -1,3 +1,17 @@
 // Package mcp is conductor's MCP server: the run_deno_code tool, served over
 // stdio or streamable HTTP with github.com/modelcontextprotocol/go-sdk.
+//
+// Factory answers the mcpFactory calls of sandboxed code by forwarding them
+// to the upstream MCP servers (package upstream). What one execution may ask
+// of the host is bounded in package sandbox (sandbox.CallLimits: calls,
+// calls in flight, reply bytes, and request bytes — one call, one
+// execution's in flight, all executions' in flight through one shared
+// sandbox.Budget). When an upstream dies while a call of an execution was
+// in flight and may have reached it (upstream.ErrCrashed), the factory ends
+// that execution (sandbox.ErrEndExecution): its call may be what killed a
+// server every execution shares, and it must not get to repeat it. Every
+// execution whose call the dead server had read is ended, since conductor
+// cannot tell which one was the cause; calls it had not read are sent again
+// on the restarted server and succeed. Upstream stderr never reaches code
+// or a tool result (see package upstream).
 package mcp

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/conductor-sandbox/conductor/mcp/upstream"
+	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
 // Upstreams is what the mcpFactory proxy needs of the upstream manager.
@@ -61,6 +64,9 @@ func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) 
 		}
 	}
 	defer func() {
+		if errors.Is(err, upstream.ErrCrashed) {
+			err = &endExecution{err}
+		}
 		outcome := "ok"
 		if err != nil {
 			outcome = err.Error()
@@ -125,6 +131,17 @@ func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) 
 	}
 	return nil, fmt.Errorf("unknown mcpFactory method %q", method)
 }
+
+// endExecution ends the execution whose call was in flight when an upstream
+// died: the call may have killed it (a shared server every execution
+// uses), and the code must not be able to do it again and again.
+type endExecution struct{ err error }
+
+func (e *endExecution) Error() string {
+	return e.err.Error() + "; this execution was ended because its call may have brought the server down (the next call, from any execution, restarts it)"
+}
+
+func (e *endExecution) Unwrap() []error { return []error{sandbox.ErrEndExecution, e.err} }
 
 // toolValue is what callTool resolves to: the structured content when there
 // is some, else the parsed JSON of the text, else the text (else the content

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/conductor-sandbox/conductor/config"
 )
 
 // CallHandler answers the calls code makes from inside a sandbox (the
@@ -13,8 +15,60 @@ import (
 // from untrusted code.
 type CallHandler interface {
 	// Call handles one call; the result is sent back as JSON. ctx ends when
-	// the execution ends.
+	// the execution ends. An error that wraps ErrEndExecution also ends the
+	// execution: its message becomes the execution's error.
 	Call(ctx context.Context, method string, params json.RawMessage) (any, error)
+}
+
+// ErrEndExecution, wrapped in a CallHandler's error, ends the execution
+// that made the call (its sandbox is killed) instead of only failing the
+// call: the call did something that must not be repeated, such as taking
+// down a shared upstream server.
+var ErrEndExecution = errors.New("the host ended the execution")
+
+// ErrCallTooLarge and ErrCallBudget are the refusals of a call's request
+// bytes (one call over MaxRequestBytes; too many bytes in flight).
+var (
+	ErrCallTooLarge = errors.New("mcpFactory request too large")
+	ErrCallBudget   = errors.New("mcpFactory request bytes in flight over the limit")
+)
+
+// Budget is a count of bytes shared by every execution: the request bytes
+// of all mcpFactory calls in flight at once (MCP_CONDUCTOR_MCP_MAX_INFLIGHT_TOTAL).
+// The zero value is unusable; use NewBudget.
+type Budget struct {
+	mu   sync.Mutex
+	max  int64
+	used int64
+}
+
+// NewBudget returns a budget of max bytes.
+func NewBudget(max int64) *Budget { return &Budget{max: max} }
+
+// take reserves n bytes; it fails, reserving nothing, when that would go
+// over the budget. It returns the bytes in use before the call.
+func (b *Budget) take(n int64) (used int64, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.max {
+		return b.used, false
+	}
+	b.used += n
+	return b.used - n, true
+}
+
+// give returns n bytes taken before.
+func (b *Budget) give(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+}
+
+// InUse reports the bytes reserved now.
+func (b *Budget) InUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
 }
 
 // CallLimits bound what one execution may ask of the host.
@@ -23,6 +77,16 @@ type CallLimits struct {
 	MaxInFlight   int   // concurrent calls; 0 = 32
 	MaxReplyBytes int64 // bytes of one encoded reply; 0 = 8 MiB
 	MaxTotalBytes int64 // bytes of all replies together; 0 = 64 MiB
+
+	// MaxRequestBytes bounds one call's encoded parameters; 0 = 1 MiB.
+	// A larger call is refused before its parameters are decoded.
+	MaxRequestBytes int64
+	// MaxInFlightBytes bounds the request bytes of this execution's calls
+	// in flight at once; 0 = 8 MiB.
+	MaxInFlightBytes int64
+	// Shared, when set, bounds the request bytes in flight across every
+	// execution that shares it.
+	Shared *Budget
 }
 
 func (l CallLimits) withDefaults() CallLimits {
@@ -38,8 +102,24 @@ func (l CallLimits) withDefaults() CallLimits {
 	if l.MaxTotalBytes <= 0 {
 		l.MaxTotalBytes = 64 << 20
 	}
+	if l.MaxRequestBytes <= 0 {
+		l.MaxRequestBytes = config.DefaultMCPMaxRequest
+	}
+	if l.MaxInFlightBytes <= 0 {
+		l.MaxInFlightBytes = config.DefaultMCPMaxInFlight
+	}
 	return l
 }
+
+// callHeader is a call frame without its parameters: decoding it allocates
+// nothing for them, however large they are.
+type callHeader struct {
+	ID     *uint64 `json:"id"`
+	Method string  `json:"method"`
+}
+
+// frameSlack is room for a call frame's fields around its parameters.
+const frameSlack = 4 << 10
 
 // callFrame is a call from the sandbox.
 type callFrame struct {
@@ -64,6 +144,7 @@ type callError struct {
 type calls struct {
 	handler CallHandler
 	limits  CallLimits
+	end     func(reason string) // ends the execution (ErrEndExecution)
 	// replies are written by their own goroutine, so the frame reader never
 	// blocks on a sandbox that is not reading yet (it would deadlock: the
 	// sandbox blocks writing calls, the host blocks writing replies). The
@@ -75,16 +156,20 @@ type calls struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	inFlight map[uint64]bool
-	closed   bool // replies closed: the execution is over
+	bytes    int64 // request bytes of the calls in flight
+	closed   bool  // replies closed: the execution is over
 	made     int
 	replied  int64 // bytes
 	wg       sync.WaitGroup
 }
 
-func newCalls(h CallHandler, l CallLimits, send func(any) error) *calls {
+func newCalls(h CallHandler, l CallLimits, send func(any) error, end func(reason string)) *calls {
 	ctx, cancel := context.WithCancel(context.Background())
 	l = l.withDefaults()
-	c := &calls{handler: h, limits: l, ctx: ctx, cancel: cancel, inFlight: map[uint64]bool{},
+	if end == nil {
+		end = func(string) {}
+	}
+	c := &calls{handler: h, limits: l, end: end, ctx: ctx, cancel: cancel, inFlight: map[uint64]bool{},
 		replies: make(chan replyFrame, l.maxFrames())}
 	go func() {
 		for r := range c.replies {
@@ -104,11 +189,23 @@ var errCallsDisabled = errors.New("mcpFactory is not available: this server has 
 // handle takes one call frame's body. It never blocks on the handler: each
 // admitted call runs in its own goroutine, and refusals are answered at once.
 func (c *calls) handle(body []byte) error {
-	var f callFrame
-	if err := json.Unmarshal(body, &f); err != nil || f.ID == nil {
+	// The header first: a frame far over the request limit is refused
+	// without copying, let alone decoding, its parameters.
+	var h callHeader
+	if err := json.Unmarshal(body, &h); err != nil || h.ID == nil {
 		return fmt.Errorf("malformed call frame")
 	}
-	id := *f.ID
+	id := *h.ID
+	var f callFrame
+	if int64(len(body)) <= c.limits.MaxRequestBytes+frameSlack {
+		if err := json.Unmarshal(body, &f); err != nil {
+			return fmt.Errorf("malformed call frame")
+		}
+	}
+	size := int64(len(f.Params))
+	if f.ID == nil { // not decoded: the frame alone is over the limit
+		size = int64(len(body))
+	}
 	c.mu.Lock()
 	c.frames++
 	if c.frames > c.limits.maxFrames() {
@@ -116,7 +213,7 @@ func (c *calls) handle(body []byte) error {
 		return fmt.Errorf("a flood of calls: more than %d call frames", c.limits.maxFrames())
 	}
 	c.mu.Unlock()
-	if len(f.Method) == 0 || len(f.Method) > 64 {
+	if len(h.Method) == 0 || len(h.Method) > 64 {
 		return c.reply(id, nil, errors.New("call: method name missing or too long"))
 	}
 	c.mu.Lock()
@@ -137,6 +234,10 @@ func (c *calls) handle(body []byte) error {
 		c.mu.Unlock()
 		return c.reply(id, nil, fmt.Errorf("%d calls are already in flight, the limit; await some before making more", c.limits.MaxInFlight))
 	}
+	if err := c.admitBytesLocked(h.Method, size); err != nil {
+		c.mu.Unlock()
+		return c.reply(id, nil, err)
+	}
 	c.made++
 	c.inFlight[id] = true
 	ctx := c.ctx
@@ -147,9 +248,39 @@ func (c *calls) handle(body []byte) error {
 		result, err := c.handler.Call(ctx, f.Method, f.Params)
 		c.mu.Lock()
 		delete(c.inFlight, id)
+		c.bytes -= size
 		c.mu.Unlock()
+		if c.limits.Shared != nil {
+			c.limits.Shared.give(size)
+		}
+		if errors.Is(err, ErrEndExecution) {
+			c.end(err.Error()) // before the reply: the code must not go on
+		}
 		_ = c.reply(id, result, err)
 	}()
+	return nil
+}
+
+// admitBytesLocked reserves a call's request bytes (size) against the
+// request limit, this execution's bytes in flight and the shared budget.
+// Every refusal names the limit and the variable the admin sets it with.
+func (c *calls) admitBytesLocked(method string, size int64) error {
+	l := c.limits
+	if size > l.MaxRequestBytes {
+		return fmt.Errorf("%w: this %s call's request is %d bytes, over the %d-byte limit of one call (%s, set by the conductor admin); it was not sent",
+			ErrCallTooLarge, method, size, l.MaxRequestBytes, config.VarMCPMaxRequest)
+	}
+	if c.bytes+size > l.MaxInFlightBytes {
+		return fmt.Errorf("%w: this execution already has %d request bytes in flight; with this %d-byte %s call it would be over the %d-byte limit (%s, set by the conductor admin); await some calls before making more",
+			ErrCallBudget, c.bytes, size, method, l.MaxInFlightBytes, config.VarMCPMaxInFlight)
+	}
+	if l.Shared != nil {
+		if used, ok := l.Shared.take(size); !ok {
+			return fmt.Errorf("%w: all executions together have %d request bytes in flight; with this %d-byte %s call they would be over the %d-byte limit (%s, set by the conductor admin); try again shortly",
+				ErrCallBudget, used, size, method, l.Shared.max, config.VarMCPMaxInFlightTotal)
+		}
+	}
+	c.bytes += size
 	return nil
 }
 

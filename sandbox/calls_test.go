@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	"sync/atomic"
@@ -52,6 +53,8 @@ func (h *testHandler) Call(ctx context.Context, method string, params json.RawMe
 		return strings.Repeat("x", p.Args.N), nil
 	case "callTool:fail":
 		return nil, errors.New("upstream said no")
+	case "callTool:end":
+		return nil, fmt.Errorf("%w: the upstream died during this call", ErrEndExecution)
 	case "listServers:":
 		return []string{"a"}, nil
 	}
@@ -69,6 +72,7 @@ func TestCalls(t *testing.T) {
 		}
 		return res
 	}
+	shared := NewBudget(1500)
 	tests := []struct {
 		name   string
 		code   string
@@ -87,6 +91,12 @@ func TestCalls(t *testing.T) {
 			CallLimits{MaxReplyBytes: 1000}, `true`, 1},
 		{"in-flight limit", `const a = mcpFactory.load("a"); export default (await Promise.allSettled([a.callTool("sleep", {ms: 300}), a.callTool("sleep", {ms: 300}), a.callTool("sleep", {ms: 300})])).map(r => r.status)`,
 			CallLimits{MaxInFlight: 2}, `["fulfilled","fulfilled","rejected"]`, 2},
+		{"request size limit", `const a = mcpFactory.load("a"); export default [await a.callTool("echo", {s: "x".repeat(2000)}).then(() => "sent", e => e.message.includes("over the 1024-byte limit of one call (MCP_CONDUCTOR_MCP_MAX_REQUEST")), await a.callTool("echo", {s: "x"}).then(() => "small one sent")]`,
+			CallLimits{MaxRequestBytes: 1024}, `[true,"small one sent"]`, 1},
+		{"in-flight bytes of one execution", `const a = mcpFactory.load("a"), pad = "p".repeat(600); export default (await Promise.allSettled([a.callTool("sleep", {ms: 300, pad}), a.callTool("sleep", {ms: 300, pad}), a.callTool("echo", {pad})])).map(r => r.status === "rejected" ? r.reason.message.includes("(MCP_CONDUCTOR_MCP_MAX_INFLIGHT,") : r.status)`,
+			CallLimits{MaxRequestBytes: 1024, MaxInFlightBytes: 1500}, `["fulfilled","fulfilled",true]`, 2},
+		{"in-flight bytes of all executions", `const a = mcpFactory.load("a"), pad = "p".repeat(600); export default (await Promise.allSettled([a.callTool("sleep", {ms: 300, pad}), a.callTool("sleep", {ms: 300, pad}), a.callTool("echo", {pad})])).map(r => r.status === "rejected" ? r.reason.message.includes("(MCP_CONDUCTOR_MCP_MAX_INFLIGHT_TOTAL,") : r.status)`,
+			CallLimits{MaxRequestBytes: 1024, MaxInFlightBytes: 1 << 20, Shared: shared}, `["fulfilled","fulfilled",true]`, 2},
 		{"load needs a name", `export default (() => { try { mcpFactory.load(42) } catch (e) { return e.message } })()`, CallLimits{}, `"mcpFactory.load(name): name must be a server name string"`, 0},
 	}
 	for _, tc := range tests {
@@ -104,6 +114,16 @@ func TestCalls(t *testing.T) {
 		})
 	}
 
+	if n := shared.InUse(); n != 0 {
+		t.Errorf("the shared budget holds %d bytes after every call ended", n)
+	}
+	t.Run("a call can end its execution", func(t *testing.T) {
+		res := run(`const a = mcpFactory.load("a"); try { await a.callTool("end") } catch {} ; export default "went on"`, CallLimits{})
+		if res.Status != StatusKilled || res.Error == nil || res.ReturnValue != nil ||
+			!strings.Contains(res.Error.Message, "ended by the host: the host ended the execution: the upstream died during this call") {
+			t.Fatalf("status %s, error %+v, returnValue %s; want the execution killed with the handler's reason", res.Status, res.Error, res.ReturnValue)
+		}
+	})
 	t.Run("parallel calls overlap", func(t *testing.T) {
 		h.maxActive.Store(0)
 		res := run(`const a = mcpFactory.load("a"); export default await Promise.all([1, 2, 3].map(() => a.callTool("sleep", {ms: 300})))`, CallLimits{})

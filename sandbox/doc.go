@@ -32,6 +32,14 @@
 // package quota at New (fail closed) and, where the kernel does not enforce
 // it, checked by Sandbox.Run before the code is sent (ErrorQuota).
 //
+// Calls (mcpFactory) are bounded by CallLimits: calls per execution, calls
+// in flight, reply bytes, and request bytes — one call's encoded parameters
+// (checked before they are copied or decoded), one execution's in flight,
+// and all executions' in flight through a shared Budget. A call over a
+// limit is refused at once with the limit and the variable the admin sets
+// it with. A CallHandler error wrapping ErrEndExecution ends the execution:
+// the sandbox is killed and the result is status "killed" with the reason.
+//
 // Lifecycle: Runner.Start creates and starts a container and boots deno into
 // the bootstrap; Sandbox.Run sends code and waits for the result; Sandbox.Close
 // destroys the container. Runner.Run does all three. Every path leaves no

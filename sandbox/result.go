@@ -136,6 +136,8 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 			switch {
 			case f.fault != nil && frame == nil:
 				frame = &frameInfo{fault: f.fault}
+			case f.ended != "" && frame == nil:
+				frame = &frameInfo{ended: f.ended}
 			case f.typ == "error" && frame == nil:
 				frame = &f
 			case f.typ == "evaluated":
@@ -175,6 +177,9 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 	case frame != nil && frame.fault != nil:
 		res.Status = StatusError
 		res.Error = &ErrorInfo{Type: ErrorInternal, Message: "the sandbox broke the channel protocol: " + frame.fault.Error()}
+	case frame != nil && frame.ended != "":
+		res.Status = StatusKilled
+		res.Error = &ErrorInfo{Type: ErrorKilled, Message: "the execution was ended by the host: " + frame.ended}
 	case frame != nil && frame.err != nil:
 		res.Status = StatusError
 		info := *frame.err

@@ -66,7 +66,8 @@ type frameInfo struct {
 	err             *ErrorInfo
 	result          json.RawMessage // "evaluated": the encoded default export
 	resultTruncated bool
-	fault           error // the frame was malformed: the channel is no longer trusted
+	fault           error  // the frame was malformed: the channel is no longer trusted
+	ended           string // the host ended the execution (a call's ErrEndExecution): why
 }
 
 // StartOptions are per-sandbox choices made before deno boots.
@@ -387,7 +388,7 @@ func (sb *Sandbox) readFrames() {
 // ends the execution at once: the host no longer answers on that channel,
 // so nothing the code awaits there could ever settle.
 func (sb *Sandbox) pushFrame(f frameInfo) {
-	if f.fault != nil {
+	if f.fault != nil || f.ended != "" {
 		defer sb.kill()
 	}
 	select {
@@ -443,7 +444,7 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 	}
 	limit = min(limit, maxResultLimit)
 	frame := runFrame{Type: "run", Code: job.Code, Globals: job.Globals, ResultLimit: limit, MCP: job.Calls != nil}
-	c := newCalls(job.Calls, job.CallLimits, sb.sendFrame)
+	c := newCalls(job.Calls, job.CallLimits, sb.sendFrame, func(reason string) { sb.pushFrame(frameInfo{ended: reason}) })
 	sb.calls.Store(c)
 	if job.OnOutput != nil {
 		sb.stdout.setObserver(func(b []byte) { job.OnOutput("stdout", b) })

@@ -212,7 +212,14 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		calls = mcp.NewFactory(a.upstream, log)
 	}
 	a.engineO = engine.Options{
-		Calls:          calls,
+		Calls: calls,
+		// Request bytes of mcpFactory calls: one call, one execution's in
+		// flight, and all executions' in flight (one budget for the server).
+		CallLimits: sandbox.CallLimits{
+			MaxRequestBytes:  s.MCPMaxRequest,
+			MaxInFlightBytes: s.MCPMaxInFlight,
+			Shared:           sandbox.NewBudget(s.MCPMaxInFlightTotal),
+		},
 		Sandboxes:      a.runner,
 		Allowlist:      a.allow,
 		DefaultTimeout: s.DefaultTimeout,

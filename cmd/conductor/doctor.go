@@ -41,6 +41,8 @@ type doctorReport struct {
 	Checks   []check         `json:"checks"`
 	Cgroups  *cgroups.Report `json:"cgroups,omitempty"`
 	Settings map[string]any  `json:"settings,omitempty"`
+	// Upstreams are filled by `doctor --upstreams` (doctor_upstream.go).
+	Upstreams []upstreamReport `json:"upstreams,omitempty"`
 }
 
 func (r *doctorReport) add(c check) { r.Checks = append(r.Checks, c) }
@@ -49,10 +51,13 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	ups := fs.Bool("upstreams", false, "also start every upstream MCP server of the MCP config, list it and report its state (with the last stderr lines of those that fail)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	rep := diagnose(ctx, newLogger(slog.LevelError))
+	checkUpstreams(ctx, rep, *ups)
+	rep.finish()
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -352,6 +357,7 @@ func printDoctor(r *doctorReport, w io.Writer) {
 			}
 		}
 	}
+	printUpstreams(&b, r.Upstreams)
 	if cg := r.Cgroups; cg != nil {
 		fmt.Fprintf(&b, "  cgroups: %s; %s\n", cg.Mode, cg.Delegation)
 		for _, l := range cg.Limits {

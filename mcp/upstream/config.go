@@ -56,6 +56,12 @@ type ServerConfig struct {
 	// AllowedTools is nil when every tool may be listed and called; otherwise
 	// only the named tools may (an empty, non-nil list allows none).
 	AllowedTools []string
+	// AllowedResources and AllowedPrompts are patterns ('*' matches any run
+	// of characters) over resource URIs and prompt names. nil means the
+	// field is absent: everything is allowed when AllowedTools is nil too,
+	// nothing when AllowedTools is set. An empty, non-nil list allows none.
+	AllowedResources []string
+	AllowedPrompts   []string
 
 	// secrets are the values substituted for ${VAR}s; they are replaced by
 	// "[redacted]" in every error message and log line about this server.
@@ -307,7 +313,7 @@ func (p *parser) object(raw json.RawMessage, server, field string) ([]keyValue, 
 
 var serverNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-var serverFields = []string{"type", "command", "args", "env", "cwd", "url", "headers", "allowedTools", "disabled"}
+var serverFields = []string{"type", "command", "args", "env", "cwd", "url", "headers", "allowedTools", "allowedResources", "allowedPrompts", "disabled"}
 
 // Headers the MCP transports set themselves; a config may not override them.
 var reservedHeaders = []string{
@@ -413,6 +419,12 @@ func (p *parser) server(name string, raw json.RawMessage) (*ServerConfig, error)
 	}
 	allowed, hasAllowed, err := strList("allowedTools")
 	if err != nil {
+		return nil, err
+	}
+	if sc.AllowedResources, err = p.patterns(name, "allowedResources", strList); err != nil {
+		return nil, err
+	}
+	if sc.AllowedPrompts, err = p.patterns(name, "allowedPrompts", strList); err != nil {
 		return nil, err
 	}
 	if raw, ok := get("disabled"); ok {
@@ -571,6 +583,28 @@ func (p *parser) server(name string, raw json.RawMessage) (*ServerConfig, error)
 		sc.Headers[k] = v
 	}
 	return sc, nil
+}
+
+// patterns reads an allowlist of patterns (allowedResources,
+// allowedPrompts): nil when the field is absent, else every entry checked —
+// not empty, no control characters, at most 1024 bytes.
+func (p *parser) patterns(server, field string, strList func(string) ([]string, bool, error)) ([]string, error) {
+	list, ok, err := strList(field)
+	if err != nil || !ok {
+		return nil, err
+	}
+	for i, pat := range list {
+		at := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case pat == "":
+			return nil, p.errf(server, at, "is empty (use \"*\" to allow everything)")
+		case len(pat) > 1024:
+			return nil, p.errf(server, at, "is longer than 1024 bytes")
+		case strings.IndexFunc(pat, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+			return nil, p.errf(server, at, "contains a control character")
+		}
+	}
+	return list, nil
 }
 
 func checkURL(s string) error {

@@ -13,11 +13,13 @@
 //	                "env": {"TOKEN": "${MY_TOKEN}"}, "cwd": "/tmp" },
 //	    "remote": { "url": "http://127.0.0.1:3001/mcp", "headers": {"Authorization": "Bearer ${API_KEY}"} },
 //	    "legacy": { "url": "http://127.0.0.1:3002/sse", "type": "sse" },
-//	    "github": { "command": "…", "allowedTools": ["search_issues", "get_issue"], "disabled": false }
+//	    "github": { "command": "…", "allowedTools": ["search_issues", "get_issue"], "disabled": false },
+//	    "docs": { "command": "…", "allowedTools": ["search"],
+//	              "allowedResources": ["docs://guides/*"], "allowedPrompts": ["summarize-*"] }
 //	} }
 //
 // Server fields: type, command, args, env, cwd (stdio); url, headers (HTTP);
-// allowedTools, disabled (both). "type" may be left out (stdio with
+// allowedTools, allowedResources, allowedPrompts, disabled (both). "type" may be left out (stdio with
 // "command", streamable HTTP with "url") or be "stdio", "http" or
 // "streamable-http", or "sse" (the legacy HTTP+SSE transport). The file is
 // checked strictly and a problem stops conductor with an error naming the
@@ -38,12 +40,31 @@
 // A disabled server is checked for shape only: its ${NAME}s are not
 // expanded, so a secret it would need may be absent. Substituted values of
 // four bytes or more are treated as secrets and replaced by "[redacted]" in
-// errors, Status and the upstream's logged stderr.
+// errors, Status and the upstream's logged stderr (a second line of
+// defence: stderr itself never reaches an error).
 //
 // allowedTools, when present, is the complete list of tools that may be
 // listed and called (an empty list allows none); a call outside it fails
-// with ErrToolNotAllowed without contacting the server. Resources and
-// prompts are not filtered.
+// with ErrToolNotAllowed without contacting the server.
+//
+// allowedResources and allowedPrompts are lists of patterns over resource
+// URIs and prompt names: '*' matches any run of characters (including '/'
+// and none), every other character matches itself, and a pattern matches
+// the whole URI or name ("demo://docs/*", "summarize-*", "*" for all).
+// Entries must be non-empty, at most 1024 bytes, without control characters
+// (checked at load, like every field). Which resources pass:
+//
+//	allowedTools  allowedResources  resources that pass
+//	absent        absent            all
+//	set           absent            none (an upstream narrowed to some tools exposes nothing else by default)
+//	any           [patterns]        those matching a pattern ([] allows none)
+//
+// and the same for allowedPrompts. listResources and listPrompts return
+// only what passes (nothing, without contacting the server, when nothing
+// can pass); readResource and getPrompt outside the list fail with
+// ErrResourceNotAllowed / ErrPromptNotAllowed without contacting the
+// server. A URI a resource template produces passes when it matches a
+// pattern.
 //
 // # Sessions
 //
@@ -63,9 +84,12 @@
 // refused it with an HTTP error or no longer knows the session (a restart),
 // or nothing listened. A call that may have reached the server (it crashed
 // mid-call) is not repeated — a tool may have had effects — and fails with
-// ErrUnavailable. Consecutive failures (failed connects and broken sessions,
-// reset by any answered request) back off: the first reconnect is
-// immediate, then 0.5 s doubling to 30 s; calls in the backoff window fail
+// ErrUnavailable and ErrCrashed: it may be what brought the server down.
+// mcpFactory ends the execution that made it (see package mcp); when
+// several executions had requests the server had read, each gets
+// ErrCrashed, since any of them may be the cause. Consecutive failures
+// (failed connects and broken sessions, reset by any answered request)
+// back off: the first reconnect is immediate, then 0.5 s doubling to 30 s; calls in the backoff window fail
 // at once with ErrUnavailable saying when the next attempt is due. A
 // timeout (CallTimeout) or the caller's cancellation leaves the session in
 // place.
@@ -87,7 +111,14 @@
 // secrets. A bare command is looked up in that effective PATH; cwd is the
 // working directory. stderr goes to the log at debug, one record per line
 // with the server name, lines cut at 1 KiB and rate-limited (burst 200, then
-// 20 lines/s); its last lines are quoted in errors.
+// 20 lines/s). When the process exits, a record "upstream MCP server
+// process exited" at warn (at debug when conductor stopped it and it ended
+// quietly) gives its pid, exit status and last stderr lines. That log and
+// Manager.LastStderr (which `conductor doctor --upstreams` shows the admin)
+// are the only places stderr goes: errors and Status.LastError — so the
+// code, the model and list_mcp_servers — get "MCP server X exited (exit
+// status N) …; see the server log" and never its text: a server may print
+// a secret in a form redaction cannot recognise (base64, upper-cased, hex).
 //
 // Each process leads its own process group. Close (and a broken session)
 // closes its stdin, then after StopGrace sends SIGTERM to the group, after
@@ -113,5 +144,5 @@
 //
 // Every call is logged at debug: server, method, tool (or prompt, uri),
 // duration and outcome (ok, tool_error, error, timeout, canceled,
-// unavailable, not_allowed, unknown_server). Arguments are never logged.
+// unavailable, crashed, not_allowed, unknown_server). Arguments are never logged.
 package upstream

@@ -26,9 +26,17 @@ var (
 	ErrUnknownServer  = errors.New("unknown MCP server")
 	ErrDisabled       = errors.New("MCP server disabled") // comes with ErrUnknownServer
 	ErrToolNotAllowed = errors.New("tool not allowed")
-	ErrUnavailable    = errors.New("MCP server unavailable")
-	ErrTimeout        = errors.New("MCP call timed out")      // comes with context.DeadlineExceeded
-	ErrClosed         = errors.New("upstream manager closed") // comes with ErrUnavailable
+	// ErrResourceNotAllowed and ErrPromptNotAllowed refuse a resource or
+	// prompt outside allowedResources / allowedPrompts.
+	ErrResourceNotAllowed = errors.New("resource not allowed")
+	ErrPromptNotAllowed   = errors.New("prompt not allowed")
+	ErrUnavailable        = errors.New("MCP server unavailable")
+	// ErrCrashed comes with ErrUnavailable: the upstream's session broke
+	// (a stdio process exited) while this request may have reached it, so
+	// the request may have caused it.
+	ErrCrashed = errors.New("MCP server ended during the request")
+	ErrTimeout = errors.New("MCP call timed out")      // comes with context.DeadlineExceeded
+	ErrClosed  = errors.New("upstream manager closed") // comes with ErrUnavailable
 )
 
 // States of an upstream, as reported by Status.
@@ -147,6 +155,8 @@ func NewManager(cfg *Config, o Options) *Manager {
 				u.allowed[t] = true
 			}
 		}
+		u.resAllow = newAllowList("allowedResources", sc.AllowedResources, sc.AllowedTools != nil)
+		u.promptAllow = newAllowList("allowedPrompts", sc.AllowedPrompts, sc.AllowedTools != nil)
 		// No roots, sampling or elicitation: conductor has nothing to offer
 		// an upstream that asks.
 		u.client = mcp.NewClient(o.ClientInfo, &mcp.ClientOptions{Capabilities: &mcp.ClientCapabilities{}})
@@ -179,6 +189,30 @@ func (m *Manager) Status(ctx context.Context) []Status {
 		u.mu.Unlock()
 	}
 	return out
+}
+
+// LastStderr returns the last lines of the stderr of server's most recent
+// stdio process (secrets redacted), or nil. It is for the admin (conductor
+// doctor): never hand it to code, a tool result or the model — a server
+// may print a secret in a form redaction does not recognise.
+func (m *Manager) LastStderr(server string) []string {
+	u, ok := m.ups[server]
+	if !ok {
+		return nil
+	}
+	u.mu.Lock()
+	st := u.stderr
+	u.mu.Unlock()
+	if st == nil {
+		return nil
+	}
+	t := time.NewTimer(500 * time.Millisecond)
+	defer t.Stop()
+	select { // a dead process's last lines may still be on their way
+	case <-st.done:
+	case <-t.C:
+	}
+	return st.lastLines()
 }
 
 // ConnectAll connects every enabled upstream now, in parallel, and lists
@@ -281,8 +315,14 @@ func (m *Manager) CallTool(ctx context.Context, server, tool string, args map[st
 	return res, nil
 }
 
-// ListResources lists the upstream's resources.
+// ListResources lists the upstream's resources that allowedResources lets
+// through. When it allows none, the server is not contacted.
 func (m *Manager) ListResources(ctx context.Context, server string) ([]*mcp.Resource, error) {
+	if u, ok := m.enabledUpstream(server); ok && u.resAllow.none() {
+		m.logCall(server, "resources/list", "", 0, "not_allowed", nil)
+		u.setCount(&u.resources, 0)
+		return []*mcp.Resource{}, nil
+	}
 	var out []*mcp.Resource
 	u, err := m.call(ctx, server, "resources/list", "", func(ctx context.Context, s *session) error {
 		out = nil
@@ -301,12 +341,20 @@ func (m *Manager) ListResources(ctx context.Context, server string) ([]*mcp.Reso
 	if err != nil {
 		return nil, err
 	}
+	out = slices.DeleteFunc(out, func(r *mcp.Resource) bool { return !u.resAllow.allows(r.URI) })
 	u.setCount(&u.resources, len(out))
 	return out, nil
 }
 
-// ReadResource reads the resource uri from server.
+// ReadResource reads the resource uri from server. A uri outside
+// allowedResources is refused without contacting the server.
 func (m *Manager) ReadResource(ctx context.Context, server, uri string) (*mcp.ReadResourceResult, error) {
+	if u, ok := m.enabledUpstream(server); ok && !u.resAllow.allows(uri) {
+		err := &Error{Server: server, Method: "resources/read", kinds: []error{ErrResourceNotAllowed},
+			msg: fmt.Sprintf("MCP server %q: resource %q is not allowed (%s; the conductor admin sets it in the MCP config)", server, uri, u.resAllow.describe())}
+		m.logCall(server, "resources/read", uri, 0, "not_allowed", err)
+		return nil, err
+	}
 	var res *mcp.ReadResourceResult
 	_, err := m.call(ctx, server, "resources/read", uri, func(ctx context.Context, s *session) error {
 		var err error
@@ -319,8 +367,14 @@ func (m *Manager) ReadResource(ctx context.Context, server, uri string) (*mcp.Re
 	return res, nil
 }
 
-// ListPrompts lists the upstream's prompts.
+// ListPrompts lists the upstream's prompts that allowedPrompts lets
+// through. When it allows none, the server is not contacted.
 func (m *Manager) ListPrompts(ctx context.Context, server string) ([]*mcp.Prompt, error) {
+	if u, ok := m.enabledUpstream(server); ok && u.promptAllow.none() {
+		m.logCall(server, "prompts/list", "", 0, "not_allowed", nil)
+		u.setCount(&u.prompts, 0)
+		return []*mcp.Prompt{}, nil
+	}
 	var out []*mcp.Prompt
 	u, err := m.call(ctx, server, "prompts/list", "", func(ctx context.Context, s *session) error {
 		out = nil
@@ -339,12 +393,20 @@ func (m *Manager) ListPrompts(ctx context.Context, server string) ([]*mcp.Prompt
 	if err != nil {
 		return nil, err
 	}
+	out = slices.DeleteFunc(out, func(p *mcp.Prompt) bool { return !u.promptAllow.allows(p.Name) })
 	u.setCount(&u.prompts, len(out))
 	return out, nil
 }
 
-// GetPrompt gets the prompt name from server.
+// GetPrompt gets the prompt name from server. A prompt outside
+// allowedPrompts is refused without contacting the server.
 func (m *Manager) GetPrompt(ctx context.Context, server, name string, args map[string]string) (*mcp.GetPromptResult, error) {
+	if u, ok := m.enabledUpstream(server); ok && !u.promptAllow.allows(name) {
+		err := &Error{Server: server, Method: "prompts/get", kinds: []error{ErrPromptNotAllowed},
+			msg: fmt.Sprintf("MCP server %q: prompt %q is not allowed (%s; the conductor admin sets it in the MCP config)", server, name, u.promptAllow.describe())}
+		m.logCall(server, "prompts/get", name, 0, "not_allowed", err)
+		return nil, err
+	}
 	var res *mcp.GetPromptResult
 	_, err := m.call(ctx, server, "prompts/get", name, func(ctx context.Context, s *session) error {
 		var err error
@@ -457,6 +519,13 @@ func (m *Manager) call(ctx context.Context, server, method, detail string, fn fu
 	return u, err
 }
 
+// enabledUpstream returns server's upstream when it is configured and
+// enabled (the allowlist checks; lookup reports the other cases).
+func (m *Manager) enabledUpstream(server string) (*upstream, bool) {
+	u, ok := m.ups[server]
+	return u, ok && !u.cfg.Disabled
+}
+
 func (m *Manager) lookup(server, method string) (*upstream, error) {
 	u, ok := m.ups[server]
 	if !ok {
@@ -480,6 +549,8 @@ type upstream struct {
 	cfg           ServerConfig
 	log           *slog.Logger
 	allowed       map[string]bool // nil: all
+	resAllow      *allowList      // nil: all
+	promptAllow   *allowList      // nil: all
 	client        *mcp.Client
 	httpTransport *http.Transport // HTTP transports only
 	warnedMissing atomic.Bool
@@ -495,7 +566,8 @@ type upstream struct {
 	tools     int
 	resources int
 	prompts   int
-	connects  int // attempts started (tests)
+	connects  int         // attempts started (tests)
+	stderr    *stderrTail // the last stdio process's (for LastStderr)
 }
 
 type attempt struct {
@@ -597,6 +669,19 @@ func (u *upstream) unavailable(method string, cause error, extra string) *Error 
 }
 
 var errClosed = fmt.Errorf("%w: conductor is shutting down", ErrClosed)
+
+// crashed is the error of a request that may have reached the upstream when
+// its session broke. It says how a stdio process ended, never what it
+// printed (its stderr is in the server log only).
+func (u *upstream) crashed(s *session, method, what string, cause error) *Error {
+	var msg string
+	if s.child != nil {
+		msg = fmt.Sprintf("MCP server %q exited (%s) during %s; see the server log", u.cfg.Name, s.child.describeExit(200*time.Millisecond), what)
+	} else {
+		msg = fmt.Sprintf("MCP server %q: the connection broke during %s (%s); see the server log", u.cfg.Name, what, u.redact(cause.Error()))
+	}
+	return &Error{Server: u.cfg.Name, Method: method, kinds: []error{ErrUnavailable, ErrCrashed}, msg: msg, cause: cause}
+}
 
 // acquire returns the live session, connecting first if there is none.
 // Concurrent callers share one connection attempt.
@@ -710,7 +795,7 @@ func (u *upstream) connect() (*session, error) {
 		if s.child != nil {
 			s.child.stop()
 			if !errors.Is(err, ErrClosed) {
-				err = fmt.Errorf("%w (%s)", err, s.child.describeExit(300*time.Millisecond))
+				err = fmt.Errorf("%w (process %s; see the server log)", err, s.child.describeExit(300*time.Millisecond))
 			}
 		}
 		return nil, err
@@ -754,7 +839,7 @@ func (u *upstream) broken(s *session, cause error) error {
 		cause = errors.New("the session ended")
 	}
 	if s.child != nil {
-		cause = fmt.Errorf("%w (%s)", cause, s.child.describeExit(200*time.Millisecond))
+		cause = fmt.Errorf("%w (process %s; see the server log)", cause, s.child.describeExit(200*time.Millisecond))
 	}
 	u.mu.Lock()
 	if u.sess == s {
@@ -836,10 +921,17 @@ func (u *upstream) do(ctx context.Context, method, detail string, fn func(contex
 		}
 		if u.m.closed.Load() {
 			cause = fmt.Errorf("%w: %w", errClosed, err)
+			e := u.unavailable(method, cause, "")
+			e.msg = fmt.Sprintf("MCP server %q is unavailable: %s failed: %s", u.cfg.Name, what, u.redact(cause.Error()))
+			return "unavailable", e
 		}
-		e := u.unavailable(method, cause, "")
-		e.msg = fmt.Sprintf("MCP server %q is unavailable: %s failed: %s", u.cfg.Name, what, u.redact(cause.Error()))
-		return "unavailable", e
+		if notSent {
+			// Sent again once and not delivered again.
+			e := u.unavailable(method, cause, "")
+			e.msg = fmt.Sprintf("MCP server %q is unavailable: %s failed: %s", u.cfg.Name, what, u.redact(cause.Error()))
+			return "unavailable", e
+		}
+		return "crashed", u.crashed(s, method, what, cause)
 	}
 }
 

@@ -180,14 +180,17 @@ func TestCallTimeout(t *testing.T) {
 func TestCrashMidCall(t *testing.T) {
 	t.Parallel()
 	markers := t.TempDir()
-	m := newTestManager(t, Options{}, helperStdio(t, "helper", "HELPER_MARKER_DIR="+markers))
+	h := &recordHandler{}
+	m := newTestManager(t, Options{Logger: slog.New(h)}, helperStdio(t, "helper", "HELPER_MARKER_DIR="+markers))
 	pid := callPid(t, m, "helper")
 	_, err := m.CallTool(context.Background(), "helper", "crash", nil)
-	if !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("crash: want ErrUnavailable, got %v", err)
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrCrashed) {
+		t.Fatalf("crash: want ErrUnavailable and ErrCrashed, got %v", err)
 	}
-	if !strings.Contains(err.Error(), "exit status 7") || !strings.Contains(err.Error(), "crashing on purpose") {
-		t.Errorf("the error should say how the process ended and its last stderr: %v", err)
+	// How it ended, and where to look — never what it printed (issue 9,
+	// finding 5: stderr may carry secrets in forms redaction misses).
+	if want := `MCP server "helper" exited (exit status 7) during tools/call "crash"; see the server log`; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
 	}
 	entries, _ := os.ReadDir(markers)
 	if len(entries) != 1 {
@@ -196,6 +199,18 @@ func TestCrashMidCall(t *testing.T) {
 	st := statusOf(m, "helper")
 	if st.State != StateFailed || !strings.Contains(st.LastError, "exit status 7") || st.LastErrorAt.IsZero() {
 		t.Fatalf("status after the crash: %+v", st)
+	}
+	if strings.Contains(st.LastError, "crashing on purpose") {
+		t.Errorf("Status.LastError quotes the upstream's stderr: %q", st.LastError)
+	}
+	// The admin's log has the exit, at warn, with the last stderr lines.
+	var exit map[string]any
+	waitFor := time.Now().Add(2 * time.Second)
+	for exit = h.find("upstream MCP server process exited", "pid", int64(pid)); exit == nil && time.Now().Before(waitFor); exit = h.find("upstream MCP server process exited", "pid", int64(pid)) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if exit == nil || exit["level"] != slog.LevelWarn || exit["status"] != "exit status 7" || !strings.Contains(exit["stderr"].(string), "helper: crashing on purpose") {
+		t.Errorf("log record of the exit: %v", exit)
 	}
 	waitGone(t, pid, time.Second)
 	if got := callPid(t, m, "helper"); got == pid {
@@ -206,6 +221,37 @@ func TestCrashMidCall(t *testing.T) {
 	}
 	if n := m.connectsOf("helper"); n != 2 {
 		t.Fatalf("%d connects, want 2", n)
+	}
+}
+
+// Several callers had requests the server had read when it crashed: each
+// gets ErrCrashed (any of them may be the cause; mcpFactory ends each
+// one's execution), and the next call is served by a new process.
+func TestCrashFailsEveryReadRequest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := newTestManager(t, Options{}, helperStdio(t, "helper"))
+	pid := callPid(t, m, "helper")
+	sleeping := make(chan error, 1)
+	go func() {
+		_, err := m.CallTool(ctx, "helper", "sleep", map[string]any{"ms": 10000})
+		sleeping <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the sleep is read and running
+	_, err := m.CallTool(ctx, "helper", "crash", nil)
+	if !errors.Is(err, ErrCrashed) {
+		t.Fatalf("crash: want ErrCrashed, got %v", err)
+	}
+	select {
+	case err := <-sleeping:
+		if !errors.Is(err, ErrCrashed) || !strings.Contains(err.Error(), `during tools/call "sleep"`) {
+			t.Fatalf("the sleep in flight: want ErrCrashed, got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sleep in flight did not fail with the crash")
+	}
+	if got := callPid(t, m, "helper"); got == pid {
+		t.Fatal("same pid after a crash")
 	}
 }
 
@@ -372,6 +418,93 @@ func TestAllowedTools(t *testing.T) {
 	}
 }
 
+// allowedResources / allowedPrompts (issue 9, finding 7): with allowedTools
+// set and neither list, resources and prompts are neither listed nor read,
+// and the server is not contacted; with patterns, exactly the matching ones
+// pass; with no allowlist at all, everything does.
+func TestAllowedResourcesAndPrompts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	toolsOnly := helperStdio(t, "tools_only")
+	toolsOnly.AllowedTools = []string{"echo"}
+	matching := helperStdio(t, "matching")
+	matching.AllowedTools = []string{"echo"}
+	matching.AllowedResources = []string{"helper://h*"}
+	matching.AllowedPrompts = []string{"gr*t"}
+	other := helperStdio(t, "other")
+	other.AllowedResources = []string{"file:///*"}
+	other.AllowedPrompts = []string{}
+	m := newTestManager(t, Options{}, toolsOnly, matching, other, helperStdio(t, "open"))
+
+	res, err := m.ListResources(ctx, "tools_only")
+	if err != nil || len(res) != 0 {
+		t.Fatalf("tools_only resources: %v %v", res, err)
+	}
+	prompts, err := m.ListPrompts(ctx, "tools_only")
+	if err != nil || len(prompts) != 0 {
+		t.Fatalf("tools_only prompts: %v %v", prompts, err)
+	}
+	_, err = m.ReadResource(ctx, "tools_only", "helper://hello")
+	if !errors.Is(err, ErrResourceNotAllowed) || !strings.Contains(err.Error(), "allowedTools is set and allowedResources is not") {
+		t.Fatalf("tools_only read: %v", err)
+	}
+	_, err = m.GetPrompt(ctx, "tools_only", "greet", map[string]string{"who": "x"})
+	if !errors.Is(err, ErrPromptNotAllowed) || !strings.Contains(err.Error(), "allowedTools is set and allowedPrompts is not") {
+		t.Fatalf("tools_only prompt: %v", err)
+	}
+	if n := m.connectsOf("tools_only"); n != 0 {
+		t.Fatalf("refused resource and prompt requests connected to the server (%d)", n)
+	}
+	if st := statusOf(m, "tools_only"); st.Resources != 0 || st.Prompts != 0 {
+		t.Fatalf("tools_only status: %+v", st)
+	}
+
+	for _, c := range []struct {
+		server            string
+		resources, prompt []string // listed
+	}{
+		{"matching", []string{"helper://hello"}, []string{"greet"}},
+		{"other", []string{}, []string{}},
+		{"open", []string{"helper://hello"}, []string{"greet"}},
+	} {
+		res, err := m.ListResources(ctx, c.server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uris []string
+		for _, r := range res {
+			uris = append(uris, r.URI)
+		}
+		prompts, err := m.ListPrompts(ctx, c.server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, p := range prompts {
+			names = append(names, p.Name)
+		}
+		if !slices.Equal(uris, c.resources) && !(len(uris) == 0 && len(c.resources) == 0) {
+			t.Errorf("%s: resources %v, want %v", c.server, uris, c.resources)
+		}
+		if !slices.Equal(names, c.prompt) && !(len(names) == 0 && len(c.prompt) == 0) {
+			t.Errorf("%s: prompts %v, want %v", c.server, names, c.prompt)
+		}
+		_, rerr := m.ReadResource(ctx, c.server, "helper://hello")
+		_, perr := m.GetPrompt(ctx, c.server, "greet", map[string]string{"who": "x"})
+		if (rerr == nil) != (len(c.resources) > 0) || (perr == nil) != (len(c.prompt) > 0) {
+			t.Errorf("%s: read %v, get %v", c.server, rerr, perr)
+		}
+	}
+	_, err = m.ReadResource(ctx, "other", "helper://hello")
+	if !errors.Is(err, ErrResourceNotAllowed) || !strings.Contains(err.Error(), "allowedResources: file:///*") {
+		t.Errorf("other read: %v", err)
+	}
+	_, err = m.GetPrompt(ctx, "other", "greet", nil)
+	if !errors.Is(err, ErrPromptNotAllowed) || !strings.Contains(err.Error(), "allowedPrompts is empty") {
+		t.Errorf("other prompt: %v", err)
+	}
+}
+
 func TestDisabledAndUnknown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -444,18 +577,24 @@ func TestFailingServersDoNotAffectOthers(t *testing.T) {
 	}
 	before := m.connectsOf("failing")
 	_, err := m.CallTool(ctx, "failing", "echo", nil)
-	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "next connection attempt in") || !strings.Contains(err.Error(), "HELPER_TOKEN") {
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "next connection attempt in") || !strings.Contains(err.Error(), "see the server log") {
 		t.Fatalf("during backoff: %v", err)
+	}
+	if strings.Contains(err.Error(), "HELPER_TOKEN") {
+		t.Fatalf("the error quotes the upstream's stderr: %v", err)
 	}
 	if m.connectsOf("failing") != before {
 		t.Fatal("a call during the backoff started a new attempt")
 	}
 	for name, want := range map[string][]string{
-		"failing": {"exit status 3", "HELPER_TOKEN is missing"},
+		"failing": {"exit status 3", "see the server log"},
 		"silent":  {"no answer to initialize within 1s"},
 		"missing": {`"no-such-mcp-server-binary" not found in PATH`},
 	} {
 		st := statusOf(m, name)
+		if strings.Contains(st.LastError, "HELPER_TOKEN") {
+			t.Errorf("%s: LastError quotes the upstream's stderr: %q", name, st.LastError)
+		}
 		if st.State != StateFailed {
 			t.Errorf("%s: state %q, want failed", name, st.State)
 		}
@@ -866,7 +1005,7 @@ func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true 
 func (h *recordHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
 func (h *recordHandler) WithGroup(string) slog.Handler            { return h }
 func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
-	m := map[string]any{"msg": r.Message}
+	m := map[string]any{"msg": r.Message, "level": r.Level}
 	r.Attrs(func(a slog.Attr) bool {
 		m[a.Key] = a.Value.Any()
 		return true

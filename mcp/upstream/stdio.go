@@ -164,7 +164,9 @@ type child struct {
 	reaping bool // set (under sigMu) before the leader is reaped: no signal after
 
 	stopOnce sync.Once
+	stopping atomic.Bool // stop was called: an exit from now on is expected
 	stderr   *stderrTail
+	log      *slog.Logger
 }
 
 // startChild starts the stdio upstream cfg. onExit runs once the process
@@ -230,6 +232,7 @@ func startChild(cfg *ServerConfig, lookup func(string) (string, bool), grace tim
 		settled: make(chan struct{}),
 		reaped:  make(chan struct{}),
 		stderr:  newStderrTail(cfg.Name, log, cfg.secrets),
+		log:     log,
 	}
 	go c.stderr.run(errR)
 	go c.wait(onExit)
@@ -257,9 +260,31 @@ func (c *child) wait(onExit func()) {
 	_ = c.cmd.Wait()
 	c.state = c.cmd.ProcessState
 	close(c.reaped)
+	c.logExit()
 	if onExit != nil {
 		onExit()
 	}
+}
+
+// logExit records how the process ended, with the last lines of its
+// stderr, in the admin's log: at debug when conductor stopped it and it
+// ended quietly (exit 0, or the signal conductor sent), else at warn. This log is the only place those lines go —
+// never an error a sandbox or an MCP client sees (they may hold secrets in
+// forms redaction cannot recognise).
+func (c *child) logExit() {
+	t := time.NewTimer(500 * time.Millisecond)
+	select { // the stderr copier ends soon after the group is gone
+	case <-c.stderr.done:
+	case <-t.C:
+	}
+	t.Stop()
+	level, msg := slog.LevelWarn, "upstream MCP server process exited"
+	if c.stopping.Load() && c.state != nil && (c.state.Success() || !c.state.Exited()) {
+		// Stopped by conductor, and it went quietly (exit 0 or our signal).
+		level, msg = slog.LevelDebug, "upstream MCP server process stopped"
+	}
+	c.log.Log(context.Background(), level, msg, "server", c.name, "pid", c.pid,
+		"status", c.exitDescription(), "stderr", c.stderr.tail())
 }
 
 // snapshotConsumed records how much of stdin the (now dead) group read.
@@ -308,6 +333,7 @@ func (c *child) signalGroup(sig unix.Signal) {
 // It returns at once; the escalation runs in the background and ends when
 // the process is reaped.
 func (c *child) stop() {
+	c.stopping.Store(true)
 	c.stopOnce.Do(func() {
 		if c.stdoutEOF.Load() {
 			// The process is gone or going; let the exit waiter measure how
@@ -362,24 +388,17 @@ func (c *child) exitDescription() string {
 	return c.state.String()
 }
 
-// describeExit waits up to d for the process to be reaped and returns how it
-// ended plus the last lines of its stderr, for error messages.
+// describeExit waits up to d for the process to be reaped and says how it
+// ended ("exit status 7", "killed by signal killed"). It never quotes the
+// process's stderr: that goes to the admin's log only (logExit).
 func (c *child) describeExit(d time.Duration) string {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-c.reaped:
-	case <-ctx.Done():
+	case <-t.C:
 	}
-	select { // the stderr copier ends soon after the group is gone
-	case <-c.stderr.done:
-	case <-ctx.Done():
-	}
-	s := "process " + c.exitDescription()
-	if tail := c.stderr.tail(); tail != "" {
-		s += "; stderr: " + tail
-	}
-	return s
+	return c.exitDescription()
 }
 
 // stdioTransport connects to a freshly started child; it is the stdio
@@ -398,6 +417,9 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 		return nil, err
 	}
 	t.s.child = c
+	u.mu.Lock()
+	u.stderr = c.stderr
+	u.mu.Unlock()
 	go func() {
 		<-c.exited
 		t.s.markDead(errors.New("the upstream process exited"))
@@ -460,8 +482,8 @@ func (e *notSentError) Unwrap() error { return e.err }
 
 // stderrTail copies a child's stderr to the debug log, one record per line,
 // bounded (lines cut at maxStderrLine bytes, at most stderrBurst lines at
-// once and stderrPerSecond after that), and keeps the last lines for error
-// messages.
+// once and stderrPerSecond after that), and keeps the last lines for the
+// log record of the process's exit (never for errors).
 type stderrTail struct {
 	name    string
 	log     *slog.Logger
@@ -531,7 +553,10 @@ func (s *stderrTail) run(r io.ReadCloser) {
 }
 
 // tail returns the last stderr lines, joined by " | ".
-func (s *stderrTail) tail() string {
+func (s *stderrTail) tail() string { return strings.Join(s.lastLines(), " | ") }
+
+// lastLines returns the last non-blank stderr lines.
+func (s *stderrTail) lastLines() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var keep []string
@@ -540,7 +565,7 @@ func (s *stderrTail) tail() string {
 			keep = append(keep, l)
 		}
 	}
-	return strings.Join(keep, " | ")
+	return keep
 }
 
 // readCloser pairs a reader with the closer of what it reads.

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/mcp/upstream"
+)
+
+// upstreamReport is one upstream MCP server in `conductor doctor`'s report.
+// Unlike errors the code or the model see, it may quote the server's
+// stderr: the doctor's reader is the admin.
+type upstreamReport struct {
+	Name      string   `json:"name"`
+	Transport string   `json:"transport"`
+	State     string   `json:"state"`
+	Tools     int      `json:"tools"`
+	Resources int      `json:"resources"`
+	Prompts   int      `json:"prompts"`
+	Error     string   `json:"error,omitempty"`
+	Stderr    []string `json:"stderr,omitempty"` // last lines (stdio), secrets redacted
+}
+
+// upstreamConnectLimit bounds how long `doctor --upstreams` waits for the
+// upstreams to connect and list.
+const upstreamConnectLimit = 45 * time.Second
+
+// checkUpstreams checks the MCP config (serve refuses to start when it is
+// invalid, so that is a failing check) and, when connect is set, starts
+// every enabled upstream, lists it and reports its state, with the last
+// stderr lines of stdio servers that failed. An upstream that fails does
+// not fail the doctor: serve runs without it and retries on use.
+func checkUpstreams(ctx context.Context, rep *doctorReport, connect bool) {
+	cfg, err := upstream.LoadConfigFromEnv(os.LookupEnv)
+	if err != nil {
+		rep.add(check{Name: "mcp config", Detail: err.Error(), Fix: "fix the file (or " + config.VarMCPConfig + "); conductor serve refuses to start until then"})
+		return
+	}
+	if len(cfg.Servers) == 0 {
+		rep.add(check{Name: "mcp config", OK: true, Detail: "no upstream MCP servers configured"})
+		return
+	}
+	detail := fmt.Sprintf("%s: %d upstream MCP servers", cfg.Path, len(cfg.Servers))
+	if !connect {
+		detail += " (run `conductor doctor --upstreams` to start and check them)"
+	}
+	rep.add(check{Name: "mcp config", OK: true, Detail: detail})
+	if !connect {
+		return
+	}
+	m := upstream.NewManager(cfg, upstream.Options{ConnectTimeout: upstreamConnectLimit - 5*time.Second})
+	defer m.Close()
+	cctx, cancel := context.WithTimeout(ctx, upstreamConnectLimit)
+	defer cancel()
+	m.ConnectAll(cctx)
+	for _, st := range m.Status(ctx) {
+		r := upstreamReport{Name: st.Name, Transport: st.Transport, State: st.State,
+			Tools: st.Tools, Resources: st.Resources, Prompts: st.Prompts, Error: st.LastError}
+		if st.State != upstream.StateConnected && st.State != upstream.StateDisabled {
+			r.Stderr = m.LastStderr(st.Name)
+		}
+		rep.Upstreams = append(rep.Upstreams, r)
+	}
+}
+
+// printUpstreams writes the upstream section of the text report.
+func printUpstreams(w io.Writer, ups []upstreamReport) {
+	if len(ups) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "  upstream MCP servers:")
+	for _, u := range ups {
+		switch u.State {
+		case upstream.StateConnected:
+			fmt.Fprintf(w, "    %-16s %s, connected: %d tools, %d resources, %d prompts (after the allowlists)\n", u.Name, u.Transport, u.Tools, u.Resources, u.Prompts)
+		case upstream.StateDisabled:
+			fmt.Fprintf(w, "    %-16s %s, disabled\n", u.Name, u.Transport)
+		default:
+			fmt.Fprintf(w, "    %-16s %s, %s: %s\n", u.Name, u.Transport, u.State, u.Error)
+			for _, l := range u.Stderr {
+				fmt.Fprintf(w, "    %-16s stderr: %s\n", "", l)
+			}
+		}
+	}
+}

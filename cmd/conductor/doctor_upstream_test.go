@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestDoctorUpstreams: `conductor doctor` checks the MCP config (an invalid
+// one fails it: serve would refuse to start); with --upstreams it starts the
+// upstreams and shows the admin what code never sees — how a failing one
+// ended and its last stderr lines — without failing the doctor.
+func TestDoctorUpstreams(t *testing.T) {
+	secret := "doctor-secret-4711"
+	write := func(t *testing.T, cfg string) string {
+		p := filepath.Join(t.TempDir(), "mcp-config.json")
+		if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write(t, `{"mcpServers": {
+		"broken": {"command": "sh", "args": ["-c", "printf '%s' \"$TOKEN\" | base64 >&2; echo 'broken: cannot start without a database' >&2; exit 3"],
+		           "env": {"TOKEN": "${DOCTOR_TOKEN}"}},
+		"off": {"command": "nothing", "disabled": true}}}`)
+	env := []string{"MCP_CONDUCTOR_MCP_CONFIG=" + good, "DOCTOR_TOKEN=" + secret}
+
+	t.Run("config only", func(t *testing.T) {
+		out, errOut, code := conductor(t, "", env, "doctor", "--json")
+		var rep doctorReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("doctor --json: %v\n%s\n%s", err, out, errOut)
+		}
+		i := slices.IndexFunc(rep.Checks, func(c check) bool { return c.Name == "mcp config" })
+		if code != 0 || i < 0 || !rep.Checks[i].OK || !strings.Contains(rep.Checks[i].Detail, "--upstreams") || len(rep.Upstreams) != 0 {
+			t.Fatalf("exit %d, checks %+v, upstreams %+v", code, rep.Checks, rep.Upstreams)
+		}
+	})
+
+	t.Run("--upstreams", func(t *testing.T) {
+		out, errOut, code := conductor(t, "", env, "doctor", "--json", "--upstreams")
+		var rep doctorReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("doctor --json --upstreams: %v\n%s\n%s", err, out, errOut)
+		}
+		if code != 0 || !rep.OK {
+			t.Errorf("a failing upstream failed the doctor (exit %d): %+v", code, rep.Checks)
+		}
+		byName := map[string]upstreamReport{}
+		for _, u := range rep.Upstreams {
+			byName[u.Name] = u
+		}
+		b := byName["broken"]
+		if b.State != "failed" || !strings.Contains(b.Error, "exit status 3") ||
+			!slices.Contains(b.Stderr, "broken: cannot start without a database") ||
+			!slices.Contains(b.Stderr, base64.StdEncoding.EncodeToString([]byte(secret))) {
+			t.Errorf("broken: %+v", b)
+		}
+		if off := byName["off"]; off.State != "disabled" {
+			t.Errorf("off: %+v", off)
+		}
+		text, _, _ := conductor(t, "", env, "doctor", "--upstreams")
+		if !strings.Contains(text, "stderr: broken: cannot start without a database") {
+			t.Errorf("the text report lacks the stderr line:\n%s", text)
+		}
+	})
+
+	t.Run("invalid config", func(t *testing.T) {
+		bad := write(t, `{"mcpServers": {"a": {"command": "x", "allowedPrompts": [""]}}}`)
+		out, _, code := conductor(t, "", []string{"MCP_CONDUCTOR_MCP_CONFIG=" + bad}, "doctor")
+		if code == 0 || !strings.Contains(out, "mcp config") || !strings.Contains(out, `field "allowedPrompts[0]"`) {
+			t.Fatalf("doctor with an invalid MCP config: exit %d\n%s", code, out)
+		}
+	})
+}
