@@ -245,7 +245,7 @@ export default out;`, dir)
 		if os.Geteuid() != 0 {
 			t.Skip("rootless: a sandbox-made directory cannot be told from the server's (documented)")
 		}
-		res := runCode(t, r, fmt.Sprintf(`Deno.renameSync(%q, %q); Deno.mkdirSync(%q, {recursive: true, mode: 0o777}); Deno.chmodSync(%q, 0o777)`,
+		res := runCode(t, r, fmt.Sprintf(`Deno.renameSync(%q, %q); Deno.mkdirSync(%q, {recursive: true}); Deno.chmodSync(%q, 0o711)`,
 			ws+"/.conductor", ws+"/hidden", dir, dir), 20*time.Second)
 		if res.Status != StatusSuccess {
 			t.Fatalf("tamper: %s %+v", res.Status, res.Error)
