@@ -26,7 +26,7 @@ deno:
 ifdef DENO
 	@mkdir -p $(BUILD)
 	@"$(DENO)" --version | head -1 | grep -q '^deno 2\.' || { echo "DENO=$(DENO) is not deno 2.x" >&2; exit 1; }
-	install -m 0755 "$(DENO)" $(DENO_BIN)
+	@[ "$$(realpath "$(DENO)")" = "$$(realpath -m $(DENO_BIN))" ] || install -m 0755 "$(DENO)" $(DENO_BIN)
 else
 	@scripts/fetch-deno.sh $(DENO_BIN)
 endif
