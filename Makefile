@@ -59,6 +59,8 @@ bench: build
 
 # The main job: check this host, then serve MCP over streamable HTTP on
 # loopback until Ctrl-C (stdio clients start `bin/conductor serve` themselves).
+# HTTP needs a bearer token: MCP_CONDUCTOR_HTTP_TOKEN, else a generated one
+# whose file the server's log names (README: Connect a client).
 RUN_ADDR ?= 127.0.0.1:8080
 run: build
 	bin/conductor doctor

@@ -14,4 +14,23 @@
 // cannot tell which one was the cause; calls it had not read are sent again
 // on the restarted server and succeed. Upstream stderr never reaches code
 // or a tool result (see package upstream).
+//
+// Over HTTP (Server.NewHTTPServer) the transport defends itself against
+// clients that hold resources without finishing requests:
+//
+//   - Timeouts that never cut a legitimate long call: headers within
+//     ReadHeaderTimeout, a request body within BodyTimeout (a per-request read
+//     deadline cleared once the body is read; none for requests without a
+//     body, whose background read must not time out), idle keep-alive
+//     connections closed after IdleTimeout. A tools/call streaming SSE for
+//     minutes and a GET /mcp stream are not affected.
+//   - Connection caps, total and per source address (connLimiter). Over a cap
+//     the oldest connection that has not yet carried an authenticated request
+//     is evicted, so unauthenticated connections cannot lock out the token
+//     holder; a connection becomes exempt with its first authenticated
+//     request.
+//   - Requests without the bearer token get 401 with Connection: close; their
+//     body is not read.
+//   - A cap on live MCP sessions per token: an initialize beyond it gets a
+//     JSON-RPC error naming the limit; DELETE or idle expiry frees a slot.
 package mcp

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -225,6 +226,7 @@ type httpServer struct {
 	stderr   *testenv.SyncBuffer
 	stateDir string
 	instance string
+	token    string // the bearer token clients send; "" = none
 }
 
 // freePort finds a loopback TCP port nobody listens on right now.
@@ -238,8 +240,14 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// e2eToken is the bearer token startHTTP gives servers that get no token
+// setting of their own: HTTP needs one by default.
+const e2eToken = "e2e-default-token-0123456789"
+
 // startHTTP starts `conductor serve --http 127.0.0.1:PORT` on a free port and
-// waits for /healthz. Cleanup stops it with SIGTERM (unless the test did)
+// waits for /healthz. Unless env sets MCP_CONDUCTOR_HTTP_TOKEN or
+// MCP_CONDUCTOR_HTTP_INSECURE_NO_AUTH, the server gets e2eToken.
+// Cleanup stops it with SIGTERM (unless the test did)
 // and checks that nothing was left behind.
 func startHTTP(t *testing.T, env ...string) *httpServer {
 	t.Helper()
@@ -248,6 +256,34 @@ func startHTTP(t *testing.T, env ...string) *httpServer {
 
 // startHTTPArgs is startHTTP with more arguments for `conductor serve`.
 func startHTTPArgs(t *testing.T, args []string, env ...string) *httpServer {
+	t.Helper()
+	o := httpStart{args: args, env: env}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "MCP_CONDUCTOR_HTTP_TOKEN="); ok {
+			o.token = v
+		}
+		if strings.HasPrefix(kv, "MCP_CONDUCTOR_HTTP_INSECURE_NO_AUTH=") {
+			o.noToken = true
+		}
+	}
+	if o.token == "" && !o.noToken {
+		o.token = e2eToken
+		o.env = append(slices.Clone(env), "MCP_CONDUCTOR_HTTP_TOKEN="+e2eToken)
+	}
+	return startHTTPWith(t, o)
+}
+
+// httpStart says how to start `conductor serve --http`.
+type httpStart struct {
+	args    []string
+	env     []string
+	token   string // what clients send; "" = none
+	noToken bool   // env gives no token on purpose
+	nofile  int    // > 0: the server's open-file limit (soft and hard)
+}
+
+// startHTTPWith starts the server as o says and waits for /healthz.
+func startHTTPWith(t *testing.T, o httpStart) *httpServer {
 	t.Helper()
 	bin := conductorBin(t)
 	denoBin(t)
@@ -259,10 +295,15 @@ func startHTTPArgs(t *testing.T, args []string, env ...string) *httpServer {
 			exited:   make(chan struct{}),
 			stderr:   &testenv.SyncBuffer{},
 			stateDir: stateDir,
+			token:    o.token,
 		}
 		s.url = s.base + "/mcp"
-		s.cmd = exec.Command(bin, append([]string{"serve", "--http", fmt.Sprintf("127.0.0.1:%d", port)}, args...)...)
-		s.cmd.Env = serverEnv(stateDir, env...)
+		argv := append([]string{bin, "serve", "--http", fmt.Sprintf("127.0.0.1:%d", port)}, o.args...)
+		if o.nofile > 0 {
+			argv = append([]string{"prlimit", fmt.Sprintf("--nofile=%d:%d", o.nofile, o.nofile), "--"}, argv...)
+		}
+		s.cmd = exec.Command(argv[0], argv[1:]...)
+		s.cmd.Env = serverEnv(stateDir, o.env...)
 		s.cmd.Stderr = s.stderr
 		if err := s.cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -352,8 +393,13 @@ func connectHTTP(ctx context.Context, url, token string, copts *sdk.ClientOption
 	return client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: hc, MaxRetries: -1}, nil)
 }
 
+// mustConnectHTTP connects to s with token, or with s's own token when
+// token is "".
 func mustConnectHTTP(t *testing.T, s *httpServer, token string, copts *sdk.ClientOptions) *sdk.ClientSession {
 	t.Helper()
+	if token == "" {
+		token = s.token
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cs, err := connectHTTP(ctx, s.url, token, copts)
@@ -1017,16 +1063,17 @@ func TestE2EHTTP(t *testing.T) {
 	})
 
 	t.Run("DNS rebinding", func(t *testing.T) {
-		code, _, body := rawPost(t, s.url, map[string]string{"Host": "evil.example.com"})
+		auth := "Bearer " + s.token
+		code, _, body := rawPost(t, s.url, map[string]string{"Host": "evil.example.com", "Authorization": auth})
 		if code != http.StatusForbidden {
 			t.Errorf("Host: evil.example.com → %d %q, want 403", code, body)
 		}
-		code, _, body = rawPost(t, s.url, map[string]string{"Host": "evil.example.com:80", "Origin": "http://evil.example.com"})
+		code, _, body = rawPost(t, s.url, map[string]string{"Host": "evil.example.com:80", "Origin": "http://evil.example.com", "Authorization": auth})
 		if code != http.StatusForbidden {
 			t.Errorf("Host and Origin evil.example.com → %d %q, want 403", code, body)
 		}
 		// The same request with the server's own host is accepted.
-		code, _, body = rawPost(t, s.url, nil)
+		code, _, body = rawPost(t, s.url, map[string]string{"Authorization": auth})
 		if code != http.StatusOK {
 			t.Errorf("plain initialize → %d %q, want 200", code, body)
 		}

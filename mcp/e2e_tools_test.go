@@ -105,7 +105,8 @@ func TestE2EInspector(t *testing.T) {
 	}
 
 	t.Run("http tools/call", func(t *testing.T) {
-		s := startHTTP(t)
+		// The inspector CLI sends no token: serve without one, on loopback.
+		s := startHTTP(t, "MCP_CONDUCTOR_HTTP_INSECURE_NO_AUTH=1")
 		checkCall(t, inspector(t, s.url, "--transport", "http", "--method", "tools/call", "--tool-name", toolName, "--tool-arg", "deno_code=return 1+1"))
 	})
 }
@@ -205,7 +206,9 @@ func TestE2EConformance(t *testing.T) {
 	}
 
 	// Run them all (including the pending suite) against a live server.
-	s := startHTTP(t)
+	// The suite sends no token: serve without one, on loopback. Its
+	// scenarios open ~30 sessions and close none: raise the session cap.
+	s := startHTTP(t, "MCP_CONDUCTOR_HTTP_INSECURE_NO_AUTH=1", "MCP_CONDUCTOR_HTTP_MAX_SESSIONS=100")
 	outDir := t.TempDir()
 	ctx, cancel = context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()

@@ -2,10 +2,8 @@ package mcp
 
 import (
 	"context"
-	"crypto/subtle"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -134,44 +132,3 @@ func (s *Server) description() string {
 
 // SDK returns the underlying go-sdk server.
 func (s *Server) SDK() *sdk.Server { return s.sdk }
-
-// HTTPOptions configure the HTTP handler.
-type HTTPOptions struct {
-	Token          string        // bearer token required on /mcp; "" = none
-	SessionTimeout time.Duration // idle sessions are closed after this
-	MaxBodyBytes   int64
-}
-
-// Handler serves streamable HTTP at /mcp and a health check at /healthz.
-// The SDK's DNS-rebinding protection stays on.
-func (s *Server) Handler(o HTTPOptions) http.Handler {
-	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.sdk }, &sdk.StreamableHTTPOptions{
-		SessionTimeout:      o.SessionTimeout,
-		Logger:              sdkLogger(s.o.Logger),
-		MaxRequestBodyBytes: o.MaxBodyBytes,
-	})
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", requireToken(o.Token, h))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	return mux
-}
-
-// requireToken rejects requests without the bearer token with 401.
-func requireToken(token string, next http.Handler) http.Handler {
-	if token == "" {
-		return next
-	}
-	want := []byte("Bearer " + token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="conductor"`)
-			http.Error(w, "401 unauthorized: send Authorization: Bearer <MCP_CONDUCTOR_HTTP_TOKEN>", http.StatusUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}

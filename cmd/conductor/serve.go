@@ -7,22 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"time"
 
-	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/mcp"
 )
-
-// defaultHTTPHost is where --http binds when the address names no host.
-const defaultHTTPHost = "127.0.0.1"
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	httpAddr := fs.String("http", "", "serve streamable HTTP at ADDR (e.g. :8080 = 127.0.0.1:8080) on /mcp instead of stdio")
+	httpAddr := fs.String("http", "", "serve streamable HTTP at ADDR (e.g. :8080 = 127.0.0.1:8080, or unix:/path/conductor.sock) on /mcp instead of stdio")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	connect := fs.Bool("connect-upstreams", false, "connect every upstream MCP server at start instead of on first use")
 	fs.Usage = func() {
@@ -104,57 +97,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	// The body cap follows the code cap (JSON escaping can double the code),
 	// so an over-long program gets the engine's clear error, not a bare 413.
 	maxBody := max(16<<20, 2*a.settings.MaxCode+1<<20)
-	return serveHTTP(ctx, srv, eng, *httpAddr, a.settings.HTTPToken, maxBody, log)
-}
-
-// serveHTTP serves until ctx ends (SIGINT/SIGTERM), then stops accepting,
-// cancels running executions (killing their sandboxes) and returns.
-func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, addr, token string, maxBody int64, log *slog.Logger) int {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		log.Error("--http: want HOST:PORT or :PORT", "addr", addr, "err", err)
-		return 2
-	}
-	if host == "" {
-		host = defaultHTTPHost
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
-	if err != nil {
-		log.Error("listen", "err", err)
-		return 1
-	}
-	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && token == "" {
-		log.Warn("HTTP is reachable beyond loopback without a token; set MCP_CONDUCTOR_HTTP_TOKEN", "addr", ln.Addr().String())
-	}
-	// Every request's context ends when shutdown begins, so long-lived
-	// streams (GET /mcp) let go at once instead of holding Shutdown up.
-	base, endRequests := context.WithCancel(context.Background())
-	defer endRequests()
-	hs := &http.Server{
-		Handler:           srv.Handler(mcp.HTTPOptions{Token: token, SessionTimeout: 30 * time.Minute, MaxBodyBytes: maxBody}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	log.Info("serving MCP over HTTP", "url", "http://"+ln.Addr().String()+"/mcp", "health", "http://"+ln.Addr().String()+"/healthz", "auth", token != "")
-
-	select {
-	case err := <-served:
-		log.Error("HTTP server stopped", "err", err)
-		return 1
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: no new connections; running executions are cancelled")
-	eng.Shutdown()
-	endRequests()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil {
-		log.Warn("HTTP shutdown", "err", err)
-		_ = hs.Close()
-	}
-	log.Info("stopped")
-	return 0
+	return serveHTTP(ctx, srv, eng, httpConfig{
+		addr:     *httpAddr,
+		settings: a.settings,
+		stateDir: a.layout.stateDir,
+		maxBody:  maxBody,
+	}, log)
 }

@@ -1,0 +1,280 @@
+package mcp
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Defaults for HTTPOptions' zero durations.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultBodyTimeout       = 60 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultSessionTimeout    = 30 * time.Minute
+)
+
+// HTTPOptions configure conductor's streamable HTTP server.
+type HTTPOptions struct {
+	// Token is the bearer token required on /mcp; "" = none (the admin's
+	// explicit opt-out, or a unix socket whose permissions authenticate).
+	Token string
+	// SessionTimeout closes MCP sessions that received no request for this
+	// long; 0 = DefaultSessionTimeout.
+	SessionTimeout time.Duration
+	// MaxSessions caps live MCP sessions per token (conductor has one
+	// token, so all its clients share the cap); 0 = no cap.
+	MaxSessions  int
+	MaxBodyBytes int64
+	// MaxConns and MaxConnsPerIP cap open connections (see connLimiter);
+	// 0 = no cap.
+	MaxConns, MaxConnsPerIP int
+	// ReadHeaderTimeout bounds the time from a connection's accept (or the
+	// end of its idle wait) to the end of the request's headers.
+	ReadHeaderTimeout time.Duration
+	// BodyTimeout bounds the time to receive a request's body. It is a read
+	// deadline set when the handler starts and cleared once the body is
+	// read, so it never cuts a response that streams for minutes.
+	BodyTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection with no request for this long.
+	IdleTimeout time.Duration
+	// BaseContext, when set, is the parent of every request's context
+	// (cancel it to end long-lived streams at shutdown).
+	BaseContext context.Context
+}
+
+func (o *HTTPOptions) defaults() {
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.BaseContext == nil {
+		o.BaseContext = context.Background()
+	}
+}
+
+// HTTPServer serves streamable HTTP at /mcp and a health check at /healthz,
+// with the timeouts and caps of its HTTPOptions.
+type HTTPServer struct {
+	o   HTTPOptions
+	log *slog.Logger
+	hs  *http.Server
+
+	mu      sync.Mutex
+	limiter *connLimiter // set by Serve when a connection cap is on
+}
+
+// NewHTTPServer builds the HTTP server; Serve starts it on a listener.
+func (s *Server) NewHTTPServer(o HTTPOptions) *HTTPServer {
+	o.defaults()
+	h := &HTTPServer{o: o, log: s.o.Logger}
+	h.hs = &http.Server{
+		Handler:           bodyDeadline(o.BodyTimeout, s.handler(o)),
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return o.BaseContext },
+		ConnContext:       withConn,
+	}
+	return h
+}
+
+// Serve accepts connections on ln until Shutdown or Close.
+func (h *HTTPServer) Serve(ln net.Listener) error {
+	if h.o.MaxConns > 0 || h.o.MaxConnsPerIP > 0 {
+		maxConns, perIP := h.o.MaxConns, h.o.MaxConnsPerIP
+		if maxConns <= 0 {
+			maxConns = int(^uint(0) >> 1)
+		}
+		if perIP <= 0 {
+			perIP = maxConns
+		}
+		l := newConnLimiter(ln, maxConns, perIP, h.log)
+		h.mu.Lock()
+		h.limiter = l
+		h.mu.Unlock()
+		ln = l
+	}
+	return h.hs.Serve(ln)
+}
+
+// OpenConns is the number of connections the caps count now (-1 without caps).
+func (h *HTTPServer) OpenConns() int {
+	h.mu.Lock()
+	l := h.limiter
+	h.mu.Unlock()
+	if l == nil {
+		return -1
+	}
+	return l.open()
+}
+
+// Shutdown stops accepting and waits for open requests to end (see
+// http.Server.Shutdown).
+func (h *HTTPServer) Shutdown(ctx context.Context) error { return h.hs.Shutdown(ctx) }
+
+// Close closes the listener and every connection at once.
+func (h *HTTPServer) Close() error { return h.hs.Close() }
+
+// handler routes /mcp (token, session cap, the SDK's handler) and /healthz.
+// The SDK's DNS-rebinding protection stays on.
+func (s *Server) handler(o HTTPOptions) http.Handler {
+	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.sdk }, &sdk.StreamableHTTPOptions{
+		SessionTimeout:      o.SessionTimeout,
+		Logger:              sdkLogger(s.o.Logger),
+		MaxRequestBodyBytes: o.MaxBodyBytes,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", requireToken(o.Token, capSessions(s.sdk, o.MaxSessions, o.SessionTimeout, h)))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// requireToken rejects requests without the bearer token with 401 and
+// closes their connection without reading their body; an accepted request
+// marks its connection trusted for the connection caps.
+func requireToken(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="conductor"`)
+			w.Header().Set("Connection", "close")
+			http.Error(w, "401 unauthorized: send Authorization: Bearer <token> (the admin has it: MCP_CONDUCTOR_HTTP_TOKEN, "+
+				"or the token file named in the server's log)", http.StatusUnauthorized)
+			if r.Body != nil && r.Body != http.NoBody {
+				// net/http reads up to 256 KiB of an unread body after the
+				// handler returns; with the deadline passed it stops at once
+				// and the connection closes after the 401.
+				_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+			}
+			return
+		}
+		markTrusted(r.Context())
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bodyDeadline bounds the time to receive a request's body with a read
+// deadline, cleared as soon as the body has been read to its end. Requests
+// without a body get none: for them net/http already reads in the
+// background to notice a closed connection, and a deadline expiring there
+// would cancel the request (a GET /mcp stream may last for hours).
+// http.Server.ReadTimeout is not used for the same reason, and because it
+// covers the whole request.
+func bodyDeadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if err := rc.SetReadDeadline(time.Now().Add(d)); err == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, clear: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody clears the read deadline when the body hits its end.
+type deadlineBody struct {
+	io.ReadCloser
+	clear func()
+	once  sync.Once
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.once.Do(b.clear)
+	}
+	return n, err
+}
+
+// capSessions refuses a new MCP session (a POST without Mcp-Session-Id)
+// while max sessions are live. A slot is taken before the SDK creates the
+// session and given back when the session closes: by the client (DELETE),
+// by idle expiry (timeout), or at once when initialization failed.
+func capSessions(srv *sdk.Server, max int, timeout time.Duration, next http.Handler) http.Handler {
+	if max <= 0 {
+		return next
+	}
+	slots := make(chan struct{}, max)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Header.Get("Mcp-Session-Id") != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			refuseSession(w, r, max, timeout)
+			return
+		}
+		next.ServeHTTP(w, r)
+		ss := findSession(srv, w.Header().Get("Mcp-Session-Id"))
+		if ss == nil {
+			<-slots // no session was created, or it is already closed
+			return
+		}
+		go func() {
+			_ = ss.Wait()
+			<-slots
+		}()
+	})
+}
+
+func findSession(srv *sdk.Server, id string) *sdk.ServerSession {
+	if id == "" {
+		return nil
+	}
+	for ss := range srv.Sessions() {
+		if ss.ID() == id {
+			return ss
+		}
+	}
+	return nil
+}
+
+// refuseSession answers an initialize over the session cap with a JSON-RPC
+// error (carrying the request's id, which the client needs to show it).
+// Not 429/503: the go-sdk client reports those as a bare status text.
+func refuseSession(w http.ResponseWriter, r *http.Request, max int, timeout time.Duration) {
+	msg := fmt.Sprintf("refused: a new MCP session would exceed the limit of %d live sessions per token "+
+		"(MCP_CONDUCTOR_HTTP_MAX_SESSIONS, set by the admin). Close a session you no longer use (HTTP DELETE /mcp "+
+		"with its Mcp-Session-Id) or reuse one; idle sessions expire after %s.", max, timeout)
+	var req struct {
+		ID json.RawMessage `json:"id"`
+	}
+	_ = json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req)
+	if len(req.ID) == 0 || string(req.ID) == "null" {
+		req.ID = json.RawMessage("0")
+	}
+	body, _ := json.Marshal(map[string]any{
+		"jsonrpc": "2.0",
+		"id":      req.ID,
+		"error":   map[string]any{"code": -32000, "message": msg},
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusForbidden)
+	_, _ = w.Write(body)
+}
