@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/conductor-sandbox/conductor/internal/flock"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -131,7 +132,7 @@ func (vs *Views) open(ctx context.Context, k ViewKey, create bool) (_ *View, ret
 			v.hold.Close()
 		}
 	}()
-	if err := flock(ctx, v.hold, syscall.LOCK_SH); err != nil {
+	if err := flock.Lock(ctx, v.hold, syscall.LOCK_SH); err != nil {
 		return nil, err
 	}
 	now := time.Now()
@@ -362,7 +363,7 @@ func (vs *Views) lock(ctx context.Context, how int) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrViewsLock, err)
 	}
-	if err := flock(ctx, f, how); err != nil {
+	if err := flock.Lock(ctx, f, how); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%w: %w", ErrViewsLock, err)
 	}
@@ -379,35 +380,6 @@ func isHeld(dir string) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	switch {
-	case err == nil:
-		return false, nil
-	case errors.Is(err, syscall.EWOULDBLOCK):
-		return true, nil
-	default:
-		return false, err
-	}
-}
-
-// flock takes a flock(2) lock on f, polling so ctx can cancel the wait.
-func flock(ctx context.Context, f *os.File, how int) error {
-	delay := time.Millisecond
-	for {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			return fmt.Errorf("flock %s: %w", f.Name(), err)
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("waiting for lock %s: %w", f.Name(), ctx.Err())
-		case <-t.C:
-		}
-		delay = min(2*delay, 50*time.Millisecond)
-	}
+	got, err := flock.Try(f, syscall.LOCK_EX)
+	return !got && err == nil, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/conductor-sandbox/conductor/internal/flock"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -40,7 +41,7 @@ func open(ctx context.Context, dir, hash string) (*Root, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %w", err)
 	}
-	if err := flock(ctx, hold, syscall.LOCK_SH); err != nil {
+	if err := flock.Lock(ctx, hold, syscall.LOCK_SH); err != nil {
 		hold.Close()
 		return nil, err
 	}

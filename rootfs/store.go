@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/conductor-sandbox/conductor/internal/flock"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -313,7 +314,7 @@ func removeUnheld(d string) (bool, error) {
 	hold, err := os.Open(filepath.Join(d, holdName))
 	if err == nil {
 		defer hold.Close()
-		got, err := tryFlock(hold, syscall.LOCK_EX)
+		got, err := flock.Try(hold, syscall.LOCK_EX)
 		if err != nil || !got {
 			return false, err
 		}
@@ -337,7 +338,7 @@ func isHeld(d string) (bool, error) {
 		return false, fmt.Errorf("rootfs: %w", err)
 	}
 	defer hold.Close()
-	got, err := tryFlock(hold, syscall.LOCK_EX)
+	got, err := flock.Try(hold, syscall.LOCK_EX)
 	return !got, err
 }
 
