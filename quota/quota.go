@@ -73,7 +73,7 @@ func Plan(dir string, limit int64) (*Quota, error) {
 	st, err := projectState(fd)
 	switch {
 	case errors.Is(err, unix.ENOSYS):
-		q.reason = "this kernel has no quota support (quotactl_fd: ENOSYS; project quotas need Linux 5.14 or later built with CONFIG_QUOTA)"
+		q.reason = fmt.Sprintf("quotactl_fd gives ENOSYS for this %s filesystem: the kernel (it needs Linux 5.14 or later with CONFIG_QUOTA, and CONFIG_QFMT_V2 for ext4 or CONFIG_XFS_QUOTA for xfs) or the filesystem offers no quotas", q.fsName)
 	case err != nil:
 		q.reason = fmt.Sprintf("no project quota support on this %s filesystem (%v); for enforcement use ext4 with `tune2fs -O quota,project` mounted with prjquota, or xfs mounted with pquota", q.fsName, err)
 	case st&fsQuotaPDQEnforced == 0:
