@@ -201,7 +201,19 @@ func settingsSummary(s config.Settings) string {
 	if len(s.RunArgs) > 0 {
 		perms = strings.Join(s.RunArgs, " ")
 	}
-	return fmt.Sprintf("permissions: %s; memory %d MiB; timeout %s (max %s)", perms, s.Memory>>20, s.DefaultTimeout, s.MaxTimeout)
+	return fmt.Sprintf("permissions: %s; memory %d MiB; timeout %s (max %s); %s", perms, s.Memory>>20, s.DefaultTimeout, s.MaxTimeout, httpAuthSummary(s))
+}
+
+// httpAuthSummary says how `serve --http` authenticates clients.
+func httpAuthSummary(s config.Settings) string {
+	switch {
+	case s.HTTPInsecureNoAuth:
+		return "HTTP: NO authentication (" + config.VarHTTPInsecureNoAuth + "): anyone who can connect runs code with these permissions"
+	case s.HTTPToken != "":
+		return "HTTP: bearer token from " + config.VarHTTPToken
+	default:
+		return "HTTP: bearer token generated at each start (the log names its file)"
+	}
 }
 
 // workspaceCheck says how the workspace's disk use is bounded on this host:
