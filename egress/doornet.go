@@ -23,6 +23,10 @@ var (
 	dnsAddr = [4]byte{127, 0, 0, 53}
 )
 
+// ResolverAddr is the DNS responder inside a sandbox, as the root's
+// /etc/resolv.conf names it.
+const ResolverAddr = "127.0.0.53:53"
+
 // DoorPort is the port the door's TCP listener uses on 127.0.0.1 inside
 // the sandbox; every TCP connection the sandbox opens is redirected there.
 const DoorPort = 1

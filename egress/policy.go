@@ -89,6 +89,13 @@ func (p Policy) String() string {
 	return b.String()
 }
 
+// Validate reports what is wrong with the policy (ErrNoNetwork if it
+// allows nothing).
+func (p Policy) Validate() error {
+	_, err := compilePolicy(p)
+	return err
+}
+
 // policy is a compiled Policy.
 type policy struct {
 	rules     ruleSet

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/conductor-sandbox/conductor/egress"
 )
 
 // Status is the outcome of one execution.
@@ -81,10 +83,15 @@ type Result struct {
 	// PendingStopped: the code left work pending after its result (timers,
 	// unawaited promises) that had not finished AfterResultGrace later; the
 	// run ended there and the result is the value.
-	PendingStopped bool       `json:"pendingWorkStopped,omitempty"`
-	LimitHit       string     `json:"limitHit"`
-	Degraded       []string   `json:"degraded"`
-	Error          *ErrorInfo `json:"error"`
+	PendingStopped bool `json:"pendingWorkStopped,omitempty"`
+	// Network is what the door decided (Options.Net): each connection and
+	// refused lookup, with the reason of a refusal and the bytes moved;
+	// at most egress.DefaultDoorMaxRecords, NetworkDropped more not kept.
+	Network        []egress.Record `json:"network,omitempty"`
+	NetworkDropped int             `json:"networkDropped,omitempty"`
+	LimitHit       string          `json:"limitHit"`
+	Degraded       []string        `json:"degraded"`
+	Error          *ErrorInfo      `json:"error"`
 }
 
 // v8OOMMarkers are what deno prints when V8's heap limit is reached.

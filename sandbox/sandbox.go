@@ -43,6 +43,7 @@ type Sandbox struct {
 	readers sync.WaitGroup
 
 	proxy        *egress.Proxy // install sandboxes: the registry-only egress proxy
+	door         *egress.Door  // run sandboxes with Options.Net: the network
 	installFiles []string      // install sandboxes: the program (and CA file), in the cache dir
 
 	ready         chan struct{}  // closed when the bootstrap says "ready"
@@ -237,7 +238,13 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		_ = f.Chmod(0o600)
 	}
 
-	args := denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), o.DenoFlags, o.Limits.Memory, so.ImportMap)
+	flags := o.DenoFlags
+	if o.Net != nil && so.Install == nil {
+		// Deno.resolveDns asks deno's permission for the nameserver: the
+		// door's own responder, which answers only what the policy allows.
+		flags = grantPath(flags, "net", egress.ResolverAddr)
+	}
+	args := denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), flags, o.Limits.Memory, so.ImportMap)
 	env := sandboxEnv(o.Root.DenoDir, o.NPMRegistry)
 	if so.Install != nil {
 		name := ".install-" + sb.id + ".ts"
@@ -291,6 +298,12 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 			return fmt.Errorf("egress proxy: %w", err)
 		}
 	}
+	if so.Install == nil && o.Net != nil {
+		if err := sb.startDoor(ctx); err != nil {
+			closeAll(resR, codeW, outR, errR)
+			return err
+		}
+	}
 	sb.outR, sb.errR = outR, errR
 	sb.readers.Add(3)
 	go func() { defer sb.readers.Done(); drain(sb.stdout, outR); outR.Close() }()
@@ -298,6 +311,29 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	go func() { defer sb.readers.Done(); sb.readFrames() }()
 	if err := sb.ctr.Exec(); err != nil {
 		return fmt.Errorf("exec deno: %w", err)
+	}
+	return nil
+}
+
+// startDoor wires the sandbox's network namespace to the door before deno
+// runs anything (the container's init waits for Exec).
+func (sb *Sandbox) startDoor(ctx context.Context) error {
+	n := sb.r.opts.Net
+	pid, err := sb.proc.Pid()
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	sb.door, err = egress.StartDoor(ctx, egress.DoorOptions{
+		NetNS:    fmt.Sprintf("/proc/%d/ns/net", pid),
+		Policy:   n.Policy,
+		MaxConns: n.MaxConns,
+		MaxBytes: n.MaxBytes,
+		Resolver: n.Resolver,
+		Dial:     n.Dial,
+		Logger:   sb.r.log,
+	})
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
 	}
 	return nil
 }
@@ -470,6 +506,9 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 	sb.toBoxMu.Unlock()
 	sb.waitReaders()
 	sb.collect(res, killedFor, settled, elapsed)
+	if sb.door != nil {
+		res.Network, res.NetworkDropped = sb.door.Records()
+	}
 	return res
 }
 
@@ -556,6 +595,9 @@ func (sb *Sandbox) Close() error {
 		}
 		if sb.proxy != nil {
 			_ = sb.proxy.Close()
+		}
+		if sb.door != nil {
+			_ = sb.door.Close()
 		}
 		for _, f := range sb.installFiles {
 			_ = os.Remove(f)
