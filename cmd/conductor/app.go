@@ -184,6 +184,10 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 			return nil, err
 		}
 	}
+	netOpts, err := netOptions(s)
+	if err != nil {
+		return nil, err
+	}
 	a.runner, err = sandbox.New(ctx, sandbox.Options{
 		DepsCache:  a.view.CacheDir(),
 		Workspace:  s.Workspace,
@@ -201,6 +205,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		AllowDegraded:  s.AllowDegraded,
 		DenoFlags:      s.RunArgs,
 		Network:        s.Network,
+		Net:            netOpts,
 		MaxOutput:      s.MaxOutput,
 		Logger:         log,
 	})

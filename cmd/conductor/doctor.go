@@ -95,6 +95,7 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	}
 
 	rep.add(userNamespaceCheck(rep.Rootless))
+	rep.add(networkCheck(s))
 	rep.add(seccompCheck())
 	if s.Workspace != "" {
 		rep.add(workspaceCheck(ctx, s, log))
