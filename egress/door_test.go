@@ -297,3 +297,56 @@ func TestDoorInNetNS(t *testing.T) {
 		t.Error("a connection succeeded after the door closed")
 	}
 }
+
+// TestDoorCaps: the per-execution limits refuse with a reason that names
+// the limit — connections beyond MaxConns, and a relay beyond MaxBytes.
+func TestDoorCaps(t *testing.T) {
+	requireRoot(t)
+	ns := newNetNS(t)
+	echo := newEcho(t)
+	ep := strconv.Itoa(echo.port)
+	h := &hooks{}
+	pol, err := NewPolicy([]string{"127.0.0.1:" + ep}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := StartDoor(context.Background(), DoorOptions{
+		NetNS: ns.path, Policy: pol, Resolver: h.resolve, Dial: h.dial,
+		MaxConns: 2, MaxBytes: 64 << 10, IdleTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	echoN := func(n int) (int, error) {
+		c, err := ns.tryDial("127.0.0.1:" + ep)
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		go func() { _, _ = c.Write(make([]byte, n)) }()
+		got, err := io.CopyN(io.Discard, c, int64(n))
+		return int(got), err
+	}
+	if got, err := echoN(1000); err != nil || got != 1000 {
+		t.Fatalf("first connection echoed %d: %v", got, err)
+	}
+	// 200 KiB out and back is over the 64 KiB limit: cut short.
+	if got, err := echoN(200 << 10); err == nil || got >= 200<<10 {
+		t.Errorf("a relay over MaxBytes echoed %d bytes (err %v), want it cut", got, err)
+	}
+	if _, err := echoN(10); err == nil {
+		t.Error("a third connection over MaxConns=2 worked")
+	}
+	recs, _ := d.Records()
+	if len(recs) != 3 {
+		t.Fatalf("records %+v, want 3", recs)
+	}
+	if !strings.Contains(recs[1].Reason, "byte limit") {
+		t.Errorf("record 2 reason %q, want the byte limit", recs[1].Reason)
+	}
+	if recs[2].Allowed || !strings.Contains(recs[2].Reason, "limit of 2 connections") {
+		t.Errorf("record 3 = %+v, want refused over the connection limit", recs[2])
+	}
+}
