@@ -2,9 +2,17 @@ package sandbox
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +23,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/websocket"
 
 	"github.com/conductor-sandbox/conductor/egress"
 )
@@ -107,12 +117,29 @@ func findRecord(recs []egress.Record, host string, port int) (egress.Record, boo
 // TestNetworkRuns: code in a real sandbox reaches a loopback server the
 // test started on the host through the admin's allow-net, by IP literal
 // and by a listed name (resolved by the door's test resolver to 127.0.0.1,
-// loopback granted), with fetch, Deno.connect and Deno.resolveDns; deno
+// loopback granted), with fetch, Deno.connect, fetch over TLS,
+// Deno.connectTls, WebSocket and Deno.resolveDns; deno
 // refuses what its allow-net lacks with its own message.
 func TestNetworkRuns(t *testing.T) {
 	httpPort, otherPort, otherHits := hostServers(t)
 	hp := strconv.Itoa(httpPort)
-	allow := []string{"127.0.0.1:" + hp, "svc.test:" + hp}
+	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello over TLS, %s", r.URL.Path)
+	}))
+	caPEM, leaf := testCA(t)
+	tlsSrv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}}
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	tp := strconv.Itoa(tlsSrv.Listener.Addr().(*net.TCPAddr).Port)
+	wsSrv := httptest.NewServer(websocket.Server{Handler: func(c *websocket.Conn) {
+		var msg string
+		if websocket.Message.Receive(c, &msg) == nil {
+			_ = websocket.Message.Send(c, "echo: "+msg)
+		}
+	}})
+	t.Cleanup(wsSrv.Close)
+	wp := strconv.Itoa(wsSrv.Listener.Addr().(*net.TCPAddr).Port)
+	allow := []string{"127.0.0.1:" + hp, "svc.test:" + hp, "127.0.0.1:" + tp, "127.0.0.1:" + wp}
 	pol, err := egress.NewPolicy(allow, false, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	if err != nil {
 		t.Fatal(err)
@@ -135,12 +162,29 @@ await attempt("connect", async () => {
   c.close();
   return s.slice(s.indexOf("hello"));
 });
+const client = Deno.createHttpClient({ caCerts: [CA] });
+await attempt("fetchTLS", async () => await (await fetch("https://127.0.0.1:%[3]s/tls", { client })).text());
+await attempt("connectTls", async () => {
+  const c = await Deno.connectTls({ hostname: "127.0.0.1", port: %[3]s, caCerts: [CA] });
+  await c.write(new TextEncoder().encode("GET /rawtls HTTP/1.0\r\nHost: x\r\n\r\n"));
+  let s = ""; const buf = new Uint8Array(4096);
+  for (;;) { const n = await c.read(buf); if (n === null) break; s += new TextDecoder().decode(buf.subarray(0, n)); }
+  c.close();
+  return s.slice(s.indexOf("hello"));
+});
+await attempt("websocket", () => new Promise((resolve, reject) => {
+  const ws = new WebSocket("ws://127.0.0.1:%[4]s/");
+  ws.onopen = () => ws.send("hi");
+  ws.onmessage = (e) => { resolve(String(e.data)); ws.close(); };
+  ws.onerror = (e) => reject(new Error((e as ErrorEvent).message ?? "websocket error"));
+}));
 await attempt("resolve", async () => JSON.stringify(await Deno.resolveDns("svc.test", "A")));
 await attempt("resolveUnlisted", async () => JSON.stringify(await Deno.resolveDns("unlisted.test", "A")));
 await attempt("fetchOtherPort", async () => await (await fetch("http://127.0.0.1:%[2]d/")).text());
 export default out;
-`, hp, otherPort)
-	res, err := r.Run(context.Background(), Job{Code: code, Timeout: 30 * time.Second})
+`, hp, otherPort, tp, wp)
+	globals, _ := json.Marshal(map[string]string{"CA": caPEM})
+	res, err := r.Run(context.Background(), Job{Code: code, Globals: globals, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +200,9 @@ export default out;
 		"fetchName":       "hello from the host, GET /name",
 		"connect":         "hello from the host, GET /raw",
 		"resolve":         `["198.18.0.1"]`,
+		"fetchTLS":        "hello over TLS, /tls",
+		"connectTls":      "hello over TLS, /rawtls",
+		"websocket":       "echo: hi",
 		"resolveUnlisted": "ERR ",
 		"fetchOtherPort":  `ERR Requires net access to "127.0.0.1:` + strconv.Itoa(otherPort) + `"`,
 	}
@@ -248,4 +295,41 @@ func TestNetworkPolicyRefused(t *testing.T) {
 	if !errors.Is(err, egress.ErrNoNetwork) {
 		t.Errorf("New with an empty policy: %v, want ErrNoNetwork", err)
 	}
+}
+
+// testCA makes a CA (PEM, for the code to trust) and a leaf certificate
+// for 127.0.0.1 it signed (rustls refuses a CA as the server's own).
+func testCA(t *testing.T) (string, tls.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "conductor test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
+		tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
 }
