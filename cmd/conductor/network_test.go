@@ -24,7 +24,7 @@ func TestExecNetwork(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	env := []string{fmt.Sprintf("MCP_CONDUCTOR_RUN_ARGS=allow-net=127.0.0.1:%d", port)}
+	env := []string{fmt.Sprintf("MCP_CONDUCTOR_RUN_ARGS=allow-net=127.0.0.1:%d,allow-env", port)}
 	code := fmt.Sprintf(`const a = await (await fetch("http://127.0.0.1:%d/")).text();
 let b = "";
 try { await fetch("http://127.0.0.1:%d/"); } catch (e) { b = (e as Error).message; }
@@ -62,5 +62,38 @@ export default { a, b };`, port, port+1)
 	dout, _, _ := conductor(t, "", env, "doctor")
 	if want := fmt.Sprintf("runs reach: 127.0.0.1:%d", port); !strings.Contains(dout, want) {
 		t.Errorf("doctor output lacks %q:\n%s", want, dout)
+	}
+}
+
+// TestAxiosThroughTheDoor: an npm SDK on node:http (axios, installed by
+// `conductor deps install` from the npm registry) reaches the listed
+// loopback server with no proxy settings or other cooperation.
+func TestAxiosThroughTheDoor(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"path":%q,"agent":%q}`, r.URL.Path, r.UserAgent())
+	}))
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	env := []string{"MCP_CONDUCTOR_ALLOWED_PACKAGES=npm:axios@^1",
+		fmt.Sprintf("MCP_CONDUCTOR_RUN_ARGS=allow-net=127.0.0.1:%d,allow-env", port)}
+	if out, errOut, code := conductor(t, "", env, "deps", "install"); code != 0 {
+		t.Fatalf("deps install: exit %d\n%s\n%s", code, out, errOut)
+	}
+	prog := fmt.Sprintf(`import axios from "npm:axios";
+const r = await axios.get("http://127.0.0.1:%d/sdk");
+export default r.data;`, port)
+	out, errOut, code := conductor(t, prog, env, "exec", "--json", "-")
+	var res struct {
+		Status      string `json:"status"`
+		ReturnValue struct {
+			Path, Agent string
+		} `json:"returnValue"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
+		t.Fatalf("exit %d: %v\n%s\n%s", code, err, out, errOut)
+	}
+	if res.ReturnValue.Path != "/sdk" || !strings.Contains(res.ReturnValue.Agent, "axios") {
+		t.Errorf("axios got %+v, want /sdk with axios's user agent", res.ReturnValue)
 	}
 }
