@@ -51,6 +51,11 @@
 // when the door is closed or dies, connections are refused and lookups
 // fail; nothing falls back to open.
 //
+// Measured (2 shared CPUs, 10 starts each): StartDoor takes 5 ms median
+// (3–12 ms): netlink, one nftables batch, two sockets, the responder; a
+// sandbox start with the door was within noise of one without (74–84 ms
+// vs 77–80 ms median).
+//
 // Rootless servers are refused (ErrRootless): wiring the namespace needs
 // setns into it, which the rootless helper below does only for one
 // listener, not for netlink and nftables.
