@@ -84,6 +84,7 @@ type app struct {
 	limits   cgroups.Limits
 	root     *rootfs.Root
 	runner   *sandbox.Runner
+	runnerO  sandbox.Options // what runner was made with (doctor's network proof reuses it)
 	allow    *deps.Allowlist
 	registry *url.URL   // the npm registry, when packages are allowed
 	view     *deps.View // this allowlist's view of the dependency cache; nil = no packages
@@ -188,7 +189,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	if err != nil {
 		return nil, err
 	}
-	a.runner, err = sandbox.New(ctx, sandbox.Options{
+	a.runnerO = sandbox.Options{
 		DepsCache:  a.view.CacheDir(),
 		Workspace:  s.Workspace,
 		SpillMax:   s.SpillMax,
@@ -208,7 +209,8 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		Net:            netOpts,
 		MaxOutput:      s.MaxOutput,
 		Logger:         log,
-	})
+	}
+	a.runner, err = sandbox.New(ctx, a.runnerO)
 	if err != nil {
 		return nil, err
 	}

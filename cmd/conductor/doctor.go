@@ -145,6 +145,9 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	if rep.allOK() {
 		rep.add(smokeCheck(ctx, log))
 	}
+	if rep.allOK() && s.Network {
+		rep.add(networkProof(ctx, log))
+	}
 	rep.finish()
 	return rep
 }
