@@ -94,6 +94,8 @@ type Door struct {
 	dropped   int
 	refusedNS map[string]bool // names whose refused lookup is recorded
 
+	logLimit logLimiter // the sandbox decides how often refusals happen
+
 	nConns atomic.Int64
 	bytes  atomic.Int64
 	once   sync.Once
@@ -386,7 +388,7 @@ func (d *Door) serveConn(c *net.TCPConn) {
 	up, reason := d.open(host, kind, port)
 	if up == nil {
 		rec.set(false, reason)
-		d.log.Info("egress door: refused", "dest", net.JoinHostPort(host, strconv.Itoa(port)), "reason", reason)
+		d.logRefusal(host, port, reason)
 		reset(c)
 		return
 	}
@@ -401,6 +403,17 @@ func (d *Door) serveConn(c *net.TCPConn) {
 		rec.mu.Lock()
 		rec.r.Reason = err.Error()
 		rec.mu.Unlock()
+	}
+}
+
+// logRefusal logs a refusal at info, rate-limited.
+func (d *Door) logRefusal(host string, port int, reason string) {
+	ok, suppressed := d.logLimit.allow(time.Now())
+	if suppressed > 0 {
+		d.log.Warn("egress door: refusal records suppressed (rate limit)", "count", suppressed)
+	}
+	if ok {
+		d.log.Info("egress door: refused", "dest", net.JoinHostPort(host, strconv.Itoa(port)), "reason", reason)
 	}
 }
 

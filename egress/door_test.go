@@ -66,6 +66,7 @@ func TestPolicyDecisions(t *testing.T) {
 		{"listed literal other port", []string{"127.0.0.1:8080"}, false, nil, "127.0.0.1", 8081, "", "not in the server's allow-net", false},
 		{"unlisted loopback literal", []string{"127.0.0.1:8080"}, false, nil, "127.0.0.2", 8080, "", "not in the server's allow-net", false},
 		{"listed metadata literal", []string{"169.254.169.254:80"}, false, nil, "169.254.169.254", 80, "169.254.169.254:80", "", false},
+		{"localhost means the host's loopback", []string{"localhost:8080"}, false, nil, "127.0.0.1", 8080, "127.0.0.1:8080", "", false},
 		{"name rule never matches a literal", []string{"api.example.com"}, false, nil, "93.184.216.34", 443, "", "not in the server's allow-net", false},
 	}
 	for _, tc := range cases {

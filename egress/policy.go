@@ -55,6 +55,12 @@ func NewPolicy(allowNet []string, anyPublic bool, private []netip.Prefix) (Polic
 			continue
 		}
 		p.Allow = append(p.Allow, r)
+		if strings.EqualFold(r.Host, "localhost") {
+			// Inside the sandbox localhost is 127.0.0.1 (its /etc/hosts),
+			// which the door sees as that literal: the host's loopback,
+			// which is what the admin named.
+			p.Allow = append(p.Allow, Rule{Host: "127.0.0.1", Port: r.Port})
+		}
 	}
 	return p, errors.Join(errs...)
 }
