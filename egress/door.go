@@ -401,7 +401,7 @@ func (d *Door) serveConn(c *net.TCPConn) {
 	rec.set(true, "")
 	if err := d.relay(c, up, rec); err != nil {
 		rec.mu.Lock()
-		rec.r.Reason = err.Error()
+		rec.r.Reason = "ended: " + sanitize(strings.ReplaceAll(err.Error(), "\n", "; "))
 		rec.mu.Unlock()
 	}
 }
