@@ -183,19 +183,23 @@ await attempt("websocket", () => new Promise((resolve, reject) => {
 await attempt("resolve", async () => JSON.stringify(await Deno.resolveDns("svc.test", "A")));
 await attempt("resolveUnlisted", async () => JSON.stringify(await Deno.resolveDns("unlisted.test", "A")));
 await attempt("fetchOtherPort", async () => await (await fetch("http://127.0.0.1:%[2]d/")).text());
-export default out;
+console.log(JSON.stringify(out));
+await fetch("http://127.0.0.1:%[2]d/uncaught");
 `, hp, otherPort, tp, wp)
 	globals, _ := json.Marshal(map[string]string{"CA": caPEM})
 	res, err := r.Run(context.Background(), Job{Code: code, Globals: globals, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != StatusSuccess {
-		t.Fatalf("status %s, error %+v, stderr %q", res.Status, res.Error, res.Stderr)
+	// The last fetch is uncaught: deno's refusal, told whose list it is.
+	if res.Status != StatusError || res.Error == nil || res.Error.Type != ErrorPermission ||
+		!strings.Contains(res.Error.Message, `Requires net access to "127.0.0.1:`+strconv.Itoa(otherPort)+`"`) ||
+		!strings.Contains(res.Error.Message, "only the admin can change that, in MCP_CONDUCTOR_RUN_ARGS") {
+		t.Errorf("uncaught refusal: status %s, error %+v", res.Status, res.Error)
 	}
-	var out map[string]string
-	if err := json.Unmarshal(res.ReturnValue, &out); err != nil {
-		t.Fatalf("return value %s: %v", res.ReturnValue, err)
+	out := map[string]string{}
+	if err := json.Unmarshal([]byte(lastLines(res.Stdout, 1)), &out); err != nil {
+		t.Fatalf("stdout %q: %v", res.Stdout, err)
 	}
 	want := map[string]string{
 		"fetchIP":         "hello from the host, GET /ip",

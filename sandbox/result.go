@@ -191,6 +191,11 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 		res.Status = StatusError
 		info := *frame.err
 		info.Type = classify(info)
+		if info.Type == ErrorPermission && strings.Contains(info.Message, "Requires net access to") {
+			// deno says "run again with the --allow-net flag"; the agent
+			// cannot: say whose list it is.
+			info.Message += " (the server's allow-net does not list it; only the admin can change that, in MCP_CONDUCTOR_RUN_ARGS)"
+		}
 		if info.Type == ErrorSyntax && strings.HasPrefix(info.Message, "SyntaxError: ") {
 			// deno reports a module that does not parse as a TypeError
 			// wrapping the SyntaxError; report the SyntaxError itself.
