@@ -68,6 +68,10 @@ type Settings struct {
 	// a list. nil with Network set means all hosts (bare allow-net or
 	// allow-all); nil without Network means none.
 	NetHosts []string
+	// NetDeny are the deny-net values (with Network): deno refuses them and
+	// so does the network door, even where allow-net or allow-all would
+	// allow them.
+	NetDeny []string
 	// Memory is the memory limit in bytes; default 512 MiB.
 	Memory int64
 	// Pids is the process limit; 0 means the platform default chosen by
@@ -293,7 +297,7 @@ var table = []setting{
 			if err != nil {
 				return err
 			}
-			s.RunArgs, s.AllowAll, s.Network, s.NetHosts = r.args, r.allowAll, r.network, r.netHosts
+			s.RunArgs, s.AllowAll, s.Network, s.NetHosts, s.NetDeny = r.args, r.allowAll, r.network, r.netHosts, r.netDeny
 			return nil
 		},
 	},

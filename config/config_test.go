@@ -631,6 +631,8 @@ func TestIssue9Settings(t *testing.T) {
 		{"net private host bits", []string{VarRunArgs, "allow-net", VarNetPrivate, "10.1.2.3/8"}, nil, nil, "host bits set (did you mean 10.0.0.0/8?)"},
 		{"net private not a cidr", []string{VarRunArgs, "allow-net", VarNetPrivate, "10.0.0.1"}, nil, nil, `item 1 "10.0.0.1": not a CIDR`},
 		{"net private empty item", []string{VarRunArgs, "allow-net", VarNetPrivate, "10.0.0.0/8,"}, nil, nil, `item 2 "": not a CIDR`},
+		{"deny-net values kept for the door", []string{VarRunArgs, "allow-all,deny-net=evil.example,other.example:25"}, func(s Settings) any { return s.NetDeny }, []string{"evil.example", "other.example:25"}, ""},
+		{"bare deny-net: no network, no deny list", []string{VarRunArgs, "allow-net,deny-net"}, func(s Settings) any { return s.NetDeny == nil && !s.Network }, true, ""},
 		{"net private zone", []string{VarRunArgs, "allow-net", VarNetPrivate, "fe80::%eth0/64"}, nil, nil, "not a CIDR"},
 	}
 	for _, tt := range tests {

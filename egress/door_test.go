@@ -351,3 +351,47 @@ func TestDoorCaps(t *testing.T) {
 		t.Errorf("record 3 = %+v, want refused over the connection limit", recs[2])
 	}
 }
+
+// TestPolicyDeny: deny-net wins over allow-net and any-public, at the
+// port it names; a name denied at every port is not even answered.
+func TestPolicyDeny(t *testing.T) {
+	cases := []struct {
+		allow        []string
+		any          bool
+		deny         []string
+		host         string
+		port         int
+		want         bool
+		lookupWanted bool
+	}{
+		{nil, true, []string{"evil.example"}, "evil.example", 443, false, false},
+		{nil, true, []string{"evil.example"}, "good.example", 443, true, true},
+		{nil, true, []string{"evil.example:25"}, "evil.example", 25, false, true},
+		{nil, true, []string{"evil.example:25"}, "evil.example", 443, true, true},
+		{[]string{"api.example"}, false, []string{"api.example:8080"}, "api.example", 8080, false, true},
+		{[]string{"127.0.0.1"}, false, []string{"127.0.0.1:22"}, "127.0.0.1", 22, false, false},
+		{[]string{"127.0.0.1"}, false, []string{"localhost:22"}, "127.0.0.1", 22, false, false},
+		{[]string{"127.0.0.1"}, false, []string{"127.0.0.1:22"}, "127.0.0.1", 80, true, false},
+	}
+	for _, tc := range cases {
+		p, err := NewPolicy(tc.allow, tc.any, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err = p.WithDeny(tc.deny); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := compilePolicy(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		host, kind := normalizeHost(tc.host)
+		ok, reason := cp.destAllowed(host, kind, tc.port)
+		if ok != tc.want || (!ok && !strings.Contains(reason, "deny-net")) {
+			t.Errorf("allow %v any %v deny %v: %s:%d allowed=%v (%q), want %v", tc.allow, tc.any, tc.deny, tc.host, tc.port, ok, reason, tc.want)
+		}
+		if kind == hostName && cp.lookupAllowed(host) != tc.lookupWanted {
+			t.Errorf("deny %v: lookup of %s allowed=%v, want %v", tc.deny, host, !tc.lookupWanted, tc.lookupWanted)
+		}
+	}
+}

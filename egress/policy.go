@@ -18,6 +18,10 @@ type Policy struct {
 	// AnyPublic is bare allow-net or allow-all: any name, any public
 	// address, any port.
 	AnyPublic bool
+	// Deny are deny-net entries: refused even where Allow or AnyPublic
+	// would allow them (deno applies deny first too). A name denied at
+	// every port is not answered by the DNS responder.
+	Deny []Rule
 	// Private are the non-public ranges the admin grants
 	// (MCP_CONDUCTOR_NET_PRIVATE): a name resolving into one of them, or
 	// with AnyPublic an IP literal inside one, may be dialed. Nothing else
@@ -65,6 +69,23 @@ func NewPolicy(allowNet []string, anyPublic bool, private []netip.Prefix) (Polic
 	return p, errors.Join(errs...)
 }
 
+// WithDeny adds deny-net values (ParseNetEntry syntax) to the policy.
+func (p Policy) WithDeny(denyNet []string) (Policy, error) {
+	var errs []error
+	for _, v := range denyNet {
+		r, err := ParseNetEntry(v)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.Deny = append(p.Deny, r)
+		if strings.EqualFold(r.Host, "localhost") {
+			p.Deny = append(p.Deny, Rule{Host: "127.0.0.1", Port: r.Port})
+		}
+	}
+	return p, errors.Join(errs...)
+}
+
 // String describes the policy for people (doctor, the tool description).
 func (p Policy) String() string {
 	var b strings.Builder
@@ -82,6 +103,13 @@ func (p Policy) String() string {
 			b.WriteString(", ")
 		}
 		b.WriteString(r.String())
+	}
+	if len(p.Deny) > 0 {
+		ds := make([]string, len(p.Deny))
+		for i, r := range p.Deny {
+			ds[i] = r.String()
+		}
+		fmt.Fprintf(&b, "; except %s", strings.Join(ds, ", "))
 	}
 	if len(p.Private) > 0 {
 		ps := make([]string, len(p.Private))
@@ -105,6 +133,7 @@ func (p Policy) Validate() error {
 // policy is a compiled Policy.
 type policy struct {
 	rules     ruleSet
+	deny      ruleSet
 	anyPublic bool
 	private   []netip.Prefix
 }
@@ -122,13 +151,18 @@ func compilePolicy(p Policy) (*policy, error) {
 			return nil, fmt.Errorf("egress: private grant %v is not a valid CIDR", pr)
 		}
 	}
-	return &policy{rules: rs, anyPublic: p.AnyPublic, private: p.Private}, nil
+	deny, err := compileRules(p.Deny)
+	if err != nil {
+		return nil, err
+	}
+	return &policy{rules: rs, deny: deny, anyPublic: p.AnyPublic, private: p.Private}, nil
 }
 
 // Reasons recorded for refusals. They are read by the agent, which cannot
 // change the settings: they say who can.
 const (
 	reasonNotListed = "not in the server's allow-net (MCP_CONDUCTOR_RUN_ARGS); only the admin can add it"
+	reasonDenied    = "listed in the server's deny-net (MCP_CONDUCTOR_RUN_ARGS); only the admin can change it"
 	reasonNonPublic = "a loopback, private, link-local, CGNAT or metadata address: reachable only through an IP-literal allow-net entry or a range in MCP_CONDUCTOR_NET_PRIVATE, which only the admin sets"
 )
 
@@ -136,6 +170,13 @@ const (
 // rule names it (at any port), or any public name is allowed. A refused
 // name is never resolved anywhere.
 func (p *policy) lookupAllowed(name string) bool {
+	for _, c := range p.deny {
+		if c.port == AnyPort {
+			if _, ok := (ruleSet{c}).match(name, hostName, AnyPort); ok {
+				return false
+			}
+		}
+	}
 	if p.anyPublic {
 		return true
 	}
@@ -147,6 +188,9 @@ func (p *policy) lookupAllowed(name string) bool {
 // dialed. For a name, the addresses it resolves to are vetted afterwards
 // (dialable).
 func (p *policy) destAllowed(host string, kind hostKind, port int) (bool, string) {
+	if _, ok := p.deny.match(host, kind, port); ok {
+		return false, reasonDenied
+	}
 	if _, ok := p.rules.match(host, kind, port); ok {
 		return true, ""
 	}

@@ -27,6 +27,9 @@ func netOptions(s config.Settings) (*sandbox.NetOptions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: allow-net: %w", config.VarRunArgs, err)
 	}
+	if pol, err = pol.WithDeny(s.NetDeny); err != nil {
+		return nil, fmt.Errorf("%s: deny-net: %w", config.VarRunArgs, err)
+	}
 	if err := pol.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: allow-net: %w", config.VarRunArgs, err)
 	}
