@@ -62,6 +62,10 @@
 //
 // # The install proxy
 //
+// Installs as root go through the door too, with the registry-only
+// allowlist; the proxy below remains for rootless installs (its listener
+// helper works rootless, the door does not).
+//
 // A sandbox's network namespace holds only lo: there is no route anywhere.
 // Start creates a TCP listener on 127.0.0.1:<port> INSIDE that namespace (a
 // socket keeps the namespace it was created in) and serves it from the host

@@ -79,8 +79,8 @@ type StartOptions struct {
 	// Install, when set, makes this a dependency-install sandbox instead of
 	// a code runner: deno caches Install.Program's imports into the
 	// dependency cache, which is then the one writable persistent path,
-	// and the only reachable destinations are Install.Allow (through an
-	// egress proxy inside the sandbox's network namespace).
+	// and the only reachable destinations are Install.Allow: through the
+	// door as root, through the egress proxy (HTTP_PROXY) rootless.
 	Install *InstallSpec
 }
 
@@ -238,8 +238,9 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		_ = f.Chmod(0o600)
 	}
 
+	door := sb.r.doorFor(so)
 	flags := o.DenoFlags
-	if o.Net != nil && so.Install == nil {
+	if door != nil && so.Install == nil {
 		// Deno.resolveDns asks deno's permission for the nameserver: the
 		// door's own responder, which answers only what the policy allows.
 		flags = grantPath(flags, "net", egress.ResolverAddr)
@@ -262,7 +263,9 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 			}
 		}
 		args = installArgs(o.Root.DenoPath, path.Join(o.Root.DenoDir, name))
-		env = append(env, egress.ProxyEnv(installProxyPort)...)
+		if door == nil {
+			env = append(env, egress.ProxyEnv(installProxyPort)...)
+		}
 	}
 	sb.proc = &libcontainer.Process{
 		Args:       args,
@@ -283,7 +286,9 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		closeAll(resR, codeW, outR, errR)
 		return err
 	}
-	if so.Install != nil {
+	if so.Install != nil && door == nil {
+		// Rootless installs: the door needs root; the registry-only proxy
+		// works through the rootless listener helper.
 		pid, err := sb.proc.Pid()
 		if err == nil {
 			sb.proxy, err = egress.Start(ctx, egress.Options{
@@ -298,8 +303,8 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 			return fmt.Errorf("egress proxy: %w", err)
 		}
 	}
-	if so.Install == nil && o.Net != nil {
-		if err := sb.startDoor(ctx); err != nil {
+	if door != nil {
+		if err := sb.startDoor(ctx, door); err != nil {
 			closeAll(resR, codeW, outR, errR)
 			return err
 		}
@@ -315,10 +320,27 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	return nil
 }
 
+// doorFor is the network of a sandbox: a run sandbox's is Options.Net; an
+// install sandbox's (as root) is its registry-only allowlist, through the
+// same door. nil = no door (no network, or a rootless install, which uses
+// the proxy).
+func (r *Runner) doorFor(so StartOptions) *NetOptions {
+	switch {
+	case so.Install == nil:
+		return r.opts.Net
+	case r.rootless:
+		return nil
+	}
+	n := &NetOptions{Policy: egress.Policy{Allow: so.Install.Allow}}
+	if r.opts.Net != nil {
+		n.Resolver, n.Dial = r.opts.Net.Resolver, r.opts.Net.Dial
+	}
+	return n
+}
+
 // startDoor wires the sandbox's network namespace to the door before deno
 // runs anything (the container's init waits for Exec).
-func (sb *Sandbox) startDoor(ctx context.Context) error {
-	n := sb.r.opts.Net
+func (sb *Sandbox) startDoor(ctx context.Context, n *NetOptions) error {
 	pid, err := sb.proc.Pid()
 	if err != nil {
 		return fmt.Errorf("network: %w", err)
