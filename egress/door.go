@@ -102,7 +102,8 @@ type Door struct {
 }
 
 // StartDoor wires a sandbox's network namespace (see the package doc) and
-// serves it until Close. Call it before the sandbox runs code.
+// serves it until Close (ctx bounds the setup only). Call it before the
+// sandbox runs code.
 func StartDoor(ctx context.Context, o DoorOptions) (*Door, error) {
 	pol, err := compilePolicy(o.Policy)
 	if err != nil {
@@ -239,13 +240,18 @@ func (d *Door) newRecord(host string, port int) *record {
 	return r
 }
 
-func (d *Door) track(c net.Conn) bool {
+// track registers a connection, and a goroutine serving it (so Close
+// waits for it), unless the door is closed.
+func (d *Door) track(c net.Conn, goroutine bool) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return false
 	}
 	d.conns[c] = struct{}{}
+	if goroutine {
+		d.wg.Add(1)
+	}
 	return true
 }
 
@@ -345,11 +351,10 @@ func (d *Door) acceptLoop() {
 			}
 			continue
 		}
-		if !d.track(c) {
+		if !d.track(c, true) {
 			c.Close()
 			return
 		}
-		d.wg.Add(1)
 		go d.serveConn(c)
 	}
 }
@@ -392,7 +397,7 @@ func (d *Door) serveConn(c *net.TCPConn) {
 		reset(c)
 		return
 	}
-	if !d.track(up) {
+	if !d.track(up, false) {
 		up.Close()
 		return
 	}
