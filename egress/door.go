@@ -21,7 +21,7 @@ import (
 
 // Door defaults: per door, which is per execution (a sandbox runs once).
 const (
-	DefaultDoorMaxConns   = 256
+	DefaultDoorMaxConns   = 2048
 	DefaultDoorMaxBytes   = 256 << 20
 	DefaultDoorMaxNames   = 4096
 	DefaultDoorMaxRecords = 200
