@@ -19,6 +19,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// wireNetNS wires the namespace with setns as root; a rootless server,
+// lacking CAP_SYS_ADMIN in its own user namespace, goes through the door
+// helper, which joins the sandbox's user namespace first (see listenIn for
+// the same reasoning about the proxy's listener).
+func wireNetNS(ctx context.Context, nsFile *os.File) (doorSockets, string, error) {
+	socks, err := setupNetNS(nsFile)
+	if err == nil {
+		return socks, "setns", nil
+	}
+	if !errors.Is(err, unix.EPERM) {
+		return doorSockets{}, "", err
+	}
+	owner, oerr := ownerUserNS(nsFile)
+	if oerr != nil {
+		return doorSockets{}, "", fmt.Errorf("%w (and the owning user namespace is unavailable: %v)", err, oerr)
+	}
+	defer owner.Close()
+	if same, _ := sameNS(owner, "/proc/self/ns/user"); same {
+		return doorSockets{}, "", fmt.Errorf("%w: the network namespace belongs to this process's own user namespace, where it lacks CAP_SYS_ADMIN", err)
+	}
+	socks, herr := setupViaHelper(ctx, owner, nsFile)
+	if herr != nil {
+		return doorSockets{}, "", fmt.Errorf("%w; wiring it through the door helper failed too: %w", err, herr)
+	}
+	return socks, "helper", nil
+}
+
 // Door defaults: per door, which is per execution (a sandbox runs once).
 const (
 	DefaultDoorMaxConns   = 2048
@@ -26,9 +53,6 @@ const (
 	DefaultDoorMaxNames   = 4096
 	DefaultDoorMaxRecords = 200
 )
-
-// ErrRootless: the door needs root (see StartDoor).
-var ErrRootless = errors.New("egress: network for runs needs conductor to run as root: the door enters the sandbox's network namespace with setns(2); run as root, or leave allow-net/allow-all out of MCP_CONDUCTOR_RUN_ARGS")
 
 // DoorOptions configure a door.
 type DoorOptions struct {
@@ -112,9 +136,6 @@ func StartDoor(ctx context.Context, o DoorOptions) (*Door, error) {
 	if o.NetNS == "" {
 		return nil, errors.New("egress: DoorOptions.NetNS is required")
 	}
-	if os.Geteuid() != 0 {
-		return nil, ErrRootless
-	}
 	setDoorDefaults(&o)
 	nsFile, err := os.OpenFile(o.NetNS, os.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -127,10 +148,11 @@ func StartDoor(ctx context.Context, o DoorOptions) (*Door, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	socks, err := setupNetNS(nsFile)
+	socks, method, err := wireNetNS(ctx, nsFile)
 	if err != nil {
 		return nil, err
 	}
+	o.Logger.Debug("egress door wired", "netns", o.NetNS, "via", method)
 	dctx, stop := context.WithCancel(context.Background())
 	d := &Door{
 		o: o, pol: pol, log: o.Logger, s: socks, ctx: dctx, stop: stop,

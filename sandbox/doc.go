@@ -48,10 +48,9 @@
 // Deno.resolveDns works), every IPv4 TCP connection redirected to the door,
 // which decides, dials from the host and relays; other UDP and IPv6
 // refused. Result.Network lists each decision (host, port, allowed, reason,
-// bytes). Root only: New refuses Net rootless. Install sandboxes go through
-// the same door with their registry-only allowlist (Runner.doorFor); a
-// rootless server's installs use the registry-only HTTP proxy instead
-// (egress.Start through its rootless helper).
+// bytes). Rootless, egress wires it through its helper. Install sandboxes
+// go through the same door with their registry-only allowlist
+// (Runner.doorFor): one network mechanism for both.
 //
 // Lifecycle: Runner.Start creates and starts a container and boots deno into
 // the bootstrap; Sandbox.Run sends code and waits for the result; Sandbox.Close

@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,7 +88,6 @@ func hostServers(t *testing.T) (httpPort, otherPort int, otherHits *atomic.Int32
 // flags and this policy. New must succeed here: the test is about it.
 func newNetRunner(t *testing.T, denoFlags []string, pol egress.Policy, h *netHooks) *Runner {
 	t.Helper()
-	requireRootForNet(t)
 	o := testOptions(t)
 	o.DenoFlags = denoFlags
 	o.Net = &NetOptions{Policy: pol, Resolver: h.resolve, Dial: h.dial}
@@ -338,12 +336,4 @@ func testCA(t *testing.T) (string, tls.Certificate) {
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
 		tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
-}
-
-// requireRootForNet: the door is root only (New refuses it rootless).
-func requireRootForNet(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		unavailable(t, "the network door needs root (setns into the sandbox's network namespace); rootless + network is refused at New")
-	}
 }

@@ -74,7 +74,7 @@ type Options struct {
 	Network bool
 	// Net, when set, gives every run sandbox a door (egress.StartDoor)
 	// enforcing the policy below deno, wired before deno starts; it implies
-	// Network. Root only: New refuses it rootless (fail closed).
+	// Network. Rootless, the door is wired through egress's helper.
 	Net        *NetOptions
 	MaxOutput  int64  // bytes kept per stream; 0 = DefaultMaxOutput
 	TmpSize    int64  // bytes of /tmp; 0 = DefaultTmpSize
@@ -143,9 +143,6 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 	if o.Net != nil {
 		if err := o.Net.Policy.Validate(); err != nil {
 			return nil, fmt.Errorf("sandbox: network policy: %w", err)
-		}
-		if rootless {
-			return nil, fmt.Errorf("sandbox: %w", egress.ErrRootless)
 		}
 		o.Network = true
 	}

@@ -42,9 +42,8 @@ type Sandbox struct {
 	spill   *spillRun // this run's spill files; nil = no spilling
 	readers sync.WaitGroup
 
-	proxy        *egress.Proxy // install sandboxes: the registry-only egress proxy
-	door         *egress.Door  // run sandboxes with Options.Net: the network
-	installFiles []string      // install sandboxes: the program (and CA file), in the cache dir
+	door         *egress.Door // the network: Options.Net for runs, the registry for installs
+	installFiles []string     // install sandboxes: the program (and CA file), in the cache dir
 
 	ready         chan struct{}  // closed when the bootstrap says "ready"
 	frames        chan frameInfo // "evaluated" and "error" frames, and protocol faults
@@ -79,8 +78,8 @@ type StartOptions struct {
 	// Install, when set, makes this a dependency-install sandbox instead of
 	// a code runner: deno caches Install.Program's imports into the
 	// dependency cache, which is then the one writable persistent path,
-	// and the only reachable destinations are Install.Allow: through the
-	// door as root, through the egress proxy (HTTP_PROXY) rootless.
+	// and the only reachable destinations are Install.Allow, through the
+	// same door as runs.
 	Install *InstallSpec
 }
 
@@ -92,10 +91,6 @@ type InstallSpec struct {
 	// for networks whose TLS is intercepted by a local CA); nil = none.
 	CACerts []byte
 }
-
-// installProxyPort is where the egress proxy listens inside an install
-// sandbox's own (otherwise empty) network namespace.
-const installProxyPort = 3128
 
 // Start creates a container and boots deno into the bootstrap. On any error
 // everything created so far is removed.
@@ -263,9 +258,6 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 			}
 		}
 		args = installArgs(o.Root.DenoPath, path.Join(o.Root.DenoDir, name))
-		if door == nil {
-			env = append(env, egress.ProxyEnv(installProxyPort)...)
-		}
 	}
 	sb.proc = &libcontainer.Process{
 		Args:       args,
@@ -286,23 +278,6 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		closeAll(resR, codeW, outR, errR)
 		return err
 	}
-	if so.Install != nil && door == nil {
-		// Rootless installs: the door needs root; the registry-only proxy
-		// works through the rootless listener helper.
-		pid, err := sb.proc.Pid()
-		if err == nil {
-			sb.proxy, err = egress.Start(ctx, egress.Options{
-				NetNS:  fmt.Sprintf("/proc/%d/ns/net", pid),
-				Port:   installProxyPort,
-				Allow:  so.Install.Allow,
-				Logger: sb.r.log,
-			})
-		}
-		if err != nil {
-			closeAll(resR, codeW, outR, errR)
-			return fmt.Errorf("egress proxy: %w", err)
-		}
-	}
 	if door != nil {
 		if err := sb.startDoor(ctx, door); err != nil {
 			closeAll(resR, codeW, outR, errR)
@@ -320,16 +295,12 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	return nil
 }
 
-// doorFor is the network of a sandbox: a run sandbox's is Options.Net; an
-// install sandbox's (as root) is its registry-only allowlist, through the
-// same door. nil = no door (no network, or a rootless install, which uses
-// the proxy).
+// doorFor is the network of a sandbox: a run sandbox's is Options.Net
+// (nil = none); an install sandbox's is its registry-only allowlist,
+// through the same door.
 func (r *Runner) doorFor(so StartOptions) *NetOptions {
-	switch {
-	case so.Install == nil:
+	if so.Install == nil {
 		return r.opts.Net
-	case r.rootless:
-		return nil
 	}
 	n := &NetOptions{Policy: egress.Policy{Allow: so.Install.Allow}}
 	if r.opts.Net != nil {
@@ -614,9 +585,6 @@ func (sb *Sandbox) Close() error {
 		}
 		if sb.toBox != nil {
 			sb.toBox.Close()
-		}
-		if sb.proxy != nil {
-			_ = sb.proxy.Close()
 		}
 		if sb.door != nil {
 			_ = sb.door.Close()
