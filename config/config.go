@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -47,6 +48,7 @@ const (
 	VarMCPMaxRequest       = Prefix + "MCP_MAX_REQUEST"
 	VarMCPMaxInFlight      = Prefix + "MCP_MAX_INFLIGHT"
 	VarMCPMaxInFlightTotal = Prefix + "MCP_MAX_INFLIGHT_TOTAL"
+	VarNetPrivate          = Prefix + "NET_PRIVATE"
 )
 
 // Settings are the admin's settings after validation.
@@ -66,6 +68,10 @@ type Settings struct {
 	// a list. nil with Network set means all hosts (bare allow-net or
 	// allow-all); nil without Network means none.
 	NetHosts []string
+	// NetDeny are the deny-net values (with Network): deno refuses them and
+	// so does the network door, even where allow-net or allow-all would
+	// allow them.
+	NetDeny []string
 	// Memory is the memory limit in bytes; default 512 MiB.
 	Memory int64
 	// Pids is the process limit; 0 means the platform default chosen by
@@ -138,6 +144,11 @@ type Settings struct {
 	MCPMaxInFlight int64
 	// MCPMaxInFlightTotal bounds them across all executions; default 64 MiB.
 	MCPMaxInFlightTotal int64
+	// NetPrivate are the non-public ranges (loopback, RFC 1918, link-local,
+	// CGNAT, ...) a run may reach through a name, or with any-public
+	// network through an IP literal; nil = none (IP-literal allow-net
+	// entries are always reachable).
+	NetPrivate []netip.Prefix
 }
 
 // Defaults.
@@ -286,7 +297,7 @@ var table = []setting{
 			if err != nil {
 				return err
 			}
-			s.RunArgs, s.AllowAll, s.Network, s.NetHosts = r.args, r.allowAll, r.network, r.netHosts
+			s.RunArgs, s.AllowAll, s.Network, s.NetHosts, s.NetDeny = r.args, r.allowAll, r.network, r.netHosts, r.netDeny
 			return nil
 		},
 	},
@@ -580,6 +591,45 @@ var table = []setting{
 		},
 		parse: sizeIn(1<<10, 16<<30, func(s *Settings, n int64) { s.MCPMaxInFlightTotal = n }),
 	},
+	{
+		Variable: Variable{
+			Name:    VarNetPrivate,
+			Default: "",
+			Allowed: "comma-separated CIDRs (IPv4 or IPv6, e.g. 10.0.0.0/8,127.0.0.1/32), at most 64, no host bits set; needs network in " + VarRunArgs,
+			Description: "Non-public ranges (loopback, private, link-local, CGNAT, metadata) that code may reach through an allow-net name " +
+				"resolving into them (or, with bare allow-net or allow-all, through an IP literal). Unset: such addresses only through " +
+				"IP-literal allow-net entries; a name resolving to one is refused (DNS rebinding).",
+		},
+		parse: parseNetPrivate,
+	},
+}
+
+// parseNetPrivate parses MCP_CONDUCTOR_NET_PRIVATE.
+func parseNetPrivate(v string, s *Settings) error {
+	items := strings.Split(v, ",")
+	if len(items) > 64 {
+		return fmt.Errorf("%d ranges, at most 64", len(items))
+	}
+	var errs []error
+	var out []netip.Prefix
+	for i, it := range items {
+		p, err := netip.ParsePrefix(it)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("item %d %q: not a CIDR", i+1, it))
+		case p.Addr().Zone() != "":
+			errs = append(errs, fmt.Errorf("item %d %q: zones are not accepted", i+1, it))
+		case p.Masked() != p:
+			errs = append(errs, fmt.Errorf("item %d %q: host bits set (did you mean %s?)", i+1, it, p.Masked()))
+		default:
+			out = append(out, p)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	s.NetPrivate = out
+	return nil
 }
 
 // intIn parses a decimal integer within [lo, hi].
@@ -606,6 +656,7 @@ var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Er
 	checkAtLeast(VarMCPMaxInFlight, VarMCPMaxRequest, func(s *Settings) (int64, int64) { return s.MCPMaxInFlight, s.MCPMaxRequest }),
 	checkAtLeast(VarMCPMaxInFlightTotal, VarMCPMaxInFlight, func(s *Settings) (int64, int64) { return s.MCPMaxInFlightTotal, s.MCPMaxInFlight }),
 	checkNeeds(VarWorkspaceQuota, VarWorkspace),
+	checkNetPrivate,
 	checkExcludes(VarHTTPInsecureNoAuth, VarHTTPToken, func(s *Settings) bool { return s.HTTPInsecureNoAuth && s.HTTPToken != "" }),
 }
 
@@ -929,4 +980,15 @@ func checkExcludes(v, other string, conflict func(*Settings) bool) func(*Setting
 		}
 		return &Error{Var: v, Value: set[v], Allowed: "not together with " + other, Err: fmt.Errorf("%s is set too", other)}
 	}
+}
+
+// checkNetPrivate refuses NET_PRIVATE when RUN_ARGS grants no network: the
+// grant would do nothing, and the admin likely forgot allow-net.
+func checkNetPrivate(s *Settings, set map[string]string, bad map[string]bool) *Error {
+	value, given := set[VarNetPrivate]
+	if !given || bad[VarNetPrivate] || bad[VarRunArgs] || s.Network {
+		return nil
+	}
+	return &Error{Var: VarNetPrivate, Value: value, Allowed: "only when " + VarRunArgs + " grants network (allow-net or allow-all)",
+		Err: fmt.Errorf("%s grants no network", VarRunArgs)}
 }

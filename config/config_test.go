@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -504,6 +505,7 @@ func TestVariables(t *testing.T) {
 		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPoolSize,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
 		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
+		VarNetPrivate,
 	}
 	var names []string
 	for _, v := range vs {
@@ -622,6 +624,16 @@ func TestIssue9Settings(t *testing.T) {
 		{"request above in flight", []string{VarMCPMaxRequest, "16M"}, nil, nil, VarMCPMaxRequest + `="16M": ` + VarMCPMaxInFlight + " would be smaller than " + VarMCPMaxRequest},
 		{"in flight above total", []string{VarMCPMaxInFlight, "128M"}, nil, nil, VarMCPMaxInFlight + `="128M": ` + VarMCPMaxInFlightTotal + " would be smaller than " + VarMCPMaxInFlight},
 		{"in flight", []string{VarMCPMaxInFlight, "2M", VarMCPMaxInFlightTotal, "4M"}, func(s Settings) any { return s.MCPMaxInFlightTotal }, int64(4 << 20), ""},
+		// Issue 10: the non-public ranges runs may reach.
+		{"net private", []string{VarRunArgs, "allow-net=db.internal:5432", VarNetPrivate, "10.0.0.0/8,127.0.0.1/32,fd00::/8"}, func(s Settings) any { return fmt.Sprint(s.NetPrivate) }, "[10.0.0.0/8 127.0.0.1/32 fd00::/8]", ""},
+		{"net private with allow-all", []string{VarRunArgs, "allow-all", VarNetPrivate, "192.168.0.0/16"}, func(s Settings) any { return len(s.NetPrivate) }, 1, ""},
+		{"net private without network", []string{VarNetPrivate, "10.0.0.0/8"}, nil, nil, VarNetPrivate + `="10.0.0.0/8": ` + VarRunArgs + " grants no network"},
+		{"net private host bits", []string{VarRunArgs, "allow-net", VarNetPrivate, "10.1.2.3/8"}, nil, nil, "host bits set (did you mean 10.0.0.0/8?)"},
+		{"net private not a cidr", []string{VarRunArgs, "allow-net", VarNetPrivate, "10.0.0.1"}, nil, nil, `item 1 "10.0.0.1": not a CIDR`},
+		{"net private empty item", []string{VarRunArgs, "allow-net", VarNetPrivate, "10.0.0.0/8,"}, nil, nil, `item 2 "": not a CIDR`},
+		{"deny-net values kept for the door", []string{VarRunArgs, "allow-all,deny-net=evil.example,other.example:25"}, func(s Settings) any { return s.NetDeny }, []string{"evil.example", "other.example:25"}, ""},
+		{"bare deny-net: no network, no deny list", []string{VarRunArgs, "allow-net,deny-net"}, func(s Settings) any { return s.NetDeny == nil && !s.Network }, true, ""},
+		{"net private zone", []string{VarRunArgs, "allow-net", VarNetPrivate, "fe80::%eth0/64"}, nil, nil, "not a CIDR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -127,6 +127,7 @@ type runArgs struct {
 	allowAll bool
 	network  bool
 	netHosts []string // nil: all hosts (when network) or none
+	netDeny  []string // deny-net values (a list; a bare deny-net turns network off)
 }
 
 // ParseRunArgs parses the MCP_CONDUCTOR_RUN_ARGS grammar (see the package
@@ -274,6 +275,8 @@ func parseRunArgs(s string) (runArgs, error) {
 		case "deny-net":
 			if f.bare {
 				denyAllNet = f
+			} else {
+				r.netDeny = slices.Clone(f.values)
 			}
 		}
 	}
@@ -282,6 +285,9 @@ func parseRunArgs(s string) (runArgs, error) {
 	r.network = (r.allowAll || allowNet != nil) && denyAllNet == nil
 	if r.network && !r.allowAll && !allowNet.bare {
 		r.netHosts = slices.Clone(allowNet.values)
+	}
+	if !r.network {
+		r.netDeny = nil
 	}
 	return r, nil
 }

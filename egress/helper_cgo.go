@@ -35,6 +35,18 @@ static void egress_helper_fail(const char *step, int err) {
 }
 
 __attribute__((constructor)) static void conductor_egress_listen_helper(void) {
+	// The door helper: join the sandbox's user and network namespaces
+	// while the process is still single-threaded, then let the Go runtime
+	// start inside them (MaybeDoorHelper does the rest in Go). Same fds.
+	if (getenv("_CONDUCTOR_EGRESS_DOOR") != NULL) {
+		if (setns(4, CLONE_NEWUSER) != 0) {
+			egress_helper_fail("setns user namespace", errno);
+		}
+		if (setns(5, CLONE_NEWNET) != 0) {
+			egress_helper_fail("setns network namespace", errno);
+		}
+		return;
+	}
 	const char *v = getenv("_CONDUCTOR_EGRESS_LISTEN");
 	if (v == NULL) {
 		return;
@@ -106,6 +118,9 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// haveHelper: this build has the C constructor the helpers need.
+const haveHelper = true
 
 // helperEnv names the variable that turns this binary into the helper.
 const helperEnv = "_CONDUCTOR_EGRESS_LISTEN"

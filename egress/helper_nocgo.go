@@ -9,6 +9,9 @@ import (
 	"os"
 )
 
+// haveHelper: without cgo there is no constructor to join namespaces.
+const haveHelper = false
+
 // Without cgo there is no way to join a user namespace from this
 // (necessarily multi-threaded) binary, so rootless Start fails with the
 // original setns error plus this one.

@@ -31,6 +31,7 @@ import (
 const holderEnv = "EGRESS_TEST_NETNS_HOLDER"
 
 func TestMain(m *testing.M) {
+	MaybeDoorHelper()
 	if os.Getenv(holderEnv) == "1" {
 		os.Exit(runHolder())
 	}
@@ -57,11 +58,44 @@ func runHolder() int {
 			}
 			c.Close()
 			fmt.Println("ok")
+		case len(f) == 3 && f[0] == "echo": // echo <addr> <payload>: one round trip
+			fmt.Println(holderEcho(f[1], f[2]))
+		case len(f) == 2 && f[0] == "lookup": // lookup <name>, at the door's responder
+			r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "udp", "127.0.0.53:53")
+			}}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			addrs, err := r.LookupHost(ctx, f[1])
+			cancel()
+			if err != nil {
+				fmt.Println("error", oneLine(err))
+				continue
+			}
+			fmt.Println("ok", strings.Join(addrs, ","))
 		default:
 			fmt.Println("error unknown command")
 		}
 	}
 	return 0
+}
+
+// holderEcho connects to addr, sends payload and reads as much back.
+func holderEcho(addr, payload string) string {
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		return "error " + oneLine(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, payload); err != nil {
+		return "error " + oneLine(err)
+	}
+	buf := make([]byte, len(payload))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return "error " + oneLine(err)
+	}
+	return "echo " + string(buf)
 }
 
 // holderConnect is the in-namespace client: CONNECT through the proxy,

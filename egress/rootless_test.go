@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
@@ -127,6 +128,60 @@ func rootlessBody(t *testing.T) {
 	if kids, ok := childPids(); ok && (len(kids) != 1 || kids[0] != ns.pid) {
 		t.Fatalf("children %v, want only the holder %d", kids, ns.pid)
 	}
+	rootlessDoor(t)
+}
+
+// rootlessDoor: StartDoor for an unprivileged server, through the door
+// helper (which joins the namespace's user namespace before its Go runtime
+// starts): the responder answers, a listed name and literal are reached, an
+// unlisted one is refused and recorded.
+func rootlessDoor(t *testing.T) {
+	ns, err := startNetNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.close)
+	echo := newEcho(t)
+	ep := strconv.Itoa(echo.port)
+	h := &hooks{names: map[string][]netip.Addr{"svc.test": {netip.MustParseAddr("127.0.0.1")}}}
+	pol, err := NewPolicy([]string{"127.0.0.1:" + ep, "svc.test:" + ep}, false, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	d, err := StartDoor(context.Background(), DoorOptions{NetNS: ns.path, Policy: pol, Resolver: h.resolve, Dial: h.dial})
+	if err != nil {
+		t.Fatalf("StartDoor rootless: %v", err)
+	}
+	t.Logf("StartDoor rootless (helper) took %v", time.Since(start))
+	defer d.Close()
+	if got := ns.command(t, "lookup", "svc.test"); got != "ok 198.18.0.1" {
+		t.Errorf("lookup svc.test inside: %q", got)
+	}
+	if got := ns.command(t, "lookup", "other.test"); !strings.HasPrefix(got, "error") {
+		t.Errorf("lookup other.test inside: %q, want an error", got)
+	}
+	for _, addr := range []string{"127.0.0.1:" + ep, "198.18.0.1:" + ep} {
+		if got := ns.command(t, "echo", addr, "rootless-door"); got != "echo rootless-door" {
+			t.Errorf("%s inside: %q", addr, got)
+		}
+	}
+	if got := ns.command(t, "echo", "127.0.0.2:"+ep, "x"); !strings.HasPrefix(got, "error") {
+		t.Errorf("127.0.0.2 inside: %q, want refused", got)
+	}
+	recs, _ := d.Records()
+	if r, ok := findRec(recs, "127.0.0.2", echo.port); !ok || r.Allowed {
+		t.Errorf("no refusal recorded for 127.0.0.2: %+v", recs)
+	}
+}
+
+func findRec(recs []Record, host string, port int) (Record, bool) {
+	for _, r := range recs {
+		if r.Host == host && r.Port == port {
+			return r, true
+		}
+	}
+	return Record{}, false
 }
 
 func childPids() ([]int, bool) {

@@ -21,17 +21,25 @@ import (
 //
 // Port is the destination port, 1–65535. Port 0 means 80 and 443 (NOT any
 // port — deno's allow-net without a port means any port; whoever translates
-// deno flags into rules must decide).
+// deno flags into rules must decide). AnyPort means every port (what
+// ParseNetEntry gives an allow-net entry without a port).
 type Rule struct {
 	Host string
 	Port int
 }
 
-// String formats the rule as host:port ("host:80|443" for Port 0).
+// AnyPort as Rule.Port matches every port.
+const AnyPort = -1
+
+// String formats the rule as host:port ("host:80|443" for Port 0,
+// "host:*" for AnyPort).
 func (r Rule) String() string {
 	port := strconv.Itoa(r.Port)
-	if r.Port == 0 {
+	switch r.Port {
+	case 0:
 		port = "80|443"
+	case AnyPort:
+		port = "*"
 	}
 	if strings.Contains(r.Host, ":") {
 		return "[" + r.Host + "]:" + port
@@ -86,7 +94,7 @@ type compiled struct {
 }
 
 func compileRule(r Rule) (compiled, error) {
-	if r.Port < 0 || r.Port > 65535 {
+	if r.Port < AnyPort || r.Port > 65535 {
 		return compiled{}, fmt.Errorf("egress: rule %v: port out of range", r)
 	}
 	if strings.TrimSpace(r.Host) != r.Host {
@@ -122,6 +130,9 @@ func compileRule(r Rule) (compiled, error) {
 }
 
 func (c compiled) matchPort(port int) bool {
+	if c.port == AnyPort {
+		return true
+	}
 	if c.port == 0 {
 		return port == 80 || port == 443
 	}
@@ -211,10 +222,11 @@ func compileRules(rules []Rule) (ruleSet, error) {
 	return rs, nil
 }
 
-// match reports the rule allowing a normalized destination, if any.
+// match reports the rule allowing a normalized destination, if any. Port
+// AnyPort asks whether any port of host is allowed.
 func (rs ruleSet) match(host string, kind hostKind, port int) (compiled, bool) {
 	for _, c := range rs {
-		if !c.matchPort(port) {
+		if port != AnyPort && !c.matchPort(port) {
 			continue
 		}
 		switch kind {

@@ -15,10 +15,13 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	Engine           *engine.Engine
-	Version          string
-	Permissions      []string // the admin's deno permission flags, for the tool description
-	Packages         string   // one line naming the allowed packages
+	Engine      *engine.Engine
+	Version     string
+	Permissions []string // the admin's deno permission flags, for the tool description
+	// Network describes what runs can reach (egress.Policy.String); "" =
+	// nothing.
+	Network          string
+	Packages         string // one line naming the allowed packages
 	DefaultTimeout   time.Duration
 	MaxTimeout       time.Duration
 	ProgressInterval time.Duration // 0 = 1 s
@@ -114,6 +117,10 @@ func (s *Server) description() string {
 		b.WriteString("Permissions: none — no file system, network, environment or subprocess access. ")
 	} else {
 		fmt.Fprintf(&b, "Permissions granted: %s. ", strings.Join(s.o.Permissions, " "))
+	}
+	if s.o.Network != "" {
+		fmt.Fprintf(&b, "Network (fetch, node:http, WebSocket, Deno.connect, Deno.resolveDns; enforced by the server below deno): %s. "+
+			"A refused connection fails with a reset and the result's network list says why; only the admin can change what is reachable. ", s.o.Network)
 	}
 	if s.o.Packages != "" {
 		b.WriteString(s.o.Packages + " ")

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -123,8 +125,21 @@ func summary(r *sandbox.Result) string {
 	}
 	section("stdout", r.Stdout, r.StdoutTruncated, r.StdoutBytes)
 	section("stderr", r.Stderr, r.StderrTruncated, r.StderrBytes)
+	for _, n := range r.Network {
+		if !n.Allowed {
+			fmt.Fprintf(&b, "network refused: %s: %s\n", netDest(n.Host, n.Port), n.Reason)
+		}
+	}
 	if len(r.Degraded) > 0 {
 		fmt.Fprintf(&b, "DEGRADED: %s\n", strings.Join(r.Degraded, "; "))
 	}
 	return b.String()
+}
+
+// netDest formats a network record's destination ("name" for a lookup).
+func netDest(host string, port int) string {
+	if port == 0 {
+		return "lookup of " + host
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }

@@ -3,9 +3,17 @@ package pool
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/conductor-sandbox/conductor/egress"
 
 	"github.com/conductor-sandbox/conductor/internal/leftovers"
 	"github.com/conductor-sandbox/conductor/internal/sandboxtest"
@@ -194,5 +202,76 @@ func TestRefillsOnceTheRunHasExited(t *testing.T) {
 	}
 	if n := rec.count(); n != 2 {
 		t.Fatalf("%d sandboxes started 20 s after the run exited; want 2 (the replacement)", n)
+	}
+}
+
+// TestPooledNetwork: pooled sandboxes get the door before they are handed
+// out, and two at once each see only their own connections (no cross-talk
+// between doors).
+func TestPooledNetwork(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprintf(w, "host saw %s", r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	pol, err := egress.NewPolicy([]string{fmt.Sprintf("127.0.0.1:%d", port)}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loopbackOnly := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if ap, err := netip.ParseAddrPort(addr); err != nil || !ap.Addr().IsLoopback() {
+			return nil, fmt.Errorf("test dialer: %q is not loopback", addr)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	r := sandboxtest.Runner(t, func(o *sandbox.Options) {
+		o.DenoFlags = []string{fmt.Sprintf("--allow-net=127.0.0.1:%d", port)}
+		o.Net = &sandbox.NetOptions{Policy: pol, Dial: loopbackOnly}
+	})
+	rec := &recorder{r: r, started: map[*sandbox.Sandbox]bool{}}
+	p := New(rec, 2, sandbox.StartOptions{}, nil)
+	t.Cleanup(p.Close)
+	deadline := time.Now().Add(20 * time.Second)
+	for rec.count() < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var sbs []*sandbox.Sandbox
+	for i := 0; i < 2; i++ {
+		sb, err := p.StartWith(context.Background(), sandbox.StartOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sb.Close()
+		if !rec.had(sb) {
+			t.Fatal("the sandbox handed out was not pre-started")
+		}
+		sbs = append(sbs, sb)
+	}
+	results := make([]*sandbox.Result, len(sbs))
+	var wg sync.WaitGroup
+	for i, sb := range sbs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code := fmt.Sprintf("export default await (await fetch('http://127.0.0.1:%d/run%d')).text()", port, i)
+			results[i] = sb.Run(context.Background(), sandbox.Job{Code: code, Timeout: 20 * time.Second})
+		}()
+	}
+	wg.Wait()
+	for i, res := range results {
+		var got string
+		_ = json.Unmarshal(res.ReturnValue, &got)
+		if want := fmt.Sprintf("host saw /run%d", i); got != want {
+			t.Errorf("run %d: %q (status %s, %+v), want %q", i, got, res.Status, res.Error, want)
+		}
+		if len(res.Network) != 1 || !res.Network[0].Allowed || res.Network[0].Port != port {
+			t.Errorf("run %d network records %+v, want exactly its own one connection", i, res.Network)
+		}
+	}
+	if n := hits.Load(); n != 2 {
+		t.Errorf("host server saw %d requests, want 2", n)
 	}
 }

@@ -40,7 +40,7 @@ func etcFiles() map[string]string {
 		"/etc/group":         "sandbox:x:0:\n",
 		"/etc/hosts":         "127.0.0.1 localhost\n::1 localhost\n",
 		"/etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
-		"/etc/resolv.conf":   "",
+		"/etc/resolv.conf":   "nameserver 127.0.0.53\n",
 	}
 }
 

@@ -40,6 +40,18 @@
 // it with. A CallHandler error wrapping ErrEndExecution ends the execution:
 // the sandbox is killed and the result is status "killed" with the reason.
 //
+// Network: a run sandbox's namespace holds only its lo. With Options.Net
+// (the admin's allow-net, see egress.Policy) every run sandbox gets a door
+// (egress.StartDoor) wired after the container's init exists and before
+// deno is exec'd, so a pooled sandbox has it when it is handed out: DNS
+// from a responder at 127.0.0.53 (deno is granted that address so
+// Deno.resolveDns works), every IPv4 TCP connection redirected to the door,
+// which decides, dials from the host and relays; other UDP and IPv6
+// refused. Result.Network lists each decision (host, port, allowed, reason,
+// bytes). Rootless, egress wires it through its helper. Install sandboxes
+// go through the same door with their registry-only allowlist
+// (Runner.doorFor): one network mechanism for both.
+//
 // Lifecycle: Runner.Start creates and starts a container and boots deno into
 // the bootstrap; Sandbox.Run sends code and waits for the result; Sandbox.Close
 // destroys the container. Runner.Run does all three. Every path leaves no

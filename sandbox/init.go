@@ -11,11 +11,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/conductor-sandbox/conductor/egress"
 	"github.com/conductor-sandbox/conductor/seccomp"
 )
 
 // MaybeInit turns this process into a container's init when libcontainer has
-// re-executed it as "<argv0> init"; otherwise it returns at once. Call it
+// re-executed it as "<argv0> init", or into the rootless network door helper
+// (egress.MaybeDoorHelper); otherwise it returns at once. Call it
 // first thing, from an init func of package main (and of test binaries that
 // start sandboxes). The arch guard goes in before libcontainer sets anything
 // up, so a non-native-ABI syscall kills the whole process whatever the main
@@ -29,6 +31,7 @@ import (
 // main thread) then shows the container's mounts to the whole server. With
 // the main thread taken, no other goroutine ever runs on it.
 func MaybeInit() {
+	egress.MaybeDoorHelper() // the rootless door helper never returns
 	if len(os.Args) < 2 || os.Args[1] != "init" {
 		runtime.LockOSThread()
 		return

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/conductor-sandbox/conductor/egress"
 )
 
 // Status is the outcome of one execution.
@@ -81,10 +83,15 @@ type Result struct {
 	// PendingStopped: the code left work pending after its result (timers,
 	// unawaited promises) that had not finished AfterResultGrace later; the
 	// run ended there and the result is the value.
-	PendingStopped bool       `json:"pendingWorkStopped,omitempty"`
-	LimitHit       string     `json:"limitHit"`
-	Degraded       []string   `json:"degraded"`
-	Error          *ErrorInfo `json:"error"`
+	PendingStopped bool `json:"pendingWorkStopped,omitempty"`
+	// Network is what the door decided (Options.Net): each connection and
+	// refused lookup, with the reason of a refusal and the bytes moved;
+	// at most egress.DefaultDoorMaxRecords, NetworkDropped more not kept.
+	Network        []egress.Record `json:"network,omitempty"`
+	NetworkDropped int             `json:"networkDropped,omitempty"`
+	LimitHit       string          `json:"limitHit"`
+	Degraded       []string        `json:"degraded"`
+	Error          *ErrorInfo      `json:"error"`
 }
 
 // v8OOMMarkers are what deno prints when V8's heap limit is reached.
@@ -184,6 +191,11 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 		res.Status = StatusError
 		info := *frame.err
 		info.Type = classify(info)
+		if info.Type == ErrorPermission && strings.Contains(info.Message, "Requires net access to") {
+			// deno says "run again with the --allow-net flag"; the agent
+			// cannot: say whose list it is.
+			info.Message += " (the server's allow-net does not list it; only the admin can change that, in MCP_CONDUCTOR_RUN_ARGS)"
+		}
 		if info.Type == ErrorSyntax && strings.HasPrefix(info.Message, "SyntaxError: ") {
 			// deno reports a module that does not parse as a TypeError
 			// wrapping the SyntaxError; report the SyntaxError itself.

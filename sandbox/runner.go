@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/conductor-sandbox/conductor/cgroups"
+	"github.com/conductor-sandbox/conductor/egress"
 	"github.com/conductor-sandbox/conductor/quota"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/seccomp"
@@ -66,13 +69,19 @@ type Options struct {
 	Limits        cgroups.Limits // memory, pids, CPU
 	AllowDegraded bool           // run even when a limit cannot be enforced
 	DenoFlags     []string       // validated deno permission flags, with "--"
-	Network       bool           // the admin granted network (allow-net / allow-all)
-	MaxOutput     int64          // bytes kept per stream; 0 = DefaultMaxOutput
-	TmpSize       int64          // bytes of /tmp; 0 = DefaultTmpSize
-	DepsCache     string         // host dir mounted read-only as DENO_DIR; "" = the root's empty one
-	Workspace     string         // host dir mounted read-write at the same path; "" = none (the root must have the mount point)
-	SpillMax      int64          // bytes one run may spill to the workspace, both streams together; 0 = no spilling
-	SpillTotal    int64          // bytes all spill files may hold; the oldest go first; 0 = DefaultSpillTotal
+	// Network allows the network system calls. Without Net the sandbox's
+	// namespace stays empty (only its own lo): nothing is reachable.
+	Network bool
+	// Net, when set, gives every run sandbox a door (egress.StartDoor)
+	// enforcing the policy below deno, wired before deno starts; it implies
+	// Network. Rootless, the door is wired through egress's helper.
+	Net        *NetOptions
+	MaxOutput  int64  // bytes kept per stream; 0 = DefaultMaxOutput
+	TmpSize    int64  // bytes of /tmp; 0 = DefaultTmpSize
+	DepsCache  string // host dir mounted read-only as DENO_DIR; "" = the root's empty one
+	Workspace  string // host dir mounted read-write at the same path; "" = none (the root must have the mount point)
+	SpillMax   int64  // bytes one run may spill to the workspace, both streams together; 0 = no spilling
+	SpillTotal int64  // bytes all spill files may hold; the oldest go first; 0 = DefaultSpillTotal
 	// WorkspaceQuota bounds the bytes the workspace holds (0 = none): by a
 	// project quota where the host can, else checked before each run.
 	WorkspaceQuota int64
@@ -81,6 +90,16 @@ type Options struct {
 	HostGID        int           // host gid likewise
 	StartTimeout   time.Duration // bound on booting deno; 0 = DefaultStartTimeout
 	Logger         *slog.Logger
+}
+
+// NetOptions are the network of run sandboxes.
+type NetOptions struct {
+	Policy   egress.Policy
+	MaxConns int   // connections per execution; 0 = egress.DefaultDoorMaxConns
+	MaxBytes int64 // bytes per execution, both ways; 0 = egress.DefaultDoorMaxBytes
+	// Resolver and Dial replace the host's resolver and dialer (tests).
+	Resolver func(ctx context.Context, host string) ([]netip.Addr, error)
+	Dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Runner starts sandboxes. It owns one instance directory under StateDir,
@@ -121,6 +140,12 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	rootless := os.Geteuid() != 0
+	if o.Net != nil {
+		if err := o.Net.Policy.Validate(); err != nil {
+			return nil, fmt.Errorf("sandbox: network policy: %w", err)
+		}
+		o.Network = true
+	}
 	if o.HostUID == 0 {
 		o.HostUID = nobodyID
 		if rootless {

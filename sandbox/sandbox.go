@@ -42,8 +42,8 @@ type Sandbox struct {
 	spill   *spillRun // this run's spill files; nil = no spilling
 	readers sync.WaitGroup
 
-	proxy        *egress.Proxy // install sandboxes: the registry-only egress proxy
-	installFiles []string      // install sandboxes: the program (and CA file), in the cache dir
+	door         *egress.Door // the network: Options.Net for runs, the registry for installs
+	installFiles []string     // install sandboxes: the program (and CA file), in the cache dir
 
 	ready         chan struct{}  // closed when the bootstrap says "ready"
 	frames        chan frameInfo // "evaluated" and "error" frames, and protocol faults
@@ -78,8 +78,8 @@ type StartOptions struct {
 	// Install, when set, makes this a dependency-install sandbox instead of
 	// a code runner: deno caches Install.Program's imports into the
 	// dependency cache, which is then the one writable persistent path,
-	// and the only reachable destinations are Install.Allow (through an
-	// egress proxy inside the sandbox's network namespace).
+	// and the only reachable destinations are Install.Allow, through the
+	// same door as runs.
 	Install *InstallSpec
 }
 
@@ -91,10 +91,6 @@ type InstallSpec struct {
 	// for networks whose TLS is intercepted by a local CA); nil = none.
 	CACerts []byte
 }
-
-// installProxyPort is where the egress proxy listens inside an install
-// sandbox's own (otherwise empty) network namespace.
-const installProxyPort = 3128
 
 // Start creates a container and boots deno into the bootstrap. On any error
 // everything created so far is removed.
@@ -237,7 +233,14 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		_ = f.Chmod(0o600)
 	}
 
-	args := denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), o.DenoFlags, o.Limits.Memory, so.ImportMap)
+	door := sb.r.doorFor(so)
+	flags := o.DenoFlags
+	if door != nil && so.Install == nil {
+		// Deno.resolveDns asks deno's permission for the nameserver: the
+		// door's own responder, which answers only what the policy allows.
+		flags = grantPath(flags, "net", egress.ResolverAddr)
+	}
+	args := denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), flags, o.Limits.Memory, so.ImportMap)
 	env := sandboxEnv(o.Root.DenoDir, o.NPMRegistry)
 	if so.Install != nil {
 		name := ".install-" + sb.id + ".ts"
@@ -255,7 +258,6 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 			}
 		}
 		args = installArgs(o.Root.DenoPath, path.Join(o.Root.DenoDir, name))
-		env = append(env, egress.ProxyEnv(installProxyPort)...)
 	}
 	sb.proc = &libcontainer.Process{
 		Args:       args,
@@ -276,19 +278,10 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		closeAll(resR, codeW, outR, errR)
 		return err
 	}
-	if so.Install != nil {
-		pid, err := sb.proc.Pid()
-		if err == nil {
-			sb.proxy, err = egress.Start(ctx, egress.Options{
-				NetNS:  fmt.Sprintf("/proc/%d/ns/net", pid),
-				Port:   installProxyPort,
-				Allow:  so.Install.Allow,
-				Logger: sb.r.log,
-			})
-		}
-		if err != nil {
+	if door != nil {
+		if err := sb.startDoor(ctx, door); err != nil {
 			closeAll(resR, codeW, outR, errR)
-			return fmt.Errorf("egress proxy: %w", err)
+			return err
 		}
 	}
 	sb.outR, sb.errR = outR, errR
@@ -298,6 +291,42 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	go func() { defer sb.readers.Done(); sb.readFrames() }()
 	if err := sb.ctr.Exec(); err != nil {
 		return fmt.Errorf("exec deno: %w", err)
+	}
+	return nil
+}
+
+// doorFor is the network of a sandbox: a run sandbox's is Options.Net
+// (nil = none); an install sandbox's is its registry-only allowlist,
+// through the same door.
+func (r *Runner) doorFor(so StartOptions) *NetOptions {
+	if so.Install == nil {
+		return r.opts.Net
+	}
+	n := &NetOptions{Policy: egress.Policy{Allow: so.Install.Allow}}
+	if r.opts.Net != nil {
+		n.Resolver, n.Dial = r.opts.Net.Resolver, r.opts.Net.Dial
+	}
+	return n
+}
+
+// startDoor wires the sandbox's network namespace to the door before deno
+// runs anything (the container's init waits for Exec).
+func (sb *Sandbox) startDoor(ctx context.Context, n *NetOptions) error {
+	pid, err := sb.proc.Pid()
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	sb.door, err = egress.StartDoor(ctx, egress.DoorOptions{
+		NetNS:    fmt.Sprintf("/proc/%d/ns/net", pid),
+		Policy:   n.Policy,
+		MaxConns: n.MaxConns,
+		MaxBytes: n.MaxBytes,
+		Resolver: n.Resolver,
+		Dial:     n.Dial,
+		Logger:   sb.r.log,
+	})
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
 	}
 	return nil
 }
@@ -470,6 +499,9 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 	sb.toBoxMu.Unlock()
 	sb.waitReaders()
 	sb.collect(res, killedFor, settled, elapsed)
+	if sb.door != nil {
+		res.Network, res.NetworkDropped = sb.door.Records()
+	}
 	return res
 }
 
@@ -554,8 +586,8 @@ func (sb *Sandbox) Close() error {
 		if sb.toBox != nil {
 			sb.toBox.Close()
 		}
-		if sb.proxy != nil {
-			_ = sb.proxy.Close()
+		if sb.door != nil {
+			_ = sb.door.Close()
 		}
 		for _, f := range sb.installFiles {
 			_ = os.Remove(f)

@@ -84,6 +84,7 @@ type app struct {
 	limits   cgroups.Limits
 	root     *rootfs.Root
 	runner   *sandbox.Runner
+	runnerO  sandbox.Options // what runner was made with (doctor's network proof reuses it)
 	allow    *deps.Allowlist
 	registry *url.URL   // the npm registry, when packages are allowed
 	view     *deps.View // this allowlist's view of the dependency cache; nil = no packages
@@ -184,7 +185,11 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 			return nil, err
 		}
 	}
-	a.runner, err = sandbox.New(ctx, sandbox.Options{
+	netOpts, err := netOptions(s)
+	if err != nil {
+		return nil, err
+	}
+	a.runnerO = sandbox.Options{
 		DepsCache:  a.view.CacheDir(),
 		Workspace:  s.Workspace,
 		SpillMax:   s.SpillMax,
@@ -201,9 +206,11 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		AllowDegraded:  s.AllowDegraded,
 		DenoFlags:      s.RunArgs,
 		Network:        s.Network,
+		Net:            netOpts,
 		MaxOutput:      s.MaxOutput,
 		Logger:         log,
-	})
+	}
+	a.runner, err = sandbox.New(ctx, a.runnerO)
 	if err != nil {
 		return nil, err
 	}

@@ -95,6 +95,7 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	}
 
 	rep.add(userNamespaceCheck(rep.Rootless))
+	rep.add(networkCheck(s))
 	rep.add(seccompCheck())
 	if s.Workspace != "" {
 		rep.add(workspaceCheck(ctx, s, log))
@@ -143,6 +144,9 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	rep.add(packagesCheck(ctx))
 	if rep.allOK() {
 		rep.add(smokeCheck(ctx, log))
+	}
+	if rep.allOK() && s.Network {
+		rep.add(networkProof(ctx, log))
 	}
 	rep.finish()
 	return rep

@@ -104,6 +104,11 @@ func printHuman(res *sandbox.Result, stdout, stderr io.Writer) {
 	if len(res.Degraded) > 0 {
 		fmt.Fprintf(stderr, "conductor: DEGRADED: %s\n", strings.Join(res.Degraded, "; "))
 	}
+	for _, n := range res.Network {
+		if !n.Allowed {
+			fmt.Fprintf(stderr, "conductor: network refused: %s:%d: %s\n", n.Host, n.Port, n.Reason)
+		}
+	}
 	if res.Status != sandbox.StatusSuccess && res.Error != nil {
 		msg := res.Error.Message
 		if res.Error.Stack != "" {

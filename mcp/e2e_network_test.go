@@ -1,0 +1,81 @@
+package mcp_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestE2ENetwork: an MCP client of `conductor serve` learns what runs can
+// reach from the tool description, reaches the listed loopback server the
+// test started, gets the door's decisions in the structured result, and —
+// with allow-all, where deno lets a loopback connection through and the
+// door refuses it — reads why in the tool's text.
+func TestE2ENetwork(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "listed server")
+	}))
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	other, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	var otherHits atomic.Int32
+	go func() {
+		for {
+			c, err := other.Accept()
+			if err != nil {
+				return
+			}
+			otherHits.Add(1)
+			c.Close()
+		}
+	}()
+	otherPort := other.Addr().(*net.TCPAddr).Port
+
+	t.Run("allow-net", func(t *testing.T) {
+		s := startStdio(t, nil, nil, fmt.Sprintf("MCP_CONDUCTOR_RUN_ARGS=allow-net=127.0.0.1:%d", port))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		list, err := s.cs.ListTools(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := list.Tools[0].Description; !strings.Contains(d, fmt.Sprintf("Network (fetch, node:http, WebSocket, Deno.connect, Deno.resolveDns; enforced by the server below deno): 127.0.0.1:%d", port)) {
+			t.Errorf("tool description does not state what is reachable: %s", d)
+		}
+		r := run(t, s.cs, map[string]any{"deno_code": fmt.Sprintf(`export default await (await fetch("http://127.0.0.1:%d/")).text()`, port)})
+		expectSuccess(t, r)
+		if r.out["returnValue"] != "listed server" {
+			t.Errorf("returnValue %v", r.out["returnValue"])
+		}
+		recs, _ := r.out["network"].([]any)
+		if len(recs) != 1 {
+			t.Fatalf("network = %v, want one record", r.out["network"])
+		}
+		rec := recs[0].(map[string]any)
+		if rec["host"] != "127.0.0.1" || rec["port"] != float64(port) || rec["allowed"] != true || rec["bytesIn"].(float64) == 0 {
+			t.Errorf("network record %v", rec)
+		}
+	})
+
+	t.Run("allow-all refuses loopback", func(t *testing.T) {
+		s := startStdio(t, nil, nil, "MCP_CONDUCTOR_RUN_ARGS=allow-all")
+		r := run(t, s.cs, map[string]any{"deno_code": fmt.Sprintf(`await fetch("http://127.0.0.1:%d/")`, otherPort)})
+		want := fmt.Sprintf("network refused: 127.0.0.1:%d: a loopback, private, link-local, CGNAT or metadata address", otherPort)
+		if !strings.Contains(r.text, want) {
+			t.Errorf("tool text lacks %q:\n%s", want, r.text)
+		}
+		if n := otherHits.Load(); n != 0 {
+			t.Errorf("the loopback listener got %d connections", n)
+		}
+	})
+}
