@@ -1,8 +1,8 @@
 // Package rootfs builds the read-only root filesystem every sandbox runs in.
 //
 // A root holds exactly: the deno binary at /usr/bin/deno, the shared libraries it needs, the
-// bootstrap files under /conductor, a minimal /etc (passwd, group, hosts, nsswitch.conf, an empty
-// resolv.conf) and the empty mount points /proc, /dev, /tmp and /deno-dir. There is no /sys.
+// bootstrap files under /conductor, a minimal /etc (passwd, group, hosts, nsswitch.conf, a resolv.conf
+// naming 127.0.0.53, the network door's DNS responder when a run has network) and the empty mount points /proc, /dev, /tmp and /deno-dir. There is no /sys.
 // Directories are 0755, files 0644, deno and the ELF interpreter 0755 (the kernel refuses to
 // exec a binary whose PT_INTERP file is not executable). When built by root everything is owned
 // by 0:0.

@@ -126,7 +126,7 @@ func TestRootContents(t *testing.T) {
 		"group":         "sandbox:x:0:\n",
 		"hosts":         "127.0.0.1 localhost\n::1 localhost\n",
 		"nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
-		"resolv.conf":   "",
+		"resolv.conf":   "nameserver 127.0.0.53\n",
 	}
 	for name, content := range etc {
 		if b, err := os.ReadFile(filepath.Join(r.Path, "etc", name)); err != nil || string(b) != content {
