@@ -3,6 +3,7 @@ package quota
 import (
 	"context"
 	"errors"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,7 +64,7 @@ func TestCheckBeforeRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	if q.Mode() != ModeChecked {
-		t.Skipf("%s has enforced project quotas; TestCheckBeforeRun covers the other case", ws)
+		testenv.Unavailable(t, "%s has enforced project quotas, so the before-run check cannot be exercised there (use a temp dir without them)", ws)
 	}
 	if d := q.Describe(); !strings.Contains(d, "checked before each run: ") || !strings.Contains(d, "2 MiB") {
 		t.Errorf("Describe = %q", d)
@@ -106,7 +107,7 @@ func TestCheckUnmeasurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	if q.Mode() != ModeChecked {
-		t.Skipf("%s has enforced project quotas", ws)
+		testenv.Unavailable(t, "%s has enforced project quotas, so the before-run check cannot be exercised there", ws)
 	}
 	q.scan = time.Nanosecond
 	if err := q.Check(context.Background()); !errors.Is(err, ErrUnmeasurable) {
