@@ -219,7 +219,20 @@ func capSessions(srv *sdk.Server, max int, timeout time.Duration, next http.Hand
 		return next
 	}
 	slots := make(chan struct{}, max)
+	var freed sync.Map // session id -> chan struct{}, closed once its slot is back
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get("Mcp-Session-Id"); r.Method == http.MethodDelete && id != "" {
+			// The slot is back before the DELETE is answered, so a client
+			// that closes one session can open the next at once.
+			next.ServeHTTP(w, r)
+			if done, ok := freed.Load(id); ok {
+				select {
+				case <-done.(chan struct{}):
+				case <-time.After(2 * time.Second):
+				}
+			}
+			return
+		}
 		if r.Method != http.MethodPost || r.Header.Get("Mcp-Session-Id") != "" {
 			next.ServeHTTP(w, r)
 			return
@@ -236,9 +249,13 @@ func capSessions(srv *sdk.Server, max int, timeout time.Duration, next http.Hand
 			<-slots // no session was created, or it is already closed
 			return
 		}
+		done := make(chan struct{})
+		freed.Store(ss.ID(), done)
 		go func() {
 			_ = ss.Wait()
 			<-slots
+			freed.Delete(ss.ID())
+			close(done)
 		}()
 	})
 }

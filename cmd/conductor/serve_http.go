@@ -77,7 +77,9 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, c httpC
 	log.Info("shutting down: no new connections; running executions are cancelled")
 	eng.Shutdown()
 	endRequests()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Executions are cancelled and streams told to end; a connection still
+	// open after a short grace holds nothing worth waiting for.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil {
 		log.Warn("HTTP shutdown", "err", err)
@@ -86,6 +88,10 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, c httpC
 	log.Info("stopped")
 	return 0
 }
+
+// shutdownGrace bounds how long SIGTERM waits for open HTTP requests to
+// end before their connections are closed.
+const shutdownGrace = 2 * time.Second
 
 var errBadAddr = errors.New("want HOST:PORT, :PORT or unix:/absolute/path.sock")
 
