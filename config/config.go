@@ -49,6 +49,7 @@ const (
 	VarMCPMaxInFlight      = Prefix + "MCP_MAX_INFLIGHT"
 	VarMCPMaxInFlightTotal = Prefix + "MCP_MAX_INFLIGHT_TOTAL"
 	VarNetPrivate          = Prefix + "NET_PRIVATE"
+	VarNetSecrets          = Prefix + "NET_SECRETS"
 )
 
 // Settings are the admin's settings after validation.
@@ -149,7 +150,21 @@ type Settings struct {
 	// network through an IP literal; nil = none (IP-literal allow-net
 	// entries are always reachable).
 	NetPrivate []netip.Prefix
+	// NetSecrets are the secrets code may send to listed hosts without
+	// seeing them (the door substitutes them); nil = none. Each Value comes
+	// from the server's environment variable of the secret's name.
+	NetSecrets []NetSecret
 }
+
+// NetSecret is one entry of MCP_CONDUCTOR_NET_SECRETS.
+type NetSecret struct {
+	Name  string   // environment variable: code sees a placeholder there
+	Hosts []string // DNS names the value may be sent to
+	Value string   // from the server's environment; never printed
+}
+
+// String names the secret and its hosts, never the value.
+func (n NetSecret) String() string { return n.Name + "=" + strings.Join(n.Hosts, ",") }
 
 // Defaults.
 const (
@@ -279,6 +294,8 @@ type setting struct {
 	Variable
 	secret bool                              // never echo the value in errors
 	parse  func(v string, s *Settings) error // v is non-empty
+	// parseEnv is parse for a variable that names others to read.
+	parseEnv func(v string, s *Settings, lookup LookupFunc) error
 }
 
 var table = []setting{
@@ -602,6 +619,64 @@ var table = []setting{
 		},
 		parse: parseNetPrivate,
 	},
+	{
+		Variable: Variable{
+			Name:    VarNetSecrets,
+			Default: "",
+			Allowed: "NAME=host[,host...] entries separated by ';' (e.g. GITHUB_TOKEN=api.github.com;OPENAI_API_KEY=api.openai.com), " +
+				"at most 32; each NAME an environment variable of the server's holding the value (8 bytes to 8 KiB, set and non-empty), " +
+				"each host a DNS name allow-net lets code reach; needs network in " + VarRunArgs,
+			Description: "Secrets code can use without seeing them: code reads NAME as an opaque placeholder; the network door puts the real " +
+				"value in place of the placeholder only in the headers of HTTPS requests to the listed hosts (TLS terminated with a " +
+				"per-server CA only sandboxes trust; the host's certificate verified normally), and turns it back into the placeholder " +
+				"in their answers. Sent anywhere else, the placeholder stays a placeholder.",
+		},
+		parseEnv: parseNetSecrets,
+	},
+}
+
+// parseNetSecrets parses MCP_CONDUCTOR_NET_SECRETS and reads each value
+// from the server's environment. Names and hosts are checked in full by
+// package egress (egress.NewSecrets) when the server starts.
+func parseNetSecrets(v string, s *Settings, lookup LookupFunc) error {
+	entries := strings.Split(v, ";")
+	if len(entries) > 32 {
+		return fmt.Errorf("%d secrets, at most 32", len(entries))
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for i, e := range entries {
+		name, hosts, ok := strings.Cut(e, "=")
+		if !ok || name == "" || hosts == "" {
+			errs = append(errs, fmt.Errorf("entry %d %q: not NAME=host[,host...]", i+1, e))
+			continue
+		}
+		if seen[name] {
+			errs = append(errs, fmt.Errorf("entry %d: %s is given twice", i+1, name))
+			continue
+		}
+		seen[name] = true
+		ns := NetSecret{Name: name}
+		for _, h := range strings.Split(hosts, ",") {
+			h = strings.TrimSuffix(strings.ToLower(h), ".")
+			if h == "" || strings.ContainsAny(h, ":/@ ") {
+				errs = append(errs, fmt.Errorf("entry %d (%s): host %q: a DNS name, without port or scheme", i+1, name, h))
+				continue
+			}
+			ns.Hosts = append(ns.Hosts, h)
+		}
+		val, ok := lookup(name)
+		if !ok || val == "" {
+			errs = append(errs, fmt.Errorf("entry %d: the server's environment has no %s (set it where the server starts, e.g. an EnvironmentFile)", i+1, name))
+			continue
+		}
+		ns.Value = val
+		s.NetSecrets = append(s.NetSecrets, ns)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return nil
 }
 
 // parseNetPrivate parses MCP_CONDUCTOR_NET_PRIVATE.
@@ -657,6 +732,7 @@ var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Er
 	checkAtLeast(VarMCPMaxInFlightTotal, VarMCPMaxInFlight, func(s *Settings) (int64, int64) { return s.MCPMaxInFlightTotal, s.MCPMaxInFlight }),
 	checkNeeds(VarWorkspaceQuota, VarWorkspace),
 	checkNetPrivate,
+	checkNetSecrets,
 	checkExcludes(VarHTTPInsecureNoAuth, VarHTTPToken, func(s *Settings) bool { return s.HTTPInsecureNoAuth && s.HTTPToken != "" }),
 }
 
@@ -695,6 +771,8 @@ func load(tab []setting, cks []func(*Settings, map[string]string, map[string]boo
 		var err error
 		if strings.TrimSpace(v) != v {
 			err = errors.New("leading or trailing whitespace")
+		} else if t.parseEnv != nil {
+			err = t.parseEnv(v, &s, lookup)
 		} else {
 			err = t.parse(v, &s)
 		}
@@ -980,6 +1058,17 @@ func checkExcludes(v, other string, conflict func(*Settings) bool) func(*Setting
 		}
 		return &Error{Var: v, Value: set[v], Allowed: "not together with " + other, Err: fmt.Errorf("%s is set too", other)}
 	}
+}
+
+// checkNetSecrets refuses NET_SECRETS when RUN_ARGS grants no network:
+// no request could carry them.
+func checkNetSecrets(s *Settings, set map[string]string, bad map[string]bool) *Error {
+	value, given := set[VarNetSecrets]
+	if !given || bad[VarNetSecrets] || bad[VarRunArgs] || s.Network {
+		return nil
+	}
+	return &Error{Var: VarNetSecrets, Value: value, Allowed: "only when " + VarRunArgs + " grants network (allow-net or allow-all)",
+		Err: fmt.Errorf("%s grants no network", VarRunArgs)}
 }
 
 // checkNetPrivate refuses NET_PRIVATE when RUN_ARGS grants no network: the

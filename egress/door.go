@@ -2,13 +2,16 @@ package egress
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +76,13 @@ type DoorOptions struct {
 	Resolver func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Dial connects upstream; addr is always a vetted "ip:port".
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// Secrets, when set, are put in place of their placeholders in HTTPS
+	// requests to their hosts (see "Secrets" in the package doc).
+	Secrets *Secrets
+	// UpstreamRoots verify secret hosts' certificates; nil = the host's
+	// roots (tests).
+	UpstreamRoots *x509.CertPool
 }
 
 // Record is one decision of the door, as the agent sees it.
@@ -83,6 +93,11 @@ type Record struct {
 	Reason   string `json:"reason,omitempty"`
 	BytesOut int64  `json:"bytesOut"` // sandbox -> destination
 	BytesIn  int64  `json:"bytesIn"`
+	// Secrets are the secrets whose real value the door put in on this
+	// connection; Placeholders are those whose placeholder went out as is
+	// (to a host the secret may not go to, or not where the door puts it).
+	Secrets      []string `json:"secrets,omitempty"`
+	Placeholders []string `json:"placeholders,omitempty"`
 }
 
 type record struct {
@@ -117,6 +132,8 @@ type Door struct {
 	records   []*record
 	dropped   int
 	refusedNS map[string]bool // names whose refused lookup is recorded
+	// transports are the HTTP clients to secret hosts, one per host.
+	transports map[string]*http.Transport
 
 	logLimit logLimiter // the sandbox decides how often refusals happen
 
@@ -221,6 +238,8 @@ func (d *Door) Records() ([]Record, int) {
 	for i, r := range d.records {
 		r.mu.Lock()
 		out[i] = r.r
+		out[i].Secrets = slices.Clone(r.r.Secrets)
+		out[i].Placeholders = slices.Clone(r.r.Placeholders)
 		r.mu.Unlock()
 		out[i].BytesOut, out[i].BytesIn = r.out.Load(), r.in.Load()
 	}
@@ -244,6 +263,15 @@ func (d *Door) Close() error {
 		d.s.close()
 		for _, c := range conns {
 			c.Close()
+		}
+		d.mu.Lock()
+		ts := make([]*http.Transport, 0, len(d.transports))
+		for _, t := range d.transports {
+			ts = append(ts, t)
+		}
+		d.mu.Unlock()
+		for _, t := range ts { // their connections untrack themselves
+			t.CloseIdleConnections()
 		}
 	})
 	d.wg.Wait()
@@ -412,6 +440,16 @@ func (d *Door) serveConn(c *net.TCPConn) {
 		reset(c)
 		return
 	}
+	if kind == hostName && d.o.Secrets.any(host) {
+		if ok, reason := d.pol.destAllowed(host, kind, port); !ok {
+			rec.set(false, reason)
+			d.logRefusal(host, port, reason)
+			reset(c)
+			return
+		}
+		d.intercept(c, host, port, rec)
+		return
+	}
 	up, reason := d.open(host, kind, port)
 	if up == nil {
 		rec.set(false, reason)
@@ -513,8 +551,12 @@ func (d *Door) relay(c *net.TCPConn, up net.Conn, rec *record) error {
 	var last atomic.Int64 // unix nanos of the last byte either way
 	last.Store(time.Now().UnixNano())
 	errc := make(chan error, 1)
+	var scan *scanOut
+	if d.o.Secrets != nil {
+		scan = &scanOut{s: d.o.Secrets, rec: rec}
+	}
 	go func() {
-		err := d.pipe(up, c, &rec.out, &last)
+		err := d.pipe(up, c, &rec.out, &last, scan)
 		if err == nil {
 			closeWrite(up)
 		} else {
@@ -523,7 +565,7 @@ func (d *Door) relay(c *net.TCPConn, up net.Conn, rec *record) error {
 		}
 		errc <- err
 	}()
-	err := d.pipe(c, up, &rec.in, &last)
+	err := d.pipe(c, up, &rec.in, &last, nil)
 	if err == nil {
 		closeWrite(c)
 	} else {
@@ -535,7 +577,7 @@ func (d *Door) relay(c *net.TCPConn, up net.Conn, rec *record) error {
 
 // pipe copies src to dst, counting; it ends on EOF (nil), an error, the
 // byte limit, or when neither direction moved for IdleTimeout.
-func (d *Door) pipe(dst, src net.Conn, n, last *atomic.Int64) error {
+func (d *Door) pipe(dst, src net.Conn, n, last *atomic.Int64, scan *scanOut) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -545,6 +587,7 @@ func (d *Door) pipe(dst, src net.Conn, n, last *atomic.Int64) error {
 		if k > 0 {
 			last.Store(time.Now().UnixNano())
 			n.Add(int64(k))
+			scan.scan(buf[:k])
 			if d.bytes.Add(int64(k)) > d.o.MaxBytes {
 				return fmt.Errorf("%w (%d bytes)", errByteCap, d.o.MaxBytes)
 			}

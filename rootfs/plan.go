@@ -17,10 +17,11 @@ const (
 	denoPath     = "/usr/bin/deno"
 	denoDir      = "/deno-dir"
 	bootstrapDir = "/conductor"
+	trustDir     = "/etc/conductor"
 )
 
 // mountPoints are the empty directories the sandbox mounts over.
-func mountPoints() []string { return []string{"/proc", "/dev", "/tmp", denoDir} }
+func mountPoints() []string { return []string{"/proc", "/dev", "/tmp", denoDir, trustDir} }
 
 // underMountPoint reports whether d is a mount point or lies below one.
 func underMountPoint(d string) bool {

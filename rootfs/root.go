@@ -20,6 +20,7 @@ type Root struct {
 	DenoPath     string // in-root path of deno, "/usr/bin/deno"
 	DenoDir      string // in-root mount point for the dependency cache, "/deno-dir"
 	BootstrapDir string // in-root directory of the bootstrap files, "/conductor"
+	TrustDir     string // in-root mount point for the certificates sandboxes trust, "/etc/conductor"
 
 	manifest *manifest
 	mu       sync.Mutex
@@ -50,6 +51,7 @@ func open(ctx context.Context, dir, hash string) (*Root, error) {
 		Hash:         hash,
 		DenoPath:     denoPath,
 		DenoDir:      denoDir,
+		TrustDir:     trustDir,
 		BootstrapDir: bootstrapDir,
 		manifest:     m,
 		hold:         hold,

@@ -54,12 +54,15 @@ type containerSpec struct {
 	// owner's files are the sandbox root's and new files land as the owner.
 	workspace string
 	wsOwner   *[2]int // host uid, gid of the workspace; nil = plain bind
-	tmpSize   int64
-	uid, gid  int // host ids the sandbox's root maps to
-	rootless  bool
-	cgroup    *cgcfg.Cgroup
-	seccomp   *configs.Seccomp
-	hostname  string
+	// trustSrc is a host directory of certificates mounted read-only at
+	// trustDir; "" = none.
+	trustSrc, trustDir string
+	tmpSize            int64
+	uid, gid           int // host ids the sandbox's root maps to
+	rootless           bool
+	cgroup             *cgcfg.Cgroup
+	seccomp            *configs.Seccomp
+	hostname           string
 }
 
 // buildConfig returns the libcontainer configuration of one sandbox.
@@ -92,6 +95,12 @@ func buildConfig(s containerSpec) *configs.Config {
 		}
 		m.IDMapping = ownerMapping(s.wsOwner, s.uid, s.gid)
 		mounts = append(mounts, m)
+	}
+	if s.trustSrc != "" {
+		mounts = append(mounts, &configs.Mount{
+			Source: s.trustSrc, Destination: s.trustDir, Device: "bind",
+			Flags: unix.MS_BIND | unix.MS_RDONLY | noexec,
+		})
 	}
 	cfg := &configs.Config{
 		Rootfs:            s.rootfs,

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"crypto/x509"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -97,9 +98,15 @@ type NetOptions struct {
 	Policy   egress.Policy
 	MaxConns int   // connections per execution; 0 = egress.DefaultDoorMaxConns
 	MaxBytes int64 // bytes per execution, both ways; 0 = egress.DefaultDoorMaxBytes
-	// Resolver and Dial replace the host's resolver and dialer (tests).
-	Resolver func(ctx context.Context, host string) ([]netip.Addr, error)
-	Dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Secrets are the admin's secrets: code sees placeholders in its
+	// environment, the door puts the values in requests to their hosts.
+	// Sandboxes then trust the door's CA (mounted at Root.TrustDir).
+	Secrets *egress.Secrets
+	// Resolver and Dial replace the host's resolver and dialer, and
+	// UpstreamRoots the roots verifying secret hosts (tests).
+	Resolver      func(ctx context.Context, host string) ([]netip.Addr, error)
+	Dial          func(ctx context.Context, network, addr string) (net.Conn, error)
+	UpstreamRoots *x509.CertPool
 }
 
 // Runner starts sandboxes. It owns one instance directory under StateDir,
@@ -143,6 +150,9 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 	if o.Net != nil {
 		if err := o.Net.Policy.Validate(); err != nil {
 			return nil, fmt.Errorf("sandbox: network policy: %w", err)
+		}
+		if err := o.Net.Secrets.CheckPolicy(o.Net.Policy); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 		o.Network = true
 	}
@@ -251,7 +261,39 @@ func (r *Runner) claimInstance() error {
 	}
 	_, _ = lock.WriteString(strconv.Itoa(os.Getpid()) + "\n")
 	r.lock = lock
+	if pem := r.opts.Net.secretsCA(); pem != nil {
+		if err := r.writeTrust(pem); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// trustDirName holds, in the instance directory, what sandboxes trust: the
+// door's CA certificate (never its key), mounted read-only at
+// Root.TrustDir.
+const (
+	trustDirName = "trust"
+	CACertName   = "ca.pem"
+)
+
+func (r *Runner) writeTrust(pem []byte) error {
+	dir := filepath.Join(r.stateDir, trustDirName)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return fmt.Errorf("sandbox: trust dir: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, CACertName), pem, 0o644); err != nil {
+		return fmt.Errorf("sandbox: trust dir: %w", err)
+	}
+	return nil
+}
+
+// secretsCA is the door CA's certificate sandboxes trust; nil = none.
+func (n *NetOptions) secretsCA() []byte {
+	if n == nil {
+		return nil
+	}
+	return n.Secrets.CACertPEM()
 }
 
 // Instance names this runner's state directory and the prefix of its containers.
@@ -262,6 +304,9 @@ func (r *Runner) Instance() string { return r.instance }
 func (r *Runner) Close() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil
+	}
+	if r.opts.Net.secretsCA() != nil {
+		_ = os.RemoveAll(filepath.Join(r.stateDir, trustDirName))
 	}
 	err := os.Remove(filepath.Join(r.stateDir, lockName))
 	if rmErr := os.Remove(r.stateDir); rmErr != nil && err == nil {

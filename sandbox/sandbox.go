@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -123,6 +124,9 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		cgroup:   cg,
 		seccomp:  policy,
 		hostname: "sandbox",
+	}
+	if r.opts.Net.secretsCA() != nil && so.Install == nil {
+		spec.trustSrc, spec.trustDir = filepath.Join(r.stateDir, trustDirName), r.opts.Root.TrustDir
 	}
 	if r.ws != nil && so.Install == nil {
 		spec.workspace = r.ws.path
@@ -242,6 +246,16 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	}
 	args := denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), flags, o.Limits.Memory, so.ImportMap)
 	env := sandboxEnv(o.Root.DenoDir, o.NPMRegistry)
+	if door != nil && so.Install == nil && door.Secrets != nil {
+		// Code sees placeholders, and may read them; deno and node
+		// clients trust the door's CA on top of their own roots.
+		env = append(env, door.Secrets.Env()...)
+		ca := path.Join(o.Root.TrustDir, CACertName)
+		env = append(env, "DENO_CERT="+ca)
+		for _, n := range door.Secrets.Names() {
+			flags = grantPath(flags, "env", n)
+		}
+	}
 	if so.Install != nil {
 		name := ".install-" + sb.id + ".ts"
 		files := map[string][]byte{name: []byte(so.Install.Program)}
@@ -304,7 +318,7 @@ func (r *Runner) doorFor(so StartOptions) *NetOptions {
 	}
 	n := &NetOptions{Policy: egress.Policy{Allow: so.Install.Allow}}
 	if r.opts.Net != nil {
-		n.Resolver, n.Dial = r.opts.Net.Resolver, r.opts.Net.Dial
+		n.Resolver, n.Dial, n.UpstreamRoots = r.opts.Net.Resolver, r.opts.Net.Dial, r.opts.Net.UpstreamRoots
 	}
 	return n
 }
@@ -323,7 +337,10 @@ func (sb *Sandbox) startDoor(ctx context.Context, n *NetOptions) error {
 		MaxBytes: n.MaxBytes,
 		Resolver: n.Resolver,
 		Dial:     n.Dial,
-		Logger:   sb.r.log,
+		Secrets:  n.Secrets,
+
+		UpstreamRoots: n.UpstreamRoots,
+		Logger:        sb.r.log,
 	})
 	if err != nil {
 		return fmt.Errorf("network: %w", err)

@@ -32,7 +32,28 @@ func netOptions(s config.Settings) (*sandbox.NetOptions, error) {
 	if err := pol.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: allow-net: %w", config.VarRunArgs, err)
 	}
-	return &sandbox.NetOptions{Policy: pol}, nil
+	secrets, err := netSecrets(s.NetSecrets, pol)
+	if err != nil {
+		return nil, err
+	}
+	return &sandbox.NetOptions{Policy: pol, Secrets: secrets}, nil
+}
+
+// netSecrets are the admin's MCP_CONDUCTOR_NET_SECRETS, checked against the
+// policy: a secret for a host code cannot reach is refused at start.
+func netSecrets(in []config.NetSecret, pol egress.Policy) (*egress.Secrets, error) {
+	list := make([]egress.Secret, len(in))
+	for i, n := range in {
+		list[i] = egress.Secret{Name: n.Name, Value: n.Value, Hosts: n.Hosts}
+	}
+	secrets, err := egress.NewSecrets(list)
+	if err == nil {
+		err = secrets.CheckPolicy(pol)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.VarNetSecrets, err)
+	}
+	return secrets, nil
 }
 
 // networkCheck is doctor's account of the network: the effective policy,
@@ -45,8 +66,12 @@ func networkCheck(s config.Settings) check {
 	case n == nil:
 		return check{Name: "network", OK: true, Detail: "none: runs reach no network (no allow-net or allow-all in " + config.VarRunArgs + ")"}
 	}
-	return check{Name: "network", OK: true, Detail: "runs reach: " + n.Policy.String() +
-		"; DNS from the sandbox's responder (fake addresses), TCP through the door, no UDP elsewhere, no IPv6"}
+	detail := "runs reach: " + n.Policy.String() +
+		"; DNS from the sandbox's responder (fake addresses), TCP through the door, no UDP elsewhere, no IPv6"
+	if n.Secrets != nil {
+		detail += "; secrets (placeholders in code, real values only in HTTPS request headers to): " + n.Secrets.String()
+	}
+	return check{Name: "network", OK: true, Detail: detail}
 }
 
 // networkDescription is what the tool description says runs can reach.
@@ -55,7 +80,12 @@ func networkDescription(s config.Settings) string {
 	if err != nil || n == nil {
 		return ""
 	}
-	return n.Policy.String()
+	if n.Secrets == nil {
+		return n.Policy.String()
+	}
+	return n.Policy.String() + ". Secrets: " + n.Secrets.String() + " — read each with Deno.env.get(NAME) and use it as the real " +
+		"credential (e.g. an Authorization header): the value is a placeholder, which the server replaces with the real one only in " +
+		"HTTPS request headers to those hosts (and back to the placeholder in their answers)"
 }
 
 // networkProof shows the door works on this host: a sandbox (deno's own
