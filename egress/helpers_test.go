@@ -533,3 +533,21 @@ func httpGetThrough(t testing.TB, ns *testNS, proxy, rawReq string) (answer, net
 	}
 	return readAnswer(t, c, bufio.NewReader(c)), c
 }
+
+// lockedBuffer is a log destination goroutines may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
