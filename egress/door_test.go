@@ -631,3 +631,21 @@ func TestDoorIdle(t *testing.T) {
 		t.Errorf("download record %+v, want 24 bytes in and no idle ending", recs[1])
 	}
 }
+
+func TestLogLimiter(t *testing.T) {
+	var l logLimiter
+	t0 := time.Unix(1000, 0)
+	for i := 0; i < infoLogsPerSecond; i++ {
+		if ok, _ := l.allow(t0); !ok {
+			t.Fatalf("record %d refused within the budget", i)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		if ok, _ := l.allow(t0.Add(500 * time.Millisecond)); ok {
+			t.Fatal("record allowed past the budget")
+		}
+	}
+	if ok, suppressed := l.allow(t0.Add(1100 * time.Millisecond)); !ok || suppressed != 5 {
+		t.Fatalf("next window: ok=%v suppressed=%d, want true and 5", ok, suppressed)
+	}
+}
