@@ -24,8 +24,11 @@ import (
 
 // wireNetNS wires the namespace with setns as root; a rootless server,
 // lacking CAP_SYS_ADMIN in its own user namespace, goes through the door
-// helper, which joins the sandbox's user namespace first (see listenIn for
-// the same reasoning about the proxy's listener).
+// helper, which joins the sandbox's user namespace first: setns(2) into a
+// network namespace needs CAP_SYS_ADMIN over the namespace's owning user
+// namespace AND in the caller's own, and a rootless server has only the
+// first; a multi-threaded process (any Go program) cannot join the
+// sandbox's user namespace itself.
 func wireNetNS(ctx context.Context, nsFile *os.File) (doorSockets, string, error) {
 	socks, err := setupNetNS(nsFile)
 	if err == nil {

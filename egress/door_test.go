@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,6 +31,9 @@ func TestPolicyDecisions(t *testing.T) {
 		"cgnat.example":     {netip.MustParseAddr("100.64.1.1")},
 		"linklocal.example": {netip.MustParseAddr("169.254.7.7")},
 		"mixed.example":     {netip.MustParseAddr("10.9.9.9"), netip.MustParseAddr("93.184.216.35")},
+		"rebind-all.example": {netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("10.1.2.3"),
+			netip.MustParseAddr("169.254.169.254")},
+		"zero.example": {netip.MustParseAddr("0.0.0.0")},
 	}
 	pfx := netip.MustParsePrefix
 	cases := []struct {
@@ -68,6 +72,14 @@ func TestPolicyDecisions(t *testing.T) {
 		{"listed metadata literal", []string{"169.254.169.254:80"}, false, nil, "169.254.169.254", 80, "169.254.169.254:80", "", false},
 		{"localhost means the host's loopback", []string{"localhost:8080"}, false, nil, "127.0.0.1", 8080, "127.0.0.1:8080", "", false},
 		{"name rule never matches a literal", []string{"api.example.com"}, false, nil, "93.184.216.34", 443, "", "not in the server's allow-net", false},
+		{"rebinding to several non-public addresses", []string{"rebind-all.example"}, false, nil, "rebind-all.example", 443, "", "127.0.0.1, 10.1.2.3, 169.254.169.254: a loopback", true},
+		{"unspecified by name, even inside a grant", []string{"zero.example"}, false, []netip.Prefix{pfx("0.0.0.0/0")}, "zero.example", 80, "", "resolves only to 0.0.0.0", true},
+		{"any-public unspecified literal, even inside a grant", nil, true, []netip.Prefix{pfx("0.0.0.0/0")}, "0.0.0.0", 80, "", "loopback", false},
+		{"unlisted IPv6 loopback literal", []string{"127.0.0.1:8080"}, false, nil, "::1", 8080, "", "not in the server's allow-net", false},
+		{"any-public IPv6 loopback literal", nil, true, nil, "::1", 80, "", "loopback", false},
+		{"any-public NAT64 of a private address", nil, true, nil, "64:ff9b::a00:1", 80, "", "private", false},
+		{"IPv4-mapped literal is the IPv4 address", []string{"127.0.0.1:8080"}, false, nil, "::ffff:127.0.0.1", 8080, "127.0.0.1:8080", "", false},
+		{"listed IPv6 literal", []string{"[2001:db8::1]:443"}, false, nil, "2001:db8::1", 443, "[2001:db8::1]:443", "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,8 +304,30 @@ func TestDoorInNetNS(t *testing.T) {
 		t.Errorf("127.0.0.2 reason %q, want it to name allow-net", r.Reason)
 	}
 
-	// Fail closed: with the door gone, connections fail.
-	d.Close()
+	// Close ends a relay that is still open, and fails closed: with the
+	// door gone, new connections fail.
+	open, err := ns.tryDial("127.0.0.1:" + ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	_ = open.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(open, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(open, make([]byte, 1)); err != nil {
+		t.Fatalf("relay before Close: %v", err)
+	}
+	closed := make(chan struct{})
+	go func() { d.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return with a relay open")
+	}
+	if _, err := open.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a relay open across Close: read %v, want it ended", err)
+	}
 	if err := roundTrip("127.0.0.1:" + ep); err == nil {
 		t.Error("a connection succeeded after the door closed")
 	}
@@ -393,5 +427,225 @@ func TestPolicyDeny(t *testing.T) {
 		if kind == hostName && cp.lookupAllowed(host) != tc.lookupWanted {
 			t.Errorf("deny %v: lookup of %s allowed=%v, want %v", tc.deny, host, !tc.lookupWanted, tc.lookupWanted)
 		}
+	}
+}
+
+// TestNormalizeHost: what the door accepts as a name (a DNS question, a
+// rule) or an IP literal. Whatever else is hostBad, so the responder
+// answers NXDOMAIN and no rule can match it: numeric shorthands some
+// resolvers turn into addresses, zones, userinfo, percent-encoding,
+// non-ASCII.
+func TestNormalizeHost(t *testing.T) {
+	cases := []struct {
+		in   string
+		want string
+		kind hostKind
+	}{
+		{"API.Example.COM.", "api.example.com", hostName},
+		{"under_score.example", "under_score.example", hostName},
+		{"203.0.113.7", "203.0.113.7", hostIP},
+		{"2001:DB8:0::1", "2001:db8::1", hostIP},
+		{"::ffff:127.0.0.1", "127.0.0.1", hostIP},
+		{"127.1", "", hostBad},
+		{"2130706433", "", hostBad},
+		{"0x7f.0.0.1", "", hostBad},
+		{"1.2.3.4.5", "", hostBad},
+		{"fe80::1%eth0", "", hostBad},
+		{"user@api.example.com", "", hostBad},
+		{"%61pi.example.com", "", hostBad},
+		{"ällowed.example", "", hostBad},
+		{"api .example.com", "", hostBad},
+		{"a..b", "", hostBad},
+		{"-lead.example", "", hostBad},
+		{"trail-.example", "", hostBad},
+		{"", "", hostBad},
+		{".", "", hostBad},
+		{strings.Repeat("a", 64) + ".example", "", hostBad},
+	}
+	for _, tc := range cases {
+		got, kind := normalizeHost(tc.in)
+		if got != tc.want || kind != tc.kind {
+			t.Errorf("normalizeHost(%q) = %q, %d; want %q, %d", tc.in, got, kind, tc.want, tc.kind)
+		}
+	}
+}
+
+// TestStartDoorErrors: StartDoor refuses what it cannot wire, before it
+// touches any namespace, with a reason.
+func TestStartDoorErrors(t *testing.T) {
+	ok, err := NewPolicy([]string{"127.0.0.1:80"}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		o    DoorOptions
+		want string
+	}{
+		{"no netns", DoorOptions{Policy: ok}, "NetNS is required"},
+		{"missing path", DoorOptions{NetNS: "/nonexistent/ns/net", Policy: ok}, "no such file"},
+		{"not a namespace", DoorOptions{NetNS: "/proc/self/status", Policy: ok}, "not a network namespace"},
+		{"wrong namespace type", DoorOptions{NetNS: "/proc/self/ns/uts", Policy: ok}, "not a network namespace"},
+		{"empty policy", DoorOptions{NetNS: "/nonexistent/ns/net"}, ErrNoNetwork.Error()},
+		{"bad rule", DoorOptions{NetNS: "/nonexistent/ns/net", Policy: Policy{Allow: []Rule{{Host: "exa mple.com", Port: 443}}}}, "not a DNS name"},
+		{"unspecified rule", DoorOptions{NetNS: "/nonexistent/ns/net", Policy: Policy{Allow: []Rule{{Host: "0.0.0.0", Port: 443}}}}, "unspecified"},
+		{"bad grant", DoorOptions{NetNS: "/nonexistent/ns/net", Policy: Policy{AnyPublic: true, Private: []netip.Prefix{{}}}}, "not a valid CIDR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := StartDoor(context.Background(), tc.o)
+			if err == nil {
+				d.Close()
+				t.Fatal("StartDoor succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestDoorDNSOnlyNames: even with any public name allowed, the responder
+// hands out fake addresses for DNS names only; a question that is an IP
+// literal or a numeric shorthand gets NXDOMAIN and is never resolved.
+func TestDoorDNSOnlyNames(t *testing.T) {
+	requireRoot(t)
+	ns := newNetNS(t)
+	h := &hooks{}
+	startDoor(t, ns, h, Policy{AnyPublic: true})
+	rcodes := map[string]int{}
+	var answer *dns.Msg
+	var qerr error
+	if err := ns.inNS(func() {
+		cl := &dns.Client{Timeout: 3 * time.Second}
+		for _, name := range []string{"svc.test", "127.1", "2130706433", "0x7f.0.0.1", "10.0.0.1", "1.2.3.4.5"} {
+			m := new(dns.Msg)
+			m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+			r, _, err := cl.Exchange(m, ResolverAddr)
+			if err != nil {
+				qerr = errors.Join(qerr, fmt.Errorf("%s: %w", name, err))
+				continue
+			}
+			rcodes[name] = r.Rcode
+			if name == "svc.test" {
+				answer = r
+			}
+		}
+	}); err != nil || qerr != nil {
+		t.Fatalf("DNS from inside: %v %v", err, qerr)
+	}
+	if answer == nil || len(answer.Answer) != 1 || answer.Answer[0].(*dns.A).A.String() != "198.18.0.1" {
+		t.Fatalf("A svc.test = %v, want 198.18.0.1", answer)
+	}
+	for name, rc := range rcodes {
+		if name != "svc.test" && rc != dns.RcodeNameError {
+			t.Errorf("A %s: rcode %s, want NXDOMAIN", name, dns.RcodeToString[rc])
+		}
+	}
+	if resolved, dialed := h.calls(); len(resolved)+len(dialed) != 0 {
+		t.Errorf("lookups alone resolved %v / dialed %v on the host", resolved, dialed)
+	}
+}
+
+// TestDoorIdle: a relay with no traffic either way for IdleTimeout ends,
+// and says so in its record; a one-way download with a silent client is
+// not idle.
+func TestDoorIdle(t *testing.T) {
+	requireRoot(t)
+	ns := newNetNS(t)
+	// 's': one byte every 50 ms for 1.2 s, then close; 'q': stay silent.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b := make([]byte, 1)
+				if _, err := c.Read(b); err != nil {
+					return
+				}
+				if b[0] == 's' {
+					for i := 0; i < 24; i++ {
+						if _, err := c.Write([]byte{'.'}); err != nil {
+							return
+						}
+						time.Sleep(50 * time.Millisecond)
+					}
+					return
+				}
+				_, _ = io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	target := ln.Addr().String()
+	pol, err := NewPolicy([]string{target}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hooks{}
+	d, err := StartDoor(context.Background(), DoorOptions{
+		NetNS: ns.path, Policy: pol, Resolver: h.resolve, Dial: h.dial, IdleTimeout: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	send := func(b byte) (net.Conn, time.Time) {
+		c := ns.dial(t, target)
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte{b}); err != nil {
+			t.Fatal(err)
+		}
+		return c, time.Now()
+	}
+
+	c, start := send('q')
+	defer c.Close()
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("silent relay: read %v, want it ended by the idle timeout", err)
+	}
+	if el := time.Since(start); el < 250*time.Millisecond || el > 2*time.Second {
+		t.Errorf("silent relay ended after %v, want ~300ms", el)
+	}
+
+	c2, _ := send('s')
+	defer c2.Close()
+	if got, err := io.ReadAll(c2); err != nil || len(got) != 24 {
+		t.Errorf("streamed %d bytes (%v), want all 24 over 1.2 s despite a silent client and a 300 ms idle timeout", len(got), err)
+	}
+	waitFor(t, "both records to be final", 3*time.Second, func() bool {
+		recs, _ := d.Records()
+		return len(recs) == 2 && strings.Contains(recs[0].Reason, "idle")
+	})
+	recs, _ := d.Records()
+	if !recs[0].Allowed || recs[0].BytesOut != 1 {
+		t.Errorf("silent relay record %+v, want allowed, 1 byte out, ended idle", recs[0])
+	}
+	if recs[1].BytesIn != 24 || strings.Contains(recs[1].Reason, "idle") {
+		t.Errorf("download record %+v, want 24 bytes in and no idle ending", recs[1])
+	}
+}
+
+func TestLogLimiter(t *testing.T) {
+	var l logLimiter
+	t0 := time.Unix(1000, 0)
+	for i := 0; i < infoLogsPerSecond; i++ {
+		if ok, _ := l.allow(t0); !ok {
+			t.Fatalf("record %d refused within the budget", i)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		if ok, _ := l.allow(t0.Add(500 * time.Millisecond)); ok {
+			t.Fatal("record allowed past the budget")
+		}
+	}
+	if ok, suppressed := l.allow(t0.Add(1100 * time.Millisecond)); !ok || suppressed != 5 {
+		t.Fatalf("next window: ok=%v suppressed=%d, want true and 5", ok, suppressed)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,6 +19,10 @@ import (
 // namespaces before the Go runtime starts, and MaybeDoorHelper then wires
 // the namespace and hands the door's two sockets back.
 const doorHelperEnv = "_CONDUCTOR_EGRESS_DOOR"
+
+// helperTimeout bounds one helper run (fork+exec+setns+wiring, normally
+// ~10 ms).
+const helperTimeout = 10 * time.Second
 
 // MaybeDoorHelper runs the rootless door helper when this process is one,
 // and never returns then; otherwise it returns at once. Call it first thing
@@ -136,4 +141,18 @@ func socketsFromFds(tcpFd, udpFd int) (doorSockets, error) {
 		return doorSockets{}, err
 	}
 	return doorSockets{tcp: tcp, udp: udp}, nil
+}
+
+// limitedWriter keeps the first n bytes written (the helper's stderr).
+type limitedWriter struct {
+	w *strings.Builder
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if k := min(len(p), l.n); k > 0 {
+		l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
 }

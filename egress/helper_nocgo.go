@@ -2,19 +2,7 @@
 
 package egress
 
-import (
-	"context"
-	"errors"
-	"net"
-	"os"
-)
-
-// haveHelper: without cgo there is no constructor to join namespaces.
+// haveHelper: without cgo there is no constructor to join namespaces, so
+// a rootless StartDoor fails with the original setns error plus a note
+// that the door helper needs a cgo build.
 const haveHelper = false
-
-// Without cgo there is no way to join a user namespace from this
-// (necessarily multi-threaded) binary, so rootless Start fails with the
-// original setns error plus this one.
-func listenViaHelper(ctx context.Context, userns, netns *os.File, port int) (*net.TCPListener, error) {
-	return nil, errors.New("the rootless listener helper needs a cgo build")
-}

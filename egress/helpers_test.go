@@ -9,11 +9,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"net/textproto"
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,16 +46,6 @@ func runHolder() int {
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		switch {
-		case len(f) == 4 && f[0] == "connect": // connect <proxy> <target> <payload>
-			fmt.Println(holderConnect(f[1], f[2], f[3]))
-		case len(f) == 2 && f[0] == "dial": // dial <addr>
-			c, err := net.DialTimeout("tcp", f[1], 3*time.Second)
-			if err != nil {
-				fmt.Println("error", oneLine(err))
-				continue
-			}
-			c.Close()
-			fmt.Println("ok")
 		case len(f) == 3 && f[0] == "echo": // echo <addr> <payload>: one round trip
 			fmt.Println(holderEcho(f[1], f[2]))
 		case len(f) == 2 && f[0] == "lookup": // lookup <name>, at the door's responder
@@ -96,32 +84,6 @@ func holderEcho(addr, payload string) string {
 		return "error " + oneLine(err)
 	}
 	return "echo " + string(buf)
-}
-
-// holderConnect is the in-namespace client: CONNECT through the proxy,
-// then one echo round trip. Prints "<status> <echo>".
-func holderConnect(proxy, target, payload string) string {
-	c, err := net.DialTimeout("tcp", proxy, 3*time.Second)
-	if err != nil {
-		return "error " + oneLine(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
-	br := bufio.NewReader(c)
-	code, _, err := readHead(br)
-	if err != nil {
-		return "error " + oneLine(err)
-	}
-	if code != 200 {
-		return strconv.Itoa(code) + " -"
-	}
-	io.WriteString(c, payload)
-	buf := make([]byte, len(payload))
-	if _, err := io.ReadFull(br, buf); err != nil {
-		return "200 error " + oneLine(err)
-	}
-	return "200 " + string(buf)
 }
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
@@ -314,74 +276,6 @@ func requireRoot(t testing.TB) {
 	t.Skip(msg)
 }
 
-// readHead reads a response status line and headers.
-func readHead(br *bufio.Reader) (int, textproto.MIMEHeader, error) {
-	tp := textproto.NewReader(br)
-	line, err := tp.ReadLine()
-	if err != nil {
-		return 0, nil, err
-	}
-	f := strings.SplitN(line, " ", 3)
-	if len(f) < 2 || !strings.HasPrefix(f[0], "HTTP/1.") {
-		return 0, nil, fmt.Errorf("bad status line %q", line)
-	}
-	code, err := strconv.Atoi(f[1])
-	if err != nil {
-		return 0, nil, fmt.Errorf("bad status line %q", line)
-	}
-	h, err := tp.ReadMIMEHeader()
-	return code, h, err
-}
-
-// answer is a parsed proxy answer to an error or a plain request.
-type answer struct {
-	code   int
-	header textproto.MIMEHeader
-	body   string
-	closed bool // the proxy closed the connection after the answer
-}
-
-// readAnswer reads a status, headers, a Content-Length body, and whether
-// the connection is closed afterwards.
-func readAnswer(t testing.TB, c net.Conn, br *bufio.Reader) answer {
-	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	code, h, err := readHead(br)
-	if err != nil {
-		t.Fatalf("reading the proxy's answer: %v", err)
-	}
-	a := answer{code: code, header: h}
-	if cl := h.Get("Content-Length"); cl != "" {
-		n, _ := strconv.Atoi(cl)
-		b := make([]byte, n)
-		if _, err := io.ReadFull(br, b); err != nil {
-			t.Fatalf("reading the answer body: %v", err)
-		}
-		a.body = string(b)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	_, err = br.ReadByte()
-	a.closed = errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
-	return a
-}
-
-// connect sends a CONNECT and returns the status and a reader positioned
-// after the head.
-func connect(t testing.TB, c net.Conn, target string) (int, *bufio.Reader) {
-	t.Helper()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target); err != nil {
-		t.Fatalf("write CONNECT: %v", err)
-	}
-	br := bufio.NewReader(c)
-	code, _, err := readHead(br)
-	if err != nil {
-		t.Fatalf("CONNECT %s: %v", target, err)
-	}
-	_ = c.SetDeadline(time.Time{})
-	return code, br
-}
-
 // echoServer is a raw TCP echo on the host loopback.
 type echoServer struct {
 	addr     string
@@ -493,26 +387,6 @@ func (h *hooks) calls() (resolved, dialed []string) {
 	return append([]string(nil), h.resolved...), append([]string(nil), h.dialed...)
 }
 
-// startProxy starts a proxy in ns with test hooks and registers Close.
-func startProxy(t testing.TB, ns *testNS, h *hooks, o Options) *Proxy {
-	t.Helper()
-	o.NetNS = ns.path
-	if h != nil {
-		o.Resolver, o.Dial = h.resolve, h.dial
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := Start(ctx, o)
-	if err != nil {
-		cancel()
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		p.Close()
-	})
-	return p
-}
-
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -524,12 +398,20 @@ func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-func httpGetThrough(t testing.TB, ns *testNS, proxy, rawReq string) (answer, net.Conn) {
-	t.Helper()
-	c := ns.dial(t, proxy)
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, rawReq); err != nil {
-		t.Fatal(err)
-	}
-	return readAnswer(t, c, bufio.NewReader(c)), c
+// lockedBuffer is a log destination goroutines may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

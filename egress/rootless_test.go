@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -21,10 +22,11 @@ import (
 
 const rootlessChildEnv = "EGRESS_TEST_ROOTLESS_CHILD"
 
-// TestRootless shows Start working for an unprivileged server: the user
-// creates a user+network namespace (as conductor rootless does for every
-// sandbox), direct setns into it is refused, and Start gets its listener
-// through the helper. As root, it re-runs itself as conductor-ci (or nobody).
+// TestRootless shows StartDoor working for an unprivileged server: the
+// user creates a user+network namespace (as conductor rootless does for
+// every sandbox), direct setns into it is refused, and the door is wired
+// through the door helper. As root, it re-runs itself as conductor-ci (or
+// nobody).
 func TestRootless(t *testing.T) {
 	if os.Geteuid() != 0 {
 		rootlessBody(t)
@@ -94,53 +96,13 @@ func rootlessBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if ln, err := listenSetns(f, 0); err == nil {
-		ln.Close()
-		t.Fatal("direct setns into the user-owned network namespace succeeded unprivileged; the helper would be unnecessary — revisit listenIn")
+	if s, err := setupNetNS(f); err == nil {
+		s.close()
+		t.Fatal("direct setns into the user-owned network namespace succeeded unprivileged; the door helper would be unnecessary — revisit wireNetNS")
 	} else if !errors.Is(err, unix.EPERM) {
 		t.Fatalf("direct setns: %v, want EPERM", err)
 	}
 
-	echo := newEcho(t)
-	start := time.Now()
-	p := startProxy(t, ns, nil, Options{Allow: []Rule{loopRule(echo.port)}})
-	t.Logf("Start via %s took %v", p.method, time.Since(start))
-	if p.method != "helper" {
-		t.Fatalf("listener created via %q, want the helper", p.method)
-	}
-	if got := ns.command(t, "connect", p.Addr(), echo.addr, "rootless-ping"); got != "200 rootless-ping" {
-		t.Fatalf("CONNECT through the rootless proxy: %q", got)
-	}
-	if got := ns.command(t, "connect", p.Addr(), "127.0.0.1:1", "x"); got != "403 -" {
-		t.Fatalf("denied CONNECT: %q", got)
-	}
-	// A tunnel's bytes are counted when it closes, which can come just after
-	// the client has its answer: wait for both connections to finish.
-	waitFor(t, "both connections to end", 5*time.Second, func() bool { return p.Stats().Active == 0 })
-	if st := p.Stats(); st.Allowed != 1 || st.Denied != 1 || st.BytesUp != 13 || st.Active != 0 {
-		t.Fatalf("stats %+v", st)
-	}
-	p.Close()
-	if got := ns.command(t, "dial", p.Addr()); !strings.Contains(got, "connection refused") {
-		t.Fatalf("dial after Close: %q, want connection refused", got)
-	}
-	// The helper exited: no child of ours other than the holder remains.
-	if kids, ok := childPids(); ok && (len(kids) != 1 || kids[0] != ns.pid) {
-		t.Fatalf("children %v, want only the holder %d", kids, ns.pid)
-	}
-	rootlessDoor(t)
-}
-
-// rootlessDoor: StartDoor for an unprivileged server, through the door
-// helper (which joins the namespace's user namespace before its Go runtime
-// starts): the responder answers, a listed name and literal are reached, an
-// unlisted one is refused and recorded.
-func rootlessDoor(t *testing.T) {
-	ns, err := startNetNS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.close)
 	echo := newEcho(t)
 	ep := strconv.Itoa(echo.port)
 	h := &hooks{names: map[string][]netip.Addr{"svc.test": {netip.MustParseAddr("127.0.0.1")}}}
@@ -148,13 +110,25 @@ func rootlessDoor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	start := time.Now()
-	d, err := StartDoor(context.Background(), DoorOptions{NetNS: ns.path, Policy: pol, Resolver: h.resolve, Dial: h.dial})
+	d, err := StartDoor(context.Background(), DoorOptions{NetNS: ns.path, Policy: pol, Resolver: h.resolve, Dial: h.dial, Logger: log})
 	if err != nil {
 		t.Fatalf("StartDoor rootless: %v", err)
 	}
-	t.Logf("StartDoor rootless (helper) took %v", time.Since(start))
+	t.Logf("StartDoor rootless took %v", time.Since(start))
 	defer d.Close()
+	if out := logs.String(); !strings.Contains(out, "via=helper") {
+		t.Fatalf("the door was not wired through the helper; log:\n%s", out)
+	}
+	// The helper exited: no child of ours other than the holder remains.
+	if kids, ok := childPids(); ok && (len(kids) != 1 || kids[0] != ns.pid) {
+		t.Fatalf("children %v, want only the holder %d", kids, ns.pid)
+	}
+
+	// The responder answers, a listed name and literal are reached, an
+	// unlisted one is refused and recorded.
 	if got := ns.command(t, "lookup", "svc.test"); got != "ok 198.18.0.1" {
 		t.Errorf("lookup svc.test inside: %q", got)
 	}
@@ -172,6 +146,15 @@ func rootlessDoor(t *testing.T) {
 	recs, _ := d.Records()
 	if r, ok := findRec(recs, "127.0.0.2", echo.port); !ok || r.Allowed {
 		t.Errorf("no refusal recorded for 127.0.0.2: %+v", recs)
+	}
+
+	// Fail closed: the helper's table outlives the door.
+	d.Close()
+	if got := ns.command(t, "echo", "127.0.0.1:"+ep, "x"); !strings.HasPrefix(got, "error") {
+		t.Errorf("a connection after Close: %q, want refused", got)
+	}
+	if got := ns.command(t, "lookup", "svc.test"); !strings.HasPrefix(got, "error") {
+		t.Errorf("a lookup after Close: %q, want an error", got)
 	}
 }
 

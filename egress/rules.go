@@ -15,7 +15,7 @@ import (
 // a name ("*.example.com": a.example.com and a.b.example.com, not
 // example.com itself), or an IP literal ("203.0.113.7", "2001:db8::1").
 // Names are compared case-insensitively, without a trailing dot. An IP literal
-// rule matches only a request naming that IP literally, and a name rule never
+// rule matches only a destination given as that IP, and a name rule never
 // matches an IP literal: a sandbox cannot reach an allowed name's server by
 // its address, nor any address by a name.
 //
@@ -250,12 +250,12 @@ func (rs ruleSet) match(host string, kind hostKind, port int) (compiled, bool) {
 }
 
 // publicAddr reports whether a resolved address may be dialed for a name
-// rule when AllowPrivate is off: global unicast only, and none of loopback,
-// private (RFC 1918, fc00::/7), link-local (incl. 169.254.169.254 metadata
-// services), unspecified, multicast, shared CGNAT space (100.64/10),
-// benchmarking (198.18/15), 0/8, reserved 240/4, IETF 192.0.0/24, or NAT64
-// (64:ff9b::/96, which embeds an IPv4 address) / 6to4 (2002::/16) prefixes
-// wrapping such an address. This is what defeats DNS rebinding: the proxy
+// outside the admin's private grants (Policy.Private): global unicast
+// only, and none of loopback, private (RFC 1918, fc00::/7), link-local
+// (incl. 169.254.169.254 metadata services), unspecified, multicast, shared
+// CGNAT space (100.64/10), benchmarking (198.18/15), 0/8, reserved 240/4,
+// IETF 192.0.0/24, or NAT64 (64:ff9b::/96, which embeds an IPv4 address) /
+// 6to4 (2002::/16) prefixes wrapping such an address. This is what defeats DNS rebinding: the door
 // resolves the name itself and dials only an address it vetted.
 func publicAddr(a netip.Addr) bool {
 	a = a.Unmap()
@@ -279,8 +279,9 @@ func publicAddr(a netip.Addr) bool {
 	return true
 }
 
-// dialableAddr is the floor even with AllowPrivate: never unspecified (which
-// reaches the host itself) or multicast/broadcast.
+// dialableAddr is the floor even inside a private grant or for an
+// IP-literal rule: never unspecified (which reaches the host itself) or
+// multicast/broadcast.
 func dialableAddr(a netip.Addr) bool {
 	a = a.Unmap()
 	return a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() &&

@@ -114,7 +114,7 @@ func TestPublicAddr(t *testing.T) {
 	}
 	for _, s := range []string{"127.0.0.1", "10.0.0.1", "::1"} {
 		if !dialableAddr(netip.MustParseAddr(s)) {
-			t.Errorf("%s should be dialable with AllowPrivate", s)
+			t.Errorf("%s should be dialable inside a private grant", s)
 		}
 	}
 }
