@@ -1,0 +1,393 @@
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/egress"
+	"github.com/conductor-sandbox/conductor/engine"
+	"github.com/conductor-sandbox/conductor/internal/sandboxtest"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
+	"github.com/conductor-sandbox/conductor/pool"
+	"github.com/conductor-sandbox/conductor/sandbox"
+)
+
+// netRounds is how many interleaved rounds the network benchmarks run
+// (BENCH_NET_ROUNDS, default 15).
+func netRounds() int { return envInt("BENCH_NET_ROUNDS", 15) }
+
+const (
+	// netBurst is how many calls of one variant run back to back (each
+	// starts as the previous one returns) per round; the first of a burst
+	// comes after a settle and is not recorded.
+	netBurst = 6
+	// netAnswer is the x of the JSON the loopback HTTPS server answers.
+	netAnswer = 42
+	// undefinedJSON is the result of a program whose last expression is
+	// console.log(…).
+	undefinedJSON = `{"$type":"undefined"}`
+)
+
+// netFixture is what both network benchmarks share: a loopback HTTPS
+// server with a throwaway CA, and two runners built as `conductor serve`
+// builds its runner, one with MCP_CONDUCTOR_RUN_ARGS=allow-net=127.0.0.1:<port>
+// (the door) and one with no network at all.
+type netFixture struct {
+	port    int
+	url     string
+	caPEM   string
+	hits    atomic.Int64 // requests the HTTPS server answered
+	runArgs []string     // the validated deno flags of the "on" runner
+	on, off *sandbox.Runner
+	dir     string // bare deno's scripts, DENO_DIR and HOME
+}
+
+func newNetFixture(b *testing.B) *netFixture {
+	f := &netFixture{dir: b.TempDir()}
+	caPEM, leaf := testenv.LoopbackTLS(b)
+	f.caPEM = caPEM
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		f.hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"x":%d}`, netAnswer)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}}
+	srv.StartTLS() // httptest listens on 127.0.0.1:0
+	b.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	f.port = srv.Listener.Addr().(*net.TCPAddr).Port
+	f.url = srv.URL + "/x"
+
+	s, n := netSettings(b, "allow-net=127.0.0.1:"+strconv.Itoa(f.port))
+	f.runArgs = s.RunArgs
+	f.on = sandboxtest.Runner(b, func(o *sandbox.Options) {
+		o.DenoFlags, o.Network, o.Net = s.RunArgs, s.Network, n
+	})
+	f.off = sandboxtest.Runner(b, nil)
+	return f
+}
+
+// netSettings validates runArgs as the admin's MCP_CONDUCTOR_RUN_ARGS and
+// turns them into the door's options the way cmd/conductor's netOptions
+// does (allow-net list, deny-net, private grants).
+func netSettings(b *testing.B, runArgs string) (config.Settings, *sandbox.NetOptions) {
+	env := map[string]string{config.VarRunArgs: runArgs}
+	s, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		b.Fatalf("settings: %v", err)
+	}
+	if !s.Network || s.NetHosts == nil {
+		b.Fatalf("settings for %q: network %v, hosts %v; want a listed network", runArgs, s.Network, s.NetHosts)
+	}
+	pol, err := egress.NewPolicy(s.NetHosts, false, s.NetPrivate)
+	if err == nil {
+		pol, err = pol.WithDeny(s.NetDeny)
+	}
+	if err == nil {
+		err = pol.Validate()
+	}
+	if err != nil {
+		b.Fatalf("network policy: %v", err)
+	}
+	return s, &sandbox.NetOptions{Policy: pol}
+}
+
+// fetchCode is the program that makes the one HTTPS request (the CA
+// inlined as a string literal), followed by tail, which uses r.
+func (f *netFixture) fetchCode(tail string) string {
+	ca, _ := json.Marshal(f.caPEM)
+	return fmt.Sprintf("const c = Deno.createHttpClient({ caCerts: [%s] });\nconst r = await fetch(%q, { client: c });\n%s\n", ca, f.url, tail)
+}
+
+// script writes code for bare deno and returns its path.
+func (f *netFixture) script(b *testing.B, name, code string) string {
+	p := filepath.Join(f.dir, name)
+	if err := os.WriteFile(p, []byte(code), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// bare returns a function that runs script with bare `deno run` (flags
+// before it) and checks that it printed want.
+func (f *netFixture) bare(b *testing.B, deno, script, want string, flags ...string) func() (time.Duration, error) {
+	return func() (time.Duration, error) {
+		cmd := exec.Command(deno, append(append([]string{"run", "--no-prompt"}, flags...), script)...)
+		cmd.Env = []string{"DENO_DIR=" + filepath.Join(f.dir, "deno-dir"), "DENO_NO_UPDATE_CHECK=1", "NO_COLOR=1", "HOME=" + f.dir}
+		t0 := time.Now()
+		out, err := cmd.Output()
+		d := time.Since(t0)
+		if err == nil && string(out) != want {
+			err = fmt.Errorf("bare deno printed %q, want %q", out, want)
+		}
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+			err = fmt.Errorf("bare deno: %w: %s", err, ee.Stderr)
+		}
+		return d, err
+	}
+}
+
+// counted wraps a variant that makes the HTTPS request: it fails unless the
+// server answered exactly one request during it.
+func (f *netFixture) counted(run func() (time.Duration, error)) func() (time.Duration, error) {
+	return func() (time.Duration, error) {
+		before := f.hits.Load()
+		d, err := run()
+		if got := f.hits.Load() - before; err == nil && got != 1 {
+			err = fmt.Errorf("the HTTPS server answered %d requests during one run, want 1", got)
+		}
+		return d, err
+	}
+}
+
+// warmEngine is an engine on a pool configured as `conductor serve`
+// configures them (default pool size, concurrency and timeouts), closed at
+// Cleanup.
+func warmEngine(b *testing.B, r *sandbox.Runner) *engine.Engine {
+	s, err := config.Load(func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := pool.New(r, s.PoolSize, sandbox.StartOptions{}, nil)
+	e := engine.New(engine.Options{
+		Sandboxes:      p,
+		DefaultTimeout: s.DefaultTimeout,
+		MaxTimeout:     s.MaxTimeout,
+		MaxConcurrency: s.MaxConcurrency,
+		MaxQueue:       s.MaxQueue,
+	})
+	b.Cleanup(func() {
+		e.Shutdown()
+		p.Close()
+	})
+	return e
+}
+
+// warmRun returns a function that executes code through e and checks that
+// it returned want (JSON) and printed stdout.
+func warmRun(e *engine.Engine, code, want, stdout string) func() (time.Duration, error) {
+	return func() (time.Duration, error) {
+		t0 := time.Now()
+		res, err := e.Execute(context.Background(), engine.Request{Code: code, Timeout: 30 * time.Second})
+		d := time.Since(t0)
+		switch {
+		case err != nil:
+		case res.Status != sandbox.StatusSuccess || string(res.ReturnValue) != want || res.Stdout != stdout:
+			err = fmt.Errorf("warm run: status %s, return %s (want %s), stdout %q, error %+v, stderr %.500q",
+				res.Status, res.ReturnValue, want, res.Stdout, res.Error, res.Stderr)
+		}
+		return d, err
+	}
+}
+
+// netVariant is one timed variant, spaced and back to back.
+type netVariant struct {
+	run         func() (time.Duration, error)
+	spaced, b2b *sample
+}
+
+func newNetVariant(name string, run func() (time.Duration, error)) *netVariant {
+	return &netVariant{run: run, spaced: &sample{name: name}, b2b: &sample{name: name}}
+}
+
+func (v *netVariant) once(b *testing.B, into *sample) {
+	d, err := v.run()
+	if err != nil {
+		b.Fatalf("%s: %v", v.spaced.name, err)
+	}
+	if into != nil {
+		into.d = append(into.d, d)
+	}
+}
+
+// spacedCall records one call after a settle (suiteSettle).
+func (v *netVariant) spacedCall(b *testing.B) {
+	time.Sleep(suiteSettle)
+	v.once(b, v.spaced)
+}
+
+// burst runs netBurst calls back to back after a settle and records all but
+// the first.
+func (v *netVariant) burst(b *testing.B) {
+	time.Sleep(suiteSettle)
+	v.once(b, nil)
+	for range netBurst - 1 {
+		v.once(b, v.b2b)
+	}
+}
+
+// BenchmarkNetworkWarmRun is issue 10's warm-run row: code making one
+// allowed HTTPS request (Deno.createHttpClient with a throwaway CA, fetch of
+// a loopback server, the JSON's x returned) in a pre-started sandbox behind
+// the door, through the engine and pool as `conductor serve` runs it, vs
+// bare `deno run --allow-net=127.0.0.1:<port>` of the same code; and the
+// same warm run of a trivial program with the network on (door wired) and
+// off, vs bare deno of it: what the door costs a run that makes no request.
+// Variants are interleaved round by round, each both spaced (a settle
+// before every call) and back to back. It reports; it asserts no timing.
+func BenchmarkNetworkWarmRun(b *testing.B) {
+	deno, _ := paths(b)
+	f := newNetFixture(b)
+	engOn, engOff := warmEngine(b, f.on), warmEngine(b, f.off)
+
+	fetchScript := f.script(b, "fetch.ts", f.fetchCode("console.log((await r.json()).x);"))
+	helloScript := f.script(b, "hello.ts", hello)
+	allowNet := "--allow-net=127.0.0.1:" + strconv.Itoa(f.port)
+	want := strconv.Itoa(netAnswer)
+
+	bareHTTPS := newNetVariant("bare deno run, 1 HTTPS fetch (base)", f.counted(f.bare(b, deno, fetchScript, want+"\n", allowNet)))
+	warmHTTPS := newNetVariant("warm run, 1 HTTPS fetch (door)", f.counted(warmRun(engOn, f.fetchCode("(await r.json()).x"), want, "")))
+	bareHello := newNetVariant("bare deno run hello (base)", f.bare(b, deno, helloScript, "hello\n"))
+	warmOff := newNetVariant("warm run hello, network off", warmRun(engOff, hello, undefinedJSON, "hello\n"))
+	warmOn := newNetVariant("warm run hello, network on (door)", warmRun(engOn, hello, undefinedJSON, "hello\n"))
+	all := []*netVariant{bareHTTPS, warmHTTPS, bareHello, warmOff, warmOn}
+
+	// Warm the page cache, deno's caches and each path once, unmeasured.
+	for _, v := range all {
+		v.spacedCall(b)
+		v.spaced.d = nil
+	}
+
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for range netRounds() {
+			for _, v := range all {
+				v.spacedCall(b)
+			}
+			for _, v := range all {
+				v.burst(b)
+			}
+		}
+	}
+	b.StopTimer()
+
+	var out strings.Builder
+	for _, shape := range []struct {
+		title string
+		pick  func(*netVariant) *sample
+	}{
+		{fmt.Sprintf("spaced (%v settle before each call)", suiteSettle), func(v *netVariant) *sample { return v.spaced }},
+		{fmt.Sprintf("back to back (bursts of %d, first not recorded)", netBurst), func(v *netVariant) *sample { return v.b2b }},
+	} {
+		base, https := shape.pick(bareHTTPS), shape.pick(warmHTTPS)
+		bh, off, on := shape.pick(bareHello), shape.pick(warmOff), shape.pick(warmOn)
+		fmt.Fprintf(&out, "%s:\n", shape.title)
+		printTable(&out, base, https)
+		fmt.Fprintf(&out, "  p95: bare %.2f ms, warm %.2f ms, warm/bare %.2f\n", ms(base.quantile(0.95)), ms(https.quantile(0.95)), ratioQ(https, base, 0.95))
+		printTable(&out, bh, off, on)
+		fmt.Fprintf(&out, "  door per warm run without a request (on - off): p50 %+.2f ms, p95 %+.2f ms; on/off p50 %.2f\n",
+			ms(on.quantile(0.5))-ms(off.quantile(0.5)), ms(on.quantile(0.95))-ms(off.quantile(0.95)), ratioQ(on, off, 0.5))
+	}
+	// The table goes to stdout whole (benchmark logs are cut at 10 lines).
+	fmt.Printf("BenchmarkNetworkWarmRun: %d interleaved rounds on %d CPUs, door allow-net=127.0.0.1:%d, pool %d:\n%s",
+		netRounds(), runtime.NumCPU(), f.port, config.DefaultPoolSize, out.String())
+
+	b.ReportMetric(ms(bareHTTPS.spaced.quantile(0.5)), "bare-https-p50-ms")
+	b.ReportMetric(ratioQ(warmHTTPS.spaced, bareHTTPS.spaced, 0.5), "https-warm/bare-p50")
+	b.ReportMetric(ratioQ(warmHTTPS.b2b, bareHTTPS.b2b, 0.5), "https-warm/bare-b2b-p50")
+	b.ReportMetric(ms(warmOn.spaced.quantile(0.5))-ms(warmOff.spaced.quantile(0.5)), "door-warm-p50-ms")
+}
+
+// BenchmarkNetworkPoolBoot is what wiring the door adds to a pooled
+// sandbox's boot: the time Runner.StartWith takes, with the options the pool
+// starts sandboxes with, from creation to ready (deno booted into the
+// bootstrap, the door wired: what the pool hands out), with the network on
+// (allow-net=127.0.0.1:<port>) and off, vs bare `deno run` of hello. Each
+// booted sandbox is then checked, unmeasured: the "on" one fetches from the
+// loopback HTTPS server through its door, the "off" one runs hello. Variants
+// are interleaved, a settle before each. It reports; it asserts no timing.
+func BenchmarkNetworkPoolBoot(b *testing.B) {
+	deno, _ := paths(b)
+	f := newNetFixture(b)
+	ctx := context.Background()
+	bare := &sample{name: "bare deno run hello (baseline)"}
+	bootOff := &sample{name: "pooled boot, network off"}
+	bootOn := &sample{name: "pooled boot, network on (door)"}
+	bareHello := f.bare(b, deno, f.script(b, "hello.ts", hello), "hello\n")
+	want := strconv.Itoa(netAnswer)
+
+	runBare := func() {
+		time.Sleep(suiteSettle)
+		d, err := bareHello()
+		if err != nil {
+			b.Fatal(err)
+		}
+		bare.d = append(bare.d, d)
+	}
+	// boot times one start as pool.fill makes it, then checks the sandbox.
+	boot := func(r *sandbox.Runner, into *sample, job sandbox.Job, check func(*sandbox.Result) bool) {
+		time.Sleep(suiteSettle)
+		t0 := time.Now()
+		sb, err := r.StartWith(ctx, sandbox.StartOptions{})
+		d := time.Since(t0)
+		if err != nil {
+			b.Fatalf("%s: %v", into.name, err)
+		}
+		res := sb.Run(ctx, job)
+		sb.Close()
+		if !check(res) {
+			b.Fatalf("%s: the booted sandbox's run: status %s, return %s, stdout %q, error %+v, network %+v",
+				into.name, res.Status, res.ReturnValue, res.Stdout, res.Error, res.Network)
+		}
+		into.d = append(into.d, d)
+	}
+	fetchJob := sandbox.Job{Code: f.fetchCode("export default (await r.json()).x;"), Timeout: 30 * time.Second}
+	helloJob := sandbox.Job{Code: hello, Timeout: 30 * time.Second}
+	runOn := func() {
+		before := f.hits.Load()
+		boot(f.on, bootOn, fetchJob, func(res *sandbox.Result) bool {
+			return res.Status == sandbox.StatusSuccess && string(res.ReturnValue) == want && f.hits.Load()-before == 1
+		})
+	}
+	runOff := func() {
+		boot(f.off, bootOff, helloJob, func(res *sandbox.Result) bool {
+			return res.Status == sandbox.StatusSuccess && res.Stdout == "hello\n"
+		})
+	}
+
+	// Warm the page cache and deno's caches once, unmeasured.
+	runBare()
+	runOff()
+	runOn()
+	bare.d, bootOff.d, bootOn.d = nil, nil, nil
+
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for range netRounds() * 2 {
+			runBare()
+			runOff()
+			runOn()
+		}
+	}
+	b.StopTimer()
+
+	var out strings.Builder
+	printTable(&out, bare, bootOff, bootOn)
+	fmt.Fprintf(&out, "  door wiring per pooled boot (on - off): p50 %+.2f ms, p90 %+.2f ms; on/off p50 %.2f\n",
+		ms(bootOn.quantile(0.5))-ms(bootOff.quantile(0.5)), ms(bootOn.quantile(0.9))-ms(bootOff.quantile(0.9)), ratioQ(bootOn, bootOff, 0.5))
+	fmt.Printf("BenchmarkNetworkPoolBoot: %d interleaved rounds on %d CPUs, door allow-net=127.0.0.1:%d:\n%s",
+		netRounds()*2, runtime.NumCPU(), f.port, out.String())
+
+	b.ReportMetric(ms(bare.quantile(0.5)), "bare-p50-ms")
+	b.ReportMetric(ratioQ(bootOff, bare, 0.5), "boot-off/bare-p50")
+	b.ReportMetric(ratioQ(bootOn, bare, 0.5), "boot-on/bare-p50")
+	b.ReportMetric(ms(bootOn.quantile(0.5))-ms(bootOff.quantile(0.5)), "door-boot-p50-ms")
+}
