@@ -13,8 +13,10 @@
 //   - BenchmarkNetworkWarmRun: a warm run (the engine on a pool of the
 //     default size, as serve runs it) of code that makes one HTTPS request
 //     (Deno.createHttpClient with the CA inlined, fetch, the JSON's x
-//     returned and checked, the server's request count checked) vs bare
-//     `deno run --allow-net=127.0.0.1:<port>` of the same code; and a warm
+//     printed with the request's own time by performance.now, and
+//     returned; value and the server's request count checked) vs bare
+//     `deno run --allow-net=127.0.0.1:<port>` of the same code, end to end
+//     and the request alone (in code); and a warm
 //     run of a program that makes no request with the network on (door
 //     wired) and off, vs bare deno of it: what the door costs every warm
 //     run. Each variant is timed spaced (a settle before every call) and
@@ -26,8 +28,11 @@
 //     creation to ready (deno booted into the bootstrap and, with the
 //     network on, the door wired: what the pool hands out), network on vs
 //     off, as ratios to bare `deno run` of hello and as the difference in
-//     ms. Every booted sandbox is then checked, unmeasured (the "on" one
-//     fetches from the HTTPS server through its door).
+//     ms. Every booted sandbox is then checked, unmeasured by the boot (the
+//     "on" one fetches from the HTTPS server through its door); that
+//     request's in-code time against bare deno's, interleaved, is the
+//     door's cost per connection with no pool refill competing for the
+//     CPUs.
 //
 // BENCH_NET_ROUNDS (default 15) sets their rounds.
 package bench
