@@ -4,7 +4,7 @@
 // no wall-clock limits.
 //
 // The network door (issue 10) has two benchmarks, both against a loopback
-// HTTPS server the benchmark starts (a throwaway CA and a leaf for
+// HTTPS server the benchmark starts (HTTP/2, a throwaway CA and a leaf for
 // 127.0.0.1, internal/testenv.LoopbackTLS) and runners built from
 // MCP_CONDUCTOR_RUN_ARGS=allow-net=127.0.0.1:<port> as `conductor serve`
 // builds them (config.Load, then the door's egress.Policy), next to runners
@@ -29,10 +29,12 @@
 //     network on, the door wired: what the pool hands out), network on vs
 //     off, as ratios to bare `deno run` of hello and as the difference in
 //     ms. Every booted sandbox is then checked, unmeasured by the boot (the
-//     "on" one fetches from the HTTPS server through its door); that
-//     request's in-code time against bare deno's, interleaved, is the
-//     door's cost per connection with no pool refill competing for the
-//     CPUs.
+//     "on" one fetches from the HTTPS server through its door, twice: the
+//     second on a new client). Those requests' in-code times against bare
+//     deno's, interleaved, with no pool refill competing for the CPUs: the
+//     first includes deno initializing fetch and TLS (slower in the
+//     sandbox), the second, a new connection and handshake only, is the
+//     door's own cost per connection.
 //
 // BENCH_NET_ROUNDS (default 15) sets their rounds.
 package bench
