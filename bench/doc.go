@@ -2,4 +2,38 @@
 // reported as a ratio against bare `deno run` measured in the same process,
 // interleaved, on the same machine. The tests here only measure; they assert
 // no wall-clock limits.
+//
+// The network door (issue 10) has two benchmarks, both against a loopback
+// HTTPS server the benchmark starts (HTTP/2, a throwaway CA and a leaf for
+// 127.0.0.1, internal/testenv.LoopbackTLS) and runners built from
+// MCP_CONDUCTOR_RUN_ARGS=allow-net=127.0.0.1:<port> as `conductor serve`
+// builds them (config.Load, then the door's egress.Policy), next to runners
+// with no network:
+//
+//   - BenchmarkNetworkWarmRun: a warm run (the engine on a pool of the
+//     default size, as serve runs it) of code that makes one HTTPS request
+//     (Deno.createHttpClient with the CA inlined, fetch, the JSON's x
+//     printed with the request's own time by performance.now, and
+//     returned; value and the server's request count checked) vs bare
+//     `deno run --allow-net=127.0.0.1:<port>` of the same code, end to end
+//     and the request alone (in code); and a warm run of a program that
+//     makes no request with the network on (door wired) and off, vs bare
+//     deno of it: what the door costs every warm run. Each variant is timed spaced (a settle before every call) and
+//     back to back (bursts; each call starts as the previous returns, so
+//     the pool may be refilling), interleaved round by round; medians,
+//     p90/p95/p99 and the on - off difference in ms are printed.
+//   - BenchmarkNetworkPoolBoot: what wiring the door adds to a pooled
+//     sandbox's boot: Runner.StartWith with the pool's options, from
+//     creation to ready (deno booted into the bootstrap and, with the
+//     network on, the door wired: what the pool hands out), network on vs
+//     off, as ratios to bare `deno run` of hello and as the difference in
+//     ms. Every booted sandbox is then checked, unmeasured by the boot (the
+//     "on" one fetches from the HTTPS server through its door, twice: the
+//     second on a new client). Those requests' in-code times against bare
+//     deno's, interleaved, with no pool refill competing for the CPUs: the
+//     first includes deno initializing fetch and TLS (slower in the
+//     sandbox), the second, a new connection and handshake only, is the
+//     door's own cost per connection.
+//
+// BENCH_NET_ROUNDS (default 15) sets their rounds.
 package bench
