@@ -79,8 +79,35 @@
 // reaches the registry as it would any host, through the responder and
 // the redirect; no proxy variables are set.
 //
-// Limits: the door decides on the name and port, and cannot see inside
-// TLS, so a connection to an allowed host:port carries whatever the client
-// sends there, including a different SNI/Host (domain fronting through a
-// CDN that still permits it).
+// # Secrets
+//
+// Secrets (NewSecrets; MCP_CONDUCTOR_NET_SECRETS) let code use a credential
+// it never holds. Code sees each secret's name as an environment variable
+// holding a placeholder ("conductor-secret-NAME-<random>", made at server
+// start). A connection to a name some secret may go to is intercepted
+// (intercept.go): if the sandbox speaks TLS, the door terminates it with a
+// certificate for that name from a per-server CA (ECDSA P-256, key only in
+// this process's memory, constrained to DNS names; sandboxes trust its
+// certificate through DENO_CERT, nothing else does), and proxies HTTP/1.1
+// (net/http/httputil: hop-by-hop headers, upgrades, streaming) to the same
+// name:port over its own resolve-vet-dial path and a TLS connection that
+// verifies the upstream's certificate against the host's roots. It puts
+// the real value in place of a placeholder in request headers only (Basic
+// credentials included), never in the URL or body: an API that reflects
+// a body or URL (a gist, an issue, an error page) would hand the value to
+// the code. Real values in the answer (headers and a streamed body, which
+// the door asks uncompressed) go back as the placeholder. A request on
+// that connection for another Host gets 421, and a ClientHello naming
+// another server fails the handshake: the connection is to the name the
+// DNS answer was for. A placeholder sent to any other host, or over plain
+// HTTP, goes out as the placeholder; the record lists it under
+// Placeholders when the door can see it (not inside TLS to a host without
+// secrets, which the door does not terminate: there it is only the
+// placeholder). Only hosts with secrets are intercepted, so clients that
+// pin or bring their own CA keep working everywhere else.
+//
+// Limits: outside secret hosts the door decides on the name and port, and
+// does not see inside TLS, so a connection to an allowed host:port carries
+// whatever the client sends there, including a different SNI/Host (domain
+// fronting through a CDN that still permits it).
 package egress

@@ -2,17 +2,10 @@ package sandbox
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +20,7 @@ import (
 	"golang.org/x/net/websocket"
 
 	"github.com/conductor-sandbox/conductor/egress"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
 
 // netHooks are the door's resolver and dialer in tests: names from a map,
@@ -126,7 +120,7 @@ func TestNetworkRuns(t *testing.T) {
 	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello over TLS, %s", r.URL.Path)
 	}))
-	caPEM, leaf := testCA(t)
+	caPEM, leaf := testenv.LoopbackTLS(t)
 	tlsSrv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}}
 	tlsSrv.StartTLS()
 	t.Cleanup(tlsSrv.Close)
@@ -299,41 +293,4 @@ func TestNetworkPolicyRefused(t *testing.T) {
 	if !errors.Is(err, egress.ErrNoNetwork) {
 		t.Errorf("New with an empty policy: %v, want ErrNoNetwork", err)
 	}
-}
-
-// testCA makes a CA (PEM, for the code to trust) and a leaf certificate
-// for 127.0.0.1 it signed (rustls refuses a CA as the server's own).
-func testCA(t *testing.T) (string, tls.Certificate) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "conductor test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
-		tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
 }

@@ -244,18 +244,17 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		// door's own responder, which answers only what the policy allows.
 		flags = grantPath(flags, "net", egress.ResolverAddr)
 	}
-	args := denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), flags, o.Limits.Memory, so.ImportMap)
 	env := sandboxEnv(o.Root.DenoDir, o.NPMRegistry)
 	if door != nil && so.Install == nil && door.Secrets != nil {
 		// Code sees placeholders, and may read them; deno and node
 		// clients trust the door's CA on top of their own roots.
 		env = append(env, door.Secrets.Env()...)
-		ca := path.Join(o.Root.TrustDir, CACertName)
-		env = append(env, "DENO_CERT="+ca)
+		env = append(env, "DENO_CERT="+path.Join(o.Root.TrustDir, CACertName))
 		for _, n := range door.Secrets.Names() {
 			flags = grantPath(flags, "env", n)
 		}
 	}
+	args := denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), flags, o.Limits.Memory, so.ImportMap)
 	if so.Install != nil {
 		name := ".install-" + sb.id + ".ts"
 		files := map[string][]byte{name: []byte(so.Install.Program)}

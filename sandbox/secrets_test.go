@@ -3,17 +3,10 @@ package sandbox
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,6 +19,7 @@ import (
 	"time"
 
 	"github.com/conductor-sandbox/conductor/egress"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
 
 // seenHeaders is a test server's record of the Authorization headers it got.
@@ -71,44 +65,6 @@ func echoServer(t *testing.T, cert *tls.Certificate, seen *seenHeaders) int {
 	return srv.Listener.Addr().(*net.TCPAddr).Port
 }
 
-// namesCA makes a CA and a leaf for the DNS names, both for servers the
-// test starts (the door verifies them against the CA's pool).
-func namesCA(t *testing.T, names ...string) (*x509.CertPool, string, tls.Certificate) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "upstream test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), DNSNames: names,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return pool, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
-		tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
-}
-
 // TestSecretsReachOnlyTheirHost: GITHUB_TOKEN may go to api.secret.test
 // only. Code in a real sandbox (deno wide open: allow-all) sends its
 // placeholder to that host (a token header, Basic credentials, node:https)
@@ -121,7 +77,7 @@ func namesCA(t *testing.T, names ...string) (*x509.CertPool, string, tls.Certifi
 // and the placeholder that went out as is.
 func TestSecretsReachOnlyTheirHost(t *testing.T) {
 	real := "ghp_REALVALUE_" + strconv.FormatInt(time.Now().UnixNano(), 36) + "_never_in_a_sandbox"
-	pool, upstreamPEM, cert := namesCA(t, "api.secret.test", "other.test")
+	upstreamPEM, pool, cert := testenv.TLSFor(t, "api.secret.test", "other.test")
 	secretSeen, otherSeen, plainSeen := &seenHeaders{}, &seenHeaders{}, &seenHeaders{}
 	pa := echoServer(t, &cert, secretSeen)
 	pb := echoServer(t, &cert, otherSeen)
@@ -362,4 +318,38 @@ func scanMemory(pid int, a, b []byte) (foundA, foundB bool, n int64, err error) 
 		}
 	}
 	return foundA, foundB, n, sc.Err()
+}
+
+// TestSecretsGrantOnlyTheirNames: with allow-net alone, code may read the
+// secrets' placeholders (the server grants their names to deno's
+// allow-env) and nothing else of the environment.
+func TestSecretsGrantOnlyTheirNames(t *testing.T) {
+	pol, err := egress.NewPolicy([]string{"api.secret.test"}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := egress.NewSecrets([]egress.Secret{{Name: "GITHUB_TOKEN", Value: "ghp_0123456789abcdef", Hosts: []string{"api.secret.test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(t)
+	o.DenoFlags = []string{"--allow-net=api.secret.test"}
+	o.Net = &NetOptions{Policy: pol, Secrets: secrets}
+	r, err := New(t.Context(), o)
+	if err != nil {
+		t.Fatalf("runner with secrets: %v", err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	res := runCode(t, r, `
+let home;
+try { home = Deno.env.get("HOME"); } catch (e) { home = (e as Error).name; }
+export default { tok: Deno.env.get("GITHUB_TOKEN"), home };
+`, 30*time.Second)
+	var got struct{ Tok, Home string }
+	if err := json.Unmarshal(res.ReturnValue, &got); err != nil {
+		t.Fatalf("return value %s (status %s, %+v): %v", res.ReturnValue, res.Status, res.Error, err)
+	}
+	if got.Tok != secrets.Placeholder("GITHUB_TOKEN") || got.Home != "NotCapable" {
+		t.Errorf("GITHUB_TOKEN = %q, HOME read: %q; want the placeholder and NotCapable", got.Tok, got.Home)
+	}
 }

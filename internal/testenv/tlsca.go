@@ -21,6 +21,14 @@ import (
 // server's own).
 func LoopbackTLS(tb testing.TB) (caPEM string, leaf tls.Certificate) {
 	tb.Helper()
+	caPEM, _, leaf = TLSFor(tb, "127.0.0.1")
+	return caPEM, leaf
+}
+
+// TLSFor is LoopbackTLS for other names: the leaf is valid for each of
+// hosts (IP literals or DNS names); the CA comes as PEM and as a pool.
+func TLSFor(tb testing.TB, hosts ...string) (caPEM string, pool *x509.CertPool, leaf tls.Certificate) {
+	tb.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
@@ -44,15 +52,23 @@ func LoopbackTLS(tb testing.TB) (caPEM string, leaf tls.Certificate) {
 		tb.Fatal(err)
 	}
 	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: hosts[0]},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			leafTmpl.IPAddresses = append(leafTmpl.IPAddresses, ip)
+		} else {
+			leafTmpl.DNSNames = append(leafTmpl.DNSNames, h)
+		}
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
+	pool = x509.NewCertPool()
+	pool.AddCert(ca)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})), pool,
 		tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
 }
