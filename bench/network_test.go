@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,15 +56,23 @@ type netFixture struct {
 	hits    atomic.Int64 // requests the HTTPS server answered
 	runArgs []string     // the validated deno flags of the "on" runner
 	on, off *sandbox.Runner
+	// sec is a runner whose door puts the secret benchSecretName in for
+	// benchSecretHost (resolved to 127.0.0.1 by a test resolver): its
+	// requests there are intercepted (TLS terminated, HTTP proxied).
+	sec        *sandbox.Runner
+	secretHits atomic.Int64 // requests that arrived with the real value
 	dir     string // bare deno's scripts, DENO_DIR and HOME
 }
 
 func newNetFixture(b *testing.B) *netFixture {
 	f := &netFixture{dir: b.TempDir()}
-	caPEM, leaf := testenv.LoopbackTLS(b)
+	caPEM, roots, leaf := testenv.TLSFor(b, "127.0.0.1", benchSecretHost)
 	f.caPEM = caPEM
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.hits.Add(1)
+		if r.Header.Get("Authorization") == "Bearer "+benchSecretValue {
+			f.secretHits.Add(1)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"x":%d}`, netAnswer)
 	}))
@@ -88,7 +97,63 @@ func newNetFixture(b *testing.B) *netFixture {
 		o.DenoFlags, o.Network, o.Net = s.RunArgs, s.Network, n
 	})
 	f.off = sandboxtest.Runner(b, nil)
+
+	pol, err := egress.NewPolicy([]string{benchSecretHost}, false, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	secrets, err := egress.NewSecrets([]egress.Secret{{Name: benchSecretName, Value: benchSecretValue, Hosts: []string{benchSecretHost}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lo := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	f.sec = sandboxtest.Runner(b, func(o *sandbox.Options) {
+		o.DenoFlags, o.Network = []string{"--allow-net=" + benchSecretHost}, true
+		o.Net = &sandbox.NetOptions{Policy: pol, Secrets: secrets, UpstreamRoots: roots,
+			Resolver: func(context.Context, string) ([]netip.Addr, error) { return lo, nil }}
+	})
 	return f
+}
+
+// The secret of the interception row.
+const (
+	benchSecretHost  = "bench.secret.test"
+	benchSecretName  = "BENCH_TOKEN"
+	benchSecretValue = "bench-real-value-0123456789"
+)
+
+// secretCode is fetchCode to the secret host, with the secret's
+// placeholder as a bearer token; the sandbox trusts the door's CA itself.
+func (f *netFixture) secretCode() string {
+	return fmt.Sprintf(`const t0 = performance.now();
+const r = await fetch("https://%s:%d/x", { headers: { Authorization: "Bearer " + Deno.env.get(%q) } });
+const x = (await r.json()).x;
+console.log(JSON.stringify({ x, ms: performance.now() - t0 }));
+`, benchSecretHost, f.port, benchSecretName)
+}
+
+// bareSecretCode is what bare deno sends for it: the real value, directly.
+func (f *netFixture) bareSecretCode() string {
+	ca, _ := json.Marshal(f.caPEM)
+	return fmt.Sprintf(`const c = Deno.createHttpClient({ caCerts: [%s] });
+const t0 = performance.now();
+const r = await fetch(%q, { client: c, headers: { Authorization: "Bearer %s" } });
+const x = (await r.json()).x;
+console.log(JSON.stringify({ x, ms: performance.now() - t0 }));
+`, ca, f.url, benchSecretValue)
+}
+
+// withSecret wraps a variant: it fails unless the server got exactly one
+// request carrying the real value during it.
+func (f *netFixture) withSecret(run runFunc) runFunc {
+	return func() (time.Duration, time.Duration, error) {
+		before := f.secretHits.Load()
+		d, in, err := run()
+		if got := f.secretHits.Load() - before; err == nil && got != 1 {
+			err = fmt.Errorf("the HTTPS server got %d requests with the real value, want 1", got)
+		}
+		return d, in, err
+	}
 }
 
 // netSettings validates runArgs as the admin's MCP_CONDUCTOR_RUN_ARGS and
@@ -332,7 +397,7 @@ func (v *netVariant) burst(b *testing.B) {
 func BenchmarkNetworkWarmRun(b *testing.B) {
 	deno, _ := paths(b)
 	f := newNetFixture(b)
-	engOn, engOff := warmEngine(b, f.on), warmEngine(b, f.off)
+	engOn, engOff, engSec := warmEngine(b, f.on), warmEngine(b, f.off), warmEngine(b, f.sec)
 
 	code := f.fetchCode()
 	fetchScript := f.script(b, "fetch.ts", code)
@@ -345,7 +410,12 @@ func BenchmarkNetworkWarmRun(b *testing.B) {
 	bareHello := newNetVariant("bare deno run hello (base)", f.bare(deno, helloScript, printed("hello\n")))
 	warmOff := newNetVariant("warm run hello, network off", warmRun(engOff, hello, undefinedJSON, printed("hello\n")))
 	warmOn := newNetVariant("warm run hello, network on (door)", warmRun(engOn, hello, undefinedJSON, printed("hello\n")))
-	all := []*netVariant{bareHTTPS, warmHTTPS, bareHello, warmOff, warmOn}
+	secCode := f.secretCode()
+	bareSecret := newNetVariant("bare deno run, 1 HTTPS fetch with a token (base)",
+		f.withSecret(f.bare(deno, f.script(b, "secret.ts", f.bareSecretCode()), fetched, allowNet)))
+	warmSecret := newNetVariant("warm run, 1 HTTPS fetch, secret put in (door intercepts)",
+		f.withSecret(warmRun(engSec, secCode+"x\n", strconv.Itoa(netAnswer), fetched)))
+	all := []*netVariant{bareHTTPS, warmHTTPS, bareHello, warmOff, warmOn, bareSecret, warmSecret}
 
 	// Warm the page cache, deno's caches and each path once, unmeasured.
 	for _, v := range all {
@@ -389,6 +459,13 @@ func BenchmarkNetworkWarmRun(b *testing.B) {
 		printTable(&out, bh, off, on)
 		fmt.Fprintf(&out, "  door per warm run without a request (on - off): p50 %+.2f ms, p95 %+.2f ms; on/off p50 %.2f\n",
 			ms(on.quantile(0.5))-ms(off.quantile(0.5)), ms(on.quantile(0.95))-ms(off.quantile(0.95)), ratioQ(on, off, 0.5))
+		sb, sw := shape.pick(bareSecret), shape.pick(warmSecret)
+		isb, isw := shape.inCo(bareSecret), shape.inCo(warmSecret)
+		isb.name, isw.name = "  in code: fetch+json with token, bare (base)", "  in code: fetch+json, secret put in by the door"
+		printTable(&out, sb, sw)
+		printTable(&out, isb, isw)
+		fmt.Fprintf(&out, "  the request inside the code, intercepted - bare: p50 %+.2f ms, p95 %+.2f ms\n",
+			ms(isw.quantile(0.5))-ms(isb.quantile(0.5)), ms(isw.quantile(0.95))-ms(isb.quantile(0.95)))
 	}
 	// The table goes to stdout whole (benchmark logs are cut at 10 lines).
 	fmt.Printf("BenchmarkNetworkWarmRun: %d interleaved rounds on %d CPUs, door allow-net=127.0.0.1:%d, pool %d:\n%s",
@@ -398,6 +475,7 @@ func BenchmarkNetworkWarmRun(b *testing.B) {
 	b.ReportMetric(ratioQ(warmHTTPS.spaced, bareHTTPS.spaced, 0.5), "https-warm/bare-p50")
 	b.ReportMetric(ratioQ(warmHTTPS.b2b, bareHTTPS.b2b, 0.5), "https-warm/bare-b2b-p50")
 	b.ReportMetric(ms(warmOn.spaced.quantile(0.5))-ms(warmOff.spaced.quantile(0.5)), "door-warm-p50-ms")
+	b.ReportMetric(ratioQ(warmSecret.spaced, bareSecret.spaced, 0.5), "secret-warm/bare-p50")
 }
 
 // BenchmarkNetworkPoolBoot is what wiring the door adds to a pooled

@@ -505,7 +505,7 @@ func TestVariables(t *testing.T) {
 		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPoolSize,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
 		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
-		VarNetPrivate,
+		VarNetPrivate, VarNetSecrets,
 	}
 	var names []string
 	for _, v := range vs {
@@ -634,6 +634,18 @@ func TestIssue9Settings(t *testing.T) {
 		{"deny-net values kept for the door", []string{VarRunArgs, "allow-all,deny-net=evil.example,other.example:25"}, func(s Settings) any { return s.NetDeny }, []string{"evil.example", "other.example:25"}, ""},
 		{"bare deny-net: no network, no deny list", []string{VarRunArgs, "allow-net,deny-net"}, func(s Settings) any { return s.NetDeny == nil && !s.Network }, true, ""},
 		{"net private zone", []string{VarRunArgs, "allow-net", VarNetPrivate, "fe80::%eth0/64"}, nil, nil, "not a CIDR"},
+		// Secrets: values come from the variables the entries name.
+		{"secrets", []string{VarRunArgs, "allow-net", VarNetSecrets, "GITHUB_TOKEN=api.github.com,Uploads.GitHub.com.;K=api.example.com", "GITHUB_TOKEN", "ghp_0123456789", "K", "k-0123456789"},
+			func(s Settings) any { return fmt.Sprint(s.NetSecrets) }, "[GITHUB_TOKEN=api.github.com,uploads.github.com K=api.example.com]", ""},
+		{"secret value read", []string{VarRunArgs, "allow-net", VarNetSecrets, "K=api.example.com", "K", "k-0123456789"},
+			func(s Settings) any { return s.NetSecrets[0].Value }, "k-0123456789", ""},
+		{"secret variable unset", []string{VarRunArgs, "allow-net", VarNetSecrets, "K=api.example.com"}, nil, nil, "the server's environment has no K"},
+		{"secret variable empty", []string{VarRunArgs, "allow-net", VarNetSecrets, "K=api.example.com", "K", ""}, nil, nil, "the server's environment has no K"},
+		{"secret without network", []string{VarNetSecrets, "K=api.example.com", "K", "k-0123456789"}, nil, nil, VarNetSecrets + `="K=api.example.com": ` + VarRunArgs + " grants no network"},
+		{"secret not an entry", []string{VarRunArgs, "allow-net", VarNetSecrets, "K"}, nil, nil, `entry 1 "K": not NAME=host`},
+		{"secret twice", []string{VarRunArgs, "allow-net", VarNetSecrets, "K=a.example;K=b.example", "K", "k-0123456789"}, nil, nil, "K is given twice"},
+		{"secret host with port", []string{VarRunArgs, "allow-net", VarNetSecrets, "K=a.example:443", "K", "k-0123456789"}, nil, nil, "without port or scheme"},
+		{"secret host url", []string{VarRunArgs, "allow-net", VarNetSecrets, "K=https://a.example", "K", "k-0123456789"}, nil, nil, "without port or scheme"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

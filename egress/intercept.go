@@ -72,7 +72,10 @@ func (d *Door) intercept(c *net.TCPConn, host string, port int, rec *record) {
 	conn := &prefixConn{Conn: cc, prefix: first, done: make(chan struct{})}
 	tc := tls.Server(conn, &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"http/1.1"},
+		// h2 first: over HTTP/1.1 the client's first request, written right
+		// behind its Finished, waits for a delayed ACK (Nagle) when the
+		// server has nothing to send; h2's SETTINGS carry the ACK.
+		NextProtos: []string{"h2", "http/1.1"},
 		GetCertificate: func(hi *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			if hi.ServerName != "" && !strings.EqualFold(strings.TrimSuffix(hi.ServerName, "."), host) {
 				return nil, fmt.Errorf("TLS server name %q is not %s, the name looked up", hi.ServerName, host)

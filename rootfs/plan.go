@@ -17,7 +17,7 @@ const (
 	denoPath     = "/usr/bin/deno"
 	denoDir      = "/deno-dir"
 	bootstrapDir = "/conductor"
-	trustDir     = "/etc/conductor"
+	trustDir     = "/conductor/trust"
 )
 
 // mountPoints are the empty directories the sandbox mounts over.

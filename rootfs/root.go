@@ -20,7 +20,7 @@ type Root struct {
 	DenoPath     string // in-root path of deno, "/usr/bin/deno"
 	DenoDir      string // in-root mount point for the dependency cache, "/deno-dir"
 	BootstrapDir string // in-root directory of the bootstrap files, "/conductor"
-	TrustDir     string // in-root mount point for the certificates sandboxes trust, "/etc/conductor"
+	TrustDir     string // in-root mount point for the certificates sandboxes trust, "/conductor/trust"
 
 	manifest *manifest
 	mu       sync.Mutex

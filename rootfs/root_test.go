@@ -32,7 +32,7 @@ func TestRootContents(t *testing.T) {
 	}
 	for _, p := range []string{
 		"/usr/bin/deno", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/nsswitch.conf", "/etc/resolv.conf",
-		"/proc", "/dev", "/tmp", "/deno-dir", "/conductor/bootstrap.js",
+		"/proc", "/dev", "/tmp", "/deno-dir", "/conductor/trust", "/conductor/bootstrap.js",
 	} {
 		addWithParents(p)
 	}

@@ -132,9 +132,9 @@ let front = "";
 const fb = new Uint8Array(4096);
 for (let n; (n = await conn.read(fb)) !== null;) front += new TextDecoder().decode(fb.subarray(0, n));
 conn.close();
-const trust = [...Deno.readDirSync("/etc/conductor")].map((e) => e.name);
+const trust = [...Deno.readDirSync("/conductor/trust")].map((e) => e.name);
 const environ = Deno.readTextFileSync("/proc/self/environ");
-const ca = Deno.readTextFileSync("/etc/conductor/ca.pem");
+const ca = Deno.readTextFileSync("/conductor/trust/ca.pem");
 console.log("waiting for the memory scan");
 await new Promise((r) => setTimeout(r, 2500));
 export default { front, tok, aBody, aEcho, basic, viaNode, other, plain, trust, environ, env: Deno.env.toObject(), ca };
@@ -215,7 +215,7 @@ export default { front, tok, aBody, aEcho, basic, viaNode, other, plain, trust, 
 		t.Errorf("the secret host's echo reached the code as body %q, header %q: want the placeholder back", got.ABody, got.AEcho)
 	}
 	if len(got.Trust) != 1 || got.Trust[0] != "ca.pem" || !strings.Contains(got.Ca, "BEGIN CERTIFICATE") || strings.Contains(got.Ca, "PRIVATE") {
-		t.Errorf("/etc/conductor holds %v (ca.pem %d bytes): want only the CA certificate", got.Trust, len(got.Ca))
+		t.Errorf("/conductor/trust holds %v (ca.pem %d bytes): want only the CA certificate", got.Trust, len(got.Ca))
 	}
 	if all := string(res.ReturnValue) + res.Stdout + res.Stderr; strings.Contains(all, real) {
 		t.Errorf("the real value reached the code: %s", all)
