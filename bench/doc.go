@@ -18,7 +18,11 @@
 //     `deno run --allow-net=127.0.0.1:<port>` of the same code, end to end
 //     and the request alone (in code); and a warm run of a program that
 //     makes no request with the network on (door wired) and off, vs bare
-//     deno of it: what the door costs every warm run. Each variant is timed spaced (a settle before every call) and
+//     deno of it: what the door costs every warm run; and the same request
+//     to a secret host (a runner with MCP_CONDUCTOR_NET_SECRETS's
+//     equivalent: the door terminates TLS and puts the real bearer token
+//     in, the server counting requests that carry it) vs bare deno sending
+//     the real token itself. Each variant is timed spaced (a settle before every call) and
 //     back to back (bursts; each call starts as the previous returns, so
 //     the pool may be refilling), interleaved round by round; medians,
 //     p90/p95/p99 and the on - off difference in ms are printed.
