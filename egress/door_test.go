@@ -374,7 +374,13 @@ func TestDoorCaps(t *testing.T) {
 	if _, err := echoN(10); err == nil {
 		t.Error("a third connection over MaxConns=2 worked")
 	}
-	recs, _ := d.Records()
+	// The cut reaches the client before the door's relay returns and
+	// records why.
+	var recs []Record
+	waitFor(t, "the byte limit recorded", 5*time.Second, func() bool {
+		recs, _ = d.Records()
+		return len(recs) == 3 && strings.Contains(recs[1].Reason, "byte limit")
+	})
 	if len(recs) != 3 {
 		t.Fatalf("records %+v, want 3", recs)
 	}
