@@ -454,9 +454,16 @@ func (d *Door) serveConn(c *net.TCPConn) {
 		return
 	}
 	up, reason := d.open(host, kind, port)
+	d.relayTo(c, up, reason, rec, nil, "")
+}
+
+// relayTo relays c to up, first sending prefix (bytes already read from
+// c), noting note in the record; with no up it records the refusal reason
+// and resets c.
+func (d *Door) relayTo(c *net.TCPConn, up net.Conn, reason string, rec *record, prefix []byte, note string) {
 	if up == nil {
 		rec.set(false, reason)
-		d.logRefusal(host, port, reason)
+		d.logRefusal(rec.r.Host, rec.r.Port, reason)
 		reset(c)
 		return
 	}
@@ -466,11 +473,14 @@ func (d *Door) serveConn(c *net.TCPConn) {
 	}
 	defer d.untrack(up)
 	defer up.Close()
-	rec.set(true, "")
+	rec.set(true, note)
+	if len(prefix) > 0 {
+		if _, err := up.Write(prefix); err != nil {
+			return
+		}
+	}
 	if err := d.relay(c, up, rec); err != nil {
-		rec.mu.Lock()
-		rec.r.Reason = "ended: " + sanitize(strings.ReplaceAll(err.Error(), "\n", "; "))
-		rec.mu.Unlock()
+		rec.appendReason("ended: " + strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 }
 

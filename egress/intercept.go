@@ -48,25 +48,7 @@ func (d *Door) intercept(c *net.TCPConn, host string, port int, rec *record) {
 	d.bytesIn(rec, 1, true)
 	if first[0] != 0x16 { // not a TLS handshake record: relay as is
 		up, reason := d.dial(host, hostName, port)
-		if up == nil {
-			rec.set(false, reason)
-			d.logRefusal(host, port, reason)
-			reset(c)
-			return
-		}
-		if !d.track(up, false) {
-			up.Close()
-			return
-		}
-		defer d.untrack(up)
-		defer up.Close()
-		rec.set(true, "not TLS: relayed unchanged (secrets are put in only over TLS)")
-		if _, err := up.Write(first); err != nil {
-			return
-		}
-		if err := d.relay(c, up, rec); err != nil {
-			rec.appendReason("ended: " + shortErr(err))
-		}
+		d.relayTo(c, up, reason, rec, first, "not TLS: relayed unchanged (secrets are put in only over TLS)")
 		return
 	}
 	conn := &prefixConn{Conn: cc, prefix: first, done: make(chan struct{})}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/internal/testenv"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -110,7 +112,7 @@ func rootlessBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs testenv.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	start := time.Now()
 	d, err := StartDoor(context.Background(), DoorOptions{NetNS: ns.path, Policy: pol, Resolver: h.resolve, Dial: h.dial, Logger: log})
