@@ -96,7 +96,11 @@
 // credentials included), never in the URL or body: an API that reflects
 // a body or URL (a gist, an issue, an error page) would hand the value to
 // the code. Real values in the answer (headers and a streamed body, which
-// the door asks uncompressed) go back as the placeholder. A request on
+// the door asks uncompressed; trailers too) go back as the placeholder;
+// an answer in an encoding the door cannot read is refused (502). After a
+// protocol upgrade (101, WebSocket) the stream is relayed unchecked: the
+// value went out in the handshake's headers, an echo of it in frames
+// would not be caught. A request on
 // that connection for another Host gets 421, and a ClientHello naming
 // another server fails the handshake: the connection is to the name the
 // DNS answer was for. A placeholder sent to any other host, or over plain

@@ -92,7 +92,7 @@ func (d *Door) serveHTTP(tc *tls.Conn, done <-chan struct{}, host string, port i
 			pr.Out.Header.Del("Accept-Encoding")
 		},
 		Transport:      d.secretTransport(host),
-		ModifyResponse: func(r *http.Response) error { d.scrubResponse(r, host); return nil },
+		ModifyResponse: func(r *http.Response) error { return d.scrubResponse(r, host) },
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			msg := "conductor egress door: " + hostport + ": " + shortErr(err)
 			rec.appendReason(msg)
@@ -236,9 +236,33 @@ func (d *Door) putInBasic(v string, mine []*secret, rec *record) string {
 
 // scrubResponse puts placeholders back wherever the host's answer holds a
 // real value of a secret that may go to it.
-func (d *Door) scrubResponse(r *http.Response, host string) {
+// An answer in an encoding the door cannot read (it asks for gzip only,
+// which the transport decodes) is refused: it could carry a value back.
+func (d *Door) scrubResponse(r *http.Response, host string) error {
 	mine := d.o.Secrets.forHost(host)
-	for _, vs := range r.Header {
+	scrubHeader(r.Header, mine)
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") && r.StatusCode != http.StatusSwitchingProtocols {
+		return fmt.Errorf("%w: the host answered in Content-Encoding %q, which the door cannot check for the secrets' values", errUncheckable, ce)
+	}
+	if r.Body == nil || r.Body == http.NoBody || r.StatusCode == http.StatusSwitchingProtocols {
+		return nil
+	}
+	var body io.ReadCloser = r.Body
+	for _, s := range mine {
+		body = newReplacer(body, []byte(s.Value), []byte(s.placeholder))
+	}
+	// Trailers arrive with the body's end; the proxy copies them after it.
+	r.Body = &atEOF{ReadCloser: body, fn: func() { scrubHeader(r.Trailer, mine) }}
+	r.ContentLength = -1
+	r.Header.Del("Content-Length")
+	return nil
+}
+
+var errUncheckable = errors.New("answer refused")
+
+// scrubHeader puts placeholders back in place of real values.
+func scrubHeader(h http.Header, mine []*secret) {
+	for _, vs := range h {
 		for i, v := range vs {
 			for _, s := range mine {
 				v = strings.ReplaceAll(v, s.Value, s.placeholder)
@@ -246,16 +270,21 @@ func (d *Door) scrubResponse(r *http.Response, host string) {
 			vs[i] = v
 		}
 	}
-	if r.Body == nil || r.Body == http.NoBody || r.StatusCode == http.StatusSwitchingProtocols {
-		return
+}
+
+// atEOF calls fn once when the body ends.
+type atEOF struct {
+	io.ReadCloser
+	fn   func()
+	once sync.Once
+}
+
+func (a *atEOF) Read(p []byte) (int, error) {
+	n, err := a.ReadCloser.Read(p)
+	if err == io.EOF {
+		a.once.Do(a.fn)
 	}
-	var body io.ReadCloser = r.Body
-	for _, s := range mine {
-		body = newReplacer(body, []byte(s.Value), []byte(s.placeholder))
-	}
-	r.Body = body
-	r.ContentLength = -1
-	r.Header.Del("Content-Length")
+	return n, err
 }
 
 // replacer is a streaming replace of old by new.

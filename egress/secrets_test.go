@@ -249,10 +249,30 @@ func TestScrubResponse(t *testing.T) {
 		StatusCode: 200, Header: http.Header{"X-Echo": {"value-of-A-123"}, "Content-Length": {"31"}},
 		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)),
 	}
-	d.scrubResponse(r, "a.example")
+	r.Trailer = http.Header{"X-Sig": {"sig value-of-A-123"}}
+	if err := d.scrubResponse(r, "a.example"); err != nil {
+		t.Fatal(err)
+	}
 	got, _ := io.ReadAll(r.Body)
+	if tr := r.Trailer.Get("X-Sig"); tr != "sig "+s.Placeholder("A") {
+		t.Errorf("trailer after the body: %q, want the placeholder", tr)
+	}
 	ph := s.Placeholder("A")
 	if string(got) != `{"echo":"Bearer `+ph+`"}` || r.Header.Get("X-Echo") != ph || r.ContentLength != -1 || r.Header.Get("Content-Length") != "" {
 		t.Errorf("scrubbed: body %s, X-Echo %q, length %d %q", got, r.Header.Get("X-Echo"), r.ContentLength, r.Header.Get("Content-Length"))
+	}
+}
+
+// TestScrubRefusesEncoded: an answer the door cannot read is refused, not
+// passed through unchecked.
+func TestScrubRefusesEncoded(t *testing.T) {
+	s, err := NewSecrets([]Secret{{Name: "A", Value: "value-of-A-123", Hosts: []string{"a.example"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Door{o: DoorOptions{Secrets: s}}
+	r := &http.Response{StatusCode: 200, Header: http.Header{"Content-Encoding": {"br"}}, Body: io.NopCloser(strings.NewReader("x"))}
+	if err := d.scrubResponse(r, "a.example"); !errors.Is(err, errUncheckable) || !strings.Contains(err.Error(), `"br"`) {
+		t.Errorf("a br answer: %v, want it refused naming the encoding", err)
 	}
 }
