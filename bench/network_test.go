@@ -61,7 +61,7 @@ type netFixture struct {
 	// requests there are intercepted (TLS terminated, HTTP proxied).
 	sec        *sandbox.Runner
 	secretHits atomic.Int64 // requests that arrived with the real value
-	dir     string // bare deno's scripts, DENO_DIR and HOME
+	dir        string       // bare deno's scripts, DENO_DIR and HOME
 }
 
 func newNetFixture(b *testing.B) *netFixture {
