@@ -2,7 +2,10 @@
 //
 // A root holds exactly: the deno binary at /usr/bin/deno, the shared libraries it needs, the
 // bootstrap files under /conductor, a minimal /etc (passwd, group, hosts, nsswitch.conf, a resolv.conf
-// naming 127.0.0.53, the network door's DNS responder when a run has network) and the empty mount points /proc, /dev, /tmp and /deno-dir. There is no /sys.
+// naming 127.0.0.53, the network door's DNS responder when a run has network), the empty mount
+// points /proc, /tmp and /deno-dir, and /dev: empty files as the mount points of the device nodes
+// the sandbox binds from the host (null, zero, full, random, urandom, tty; [Root.DevNodes]) and the
+// relative symlinks fd, stdin, stdout and stderr into ../proc/self/fd. There is no /sys.
 // Directories are 0755, files 0644, deno and the ELF interpreter 0755 (the kernel refuses to
 // exec a binary whose PT_INTERP file is not executable). When built by root everything is owned
 // by 0:0.

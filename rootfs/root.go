@@ -21,6 +21,9 @@ type Root struct {
 	DenoDir      string // in-root mount point for the dependency cache, "/deno-dir"
 	BootstrapDir string // in-root directory of the bootstrap files, "/conductor"
 	TrustDir     string // in-root mount point for the certificates sandboxes trust, "/conductor/trust"
+	// DevNodes are the in-root paths of the device mount points in /dev ("/dev/null", ...): the
+	// sandbox binds the host's node of the same path over each one.
+	DevNodes []string
 
 	manifest *manifest
 	mu       sync.Mutex
@@ -53,6 +56,7 @@ func open(ctx context.Context, dir, hash string) (*Root, error) {
 		DenoDir:      denoDir,
 		TrustDir:     trustDir,
 		BootstrapDir: bootstrapDir,
+		DevNodes:     devNodes(),
 		manifest:     m,
 		hold:         hold,
 	}
