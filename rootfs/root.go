@@ -26,8 +26,11 @@ type Root struct {
 	DevNodes []string
 
 	manifest *manifest
-	mu       sync.Mutex
-	hold     *os.File // shared flock on <dir>/<hash>/hold; nil once released
+	// refreshed: open verified files by content whose inode or times differ from the manifest's
+	// (a copied root) and updated the in-memory manifest; Ensure writes it back.
+	refreshed bool
+	mu        sync.Mutex
+	hold      *os.File // shared flock on <dir>/<hash>/hold; nil once released
 }
 
 // open loads <dir>/<hash>, takes a hold on it and runs the cheap check. The caller holds the
@@ -60,10 +63,12 @@ func open(ctx context.Context, dir, hash string) (*Root, error) {
 		manifest:     m,
 		hold:         hold,
 	}
-	if err := m.check(ctx, r.Path); err != nil {
+	refreshed, err := m.check(ctx, r.Path)
+	if err != nil {
 		hold.Close()
 		return nil, err
 	}
+	r.refreshed = refreshed
 	return r, nil
 }
 
