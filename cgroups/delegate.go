@@ -9,6 +9,25 @@ import (
 	"strconv"
 )
 
+// Start sets up cgroups for a process that starts sandboxes: Detect, then
+// PrepareDelegation. The server calls it once at startup, and the tests that
+// start sandboxes call it too (sandbox's and internal/sandboxtest's helpers,
+// this package's TestRealApplyAsRoot), so tests take the server's path: in a
+// delegated cgroup v2 subtree (a Delegate=yes scope or service) the calling
+// process moves into the server leaf and enables the controllers, exactly as
+// the server does. Calling it again in the same process is a no-op after
+// Detect (the leaf's parent is recognised as ours, nothing is pending).
+func Start(ctx context.Context, o Options) (*Host, error) {
+	h, err := Detect(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.PrepareDelegation(ctx); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
 // PrepareDelegation readies a delegated cgroup v2 subtree for sandboxes. cgroup v2's
 // "no internal processes" rule forbids enabling controllers for the children of a cgroup
 // that itself holds processes, so when conductor lives directly in the delegated cgroup P

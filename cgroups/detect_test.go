@@ -439,3 +439,28 @@ func TestDetectRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestStartPreparesDelegation: Start, the setup of the server and of the tests that start
+// sandboxes, leaves a Delegate=yes cgroup v2 service ready for sandboxes (Detect alone does
+// not: Config then asks for PrepareDelegation), and a second Start in the moved process does
+// nothing more.
+func TestStartPreparesDelegation(t *testing.T) {
+	f := newFake(t).unified(false)
+	d := f.dir("system.slice/conductor.service", 0, map[string]string{"cgroup.controllers": "cpu io memory pids", "cgroup.subtree_control": "", "cgroup.procs": "4321\n"})
+	f.xattr[d] = true
+	f.cg = "0::/system.slice/conductor.service\n"
+	h, err := Start(context.Background(), Options{Prefix: pfx, env: f.env()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cg, _, err := h.Config("conductor-a", full, false); err != nil || cg.Path != "/system.slice/conductor.service/conductor-a" {
+		t.Fatalf("Config after Start: %+v %v", cg, err)
+	}
+	if len(f.writes) != 4 || f.writes[0] != "/system.slice/conductor.service/conductor-server/cgroup.procs=4321" {
+		t.Fatalf("writes %q: want the move into the server leaf and three controllers enabled", f.writes)
+	}
+	f.cg = "0::/system.slice/conductor.service/conductor-server\n"
+	if _, err := Start(context.Background(), Options{Prefix: pfx, env: f.env()}); err != nil || len(f.writes) != 4 {
+		t.Fatalf("second Start: %v, writes %q", err, f.writes)
+	}
+}

@@ -3,11 +3,16 @@
 //
 // # Usage
 //
-//	h, err := cgroups.Detect(ctx, cgroups.Options{Prefix: "conductor-", Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT")})
-//	err = h.PrepareDelegation(ctx)             // cgroup v2 delegation; no-op elsewhere
+//	h, err := cgroups.Start(ctx, cgroups.Options{Prefix: "conductor-", Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT")})
+//	                                           // = Detect + PrepareDelegation (cgroup v2 delegation; no-op elsewhere)
 //	removed, err := h.Sweep(ctx, isStale)      // startup: stale sandbox cgroups of dead instances
 //	cg, degraded, err := h.Config(name, limits, allowDegraded)
 //	config.Cgroups = cg                        // libcontainer configs.Config
+//
+// Start is the one setup path of every process that starts sandboxes: the server and the tests
+// (sandbox's helpers, internal/sandboxtest, TestRealApplyAsRoot) alike, so a test run in a
+// Delegate=yes scope moves itself into the server leaf exactly as the server does. Detect alone
+// is for reporting (doctor), which must not move the process.
 //
 // Rootless: set configs.Config.RootlessEUID and RootlessCgroups when h.Rootless; Config
 // already sets Cgroup.Rootless (libcontainer does not copy it).

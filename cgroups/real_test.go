@@ -134,11 +134,36 @@ func TestRealHostDetect(t *testing.T) {
 	}
 }
 
+// limitFile is a file applyAndCheck reads back: in the cgroup libcontainer's manager reports
+// under key (GetPaths: a v1 controller name, "" for cgroup v2).
+type limitFile struct{ key, name string }
+
+// v1Files are the limit files of a cgroup v1/hybrid sandbox; memsw only with swap accounting.
+func v1Files(swapAcct bool) map[string]limitFile {
+	f := map[string]limitFile{
+		"memory": {"memory", "memory.limit_in_bytes"}, "pids": {"pids", "pids.max"},
+		"cpu": {"cpu", "cpu.cfs_quota_us"}, "procs": {"memory", "cgroup.procs"},
+	}
+	if swapAcct {
+		f["memsw"] = limitFile{"memory", "memory.memsw.limit_in_bytes"}
+	}
+	return f
+}
+
+// v2Files are the limit files of a cgroup v2 sandbox.
+func v2Files() map[string]limitFile {
+	return map[string]limitFile{
+		"memory": {"", "memory.max"}, "swap": {"", "memory.swap.max"}, "pids": {"", "pids.max"},
+		"cpu": {"", "cpu.max"}, "procs": {"", "cgroup.procs"},
+	}
+}
+
 // applyAndCheck starts `sleep 30`, puts it into the cgroup described by cg through
-// libcontainer's manager (Apply + Set, as libcontainer does at container start), checks the
-// limit files, then kills the child, destroys the cgroup and checks the dirs are gone.
+// libcontainer's manager (Apply + Set, as libcontainer does at container start), reads back
+// files, then kills the child, destroys the cgroup and checks the dirs are gone. wantUnder maps
+// GetPaths keys to the directory the sandbox cgroup must be below.
 // It returns a description of the first failure ("" = ok) so the rootless helper can use it.
-func applyAndCheck(cg *cgcfg.Cgroup, wantUnder map[string]string) (string, map[string]string) {
+func applyAndCheck(cg *cgcfg.Cgroup, files map[string]limitFile, wantUnder map[string]string) (string, map[string]string) {
 	m, err := manager.New(cg)
 	if err != nil {
 		return "manager.New: " + err.Error(), nil
@@ -166,20 +191,12 @@ func applyAndCheck(cg *cgcfg.Cgroup, wantUnder map[string]string) (string, map[s
 	}
 	paths := m.GetPaths()
 	got := map[string]string{}
-	files := map[string]string{
-		"memory": "memory.limit_in_bytes", "memsw": "memory.memsw.limit_in_bytes",
-		"pids": "pids.max", "cpu": "cpu.cfs_quota_us", "procs": "cgroup.procs",
-	}
 	for k, f := range files {
-		dir := paths[k]
-		switch k {
-		case "memsw", "procs":
-			dir = paths["memory"]
+		dir, ok := paths[f.key]
+		if !ok || dir == "" {
+			return fmt.Sprintf("libcontainer has no %q path for %s: %v", f.key, k, paths), nil
 		}
-		if dir == "" {
-			return fmt.Sprintf("libcontainer has no %s path: %v", k, paths), nil
-		}
-		b, err := os.ReadFile(filepath.Join(dir, f))
+		b, err := os.ReadFile(filepath.Join(dir, f.name))
 		if err != nil {
 			return err.Error(), nil
 		}
@@ -194,7 +211,7 @@ func applyAndCheck(cg *cgcfg.Cgroup, wantUnder map[string]string) (string, map[s
 	}
 	for k, parent := range wantUnder {
 		if !strings.HasPrefix(paths[k], parent+"/") {
-			return fmt.Sprintf("%s cgroup %s is not below %s", k, paths[k], parent), nil
+			return fmt.Sprintf("%q cgroup %s is not below %s", k, paths[k], parent), nil
 		}
 	}
 	kill()
@@ -210,12 +227,27 @@ func applyAndCheck(cg *cgcfg.Cgroup, wantUnder map[string]string) (string, map[s
 	return "", got
 }
 
-func checkLimitFiles(t *testing.T, got map[string]string) {
-	t.Helper()
-	want := map[string]string{
-		"memory": strconv.Itoa(realLimitMem), "memsw": strconv.Itoa(realLimitMem),
-		"pids": strconv.Itoa(realLimitPid), "cpu": strconv.Itoa(int(realLimitCPU * CPUPeriod)),
+// wantV1 and wantV2 are the read-back values of the real limits (realLimit*).
+func wantV1(swapAcct bool) map[string]string {
+	w := map[string]string{
+		"memory": strconv.Itoa(realLimitMem), "pids": strconv.Itoa(realLimitPid),
+		"cpu": strconv.Itoa(int(realLimitCPU * CPUPeriod)),
 	}
+	if swapAcct {
+		w["memsw"] = strconv.Itoa(realLimitMem)
+	}
+	return w
+}
+
+func wantV2() map[string]string {
+	return map[string]string{
+		"memory": strconv.Itoa(realLimitMem), "swap": "0", "pids": strconv.Itoa(realLimitPid),
+		"cpu": fmt.Sprintf("%d %d", int(realLimitCPU*CPUPeriod), CPUPeriod),
+	}
+}
+
+func checkLimitFiles(t *testing.T, got, want map[string]string) {
+	t.Helper()
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
@@ -226,31 +258,44 @@ func checkLimitFiles(t *testing.T, got map[string]string) {
 	}
 }
 
+// TestRealApplyAsRoot applies real memory, pids and CPU limits to a cgroup this test creates
+// and reads them back, on cgroup v1/hybrid and v2 alike. It starts the way the binary does
+// (Start: Detect with MCP_CONDUCTOR_CGROUP_PARENT, then PrepareDelegation), so on a v2 host
+// it needs what conductor needs: run it alone in a Delegate=yes scope or service, or with
+// MCP_CONDUCTOR_CGROUP_PARENT naming an empty cgroup made for it.
 func TestRealApplyAsRoot(t *testing.T) {
 	requireRoot(t)
-	h, err := Detect(context.Background(), Options{Prefix: pfx})
+	h, err := Start(context.Background(), Options{Prefix: pfx, Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT")})
 	if err != nil {
-		t.Fatal(err)
+		testenv.Unavailable(t, "cgroup setup as the binary does it: %v", err)
 	}
 	l := Limits{Memory: realLimitMem, Pids: realLimitPid, CPUs: realLimitCPU}
-	if h.Mode == ModeUnified && len(h.Missing(l)) > 0 {
-		// As root on a unified host the limits must be enforceable; CI fails here.
-		testenv.Unavailable(t, "unified host whose cgroup is not delegated to the test: %v", h.Missing(l))
-	}
-	if !h.swapAcct {
-		t.Skip("host without swap accounting: memsw check does not apply")
+	if missing := h.Missing(l); len(missing) > 0 {
+		// As root the limits must be enforceable; CI fails here.
+		testenv.Unavailable(t, "%s host whose cgroup is not delegated to the test: %v", h.Mode, missing)
 	}
 	name := randName(pfx + "test-")
 	cg, deg, err := h.Config(name, l, false)
 	if err != nil || len(deg) != 0 {
 		t.Fatalf("Config: %v %v", err, deg)
 	}
-	own := filepath.Join("/sys/fs/cgroup/memory", ownCgroup(t, "memory"))
-	msg, got := applyAndCheck(cg, map[string]string{"memory": own})
+	if h.Mode == ModeUnified {
+		msg, got := applyAndCheck(cg, v2Files(), map[string]string{"": h.parentDir[""]})
+		if msg != "" {
+			t.Fatal(msg)
+		}
+		t.Logf("cgroup v2 under %s: %v", h.parentDir[""], got)
+		checkLimitFiles(t, got, wantV2())
+		return // v2 device rules are an eBPF program, not a file to read back
+	}
+	if !h.swapAcct {
+		t.Log("host without swap accounting: memory.memsw is not checked")
+	}
+	msg, got := applyAndCheck(cg, v1Files(h.swapAcct), map[string]string{"memory": h.parentDir[LimitMemory]})
 	if msg != "" {
 		t.Fatal(msg)
 	}
-	checkLimitFiles(t, got)
+	checkLimitFiles(t, got, wantV1(h.swapAcct))
 	if strings.Contains(got["devices"], "a *:* rwm") || !strings.Contains(got["devices"], "c 1:3 rwm") || !strings.Contains(got["devices"], "c 5:0 rwm") {
 		t.Errorf("devices.list is not the whitelist: %q", got["devices"])
 	}
@@ -307,7 +352,7 @@ func runHelper(mode string) int {
 		for _, c := range []string{"memory", "pids", "cpu"} {
 			under[c] = filepath.Join("/sys/fs/cgroup", c, pc.V1[c], os.Getenv(helperDeleg))
 		}
-		res.ApplyErr, res.Files = applyAndCheck(cg, under)
+		res.ApplyErr, res.Files = applyAndCheck(cg, v1Files(true), under)
 	}
 	_ = out.Encode(res)
 	return 0
@@ -479,7 +524,7 @@ func TestRealRootlessDelegation(t *testing.T) {
 	if res.ApplyErr != "" {
 		t.Fatalf("apply as %s: %s", testUser, res.ApplyErr)
 	}
-	checkLimitFiles(t, res.Files)
+	checkLimitFiles(t, res.Files, wantV1(true))
 }
 
 // removeOurTree removes a cgroup directory this test created, depth first. Processes in it

@@ -2,7 +2,10 @@
 //
 // A root holds exactly: the deno binary at /usr/bin/deno, the shared libraries it needs, the
 // bootstrap files under /conductor, a minimal /etc (passwd, group, hosts, nsswitch.conf, a resolv.conf
-// naming 127.0.0.53, the network door's DNS responder when a run has network) and the empty mount points /proc, /dev, /tmp and /deno-dir. There is no /sys.
+// naming 127.0.0.53, the network door's DNS responder when a run has network), the empty mount
+// points /proc, /tmp and /deno-dir, and /dev: empty files as the mount points of the device nodes
+// the sandbox binds from the host (null, zero, full, random, urandom, tty; [Root.DevNodes]) and the
+// relative symlinks fd, stdin, stdout and stderr into ../proc/self/fd. There is no /sys.
 // Directories are 0755, files 0644, deno and the ELF interpreter 0755 (the kernel refuses to
 // exec a binary whose PT_INTERP file is not executable). When built by root everything is owned
 // by 0:0.
@@ -25,7 +28,8 @@
 //	<dir>/.lock                 flock: exclusive for Ensure/Prune, shared for Current
 //	<dir>/current -> <hash>     relative symlink, replaced atomically (symlink + rename)
 //	<dir>/<hash>/rootfs/        the root (Root.Path); never modified after the rename
-//	<dir>/<hash>/manifest.json  every entry's path, type, mode, owner, size, digest, inode, times
+//	<dir>/<hash>/manifest.json  every entry's path, type, mode, owner, size, digest; and the inode
+//	                            and times at which each file was last verified (see below)
 //	<dir>/<hash>/hold           readers hold a shared flock on it while they use the root
 //	<dir>/.digests.json         cache of source-file digests keyed by inode, size, mtime, ctime
 //	<dir>/.build-*, .trash-*    in-progress builds and removals (cleaned up under the lock)
@@ -36,14 +40,22 @@
 //
 // # Verification trade-off
 //
-// [Store.Current] and [Store.Ensure] run a cheap check (a walk of ~30 entries, about 0.5 ms): the
-// set of paths must equal the manifest, and every entry's type, mode, owner, inode and symlink
-// target, and every file's size, mtime and ctime, must match what was recorded at build time. Any write through the
-// filesystem changes ctime, which cannot be set back without changing the clock, so this catches
-// edits, replacements, chmods and added or removed files. It cannot catch a change made beneath
-// the filesystem (raw block device writes); [Root.Verify] re-hashes every byte (~100 ms, dominated
-// by the 96 MB deno binary) and compares against the hash the directory is named after; set
-// Options.FullVerify to have Ensure do that before reusing a root, and rebuild on a mismatch.
+// [Store.Current] and [Store.Ensure] verify a root by content, cheaply where the filesystem can
+// vouch for it. The set of paths must equal the manifest, and every entry's type, mode, owner and
+// symlink target, and every file's size, must match what was recorded at build time (a walk of
+// ~30 entries, about 0.5 ms). A file whose inode, mtime and ctime are also the recorded ones is
+// trusted without reading it: any write through the filesystem changes ctime, which cannot be set
+// back without changing the clock, so in-place edits, replacements and chmods are seen. Any other
+// file is hashed and must have the recorded digest: that is how a store copied (`cp -a`, new
+// inodes and ctimes) or installed elsewhere verifies instead of being rebuilt, while a copy with
+// one byte changed is rejected. Ensure then records the copy's inodes and times in the manifest
+// (under the exclusive lock, by rename), so only the first open of a copy pays the hashing
+// (~100 ms, dominated by the 96 MB deno binary); a store the server cannot write is hashed at
+// every open. Inode numbers and times are thus a cache of a verification, never the identity of
+// the root. The cheap path cannot catch a change made beneath the filesystem (raw block device
+// writes); [Root.Verify] re-hashes every byte and compares against the hash the directory is
+// named after; set Options.FullVerify to have Ensure do that before reusing a root, and rebuild
+// on a mismatch.
 //
 // The same inode+size+mtime+ctime trust is used for the source files (deno and the libraries)
 // through .digests.json, which makes a no-op [Store.Ensure] take a few milliseconds instead of

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -84,32 +85,64 @@ func (m *manifest) write(path string) error {
 	return writeFileSync(path, b, 0o644)
 }
 
-// check is the cheap verification: it walks the root without reading file contents and compares
-// the set of paths and every entry's type, mode, owner, inode, symlink target and, for regular
-// files, size, mtime and ctime against the manifest.
-func (m *manifest) check(ctx context.Context, rootDir string) error {
+// check verifies the root at rootDir against the manifest by content, reading file contents only
+// where the filesystem cannot vouch for them. The set of paths, and every entry's type, mode,
+// owner and symlink target, and every file's size, must match. A file whose inode, mtime and
+// ctime are also the recorded ones is trusted as is (any write through the filesystem changes
+// ctime); any other file (a copy of the root, a restore, an edit) is hashed and must have the
+// recorded digest. check then records that file's new inode and times in m, and reports that it
+// did (refreshed), so a caller holding the store lock exclusively can write m back and let later
+// opens of the copy take the cheap path.
+func (m *manifest) check(ctx context.Context, rootDir string) (refreshed bool, err error) {
 	scanned, err := scanTree(ctx, rootDir, false)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrStale, err)
+		return false, fmt.Errorf("%w: %w", ErrStale, err)
 	}
 	if len(scanned) != len(m.Entries) {
-		return fmt.Errorf("%w: %s has %d entries, manifest %d", ErrStale, rootDir, len(scanned), len(m.Entries))
+		return false, fmt.Errorf("%w: %s has %d entries, manifest %d", ErrStale, rootDir, len(scanned), len(m.Entries))
 	}
 	for _, d := range scanned {
 		e, ok := m.byPath[d.Path]
 		if !ok {
-			return fmt.Errorf("%w: unexpected %s in %s", ErrStale, d.Path, rootDir)
+			return false, fmt.Errorf("%w: unexpected %s in %s", ErrStale, d.Path, rootDir)
 		}
-		same := e.Type == string(d.Type) && e.Perm == d.Perm && e.UID == d.UID && e.GID == d.GID &&
-			e.Ino == d.Ino && e.Target == d.Target
-		if same && d.Type == typeFile {
-			same = e.Size == d.Size && e.Mtime == d.Mtime && e.Ctime == d.Ctime
+		if e.Type != string(d.Type) || e.Perm != d.Perm || e.UID != d.UID || e.GID != d.GID || e.Target != d.Target ||
+			(d.Type == typeFile && e.Size != d.Size) {
+			return false, fmt.Errorf("%w: %s changed in %s", ErrStale, d.Path, rootDir)
 		}
-		if !same {
-			return fmt.Errorf("%w: %s changed in %s", ErrStale, d.Path, rootDir)
+		if d.Type != typeFile || (e.Ino == d.Ino && e.Mtime == d.Mtime && e.Ctime == d.Ctime) {
+			continue
 		}
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		sum, err := fileDigest(filepath.Join(rootDir, d.Path))
+		if err != nil {
+			return false, fmt.Errorf("%w: %w", ErrStale, err)
+		}
+		if sum != e.Digest {
+			return false, fmt.Errorf("%w: content of %s changed in %s", ErrStale, d.Path, rootDir)
+		}
+		// The digest was taken after the stat: a write in between changed ctime again, and the
+		// next check hashes the file anew.
+		e.Ino, e.Mtime, e.Ctime = d.Ino, d.Mtime, d.Ctime
+		refreshed = true
 	}
-	return nil
+	return refreshed, nil
+}
+
+// replace writes the manifest to path through a temporary file and a rename, so that a crash
+// leaves the old or the new manifest, never a partial one.
+func (m *manifest) replace(path string) error {
+	tmp := path + ".tmp"
+	if err := m.write(tmp); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }
 
 // owners checks every scanned entry has the owner the manifest recorded.

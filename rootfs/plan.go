@@ -20,8 +20,26 @@ const (
 	trustDir     = "/conductor/trust"
 )
 
-// mountPoints are the empty directories the sandbox mounts over.
+// mountPoints are the directories the sandbox mounts over: empty, except /dev (devNodes,
+// devLinks), which the sandbox binds onto itself.
 func mountPoints() []string { return []string{"/proc", "/dev", "/tmp", denoDir, trustDir} }
+
+// devNodes are the device mount points in the root's /dev: empty files the sandbox bind-mounts
+// the host's node of the same path over. With them and devLinks in the root, /dev is complete
+// before a sandbox starts, so the sandbox can bind it read-only and leave libcontainer no /dev
+// setup of its own (which would add /dev/core, /dev/ptmx and its own nodes).
+func devNodes() []string {
+	return []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
+}
+
+// devLinks are the root's /dev symlinks (path -> target): the standard descriptor names.
+// Relative, like every link in the root, so that on the host they resolve inside the root.
+func devLinks() map[string]string {
+	return map[string]string{
+		"/dev/fd": "../proc/self/fd", "/dev/stdin": "../proc/self/fd/0",
+		"/dev/stdout": "../proc/self/fd/1", "/dev/stderr": "../proc/self/fd/2",
+	}
+}
 
 // underMountPoint reports whether d is a mount point or lies below one.
 func underMountPoint(d string) bool {
@@ -132,6 +150,16 @@ func newPlan(ctx context.Context, opts Options, r *resolver, dc *digestCache) (*
 	}
 	for _, d := range append(mountPoints(), bootstrapDir) {
 		if err := p.add(&entry{Path: d, Type: typeDir, Perm: 0o755}); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range devNodes() {
+		if err := p.addFile(n, 0o644, "", []byte{}); err != nil {
+			return nil, err
+		}
+	}
+	for name, target := range devLinks() {
+		if err := p.add(&entry{Path: name, Type: typeSymlink, Perm: 0o777, Target: target}); err != nil {
 			return nil, err
 		}
 	}

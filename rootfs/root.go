@@ -21,10 +21,16 @@ type Root struct {
 	DenoDir      string // in-root mount point for the dependency cache, "/deno-dir"
 	BootstrapDir string // in-root directory of the bootstrap files, "/conductor"
 	TrustDir     string // in-root mount point for the certificates sandboxes trust, "/conductor/trust"
+	// DevNodes are the in-root paths of the device mount points in /dev ("/dev/null", ...): the
+	// sandbox binds the host's node of the same path over each one.
+	DevNodes []string
 
 	manifest *manifest
-	mu       sync.Mutex
-	hold     *os.File // shared flock on <dir>/<hash>/hold; nil once released
+	// refreshed: open verified files by content whose inode or times differ from the manifest's
+	// (a copied root) and updated the in-memory manifest; Ensure writes it back.
+	refreshed bool
+	mu        sync.Mutex
+	hold      *os.File // shared flock on <dir>/<hash>/hold; nil once released
 }
 
 // open loads <dir>/<hash>, takes a hold on it and runs the cheap check. The caller holds the
@@ -53,13 +59,16 @@ func open(ctx context.Context, dir, hash string) (*Root, error) {
 		DenoDir:      denoDir,
 		TrustDir:     trustDir,
 		BootstrapDir: bootstrapDir,
+		DevNodes:     devNodes(),
 		manifest:     m,
 		hold:         hold,
 	}
-	if err := m.check(ctx, r.Path); err != nil {
+	refreshed, err := m.check(ctx, r.Path)
+	if err != nil {
 		hold.Close()
 		return nil, err
 	}
+	r.refreshed = refreshed
 	return r, nil
 }
 

@@ -33,6 +33,9 @@ func TestRootContents(t *testing.T) {
 	for _, p := range []string{
 		"/usr/bin/deno", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/nsswitch.conf", "/etc/resolv.conf",
 		"/proc", "/dev", "/tmp", "/deno-dir", "/conductor/trust", "/conductor/bootstrap.js",
+		// /dev: the device mount points and the descriptor symlinks.
+		"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
+		"/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr",
 	} {
 		addWithParents(p)
 	}
@@ -104,9 +107,14 @@ func TestRootContents(t *testing.T) {
 	if got["/sys"] {
 		t.Error("the root has /sys")
 	}
-	for _, d := range []string{"/proc", "/dev", "/tmp", "/deno-dir"} {
+	for _, d := range []string{"/proc", "/tmp", "/deno-dir"} {
 		if ents, err := os.ReadDir(filepath.Join(r.Path, d)); err != nil || len(ents) != 0 {
 			t.Errorf("mount point %s: %d entries, %v", d, len(ents), err)
+		}
+	}
+	for _, n := range r.DevNodes {
+		if st, err := os.Lstat(filepath.Join(r.Path, n)); err != nil || !st.Mode().IsRegular() || st.Size() != 0 {
+			t.Errorf("device mount point %s: want an empty file, got %v, %v", n, st, err)
 		}
 	}
 

@@ -100,6 +100,7 @@ func (s *Store) Ensure(ctx context.Context, opts Options) (*Root, error) {
 			}
 		}
 		if err == nil {
+			s.recordStats(dir, r)
 			return r, nil
 		}
 		if !errors.Is(err, ErrStale) {
@@ -130,12 +131,29 @@ func (s *Store) Ensure(ctx context.Context, opts Options) (*Root, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.recordStats(dir, r)
 	if cur != p.hash {
 		if _, err := prune(ctx, dir, 2); err != nil {
 			s.log.Warn("rootfs: pruning old roots failed", "err", err)
 		}
 	}
 	return r, nil
+}
+
+// recordStats writes back the manifest of a root whose files open verified by content because
+// their inodes or times were not the recorded ones (a copied or restored store), so the next open
+// takes the cheap path. The caller holds the store lock exclusively. A store that cannot be
+// written keeps working; every open of it then hashes those files.
+func (s *Store) recordStats(dir string, r *Root) {
+	if !r.refreshed {
+		return
+	}
+	if err := r.manifest.replace(filepath.Join(dir, r.Hash, manifestName)); err != nil {
+		s.log.Warn("rootfs: recording a copied root's file stats failed; it is verified by content at every open", "hash", r.Hash, "err", err)
+		return
+	}
+	r.refreshed = false
+	s.log.Info("rootfs: root verified by content and its file stats recorded (copied or restored store)", "hash", r.Hash)
 }
 
 // Current returns the current root without building: ErrNotBuilt if there is none, ErrStale if
@@ -237,7 +255,7 @@ func usable(ctx context.Context, hashDir, hash string, full bool) error {
 		return err
 	}
 	rootDir := filepath.Join(hashDir, rootfsName)
-	if err := m.check(ctx, rootDir); err != nil || !full {
+	if _, err := m.check(ctx, rootDir); err != nil || !full {
 		return err
 	}
 	return verifyTree(ctx, rootDir, hash, m)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -498,5 +499,75 @@ func TestMountPoints(t *testing.T) {
 		if _, err := s.Ensure(ctx, Options{Deno: deno, MountPoints: []string{bad}}); err == nil {
 			t.Errorf("mount point %q accepted", bad)
 		}
+	}
+}
+
+// TestCopiedStoreVerifiesByContent: a store copied elsewhere (new inodes and ctimes, with or
+// without the mtimes) is the same content and is accepted without a rebuild; a copy with one byte
+// changed (size and mtime kept) is rejected as damaged and rebuilt.
+func TestCopiedStoreVerifiesByContent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bin := smallELF(t, t.TempDir(), "deno")
+	src := filepath.Join(t.TempDir(), "store")
+	opts := Options{Deno: bin, Bootstrap: map[string][]byte{"b.js": []byte("boot")}}
+	ensure(t, NewStore(src), opts).Release()
+
+	flipByte := func(t *testing.T, root string) {
+		p := filepath.Join(root, "usr/bin/deno")
+		info, err := os.Stat(p)
+		must(t, err)
+		b, err := os.ReadFile(p)
+		must(t, err)
+		b[len(b)/2] ^= 1
+		must(t, os.WriteFile(p, b, 0o755))
+		must(t, os.Chtimes(p, info.ModTime(), info.ModTime()))
+	}
+	cases := []struct {
+		name   string
+		cp     []string // cp's flags
+		mutate func(t *testing.T, root string)
+		stale  bool
+	}{
+		{name: "cp -a", cp: []string{"-a"}},
+		{name: "cp -r (new mtimes)", cp: []string{"-r"}},
+		{name: "cp -a, one byte changed", cp: []string{"-a"}, mutate: flipByte, stale: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dst := filepath.Join(t.TempDir(), "copy")
+			if out, err := exec.Command("cp", append(tc.cp, src, dst)...).CombinedOutput(); err != nil {
+				t.Fatalf("cp: %v: %s", err, out)
+			}
+			s := NewStore(dst)
+			if tc.mutate != nil {
+				tc.mutate(t, filepath.Join(dst, currentName, rootfsName))
+			}
+			cur, err := s.Current(ctx)
+			if tc.stale != errors.Is(err, ErrStale) {
+				t.Fatalf("Current of the copy: %v, want stale=%v", err, tc.stale)
+			}
+			if err == nil {
+				cur.Release()
+			}
+			r := ensure(t, s, opts)
+			wantBuilds := int64(0)
+			if tc.stale {
+				wantBuilds = 1
+			}
+			if n := s.builds.Load(); n != wantBuilds {
+				t.Errorf("builds = %d, want %d", n, wantBuilds)
+			}
+			if err := r.Verify(ctx); err != nil {
+				t.Errorf("Verify: %v", err)
+			}
+			// Ensure recorded the copy's own inodes, so the next open takes the cheap path.
+			var st syscall.Stat_t
+			must(t, syscall.Stat(filepath.Join(r.Path, "usr/bin/deno"), &st))
+			if e := r.manifest.byPath["/usr/bin/deno"]; e == nil || e.Ino != st.Ino || e.Ctime != st.Ctim.Nano() {
+				t.Errorf("manifest entry %+v after Ensure, want inode %d ctime %d", e, st.Ino, st.Ctim.Nano())
+			}
+		})
 	}
 }

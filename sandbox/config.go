@@ -3,10 +3,10 @@ package sandbox
 import (
 	"encoding/base64"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	cgcfg "github.com/opencontainers/cgroups"
-	devices "github.com/opencontainers/cgroups/devices/config"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"golang.org/x/sys/unix"
 )
@@ -43,8 +43,9 @@ var readonlyPaths = []string{
 // containerSpec is everything that varies between sandboxes of one runner.
 type containerSpec struct {
 	rootfs   string
-	denoDir  string // in-root mount point of the dependency cache
-	cacheSrc string // host path of the dependency cache, "" = none mounted
+	devNodes []string // in-root device mount points (rootfs.Root.DevNodes)
+	denoDir  string   // in-root mount point of the dependency cache
+	cacheSrc string   // host path of the dependency cache, "" = none mounted
 	// cacheWritable mounts the cache read-write (install sandboxes only),
 	// idmapped to its owner when cacheOwner is set (root mode).
 	cacheWritable bool
@@ -73,10 +74,10 @@ func buildConfig(s containerSpec) *configs.Config {
 	)
 	mounts := []*configs.Mount{
 		{Source: "proc", Destination: "/proc", Device: "proc", Flags: noexec},
-		// /dev is remounted read-only once libcontainer has bound the device nodes.
-		{Source: "tmpfs", Destination: "/dev", Device: "tmpfs", Flags: noexec | unix.MS_STRICTATIME | unix.MS_RDONLY, Data: "mode=755,size=64k"},
-		{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: noexec, Data: fmt.Sprintf("mode=1777,size=%d", s.tmpSize)},
 	}
+	mounts = append(mounts, devMounts(s.rootfs, s.devNodes)...)
+	mounts = append(mounts,
+		&configs.Mount{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: noexec, Data: fmt.Sprintf("mode=1777,size=%d", s.tmpSize)})
 	if s.cacheSrc != "" {
 		flags := unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | noexec
 		if s.cacheWritable {
@@ -117,7 +118,6 @@ func buildConfig(s containerSpec) *configs.Config {
 		UIDMappings:   []configs.IDMap{{ContainerID: 0, HostID: int64(s.uid), Size: 1}},
 		GIDMappings:   []configs.IDMap{{ContainerID: 0, HostID: int64(s.gid), Size: 1}},
 		Mounts:        mounts,
-		Devices:       sandboxDevices(),
 		MaskPaths:     maskedPaths,
 		ReadonlyPaths: readonlyPaths,
 		Networks:      []*configs.Network{{Type: "loopback"}},
@@ -166,23 +166,29 @@ func ownerMapping(owner *[2]int, uid, gid int) *configs.MountIDMapping {
 	}
 }
 
-// sandboxDevices are the device nodes in the sandbox's /dev. In a user
-// namespace libcontainer bind-mounts them from the host.
-func sandboxDevices() []*devices.Device {
-	node := func(path string, minor int64) *devices.Device {
-		return &devices.Device{
-			Path: path, FileMode: 0o666,
-			Rule: devices.Rule{Type: devices.CharDevice, Major: 1, Minor: minor, Permissions: "rwm", Allow: true},
-		}
+// devMounts makes the sandbox's /dev exactly the root's: the root's own /dev
+// directory (device mount points and the fd/std* symlinks, see rootfs)
+// bound read-only onto itself, then the host's device node bound over each
+// mount point. Binding /dev is the way libcontainer offers to opt out of
+// its own /dev setup (needsSetupDev in runc's libcontainer/rootfs_linux.go:
+// a "bind" mount at /dev means the caller provides /dev), which would
+// otherwise create config.Devices, /dev/ptmx, the fd/std* symlinks and,
+// on every host whose kernel has /proc/kcore (stock distribution kernels),
+// a /dev/core symlink to it. In a user namespace libcontainer binds device
+// nodes from the host anyway, so the nodes are the same as before; they
+// are named here instead of in config.Devices, which stays empty. The
+// devices cgroup rules come from package cgroups, independently.
+func devMounts(rootfs string, nodes []string) []*configs.Mount {
+	const nosuidNoexec = unix.MS_NOSUID | unix.MS_NOEXEC
+	out := []*configs.Mount{{
+		Source: filepath.Join(rootfs, "dev"), Destination: "/dev", Device: "bind",
+		Flags: unix.MS_BIND | unix.MS_RDONLY | unix.MS_NODEV | nosuidNoexec,
+	}}
+	for _, n := range nodes {
+		// No MS_NODEV here: these mounts are the device nodes.
+		out = append(out, &configs.Mount{Source: n, Destination: n, Device: "bind", Flags: unix.MS_BIND | nosuidNoexec})
 	}
-	tty := &devices.Device{
-		Path: "/dev/tty", FileMode: 0o666,
-		Rule: devices.Rule{Type: devices.CharDevice, Major: 5, Minor: 0, Permissions: "rwm", Allow: true},
-	}
-	return []*devices.Device{
-		node("/dev/null", 3), node("/dev/zero", 5), node("/dev/full", 7),
-		node("/dev/random", 8), node("/dev/urandom", 9), tty,
-	}
+	return out
 }
 
 // denoArgs returns deno's command line: the fixed hardening flags, the

@@ -4,6 +4,13 @@
 // /sys; a minimal /dev; a size-limited noexec tmpfs /tmp; no capabilities;
 // no_new_privs; a seccomp allowlist; cgroup memory and pid limits.
 //
+// /dev is exactly the root's (see rootfs): its /dev directory, bound
+// read-only onto itself, with the host's null, zero, full, random, urandom
+// and tty bound over their mount points, and the fd/stdin/stdout/stderr
+// symlinks into /proc/self/fd. Bind-mounting /dev is how libcontainer lets
+// the caller own /dev; otherwise it adds entries of its own, among them
+// /dev/core -> /proc/kcore on hosts whose kernel has it (devMounts).
+//
 // The workspace (Options.Workspace) is a host directory bind-mounted at the
 // same path, idmapped to its owner as root. nosuid there holds only inside
 // the sandbox, so nothing the sandbox writes may carry set-id bits, be

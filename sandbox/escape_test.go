@@ -977,9 +977,8 @@ func probeExeOverwrite(t *testing.T, e *escapeEnv) {
 
 // 11: nothing persistent is writable; /tmp (and /dev) are per-run and noexec.
 func probeWritable(t *testing.T, e *escapeEnv) {
-	// /dev is a per-run tmpfs. Whether it is writable follows the sandbox's
-	// own mount flags (libcontainer remounts it read-only after creating the
-	// devices when the flags ask for it), so the expectation is read from
+	// /dev is the root's own /dev bound onto itself. Whether it is writable
+	// follows the sandbox's own mount flags, so the expectation is read from
 	// the configuration the sandboxes are built from.
 	devRO := devMountReadOnly(t)
 	devWant := anyOf("OK")
@@ -995,7 +994,8 @@ func probeWritable(t *testing.T, e *escapeEnv) {
 			"/conductor": ro, "/deno-dir": ro,
 			// procfs has no create operation: the lookup of a new name fails.
 			"/proc": anyOf("ENOENT"), "/proc/self": anyOf("ENOENT"),
-			// The per-run tmpfs mounts, gone after the run.
+			// /tmp is a per-run tmpfs, gone after the run; /dev is the
+			// root's, writable only if its configuration says so.
 			"/tmp": anyOf("OK"), "/dev": devWant,
 		})
 		expectOutcomes(t, v.name+" mkdir in", rep.Mkdirs, map[string][]string{
@@ -1252,7 +1252,9 @@ func probeHostAdmin(t *testing.T, e *escapeEnv) {
 	}
 }
 
-// 19: /dev holds the six devices and libcontainer's standard symlinks.
+// 19: /dev is exactly the root's: the six devices and the descriptor
+// symlinks. Nothing of libcontainer's own /dev setup (/dev/ptmx, /dev/core
+// on hosts whose kernel has /proc/kcore) may appear.
 func probeDev(t *testing.T, e *escapeEnv) {
 	want := map[string]devEntry{
 		"null":    {Type: "char", Rdev: unix.Mkdev(1, 3), Resolves: true},
@@ -1261,13 +1263,11 @@ func probeDev(t *testing.T, e *escapeEnv) {
 		"random":  {Type: "char", Rdev: unix.Mkdev(1, 8), Resolves: true},
 		"urandom": {Type: "char", Rdev: unix.Mkdev(1, 9), Resolves: true},
 		"tty":     {Type: "char", Rdev: unix.Mkdev(5, 0), Resolves: true},
-		// libcontainer's default symlinks.
-		"fd":     {Type: "symlink", Link: "/proc/self/fd", Resolves: true},
-		"stdin":  {Type: "symlink", Link: "/proc/self/fd/0", Resolves: true},
-		"stdout": {Type: "symlink", Link: "/proc/self/fd/1", Resolves: true},
-		"stderr": {Type: "symlink", Link: "/proc/self/fd/2", Resolves: true},
-		// Dangling: there is no /dev/pts, so no pseudo-terminal can be made.
-		"ptmx": {Type: "symlink", Link: "pts/ptmx", Resolves: false},
+		// The root's symlinks.
+		"fd":     {Type: "symlink", Link: "../proc/self/fd", Resolves: true},
+		"stdin":  {Type: "symlink", Link: "../proc/self/fd/0", Resolves: true},
+		"stdout": {Type: "symlink", Link: "../proc/self/fd/1", Resolves: true},
+		"stderr": {Type: "symlink", Link: "../proc/self/fd/2", Resolves: true},
 	}
 	for _, v := range e.variants() {
 		var names []string

@@ -64,13 +64,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// testHost sets up cgroups the way the binary does (cgroups.Start: in a
+// delegated cgroup v2 subtree the test process moves into the server leaf).
+func testHost(t testing.TB) (*cgroups.Host, error) {
+	t.Helper()
+	return cgroups.Start(context.Background(), cgroups.Options{Prefix: IDPrefix, Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT")})
+}
+
 // testOptions returns runner options for this host, with small limits.
 func testOptions(t testing.TB) Options {
 	t.Helper()
 	root := testRoot(t)
-	host, err := cgroups.Detect(context.Background(), cgroups.Options{Prefix: IDPrefix, Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT")})
+	host, err := testHost(t)
 	if err != nil {
-		unavailable(t, "cgroup detection: %v", err)
+		unavailable(t, "cgroup setup: %v", err)
 	}
 	o := Options{
 		StateDir: t.TempDir(),

@@ -28,9 +28,9 @@ func TestRootless(t *testing.T) {
 	}
 	root := testRoot(t)
 	limits := cgroups.Limits{Memory: 512 << 20, Pids: cgroups.DefaultPids(runtime.NumCPU())}
-	host, err := cgroups.Detect(context.Background(), cgroups.Options{Prefix: IDPrefix, Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT")})
+	host, err := testHost(t)
 	if err != nil {
-		t.Fatalf("detect: %v", err)
+		t.Fatalf("cgroup setup: %v", err)
 	}
 	opts := func(degraded bool) Options {
 		return Options{StateDir: t.TempDir(), Root: root, Cgroups: host, Seccomp: seccomp.NewCache(), Limits: limits, AllowDegraded: degraded}

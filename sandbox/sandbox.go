@@ -115,6 +115,7 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	}
 	spec := containerSpec{
 		rootfs:   r.opts.Root.Path,
+		devNodes: r.opts.Root.DevNodes,
 		denoDir:  r.opts.Root.DenoDir,
 		cacheSrc: r.opts.DepsCache,
 		tmpSize:  r.opts.TmpSize,

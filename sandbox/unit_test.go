@@ -112,13 +112,6 @@ func TestBuildConfigHardening(t *testing.T) {
 			t.Errorf("%s not read-only", p)
 		}
 	}
-	var devs []string
-	for _, d := range cfg.Devices {
-		devs = append(devs, d.Path)
-	}
-	if want := []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}; !reflect.DeepEqual(devs, want) {
-		t.Errorf("devices %v, want %v", devs, want)
-	}
 	if len(cfg.Networks) != 1 || cfg.Networks[0].Type != "loopback" {
 		t.Errorf("networks %+v, want loopback only", cfg.Networks)
 	}
@@ -300,5 +293,46 @@ func TestCappedBufferSpill(t *testing.T) {
 				t.Errorf("spill file %q, want %q", data, tc.spilled)
 			}
 		})
+	}
+}
+
+// TestDevSuppressesLibcontainerDefaults: libcontainer sets up /dev itself
+// (device nodes, /dev/ptmx, /dev/fd, /dev/std*, and /dev/core whenever the
+// host has /proc/kcore) unless the configuration bind-mounts /dev. The
+// sandbox's /dev must be exactly the root's, so the configuration must take
+// that path, leaving libcontainer nothing to add, and bind each device node
+// the root has a mount point for from the host.
+func TestDevSuppressesLibcontainerDefaults(t *testing.T) {
+	nodes := []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
+	cfg := buildConfig(containerSpec{rootfs: "/r", devNodes: nodes, tmpSize: 1 << 20})
+	if len(cfg.Devices) != 0 {
+		t.Errorf("config.Devices %v: want none (libcontainer would create them)", cfg.Devices)
+	}
+	var dev *configs.Mount
+	var binds []string
+	for i, m := range cfg.Mounts {
+		switch {
+		case m.Destination == "/dev":
+			dev = m
+		case strings.HasPrefix(m.Destination, "/dev/"):
+			if dev == nil {
+				t.Errorf("mount %d at %s comes before /dev's", i, m.Destination)
+			}
+			if m.Device != "bind" || m.Source != m.Destination || m.Flags&unix.MS_NODEV != 0 ||
+				m.Flags&(unix.MS_NOSUID|unix.MS_NOEXEC) != unix.MS_NOSUID|unix.MS_NOEXEC {
+				t.Errorf("device mount %+v: want the host's node bound nosuid,noexec (not nodev)", m)
+			}
+			binds = append(binds, m.Destination)
+		}
+	}
+	if dev == nil || dev.Device != "bind" {
+		t.Fatalf("/dev mount %+v: want a bind mount (libcontainer then adds no /dev entries of its own)", dev)
+	}
+	const want = unix.MS_BIND | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if dev.Source != "/r/dev" || dev.Flags != want {
+		t.Errorf("/dev mount %s flags %#x: want the root's /r/dev with %#x", dev.Source, dev.Flags, want)
+	}
+	if !reflect.DeepEqual(binds, nodes) {
+		t.Errorf("device binds %v, want %v", binds, nodes)
 	}
 }

@@ -152,13 +152,11 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	if a.allow, err = deps.ParseAllowlist(s.AllowedPackages); err != nil {
 		return nil, fmt.Errorf("%s: %w", config.VarAllowedPackages, err)
 	}
-	a.host, err = cgroups.Detect(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: s.CgroupParent})
-	if err != nil {
-		return nil, fmt.Errorf("cgroups: %w", err)
-	}
 	// On a cgroup v2 delegated subtree the server moves into a leaf so
-	// sandboxes can be its siblings; elsewhere this does nothing.
-	if err := a.host.PrepareDelegation(ctx); err != nil {
+	// sandboxes can be its siblings (PrepareDelegation); elsewhere Start only
+	// detects. The tests that start sandboxes take the same path.
+	a.host, err = cgroups.Start(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: s.CgroupParent})
+	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
 	// Ensure, not Current: it also guarantees the root holds this binary's

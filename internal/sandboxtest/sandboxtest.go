@@ -46,9 +46,11 @@ func Runner(tb testing.TB, mutate func(*sandbox.Options)) *sandbox.Runner {
 	if err != nil {
 		tb.Fatalf("build test root: %v", err)
 	}
-	host, err := cgroups.Detect(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT")})
+	// As the binary does: in a delegated cgroup v2 subtree this moves the
+	// test process into the server leaf and enables the controllers.
+	host, err := cgroups.Start(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT")})
 	if err != nil {
-		Unavailable(tb, "cgroup detection: %v", err)
+		Unavailable(tb, "cgroup setup: %v", err)
 	}
 	o := sandbox.Options{
 		StateDir: filepath.Join(dir, "state"),
