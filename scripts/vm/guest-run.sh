@@ -23,7 +23,7 @@ say() { echo "guest: $*"; }
 elapsed() { echo $(($(date +%s) - $1)); }
 
 {
-  echo "kernel $(uname -r); $(systemctl --version | head -1); $(nproc) CPUs; $(free -m | awk '/^Mem:/ { print $2 " MiB" }')"
+  echo "kernel $(uname -r); $(systemctl --version | head -1); $(nproc) CPUs; $(awk '/^MemTotal:/ { print int($2 / 1024) " MiB" }' /proc/meminfo)"
   echo "/sys/fs/cgroup: $(stat -fc %T /sys/fs/cgroup)"
   echo "controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
   echo "root subtree_control: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
@@ -100,7 +100,8 @@ phase_b() {
   for c in memory pids cpu; do
     echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control || say "could not enable $c at the root"
   done
-  VM_LAUNCH=direct VM_TESTS=$VM_TESTS_B MCP_CONDUCTOR_CGROUP_PARENT=/conductor-vm-b \
+  # As an admin runs it from a root shell (HOME set; a system service has none).
+  HOME=/root VM_LAUNCH=direct VM_TESTS=$VM_TESTS_B MCP_CONDUCTOR_CGROUP_PARENT=/conductor-vm-b \
     "$P/phase.sh" b /var/tmp/vm-out/b
 }
 

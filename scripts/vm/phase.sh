@@ -7,7 +7,7 @@
 #   status            pass or fail
 #   phase.sh PHASE OUT
 # Environment: CONDUCTOR_BIN, CONDUCTOR_DENO, TESTS_DIR (src/<pkg>/<pkg>.test),
-# VM_TESTS ("pkg[:regexp] ..."), VM_TEST_TIMEOUT, CI, what the phase sets
+# VM_TESTS ("pkg pkg:RUN pkg!SKIP ...", -test.run/-test.skip regexps), VM_TEST_TIMEOUT, CI, what the phase sets
 # (MCP_CONDUCTOR_CGROUP_PARENT, CONDUCTOR_ROOTLESS_PHASE), and VM_LAUNCH, how
 # each check is started, so that it is the only process in its cgroup as in a
 # real deployment (conductor moves itself into a leaf of a delegated cgroup):
@@ -72,22 +72,28 @@ else
 fi
 
 for spec in $VM_TESTS; do
-  pkg=${spec%%:*}
+  # pkg, pkg:RUN (-test.run RUN) or pkg!SKIP (-test.skip SKIP)
+  pkg=${spec%%[:!]*}
   run=
-  [ "$spec" = "$pkg" ] || run=${spec#*:}
+  skip=
+  case $spec in
+  *:*) run=${spec#*:} ;;
+  *!*) skip=${spec#*!} ;;
+  esac
   bin="$TESTS_DIR/src/$pkg/$pkg.test"
   t0=$(date +%s)
   # From the package's directory, as `go test` runs it (tests read ../program/testdata).
   launch "$TESTS_DIR/src/$pkg" "$bin" -test.v -test.count=1 -test.timeout "${VM_TEST_TIMEOUT:-20m}" \
-    ${run:+-test.run "$run"} < /dev/null > "$out/$pkg.log" 2>&1
+    ${run:+-test.run "$run"} ${skip:+-test.skip "$skip"} < /dev/null > "$out/$pkg.log" 2>&1
   rc=$?
   pass=$(grep -c '^--- PASS' "$out/$pkg.log")
   fail=$(grep -c '^--- FAIL' "$out/$pkg.log")
-  skip=$(grep -c '^--- SKIP' "$out/$pkg.log")
-  # Every failed test and subtest, and a panic or timeout if the binary died.
-  fails=$(grep -E '^\s*--- FAIL' "$out/$pkg.log" | awk '{ print $3 }' | paste -sd ' ')
+  nskip=$(grep -c '^--- SKIP' "$out/$pkg.log")
+  # The failed tests (the log names their failed subtests), and a panic or
+  # timeout if the binary died.
+  fails=$(grep -E '^--- FAIL' "$out/$pkg.log" | awk '{ print $3 }' | paste -sd ' ')
   died=$(grep -m1 -E '^panic: |^FAIL\s.*\[build failed\]|test timed out' "$out/$pkg.log")
-  details="${pass} passed, ${fail} failed, ${skip} skipped${run:+ (-run $run)}${fails:+; FAILED: $fails}${died:+; $died}"
+  details="${pass} passed, ${fail} failed, ${nskip} skipped${run:+ (-run $run)}${skip:+ (-skip $skip)}${fails:+; FAILED: $fails}${died:+; $died}"
   # A filter that ran nothing proves nothing.
   [ "$pass" -gt 0 ] || { rc=${rc/#0/1}; details="no test passed: $details"; }
   record "$pkg" "$([ "$rc" -eq 0 ] && echo pass || echo fail)" $(($(date +%s) - t0)) "exit $rc: $details"
