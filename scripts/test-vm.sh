@@ -6,7 +6,11 @@
 # service, root with MCP_CONDUCTOR_CGROUP_PARENT, rootless in a user's
 # Delegate=yes scope), and reports each. Exits non-zero if any phase failed.
 #
-# The image is built once (scripts/vm/build-image.sh, ~2 min) and cached in
+# Measured under TCG on a 2-vCPU build machine: image 3-4 min (once), boot 30 s,
+# install checks 35 s, phase a ~14 min (whole sandbox suite), b ~8 min, c ~8
+# min: ~32 min in all (VM_TIMEOUT, default 60m, bounds it).
+#
+# The image is built once (scripts/vm/build-image.sh, 3-4 min) and cached in
 # .build/vm/image-<hash of the recipe>/; runs open it with snapshot=on, so it
 # never changes. Each run stages bin/conductor, .build/deno, .build/rootfs and
 # the test binaries (built here with `go test -c -tags seccomp`) on a payload
@@ -154,7 +158,8 @@ if [ $fail -ne 0 ]; then
       log="$(dirname "$f")/$check.log"
       [ -f "$log" ] || continue
       echo "--- $log (failures)"
-      grep -E -B2 -A12 '^\s*--- FAIL|^panic: |test timed out' "$log" | head -80 || tail -30 "$log"
+      # The first reasons (each failed test's first message lines), or the tail.
+      grep -E -B1 '^\s*--- FAIL|^panic: |test timed out' "$log" | cut -c1-300 | head -30 || tail -30 "$log"
     done
   done
   die "see above and $res"
