@@ -3,6 +3,7 @@
 #   make test    the whole suite (sandbox tests need root or delegated user namespaces)
 #   make run     build, check the host, run an example, then serve MCP over HTTP on loopback
 #   make bench   benchmarks: sandboxed vs bare deno
+#   make test-vm the sandbox, engine and cgroups tests in a cgroup v2 Debian VM (root; qemu)
 SHELL       := /bin/bash
 GO          ?= go
 GOFLAGS_TAGS = -tags seccomp
@@ -12,7 +13,7 @@ BUILD       := .build
 DENO_BIN    := $(BUILD)/deno
 export CGO_ENABLED := 1
 
-.PHONY: build deno rootfs test test-go test-rootless bench run clean vet mcp-tools
+.PHONY: build deno rootfs test test-go test-rootless test-vm bench run clean vet mcp-tools
 
 build: bin/conductor deno rootfs
 
@@ -52,6 +53,12 @@ test-go: mcp-tools
 
 test-rootless:
 	@scripts/test-rootless.sh
+
+# A real cgroup v2 host: a Debian 12 VM under qemu (image built once, cached in
+# .build/vm/), three phases: root Delegate=yes service, root with
+# MCP_CONDUCTOR_CGROUP_PARENT, rootless in a user's Delegate=yes scope.
+test-vm: build
+	@GO=$(GO) scripts/test-vm.sh
 
 bench: build
 	CONDUCTOR_BIN=$(CURDIR)/bin/conductor CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN) \

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Runs inside the test VM (conductor-vm-test.service, as root, at boot; the VM
+# powers off when it returns). Installs the payload, then runs the phases that
+# /payload/config.sh lists, each but install with scripts/vm/phase.sh:
+#   install  copy bin/conductor and its data directory (deno and the root built
+#            on the host) to /opt/conductor, as an admin installs a build;
+#            checks: the copied root verifies (doctor's rootfs check), doctor
+#            refuses in this undelegated service cgroup naming Delegate=yes,
+#            `conductor rootfs build` (a no-op when the copy is current)
+#   a  root, each check a systemd service with Delegate=yes (README: Hosts)
+#   b  root, MCP_CONDUCTOR_CGROUP_PARENT = an empty cgroup made here
+#   c  an unprivileged user with lingering (its own systemd --user manager),
+#      each check in `systemd-run --user --scope -p Delegate=yes`
+# Results go to /results (a 9p share of the host directory): host.txt,
+# <phase>/{summary.tsv,status,*.log}, guest.log, and done when all ran.
+set -uo pipefail
+P=/payload
+R=/results
+exec > >(tee -a "$R/guest.log") 2>&1
+# shellcheck source=/dev/null
+. "$P/config.sh"
+say() { echo "guest: $*"; }
+elapsed() { echo $(($(date +%s) - $1)); }
+
+{
+  echo "kernel $(uname -r); $(systemctl --version | head -1); $(nproc) CPUs; $(awk '/^MemTotal:/ { print int($2 / 1024) " MiB" }' /proc/meminfo)"
+  echo "/sys/fs/cgroup: $(stat -fc %T /sys/fs/cgroup)"
+  echo "controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+  echo "root subtree_control: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+  echo "/proc/kcore: $([ -e /proc/kcore ] && echo present || echo absent)"
+  echo "clocksource: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+} > "$R/host.txt"
+cat "$R/host.txt"
+
+export CI=true VM_TEST_TIMEOUT TESTS_DIR=/opt/conductor-tests
+export CONDUCTOR_BIN=/opt/conductor/bin/conductor CONDUCTOR_DENO=/opt/conductor/.build/deno
+
+collect() { # phase: copy its local results to the share
+  mkdir -p "$R/$1"
+  cp -a "/var/tmp/vm-out/$1/." "$R/$1/"
+  sync
+}
+
+# Sandbox cgroups (conductor-<instance>-…) left anywhere after a phase; the
+# server leaves (conductor-server) are conductor's own and stay.
+leftovers() {
+  find /sys/fs/cgroup -mindepth 1 -type d -name 'conductor-*' ! -name 'conductor-server' ! -name 'conductor-vm-*' 2>/dev/null
+}
+
+# record PHASE CHECK RESULT SECONDS DETAILS: a line of the phase's summary.
+record() {
+  printf '%s\t%s\t%s\t%s\n' "$2" "$3" "$4" "$5" >> "/var/tmp/vm-out/$1/summary.tsv"
+  say "phase $1: $2 $3 ($4 s): $5"
+  [ "$3" = pass ] || echo fail > "/var/tmp/vm-out/$1/status"
+}
+
+phase_install() {
+  local t0 out=/var/tmp/vm-out/install rc line
+  t0=$(date +%s)
+  mkdir -p /opt/conductor /opt/conductor-tests
+  cp -a "$P/conductor/." /opt/conductor/
+  cp -a "$P/tests/." /opt/conductor-tests/
+  chmod 0755 /opt/conductor /opt/conductor-tests
+  record install copy pass "$(elapsed "$t0")" "$(du -sh /opt/conductor | cut -f1) to /opt/conductor"
+
+  t0=$(date +%s)
+  "$CONDUCTOR_BIN" doctor > "$out/doctor.log" 2>&1
+  rc=$?
+  line=$(grep -E '^\s+\[(ok  |FAIL)\] rootfs' "$out/doctor.log" | sed 's/^ *//')
+  if [[ $line == "[ok  ]"* ]]; then
+    record install copied-root pass "$(elapsed "$t0")" "$line"
+  else
+    record install copied-root fail "$(elapsed "$t0")" "${line:-no rootfs line in doctor.log}"
+  fi
+  if [ $rc -ne 0 ] && grep -q 'Delegate=yes' "$out/doctor.log"; then
+    record install undelegated pass 0 "doctor in $(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup) refuses (exit $rc), naming Delegate=yes"
+  else
+    record install undelegated fail 0 "doctor in an undelegated service cgroup: exit $rc, want a refusal naming Delegate=yes"
+  fi
+
+  t0=$(date +%s)
+  "$CONDUCTOR_BIN" rootfs build > "$out/rootfs-build.log" 2>&1
+  rc=$?
+  if [ $rc -eq 0 ]; then
+    record install rootfs-build pass "$(elapsed "$t0")" "$(grep -q 'built root' "$out/rootfs-build.log" && echo rebuilt || echo "copy reused")"
+  else
+    record install rootfs-build fail "$(elapsed "$t0")" "exit $rc"
+  fi
+  [ -f "$out/status" ] || echo pass > "$out/status"
+}
+
+phase_a() {
+  VM_LAUNCH=service VM_TESTS=$VM_TESTS_A "$P/phase.sh" a /var/tmp/vm-out/a
+}
+
+phase_b() {
+  local parent=/sys/fs/cgroup/conductor-vm-b c
+  mkdir -p "$parent"
+  # One controller per write: the write fails as a whole if one is unavailable.
+  for c in memory pids cpu; do
+    echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control || say "could not enable $c at the root"
+  done
+  # As an admin runs it from a root shell (HOME set; a system service has none).
+  HOME=/root VM_LAUNCH=direct VM_TESTS=$VM_TESTS_B MCP_CONDUCTOR_CGROUP_PARENT=/conductor-vm-b \
+    "$P/phase.sh" b /var/tmp/vm-out/b
+}
+
+cleanup_b() { # after the leftovers check: the parent and conductor's server leaf
+  find /sys/fs/cgroup/conductor-vm-b -depth -type d -exec rmdir {} + 2>/dev/null
+  [ ! -d /sys/fs/cgroup/conductor-vm-b ] || say "could not remove /sys/fs/cgroup/conductor-vm-b"
+}
+
+phase_c() {
+  local user=conductor-user uid home i t0
+  id -u "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+  uid=$(id -u "$user")
+  home=$(getent passwd "$user" | cut -d: -f6)
+  chmod 0755 "$home"
+  # The user's own install, as a user clones and builds conductor (its data
+  # directory must be writable by the user and by nobody else).
+  runuser -u "$user" -- mkdir -p "$home/conductor"
+  cp -a /opt/conductor/bin /opt/conductor/.build "$home/conductor/"
+  rm -rf "$home/conductor/.build/rootfs"
+  chown -R "$user:" "$home/conductor"
+  # Lingering starts user@UID.service (the user's systemd manager, with the
+  # delegated cgroup subtree systemd gives every user) without a login.
+  loginctl enable-linger "$user" || return 1
+  for i in $(seq 120); do
+    [ -S "/run/user/$uid/systemd/private" ] && break
+    sleep 1
+  done
+  [ -S "/run/user/$uid/systemd/private" ] || { say "user@$uid.service did not start"; systemctl status "user@$uid.service"; return 1; }
+  say "user manager of $user (uid $uid) up after $i s"
+  mkdir -p /var/tmp/vm-out/c
+  chown "$user:" /var/tmp/vm-out/c
+  # The user's `make build` ends with this (doctor checks the root, it does not build it).
+  t0=$(date +%s)
+  if ! runuser -u "$user" -- env -i PATH=/usr/bin:/bin HOME="$home" "$home/conductor/bin/conductor" rootfs build \
+    > /var/tmp/vm-out/c/rootfs-build.log 2>&1; then
+    say "phase c: conductor rootfs build as $user failed: see c/rootfs-build.log"
+    return 1
+  fi
+  say "phase c: root built as $user in $(elapsed "$t0") s"
+  runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$home" USER="$user" \
+    XDG_RUNTIME_DIR="/run/user/$uid" CI=true VM_LAUNCH=user-scope VM_TESTS="$VM_TESTS_C" \
+    VM_TEST_TIMEOUT="$VM_TEST_TIMEOUT" TESTS_DIR="$TESTS_DIR" CONDUCTOR_ROOTLESS_PHASE=delegated \
+    CONDUCTOR_BIN="$home/conductor/bin/conductor" CONDUCTOR_DENO="$home/conductor/.build/deno" \
+    "$P/phase.sh" c /var/tmp/vm-out/c
+}
+
+status=0
+for p in install $PHASES; do
+  t0=$(date +%s)
+  mkdir -p "/var/tmp/vm-out/$p"
+  say "phase $p: start"
+  "phase_$p"
+  rc=$?
+  left=$(leftovers)
+  if [ -n "$left" ]; then
+    say "phase $p: sandbox cgroups left behind: $left"
+    printf 'leftovers\tfail\t0\t%s\n' "$(echo "$left" | paste -sd ' ')" >> "/var/tmp/vm-out/$p/summary.tsv"
+    rc=1
+  fi
+  ! declare -F "cleanup_$p" >/dev/null || "cleanup_$p"
+  [ -f "/var/tmp/vm-out/$p/status" ] || echo fail > "/var/tmp/vm-out/$p/status"
+  [ $rc -eq 0 ] || echo fail > "/var/tmp/vm-out/$p/status"
+  elapsed "$t0" > "/var/tmp/vm-out/$p/seconds"
+  collect "$p"
+  say "phase $p: $(cat "$R/$p/status") in $(elapsed "$t0") s"
+  [ "$(cat "$R/$p/status")" = pass ] || status=1
+done
+
+echo "$status" > "$R/done"
+sync
