@@ -95,7 +95,9 @@ func (e *ConfigError) Error() string {
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 // ConfigPath returns the config file conductor reads: $MCP_CONDUCTOR_MCP_CONFIG
-// when set and not empty (explicit), else ~/.mcp-conductor/mcp-config.json.
+// when set and not empty (explicit), else ~/.mcp-conductor/mcp-config.json;
+// "" when there is no home directory (a system service without User=):
+// then there is no default file, and so no upstream servers.
 func ConfigPath(lookupEnv func(string) (string, bool)) (path string, explicit bool, err error) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
@@ -105,8 +107,8 @@ func ConfigPath(lookupEnv func(string) (string, bool)) (path string, explicit bo
 	}
 	home, ok := lookupEnv("HOME")
 	if !ok || home == "" {
-		if home, err = os.UserHomeDir(); err != nil {
-			return "", false, fmt.Errorf("mcp config: %s is not set and there is no home directory for the default path: %w", EnvConfigPath, err)
+		if home, err = os.UserHomeDir(); err != nil || home == "" {
+			return "", false, nil
 		}
 	}
 	return filepath.Join(home, ".mcp-conductor", "mcp-config.json"), false, nil
@@ -120,6 +122,9 @@ func LoadConfigFromEnv(lookupEnv func(string) (string, bool)) (*Config, error) {
 	path, explicit, err := ConfigPath(lookupEnv)
 	if err != nil {
 		return nil, err
+	}
+	if path == "" {
+		return &Config{}, nil
 	}
 	return LoadConfig(path, explicit, lookupEnv)
 }

@@ -233,3 +233,18 @@ func TestLoadConfigFiles(t *testing.T) {
 		t.Fatalf("LoadConfigFromEnv without a file: %v %v", cfg, err)
 	}
 }
+
+// TestConfigWithoutHome: a system service without User= has no home
+// directory; with no MCP_CONDUCTOR_MCP_CONFIG that means no upstream
+// servers, not a refusal to start (found on a real systemd host, issue 18).
+func TestConfigWithoutHome(t *testing.T) {
+	t.Setenv("HOME", "")
+	p, explicit, err := ConfigPath(mapEnv(map[string]string{}))
+	if err != nil || p != "" || explicit {
+		t.Fatalf("ConfigPath without a home: %q %v %v, want no default file", p, explicit, err)
+	}
+	cfg, err := LoadConfigFromEnv(mapEnv(map[string]string{}))
+	if err != nil || cfg == nil || len(cfg.Servers) != 0 {
+		t.Fatalf("LoadConfigFromEnv without a home: %v %v, want an empty config", cfg, err)
+	}
+}
