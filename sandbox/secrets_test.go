@@ -82,9 +82,21 @@ func TestSecretsReachOnlyTheirHost(t *testing.T) {
 	pa := echoServer(t, &cert, secretSeen)
 	pb := echoServer(t, &cert, otherSeen)
 	pc := echoServer(t, nil, plainSeen)
+	// The code waits on this server's answer while the test reads its
+	// memory: no fixed sleep, however slow the host.
+	scanned := make(chan struct{})
+	waitSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-scanned:
+		case <-time.After(60 * time.Second):
+		}
+		fmt.Fprint(w, "scanned")
+	}))
+	t.Cleanup(waitSrv.Close)
+	pw := waitSrv.Listener.Addr().(*net.TCPAddr).Port
 	lo := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
-	h := &netHooks{names: map[string][]netip.Addr{"api.secret.test": lo, "other.test": lo, "plain.test": lo}}
-	pol, err := egress.NewPolicy([]string{"api.secret.test", "other.test", "plain.test"}, false, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	h := &netHooks{names: map[string][]netip.Addr{"api.secret.test": lo, "other.test": lo, "plain.test": lo, "wait.test": lo}}
+	pol, err := egress.NewPolicy([]string{"api.secret.test", "other.test", "plain.test", "wait.test"}, false, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,9 +148,9 @@ const trust = [...Deno.readDirSync("/conductor/trust")].map((e) => e.name);
 const environ = Deno.readTextFileSync("/proc/self/environ");
 const ca = Deno.readTextFileSync("/conductor/trust/ca.pem");
 console.log("waiting for the memory scan");
-await new Promise((r) => setTimeout(r, 2500));
+const waited = await (await fetch("http://wait.test:%[5]d/")).text();
 export default { front, tok, aBody, aEcho, basic, viaNode, other, plain, trust, environ, env: Deno.env.toObject(), ca };
-`, pa, pb, pc, upstreamPEM)
+`, pa, pb, pc, upstreamPEM, pw)
 
 	// While the code waits, read the sandbox's memory from the host.
 	type scan struct {
@@ -149,7 +161,7 @@ export default { front, tok, aBody, aEcho, basic, viaNode, other, plain, trust, 
 	}
 	scanc := make(chan scan, 1)
 	go func() {
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for time.Now().Before(deadline) {
 			if len(otherSeen.get("/other")) > 0 && len(plainSeen.get("/plain")) > 0 {
 				break
@@ -159,11 +171,13 @@ export default { front, tok, aBody, aEcho, basic, viaNode, other, plain, trust, 
 		time.Sleep(300 * time.Millisecond)
 		pid := pidWithEnv([]byte("GITHUB_TOKEN=" + placeholder))
 		if pid == 0 {
+			close(scanned)
 			scanc <- scan{err: fmt.Errorf("no process has GITHUB_TOKEN=<placeholder> in its environment")}
 			return
 		}
 		s := scan{pid: pid}
 		s.real, s.placeholder, s.bytes, s.err = scanMemory(pid, []byte(real), []byte(placeholder))
+		close(scanned)
 		scanc <- s
 	}()
 
