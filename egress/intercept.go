@@ -203,7 +203,7 @@ func (d *Door) putSecrets(r *http.Request, host string, rec *record) {
 		rec.addPlaceholder(n)
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &scanBody{ReadCloser: r.Body, s: d.o.Secrets, rec: rec, keep: d.o.Secrets.maxPlaceholder()}
+		r.Body = &scanBody{ReadCloser: r.Body, scan: &scanOut{s: d.o.Secrets, rec: rec}}
 	}
 }
 
@@ -292,6 +292,7 @@ type replacer struct {
 	src      io.ReadCloser
 	old, new []byte
 	in, out  []byte
+	buf      []byte
 	eof      bool
 	err      error
 }
@@ -306,9 +307,11 @@ func (r *replacer) Read(p []byte) (int, error) {
 			return 0, r.err
 		}
 		if !r.eof {
-			buf := make([]byte, 32<<10)
-			n, err := r.src.Read(buf)
-			r.in = append(r.in, buf[:n]...)
+			if r.buf == nil {
+				r.buf = make([]byte, 32<<10)
+			}
+			n, err := r.src.Read(r.buf)
+			r.in = append(r.in, r.buf[:n]...)
 			if err != nil {
 				r.eof, r.err = true, err
 			}
@@ -344,23 +347,12 @@ func (r *replacer) Close() error { return r.src.Close() }
 // scanBody records placeholders in a request body, which goes out as is.
 type scanBody struct {
 	io.ReadCloser
-	s    *Secrets
-	rec  *record
-	keep int
-	tail []byte
+	scan *scanOut
 }
 
 func (b *scanBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if n > 0 {
-		b.tail = append(b.tail, p[:n]...)
-		for _, name := range b.s.placeholdersIn(b.tail) {
-			b.rec.addPlaceholder(name)
-		}
-		if len(b.tail) > b.keep {
-			b.tail = append([]byte(nil), b.tail[len(b.tail)-b.keep:]...)
-		}
-	}
+	b.scan.scan(p[:n])
 	return n, err
 }
 

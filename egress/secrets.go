@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -230,7 +231,7 @@ func (s *Secrets) placeholdersIn(b []byte) []string {
 	}
 	var out []string
 	for _, e := range s.list {
-		if strings.Contains(string(b), e.placeholder) {
+		if bytes.Contains(b, []byte(e.placeholder)) {
 			out = append(out, e.Name)
 		}
 	}
