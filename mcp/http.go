@@ -147,7 +147,10 @@ func (s *Server) handler(o HTTPOptions) http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		markAnswered(r.Context()) // for the connection caps: served; trusted only if authenticated
+	})
 }
 
 // requireToken rejects requests without the bearer token with 401 and
