@@ -37,8 +37,11 @@ go test -c -tags seccomp -o "$work/sandbox.test" ./sandbox
 cp .build/deno "$work/deno"
 chmod 0755 "$work"/*
 
+# Like a login user: its own group and "users" (gid 100) as supplementary
+# groups, which a rootless sandbox cannot drop (the escape suite checks
+# that it adds none).
 as_user() {
-  setpriv --reuid="$uid" --regid="$gid" --clear-groups \
+  setpriv --reuid="$uid" --regid="$gid" --groups="$gid,100" \
     env -i PATH=/usr/bin:/bin HOME="$work" XDG_RUNTIME_DIR="$work" CI="${CI:-}" \
     CONDUCTOR_DENO="$work/deno" "$@"
 }

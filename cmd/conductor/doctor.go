@@ -267,7 +267,7 @@ func userNamespaceCheck(rootless bool) check {
 	apparmor := false
 	if b, err := os.ReadFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); err == nil && strings.TrimSpace(string(b)) == "1" {
 		apparmor = true
-		notes = append(notes, "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10+)")
+		notes = append(notes, "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10+), but this binary may create them")
 	}
 	cmd := exec.Command("/proc/self/exe", "version")
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -284,10 +284,24 @@ func userNamespaceCheck(rootless bool) check {
 	}
 	c.OK = true
 	c.Detail = "available"
+	if rootless {
+		if extra := extraGroups(); len(extra) > 0 {
+			notes = append(notes, fmt.Sprintf("rootless, sandboxes keep this user's supplementary groups %v "+
+				"(an unprivileged user namespace cannot drop them); they reach only what conductor mounts, "+
+				"run it as a user without extra groups, or as root, to drop them", extra))
+		}
+	}
 	if len(notes) > 0 {
-		c.Detail += " (" + strings.Join(notes, "; ") + ", but this binary may create them)"
+		c.Detail += " (" + strings.Join(notes, "; ") + ")"
 	}
 	return c
+}
+
+// extraGroups lists this process's supplementary groups other than its
+// own gid.
+func extraGroups() []int {
+	gids, _ := os.Getgroups()
+	return slices.DeleteFunc(gids, func(g int) bool { return g == os.Getegid() })
 }
 
 // seccompCheck confirms the kernel has seccomp filters with kill-process.

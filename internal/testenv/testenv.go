@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // Unavailable fails tb on CI and skips it elsewhere, with the reason.
@@ -50,4 +52,19 @@ func Deno(tb testing.TB) string {
 		Unavailable(tb, "no deno executable at %s (run `make build` or set CONDUCTOR_DENO): %v", p, err)
 	}
 	return p
+}
+
+// TimeScaleVar multiplies the time limits tests give runs, for hosts that are
+// slow for a known reason (make test-vm sets it under TCG emulation, where
+// everything runs ~50x slower). Limits only: no test asserts a speed.
+const TimeScaleVar = "CONDUCTOR_TEST_TIME_SCALE"
+
+// Scale is d multiplied by CONDUCTOR_TEST_TIME_SCALE (a number >= 1; unset
+// or invalid is 1).
+func Scale(d time.Duration) time.Duration {
+	f, err := strconv.ParseFloat(os.Getenv(TimeScaleVar), 64)
+	if err != nil || f < 1 {
+		return d
+	}
+	return time.Duration(float64(d) * f)
 }

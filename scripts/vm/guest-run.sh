@@ -32,7 +32,7 @@ elapsed() { echo $(($(date +%s) - $1)); }
 } > "$R/host.txt"
 cat "$R/host.txt"
 
-export CI=true VM_TEST_TIMEOUT TESTS_DIR=/opt/conductor-tests
+export CI=true VM_TEST_TIMEOUT CONDUCTOR_TEST_TIME_SCALE TESTS_DIR=/opt/conductor-tests
 export CONDUCTOR_BIN=/opt/conductor/bin/conductor CONDUCTOR_DENO=/opt/conductor/.build/deno
 
 collect() { # phase: copy its local results to the share
@@ -143,7 +143,7 @@ phase_c() {
   say "phase c: root built as $user in $(elapsed "$t0") s"
   runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$home" USER="$user" \
     XDG_RUNTIME_DIR="/run/user/$uid" CI=true VM_LAUNCH=user-scope VM_TESTS="$VM_TESTS_C" \
-    VM_TEST_TIMEOUT="$VM_TEST_TIMEOUT" TESTS_DIR="$TESTS_DIR" CONDUCTOR_ROOTLESS_PHASE=delegated \
+    VM_TEST_TIMEOUT="$VM_TEST_TIMEOUT" CONDUCTOR_TEST_TIME_SCALE="$CONDUCTOR_TEST_TIME_SCALE" TESTS_DIR="$TESTS_DIR" CONDUCTOR_ROOTLESS_PHASE=delegated \
     CONDUCTOR_BIN="$home/conductor/bin/conductor" CONDUCTOR_DENO="$home/conductor/.build/deno" \
     "$P/phase.sh" c /var/tmp/vm-out/c
 }

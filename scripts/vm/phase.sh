@@ -29,7 +29,7 @@ launch() {
   case ${VM_LAUNCH:-direct} in
   service)
     local env=() v
-    for v in CI CONDUCTOR_BIN CONDUCTOR_DENO MCP_CONDUCTOR_CGROUP_PARENT CONDUCTOR_ROOTLESS_PHASE; do
+    for v in CI CONDUCTOR_BIN CONDUCTOR_DENO MCP_CONDUCTOR_CGROUP_PARENT CONDUCTOR_ROOTLESS_PHASE CONDUCTOR_TEST_TIME_SCALE; do
       [ -n "${!v:-}" ] && env+=("--setenv=$v=${!v}")
     done
     n=$((n + 1))
