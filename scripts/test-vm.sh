@@ -100,16 +100,16 @@ cp scripts/vm/guest-run.sh scripts/vm/phase.sh "$stage/"
 # What runs in each phase ("pkg", "pkg:RUN" or "pkg!SKIP": -test.run and
 # -test.skip regexps). Under TCG everything runs ~50x slower than on the host
 # (the sandbox suite alone ~10 min), so only phase a runs the whole sandbox
-# suite; b and c run the tests whose outcome depends on where the sandbox
-# cgroups go (limits, kills, leftovers, the escape suite, rootless). Left out
-# everywhere: engine's TestReturnValueTable (~90 sandbox runs of the
-# return-value rewrite, host-independent; make test runs it).
+# and engine suites; b and c run the sandbox tests whose outcome depends on
+# where the sandbox cgroups go (limits, kills, leftovers, the escape suite,
+# rootless). Left out everywhere: engine's TestReturnValueTable (~90 sandbox
+# runs of the return-value rewrite, host-independent; make test runs it).
 reduced='^(TestRunOutcomes|TestResultReportsResources|TestHostileRuns|TestCancel|TestUnusedSandboxCloses|TestEscapeSuite|TestRootless|TestWorkspace)$'
 cat > "$stage/config.sh" <<EOF
 PHASES='${VM_PHASES:-a b c}'
 VM_TESTS_A='${VM_TESTS_A:-sandbox engine!^TestReturnValueTable\$ cgroups}'
-VM_TESTS_B='${VM_TESTS_B:-sandbox:$reduced engine!^TestReturnValueTable\$ cgroups}'
-VM_TESTS_C='${VM_TESTS_C:-sandbox:$reduced engine!^TestReturnValueTable\$ cgroups:^TestRealHostDetect\$}'
+VM_TESTS_B='${VM_TESTS_B:-sandbox:$reduced cgroups}'
+VM_TESTS_C='${VM_TESTS_C:-sandbox:$reduced cgroups:^TestRealHostDetect\$}'
 VM_TEST_TIMEOUT='${VM_TEST_TIMEOUT:-20m}'
 CONDUCTOR_TEST_TIME_SCALE='$scale'
 EOF
