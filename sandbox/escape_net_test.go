@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/conductor-sandbox/conductor/egress"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
 
 //go:embed testdata/escape/net.ts
@@ -89,8 +90,9 @@ func TestEscapeNetwork(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			h := &netHooks{}
 			r := newNetRunner(t, v.flags, v.pol, h)
-			params, _ := json.Marshal(map[string]any{"listed": httpPort, "other": otherPort})
-			res, err := r.Run(context.Background(), Job{Code: "const PARAMS = " + string(params) + ";\n" + netProbeProgram, Timeout: 60 * time.Second})
+			params, _ := json.Marshal(map[string]any{"listed": httpPort, "other": otherPort,
+				"wait": testenv.Scale(time.Second).Milliseconds()})
+			res, err := r.Run(context.Background(), Job{Code: "const PARAMS = " + string(params) + ";\n" + netProbeProgram, Timeout: testenv.Scale(60 * time.Second)})
 			if err != nil {
 				t.Fatal(err)
 			}

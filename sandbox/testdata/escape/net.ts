@@ -1,8 +1,10 @@
 // The network escape probe: deno's own net checks bypassed with FFI, libc's
 // socket/connect/sendto called directly. Each probe reports "OK ...",
 // "E<errno>", or "timeout". PARAMS: { listed: port of the host's HTTP
-// server, other: an unlisted host port, libc: path }.
-declare const PARAMS: { listed: number; other: number };
+// server, other: an unlisted host port, wait: the time unit of the waits
+// in ms (1000; more on slow hosts: testenv.Scale) }.
+declare const PARAMS: { listed: number; other: number; wait?: number };
+const WAIT = PARAMS.wait ?? 1000;
 
 const libcPaths = [
   "/lib/x86_64-linux-gnu/libc.so.6",
@@ -77,7 +79,7 @@ function tcp(family: number, addr: Uint8Array, req: string): string {
     if (libc.symbols.connect(fd, addr, addr.length) !== 0) {
       const e = errnoView.getInt32(0);
       if (e !== EINPROGRESS) return "E" + e;
-      if (pollFd(fd, POLLOUT, 2000) === 0) return "timeout";
+      if (pollFd(fd, POLLOUT, 2 * WAIT) === 0) return "timeout";
       const err = new Uint8Array(4), len = new Uint8Array(4);
       new DataView(len.buffer).setUint32(0, 4, true);
       libc.symbols.getsockopt(fd, SOL_SOCKET, SO_ERROR, err, len);
@@ -89,7 +91,7 @@ function tcp(family: number, addr: Uint8Array, req: string): string {
     let text = "";
     const buf = new Uint8Array(4096);
     for (;;) {
-      if (pollFd(fd, POLLIN, 3000) === 0) return text ? "OK " + text : "timeout";
+      if (pollFd(fd, POLLIN, 3 * WAIT) === 0) return text ? "OK " + text : "timeout";
       const n = Number(libc.symbols.recv(fd, buf, BigInt(buf.length), 0));
       if (n < 0) return text ? "OK " + text : errno();
       if (n === 0) return "OK " + text;
@@ -106,7 +108,7 @@ function udp(addr: Uint8Array, msg: Uint8Array, wantReply: boolean): string {
   try {
     if (libc.symbols.sendto(fd, msg, BigInt(msg.length), 0, addr, addr.length) < 0) return errno();
     if (!wantReply) return "OK sent";
-    if (pollFd(fd, POLLIN, 3000) === 0) return "timeout";
+    if (pollFd(fd, POLLIN, 3 * WAIT) === 0) return "timeout";
     const buf = new Uint8Array(512);
     const n = Number(libc.symbols.recv(fd, buf, BigInt(buf.length), 0));
     return n < 0 ? errno() : "OK " + n + " bytes";
