@@ -97,8 +97,16 @@ type searchDir struct {
 	exeOrigin bool
 }
 
-// closure resolves the full library closure of binary.
-func (r *resolver) closure(binary string) ([]library, error) {
+// closure resolves the full library closure of the executable binary.
+func (r *resolver) closure(binary string) ([]library, error) { return r.walk(binary, false) }
+
+// objectClosure resolves the closure of an ELF file found among a program's data: an executable,
+// or a shared object (no PT_INTERP; its DT_NEEDED closure, which the process that loads it has
+// its interpreter for).
+func (r *resolver) objectClosure(name string) ([]library, error) { return r.walk(name, true) }
+
+// walk resolves the library closure of binary; shared allows a shared object without PT_INTERP.
+func (r *resolver) walk(binary string, shared bool) ([]library, error) {
 	abs, err := filepath.Abs(binary)
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %s: %w", binary, err)
@@ -124,10 +132,12 @@ func (r *resolver) closure(binary string) ([]library, error) {
 		return nil, err
 	}
 	if interp == "" {
-		if len(exe.needed) > 0 {
+		switch {
+		case len(exe.needed) == 0:
+			return nil, nil // static, or a shared object needing nothing
+		case !shared || f.Type != elf.ET_DYN:
 			return nil, fmt.Errorf("rootfs: %s has DT_NEEDED entries but no PT_INTERP", binary)
 		}
-		return nil, nil // static
 	}
 
 	var confDirs []string
@@ -138,13 +148,16 @@ func (r *resolver) closure(binary string) ([]library, error) {
 	}
 
 	w := walker{class: f.Class, machine: f.Machine, loaded: map[string]bool{}}
-	ilib, iobj, err := w.load(interp, nil)
-	if err != nil {
-		return nil, fmt.Errorf("rootfs: %s: interpreter %s: %w", binary, interp, err)
+	var libs []library
+	if interp != "" {
+		ilib, iobj, err := w.load(interp, nil)
+		if err != nil {
+			return nil, fmt.Errorf("rootfs: %s: interpreter %s: %w", binary, interp, err)
+		}
+		ilib.Name, ilib.Via = interp, viaInterp
+		libs = append(libs, ilib)
+		w.register(interp, iobj)
 	}
-	ilib.Name, ilib.Via = interp, viaInterp
-	libs := []library{ilib}
-	w.register(interp, iobj)
 
 	queue := []*object{exe}
 	for len(queue) > 0 {
