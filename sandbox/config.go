@@ -243,6 +243,31 @@ func installArgs(denoPath, program string) []string {
 	return []string{denoPath, "cache", "--no-config", "--no-lock", "--node-modules-dir=none", program}
 }
 
+// checkEnv refuses extra environment entries that are not NAME=value or that
+// would replace one of the sandbox's own variables.
+func checkEnv(env []string) error {
+	own := map[string]bool{"DENO_CERT": true}
+	for _, kv := range sandboxEnv("/", "x") {
+		name, _, _ := strings.Cut(kv, "=")
+		own[name] = true
+	}
+	for _, kv := range env {
+		name, _, ok := strings.Cut(kv, "=")
+		valid := ok && name != "" && !strings.ContainsAny(kv, "\x00\n")
+		for i := 0; valid && i < len(name); i++ {
+			c := name[i]
+			valid = c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || i > 0 && '0' <= c && c <= '9'
+		}
+		switch {
+		case !valid:
+			return fmt.Errorf("sandbox: environment entry %q is not NAME=value", kv)
+		case own[name] || strings.HasPrefix(name, "DENO_"):
+			return fmt.Errorf("sandbox: environment entry %s would replace the sandbox's own %s", kv, name)
+		}
+	}
+	return nil
+}
+
 // sandboxEnv is the sandbox's whole environment: nothing of the server's
 // environment enters it. The npm registry, when set, must be the same for
 // installing and running: deno keys its cache by the registry's host.

@@ -86,11 +86,16 @@ type Options struct {
 	// WorkspaceQuota bounds the bytes the workspace holds (0 = none): by a
 	// project quota where the host can, else checked before each run.
 	WorkspaceQuota int64
-	NPMRegistry    string        // NPM_CONFIG_REGISTRY for deno, installing and running alike; "" = deno's default
-	HostUID        int           // host uid the sandbox's root maps to; 0 = default
-	HostGID        int           // host gid likewise
-	StartTimeout   time.Duration // bound on booting deno; 0 = DefaultStartTimeout
-	Logger         *slog.Logger
+	NPMRegistry    string // NPM_CONFIG_REGISTRY for deno, installing and running alike; "" = deno's default
+	// Env are extra NAME=value entries of run sandboxes' environment, as
+	// data from what the root holds (e.g. the CLI tools' CA bundle
+	// variables); deno passes them on to the programs code starts. They may
+	// not replace a variable the sandbox sets itself (PATH, HOME, DENO_*, ...).
+	Env          []string
+	HostUID      int           // host uid the sandbox's root maps to; 0 = default
+	HostGID      int           // host gid likewise
+	StartTimeout time.Duration // bound on booting deno; 0 = DefaultStartTimeout
+	Logger       *slog.Logger
 }
 
 // NetOptions are the network of run sandboxes.
@@ -145,6 +150,9 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkEnv(o.Env); err != nil {
+		return nil, err
 	}
 	rootless := os.Geteuid() != 0
 	if o.Net != nil {

@@ -246,6 +246,9 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		flags = grantPath(flags, "net", egress.ResolverAddr)
 	}
 	env := sandboxEnv(o.Root.DenoDir, o.NPMRegistry)
+	if so.Install == nil {
+		env = append(env, o.Env...)
+	}
 	if door != nil && so.Install == nil && door.Secrets != nil {
 		// Code sees placeholders, and may read them; deno and node
 		// clients trust the door's CA on top of their own roots.
