@@ -66,17 +66,48 @@ await git("add", "hello.txt");
 await git("commit", "-q", "-m", "first commit from the sandbox");
 const log = await git("log", "--format=%s|%an");
 const fetched = await run("curl", ["-sS", "--max-time", "10", URL]);
-export default { log, fetched, home: Deno.env.get("HOME") ?? "" };`
+// The identity also for clone: its reflog needs one, and without it git asks DNS for the
+// sandbox's host name (the door refuses that lookup; the clone works regardless).
+await run("git", ["-c", "user.name=Sandbox", "-c", "user.email=sandbox@example.com", "clone", "-q", URL + "repo.git", WS + "/clone"]);
+const cloned = await run("git", ["-C", WS + "/clone", "log", "--format=%s"]);
+export default { log, fetched, cloned, home: Deno.env.get("HOME") ?? "" };`
 
 // TestExecTools is issue 11's must-show: with MCP_CONDUCTOR_TOOLS=git,curl and allow-run
-// naming them, code commits with git in the workspace and reads the log back, and curl reaches
-// a loopback server through the network door (the result's network list records it). The
+// naming them, code commits with git in the workspace and reads the log back, curl reaches a
+// loopback server through the network door (the result's network list records it), and git
+// clones from it over HTTP (its exec-path helper git-remote-http and libcurl in the root). The
 // commit is real: the host's git reads it from the workspace afterwards. doctor lists both
 // tools with their versions and runs each in a sandbox.
 func TestExecTools(t *testing.T) {
 	needHostTools(t, "git", "curl")
+	// A bare repository served over git's dumb HTTP protocol: cloning it runs git's
+	// git-remote-http helper, an ELF of the exec-path data directory with libcurl's closure.
+	repos := t.TempDir()
+	for _, args := range [][]string{
+		{"init", "-q", "--bare", filepath.Join(repos, "repo.git")},
+		{"-C", filepath.Join(repos, "repo.git"), "-c", "user.name=Host", "-c", "user.email=host@example.com",
+			"commit-tree", "-m", "served commit", "4b825dc642cb6eb9a060e54bf8d69288fbee4904"},
+	} {
+		out, err := exec.Command("git", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+		if args[0] == "-C" {
+			commit := strings.TrimSpace(string(out))
+			for _, a := range [][]string{{"update-ref", "refs/heads/main", commit}, {"symbolic-ref", "HEAD", "refs/heads/main"}, {"update-server-info"}} {
+				if out, err := exec.Command("git", append([]string{"-C", filepath.Join(repos, "repo.git")}, a...)...).CombinedOutput(); err != nil {
+					t.Fatalf("git %v: %v: %s", a, err, out)
+				}
+			}
+		}
+	}
 	var hits atomic.Int32
+	files := http.FileServer(http.Dir(repos))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/repo.git/") {
+			files.ServeHTTP(w, r)
+			return
+		}
 		hits.Add(1)
 		fmt.Fprint(w, "served to curl")
 	}))
@@ -98,7 +129,7 @@ func TestExecTools(t *testing.T) {
 		t.Fatalf("exit %d; stdout %s; stderr %s", exit, out, errOut)
 	}
 	var res struct {
-		ReturnValue struct{ Log, Fetched, Home string } `json:"returnValue"`
+		ReturnValue struct{ Log, Fetched, Cloned, Home string } `json:"returnValue"`
 		Network     []struct {
 			Host    string `json:"host"`
 			Port    int    `json:"port"`
@@ -114,11 +145,19 @@ func TestExecTools(t *testing.T) {
 	if res.ReturnValue.Fetched != "served to curl" || hits.Load() != 1 {
 		t.Errorf("curl fetched %q, server hits %d", res.ReturnValue.Fetched, hits.Load())
 	}
+	if res.ReturnValue.Cloned != "served commit\n" {
+		t.Errorf("git clone over HTTP gave log %q", res.ReturnValue.Cloned)
+	}
 	if res.ReturnValue.Home != "/tmp" {
 		t.Errorf("HOME = %q, want /tmp (a per-run tmpfs)", res.ReturnValue.Home)
 	}
-	if len(res.Network) != 1 || res.Network[0].Port != port || !res.Network[0].Allowed {
-		t.Errorf("network = %+v, want curl's one allowed connection to port %d", res.Network, port)
+	if len(res.Network) < 2 {
+		t.Errorf("network = %+v, want curl's and git's connections", res.Network)
+	}
+	for _, n := range res.Network {
+		if n.Port != port || !n.Allowed {
+			t.Errorf("network entry %+v, want only allowed connections to port %d", n, port)
+		}
 	}
 	host, err := exec.Command("git", "-c", "safe.directory=*", "-C", ws, "log", "--format=%s").CombinedOutput()
 	if err != nil || string(host) != "first commit from the sandbox\n" {
