@@ -108,7 +108,7 @@ func newPlan(ctx context.Context, opts Options, r *resolver, dc *digestCache) (*
 	if err := p.add(&entry{Path: "/", Type: typeDir, Perm: 0o755}); err != nil {
 		return nil, err
 	}
-	pp := &programPlanner{p: p, r: r, done: map[fileKey]bool{}}
+	pp := &programPlanner{p: p, r: r, done: map[fileKey]bool{}, cache: loadCache{}}
 	for _, pr := range append([]Program{{Host: opts.Deno, Path: denoPath}}, opts.Programs...) {
 		if err := pp.add(pr); err != nil {
 			return nil, err

@@ -40,9 +40,10 @@ type fileKey struct{ dev, ino uint64 }
 
 // programPlanner adds programs to a plan; it resolves each distinct ELF object's closure once.
 type programPlanner struct {
-	p    *plan
-	r    *resolver
-	done map[fileKey]bool
+	p     *plan
+	r     *resolver
+	done  map[fileKey]bool
+	cache loadCache // libraries parsed so far
 }
 
 // add puts one program, its data and every library they need into the plan.
@@ -204,12 +205,12 @@ func (pp *programPlanner) closure(name string, sameOrigin, data bool) error {
 	}
 	var libs []library
 	if data {
-		libs, err = pp.r.objectClosure(name)
+		libs, err = pp.r.objectClosure(name, pp.cache)
 		if errors.Is(err, ErrNotELF) {
 			return nil // e.g. ET_REL: nothing loads it as a program or library
 		}
 	} else {
-		libs, err = pp.r.closure(name)
+		libs, err = pp.r.walk(name, false, pp.cache)
 	}
 	if err != nil {
 		return err

@@ -94,7 +94,7 @@ func TestProgramsWithData(t *testing.T) {
 	}
 	// helper (an executable) and libplugin.so (a shared object) bring their closures.
 	for _, obj := range []string{"/usr/bin/curl", lib} {
-		libs, err := defaultResolver().objectClosure(obj)
+		libs, err := defaultResolver().objectClosure(obj, nil)
 		must(t, err)
 		for _, l := range libs {
 			if _, err := os.Stat(filepath.Join(r.Path, l.Real)); err != nil {
@@ -116,7 +116,7 @@ func TestProgramClosureDedup(t *testing.T) {
 	deno := smallELF(t, t.TempDir(), "deno")
 	r := defaultResolver()
 	p := &plan{entries: map[string]*entry{}}
-	pp := &programPlanner{p: p, r: r, done: map[fileKey]bool{}}
+	pp := &programPlanner{p: p, r: r, done: map[fileKey]bool{}, cache: loadCache{}}
 	for _, pr := range []Program{
 		{Host: deno, Path: "/usr/bin/deno"},
 		{Host: "/usr/bin/curl", Path: "/usr/bin/curl"},
