@@ -127,7 +127,8 @@ func (s *Server) description() string {
 	}
 	if len(s.o.Tools) > 0 {
 		fmt.Fprintf(&b, "CLI tools in the sandbox, run with `new Deno.Command(name, { args })`: %s (HOME is /tmp, empty at each run; "+
-			"only these and deno exist there, and only the admin can add one). ", strings.Join(s.o.Tools, ", "))
+			"only these and deno exist there, and only the admin can add one; there is no shell, so run them directly, not through sh -c). ",
+			strings.Join(s.o.Tools, ", "))
 	}
 	if s.o.Packages != "" {
 		b.WriteString(s.o.Packages + " ")

@@ -54,6 +54,7 @@ func TestProgramsWithData(t *testing.T) {
 	copyFile(t, lib, filepath.Join(data, "libplugin.so"), 0o644)
 	must(t, os.Symlink("helper", filepath.Join(data, "helper-alias")))
 	must(t, os.Symlink("../helper", filepath.Join(data, "share", "up")))
+	must(t, os.Symlink(filepath.Join(data, "share", "sub"), filepath.Join(data, "abs-inside"))) // made relative
 	extra := filepath.Join(hostDataDir(t), "ca.crt")
 	must(t, os.WriteFile(extra, []byte("cert"), 0o644))
 
@@ -87,7 +88,7 @@ func TestProgramsWithData(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", c.path, got, c.want)
 		}
 	}
-	for link, want := range map[string]string{data + "/helper-alias": "helper", data + "/share/up": "../helper"} {
+	for link, want := range map[string]string{data + "/helper-alias": "helper", data + "/share/up": "../helper", data + "/abs-inside": "share/sub"} {
 		if got, err := os.Readlink(filepath.Join(r.Path, link)); err != nil || got != want {
 			t.Errorf("%s -> %q (%v), want %q", link, got, err, want)
 		}
