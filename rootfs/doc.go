@@ -3,7 +3,8 @@
 // A root holds exactly: its programs — deno at /usr/bin/deno first, then Options.Programs (CLI
 // tools, runtimes), each at its in-root path with its data files and directories at their host
 // paths — the shared libraries every ELF file among them needs (each copied once), the
-// bootstrap files under /conductor, a minimal /etc (passwd, group, hosts, nsswitch.conf, a resolv.conf
+// bootstrap files under /conductor, a minimal /etc (passwd, group, hosts naming localhost and
+// the sandboxes' host name [Root.Hostname], nsswitch.conf, a resolv.conf
 // naming 127.0.0.53, the network door's DNS responder when a run has network), the empty mount
 // points /proc, /tmp and /deno-dir, and /dev: empty files as the mount points of the device nodes
 // the sandbox binds from the host (null, zero, full, random, urandom, tty; [Root.DevNodes]) and the

@@ -18,6 +18,9 @@ const (
 	denoDir      = "/deno-dir"
 	bootstrapDir = "/conductor"
 	trustDir     = "/conductor/trust"
+	// hostname is the sandbox's host name (its UTS namespace's), which /etc/hosts resolves
+	// locally: tools that look their own host up (git's default identity) ask no DNS server.
+	hostname = "sandbox"
 )
 
 // mountPoints are the directories the sandbox mounts over: empty, except /dev (devNodes,
@@ -57,7 +60,7 @@ func etcFiles() map[string]string {
 	return map[string]string{
 		"/etc/passwd":        "sandbox:x:0:0:sandbox:/tmp:/nonexistent\n",
 		"/etc/group":         "sandbox:x:0:\n",
-		"/etc/hosts":         "127.0.0.1 localhost\n::1 localhost\n",
+		"/etc/hosts":         "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 " + hostname + "\n",
 		"/etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
 		"/etc/resolv.conf":   "nameserver 127.0.0.53\n",
 	}

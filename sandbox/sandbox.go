@@ -124,7 +124,7 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		rootless: r.rootless,
 		cgroup:   cg,
 		seccomp:  policy,
-		hostname: "sandbox",
+		hostname: r.opts.Root.Hostname,
 	}
 	if r.opts.Net.secretsCA() != nil && so.Install == nil {
 		spec.trustSrc, spec.trustDir = filepath.Join(r.stateDir, trustDirName), r.opts.Root.TrustDir

@@ -66,9 +66,9 @@ await git("add", "hello.txt");
 await git("commit", "-q", "-m", "first commit from the sandbox");
 const log = await git("log", "--format=%s|%an");
 const fetched = await run("curl", ["-sS", "--max-time", "10", URL]);
-// The identity also for clone: its reflog needs one, and without it git asks DNS for the
-// sandbox's host name (the door refuses that lookup; the clone works regardless).
-await run("git", ["-c", "user.name=Sandbox", "-c", "user.email=sandbox@example.com", "clone", "-q", URL + "repo.git", WS + "/clone"]);
+// No identity: clone's reflog makes git look the sandbox's host name up, which the root's
+// /etc/hosts answers (no DNS query reaches the door).
+await run("git", ["clone", "-q", URL + "repo.git", WS + "/clone"]);
 const cloned = await run("git", ["-C", WS + "/clone", "log", "--format=%s"]);
 export default { log, fetched, cloned, home: Deno.env.get("HOME") ?? "" };`
 
