@@ -62,8 +62,11 @@
 //
 // Environment: the sandbox's own (PATH=/usr/bin:/bin, HOME=/tmp — a per-run
 // tmpfs, so a tool's dotfiles never outlive the run — TMPDIR, DENO_*) plus
-// Options.Env, entries that come as data with the root's programs (the CLI
-// tools' CA bundle variables), which may not replace the sandbox's own.
+// Options.Env, entries that come as data with the root's programs, which may
+// not replace the sandbox's own, and Options.CABundleEnv, the variables that
+// name the CLI tools' CA bundle: the root's, or, when the door stands in for
+// secret hosts, a copy in the trust dir with the door's CA appended, so
+// tools (curl, git, gh) reach secret hosts as deno does.
 // Starting a program the root does not hold fails with an error the result
 // extends with who can add it (MCP_CONDUCTOR_TOOLS, the admin).
 //

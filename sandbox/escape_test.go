@@ -828,8 +828,10 @@ var fdTargetOK = regexp.MustCompile(`^(pipe:\[\d+\]|socket:\[\d+\]|anon_inode:\[
 // 8: only the fds the design hands in, plus deno's own; no host variable.
 func probeFDsAndEnv(t *testing.T, e *escapeEnv) {
 	wantEnv := map[string]string{}
-	// The sandbox's own variables and, as data, the root's programs' (Options.Env).
-	for _, kv := range append(sandboxEnv(e.r.opts.Root.DenoDir, ""), e.r.opts.Env...) {
+	// The sandbox's own variables and, as data, the root's programs' (Options.Env, the
+	// tools' CA bundle variables).
+	own := append(sandboxEnv(e.r.opts.Root.DenoDir, ""), e.r.opts.Env...)
+	for _, kv := range append(own, caBundleEnv(e.r.opts, false, "")...) {
 		k, v, _ := strings.Cut(kv, "=")
 		wantEnv[k] = v
 	}

@@ -105,7 +105,9 @@ func testOptions(t testing.TB) Options {
 		Cgroups:  host,
 		Seccomp:  seccomp.NewCache(),
 		Limits:   cgroups.Limits{Memory: 512 << 20, Pids: cgroups.DefaultPids(runtime.NumCPU())},
-		Env:      rootTools.Env(),
+		// The tools' CA bundle variables, as conductor sets them.
+		CABundle:    rootTools.CABundle,
+		CABundleEnv: rootTools.CAVars(),
 	}
 	if missing := host.Missing(o.Limits); len(missing) > 0 {
 		unavailable(t, "limits not enforceable here: %v", missing)

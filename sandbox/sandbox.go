@@ -246,10 +246,12 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		flags = grantPath(flags, "net", egress.ResolverAddr)
 	}
 	env := sandboxEnv(o.Root.DenoDir, o.NPMRegistry)
+	trusted := door != nil && so.Install == nil && door.Secrets != nil
 	if so.Install == nil {
 		env = append(env, o.Env...)
+		env = append(env, caBundleEnv(o, trusted, o.Root.TrustDir)...)
 	}
-	if door != nil && so.Install == nil && door.Secrets != nil {
+	if trusted {
 		// Code sees placeholders, and may read them; deno and node
 		// clients trust the door's CA on top of their own roots.
 		env = append(env, door.Secrets.Env()...)

@@ -10,7 +10,8 @@
 // git gets the directory `git --exec-path` prints (its helpers, such as git-remote-http with
 // libcurl's closure) and its templates. Every tool gets the host's CA bundle, when there is one,
 // at its host path, with SSL_CERT_FILE, GIT_SSL_CAINFO and CURL_CA_BUNDLE naming it in the
-// sandbox's environment (Set.Env). An unknown tool gets its binary and libraries only. HOME in
+// sandbox's environment (Set.CAVars; with MCP_CONDUCTOR_NET_SECRETS the sandbox points them at
+// a copy that also holds the network door's CA). An unknown tool gets its binary and libraries only. HOME in
 // the sandbox is /tmp, a per-run tmpfs, so tools that write dotfiles there (git config --global)
 // start clean each run.
 package tools

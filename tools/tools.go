@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -179,16 +180,14 @@ func (s *Set) Programs() []rootfs.Program {
 	return out
 }
 
-// Env are the environment entries the tools need in the sandbox (the CA bundle's variables).
-func (s *Set) Env() []string {
+// CAVars are the variables that name the CA bundle to the tools (nil without one): the
+// sandbox sets them to CABundle, or to a copy with the network door's CA when it stands in for
+// secret hosts.
+func (s *Set) CAVars() []string {
 	if s == nil || s.CABundle == "" || len(s.Tools) == 0 {
 		return nil
 	}
-	out := make([]string, len(caEnv))
-	for i, v := range caEnv {
-		out[i] = v + "=" + s.CABundle
-	}
-	return out
+	return slices.Clone(caEnv)
 }
 
 // Names are the tools' names in the sandbox, in the admin's order.

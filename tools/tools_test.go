@@ -69,11 +69,11 @@ func TestResolve(t *testing.T) {
 					}
 				}
 			}
-			if env := s.Env(); (len(env) == 3) != tt.wantEnv {
-				t.Errorf("env %v, want CA variables: %v", env, tt.wantEnv)
+			if vars := s.CAVars(); (len(vars) == 3) != tt.wantEnv {
+				t.Errorf("CA variables %v, want them: %v", vars, tt.wantEnv)
 			}
-			if tt.wantEnv && !slices.Contains(s.Env(), "GIT_SSL_CAINFO=/etc/ssl/certs/ca-certificates.crt") {
-				t.Errorf("env %v", s.Env())
+			if tt.wantEnv && (!slices.Contains(s.CAVars(), "GIT_SSL_CAINFO") || s.CABundle != "/etc/ssl/certs/ca-certificates.crt") {
+				t.Errorf("CA variables %v for %q", s.CAVars(), s.CABundle)
 			}
 		})
 	}

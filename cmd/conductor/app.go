@@ -203,7 +203,8 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		// before each run; fails here if it cannot be applied.
 		WorkspaceQuota: s.WorkspaceQuota,
 		NPMRegistry:    registryString(a.registry),
-		Env:            a.tools.Env(),
+		CABundle:       a.tools.CABundle,
+		CABundleEnv:    a.tools.CAVars(),
 		StateDir:       a.layout.stateDir,
 		Root:           a.root,
 		Cgroups:        a.host,
