@@ -50,7 +50,13 @@ const (
 	VarMCPMaxInFlightTotal = Prefix + "MCP_MAX_INFLIGHT_TOTAL"
 	VarNetPrivate          = Prefix + "NET_PRIVATE"
 	VarNetSecrets          = Prefix + "NET_SECRETS"
+	VarTools               = Prefix + "TOOLS"
 )
+
+// ToolsDir is the directory of the sandbox root that holds the admin's
+// tools (MCP_CONDUCTOR_TOOLS): each at ToolsDir/<name>, where code's PATH
+// finds it. deno is there too.
+const ToolsDir = "/usr/bin"
 
 // Settings are the admin's settings after validation.
 type Settings struct {
@@ -73,6 +79,15 @@ type Settings struct {
 	// so does the network door, even where allow-net or allow-all would
 	// allow them.
 	NetDeny []string
+	// RunAny is set when code may run any program the root holds: a bare
+	// allow-run, or allow-all.
+	RunAny bool
+	// AllowRun is the allow-run list (nil without one).
+	AllowRun []string
+	// Tools are the admin's CLI tools (MCP_CONDUCTOR_TOOLS) as given: names
+	// looked up on the server's PATH at start, or absolute paths; package
+	// tools resolves them. Each is at ToolsDir/<base name> in the sandbox.
+	Tools []string
 	// Memory is the memory limit in bytes; default 512 MiB.
 	Memory int64
 	// Pids is the process limit; 0 means the platform default chosen by
@@ -315,6 +330,7 @@ var table = []setting{
 				return err
 			}
 			s.RunArgs, s.AllowAll, s.Network, s.NetHosts, s.NetDeny = r.args, r.allowAll, r.network, r.netHosts, r.netDeny
+			s.RunAny, s.AllowRun = r.runAny, r.run
 			return nil
 		},
 	},
@@ -633,6 +649,104 @@ var table = []setting{
 		},
 		parseEnv: parseNetSecrets,
 	},
+	{
+		Variable: Variable{
+			Name:    VarTools,
+			Default: "",
+			Allowed: "comma-separated program names (letters, digits and . _ + -, not starting with - or .) looked up on the server's PATH " +
+				"at start, or absolute clean paths; at most 64, no two with the same base name, not deno; each must be listed in " +
+				VarRunArgs + "'s allow-run too (unless allow-run is bare or allow-all is given)",
+			Description: "CLI tools code may run with Deno.Command, e.g. git,curl,jq,/opt/bin/gh. Each is copied into the sandbox's read-only root " +
+				"at " + ToolsDir + "/<name> with its shared libraries and what it needs (git: its exec-path helpers and templates; every tool: the " +
+				"host's CA bundle, named by SSL_CERT_FILE, GIT_SSL_CAINFO and CURL_CA_BUNDLE). A tool that is not installed stops conductor at " +
+				"start. HOME is /tmp, a per-run tmpfs. Conversely, every allow-run entry other than deno must be listed here.",
+		},
+		parse: parseTools,
+	},
+}
+
+// parseTools parses MCP_CONDUCTOR_TOOLS: syntax only; package tools finds
+// each one on the host when the server starts.
+func parseTools(v string, s *Settings) error {
+	items := strings.Split(v, ",")
+	if len(items) > 64 {
+		return fmt.Errorf("%d tools, at most 64", len(items))
+	}
+	var errs []error
+	seen := map[string]int{}
+	for i, it := range items {
+		if it == "" {
+			errs = append(errs, fmt.Errorf("item %d is empty (a leading, trailing or doubled comma)", i+1))
+			continue
+		}
+		if err := checkProgram(it); err != nil {
+			errs = append(errs, fmt.Errorf("item %d: %w", i+1, err))
+			continue
+		}
+		name := path.Base(it)
+		if name == "deno" {
+			errs = append(errs, fmt.Errorf("item %d %q: deno is always in the sandbox; list only other tools", i+1, it))
+			continue
+		}
+		if j, dup := seen[name]; dup {
+			errs = append(errs, fmt.Errorf("item %d %q: item %d is also named %s, and both would be %s/%s in the sandbox", i+1, it, j, name, ToolsDir, name))
+			continue
+		}
+		seen[name] = i + 1
+		s.Tools = append(s.Tools, it)
+	}
+	return errors.Join(errs...)
+}
+
+// ToolName is the name a tool entry has in the sandbox: its base name,
+// at ToolsDir/<name>.
+func ToolName(entry string) string { return path.Base(entry) }
+
+// checkTools keeps MCP_CONDUCTOR_TOOLS and allow-run consistent: a tool
+// code is not allowed to run is useless, and an allowed program that is
+// not in the root cannot run.
+func checkTools(s *Settings, set map[string]string, bad map[string]bool) *Error {
+	if bad[VarTools] || bad[VarRunArgs] {
+		return nil
+	}
+	tools := map[string]bool{"deno": true}
+	for _, t := range s.Tools {
+		tools[ToolName(t)] = true
+	}
+	granted := map[string]bool{}
+	var errs []error
+	for _, r := range s.AllowRun {
+		name, inRoot := r, true
+		if strings.HasPrefix(r, "/") {
+			name, inRoot = path.Base(r), path.Dir(r) == ToolsDir
+		}
+		switch {
+		case !inRoot:
+			errs = append(errs, fmt.Errorf("allow-run lists %s, but tools are at %s/<name> in the sandbox: write allow-run=%s and list %s in %s",
+				r, ToolsDir, name, r, VarTools))
+		case !tools[name]:
+			errs = append(errs, fmt.Errorf("allow-run lists %s, which is not in the sandbox: add it to %s", r, VarTools))
+		default:
+			granted[name] = true
+		}
+	}
+	if !s.RunAny {
+		for _, t := range s.Tools {
+			if !granted[ToolName(t)] {
+				errs = append(errs, fmt.Errorf("%s lists %s, but %s does not allow running it: list it in allow-run too (allow-run=%s)",
+					VarTools, t, VarRunArgs, ToolName(t)))
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	v, val := VarTools, set[VarTools]
+	if _, ok := set[VarTools]; !ok {
+		v, val = VarRunArgs, set[VarRunArgs]
+	}
+	return &Error{Var: v, Value: val, Allowed: "every tool in " + VarTools + " also in " + VarRunArgs + "'s allow-run, and every allow-run program in " + VarTools + " (or deno)",
+		Err: errors.Join(errs...)}
 }
 
 // parseNetSecrets parses MCP_CONDUCTOR_NET_SECRETS and reads each value
@@ -733,6 +847,7 @@ var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Er
 	checkNeeds(VarWorkspaceQuota, VarWorkspace),
 	checkNetPrivate,
 	checkNetSecrets,
+	checkTools,
 	checkExcludes(VarHTTPInsecureNoAuth, VarHTTPToken, func(s *Settings) bool { return s.HTTPInsecureNoAuth && s.HTTPToken != "" }),
 }
 

@@ -505,7 +505,7 @@ func TestVariables(t *testing.T) {
 		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPoolSize,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
 		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
-		VarNetPrivate, VarNetSecrets,
+		VarNetPrivate, VarNetSecrets, VarTools,
 	}
 	var names []string
 	for _, v := range vs {
@@ -646,6 +646,25 @@ func TestIssue9Settings(t *testing.T) {
 		{"secret twice", []string{VarRunArgs, "allow-net", VarNetSecrets, "K=a.example;K=b.example", "K", "k-0123456789"}, nil, nil, "K is given twice"},
 		{"secret host with port", []string{VarRunArgs, "allow-net", VarNetSecrets, "K=a.example:443", "K", "k-0123456789"}, nil, nil, "without port or scheme"},
 		{"secret host url", []string{VarRunArgs, "allow-net", VarNetSecrets, "K=https://a.example", "K", "k-0123456789"}, nil, nil, "without port or scheme"},
+		// Issue 11: CLI tools, consistent with allow-run.
+		{"tools", []string{VarTools, "git,curl,/opt/bin/gh", VarRunArgs, "allow-run=git,curl,/usr/bin/gh,deno"},
+			func(s Settings) any { return fmt.Sprint(s.Tools, s.AllowRun, s.RunAny) }, "[git curl /opt/bin/gh] [git curl /usr/bin/gh deno] false", ""},
+		{"tools with bare allow-run", []string{VarTools, "git", VarRunArgs, "allow-run"}, func(s Settings) any { return s.RunAny }, true, ""},
+		{"tools with allow-all", []string{VarTools, "git", VarRunArgs, "allow-all"}, func(s Settings) any { return s.RunAny }, true, ""},
+		{"allow-run deno only", []string{VarRunArgs, "allow-run=deno"}, func(s Settings) any { return s.AllowRun }, []string{"deno"}, ""},
+		{"tool not in allow-run", []string{VarTools, "git,curl", VarRunArgs, "allow-run=git"}, nil, nil,
+			VarTools + " lists curl, but " + VarRunArgs + " does not allow running it: list it in allow-run too"},
+		{"tool without allow-run", []string{VarTools, "git"}, nil, nil, VarTools + " lists git, but " + VarRunArgs + " does not allow running it"},
+		{"allow-run not a tool", []string{VarRunArgs, "allow-run=git"}, nil, nil,
+			VarRunArgs + `="allow-run=git": allow-run lists git, which is not in the sandbox: add it to ` + VarTools},
+		{"allow-run path outside tools dir", []string{VarTools, "/opt/bin/gh", VarRunArgs, "allow-run=/opt/bin/gh"}, nil, nil,
+			"tools are at /usr/bin/<name> in the sandbox: write allow-run=gh"},
+		{"tool duplicate base name", []string{VarTools, "gh,/opt/bin/gh", VarRunArgs, "allow-run"}, nil, nil, `item 2 "/opt/bin/gh": item 1 is also named gh`},
+		{"tool deno", []string{VarTools, "deno", VarRunArgs, "allow-run"}, nil, nil, "deno is always in the sandbox"},
+		{"tool bad name", []string{VarTools, "g it", VarRunArgs, "allow-run"}, nil, nil, "not a program name"},
+		{"tool relative path", []string{VarTools, "bin/git", VarRunArgs, "allow-run"}, nil, nil, "not a program name"},
+		{"tool unclean path", []string{VarTools, "/usr//bin/git", VarRunArgs, "allow-run"}, nil, nil, "not a clean path"},
+		{"tool empty item", []string{VarTools, "git,", VarRunArgs, "allow-run"}, nil, nil, "item 2 is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -73,4 +73,14 @@
 // Settings.Network is true when allow-net or allow-all is given, unless a
 // bare deny-net takes the network away again. Settings.NetHosts holds the
 // allow-net list when there is one.
+//
+// # MCP_CONDUCTOR_TOOLS
+//
+// The CLI tools code may run (package tools resolves them on the host at
+// start and puts them in the sandbox root at ToolsDir/<name>). It must agree
+// with allow-run, checked at Load: with an allow-run list, every tool must
+// be in it (else code could not run the tool), and every allow-run entry
+// must be a tool or deno, by name or as ToolsDir/<name> (else it names a
+// program the root does not hold). A bare allow-run or allow-all grants
+// every tool; allow-run entries are then not needed.
 package config

@@ -128,6 +128,8 @@ type runArgs struct {
 	network  bool
 	netHosts []string // nil: all hosts (when network) or none
 	netDeny  []string // deny-net values (a list; a bare deny-net turns network off)
+	runAny   bool     // bare allow-run or allow-all: code may run any program the root holds
+	run      []string // the allow-run list
 }
 
 // ParseRunArgs parses the MCP_CONDUCTOR_RUN_ARGS grammar (see the package
@@ -269,9 +271,12 @@ func parseRunArgs(s string) (runArgs, error) {
 		r.args = append(r.args, arg)
 		switch f.name {
 		case "allow-all":
-			r.allowAll = true
+			r.allowAll, r.runAny = true, true
 		case "allow-net":
 			allowNet = f
+		case "allow-run":
+			r.runAny = r.runAny || f.bare
+			r.run = slices.Clone(f.values)
 		case "deny-net":
 			if f.bare {
 				denyAllNet = f

@@ -20,8 +20,11 @@ type Options struct {
 	Permissions []string // the admin's deno permission flags, for the tool description
 	// Network describes what runs can reach (egress.Policy.String); "" =
 	// nothing.
-	Network          string
-	Packages         string // one line naming the allowed packages
+	Network  string
+	Packages string // one line naming the allowed packages
+	// Tools are the CLI tools in the sandbox (MCP_CONDUCTOR_TOOLS), by the
+	// name code runs them with; allow-run grants each (config checks it).
+	Tools            []string
 	DefaultTimeout   time.Duration
 	MaxTimeout       time.Duration
 	ProgressInterval time.Duration // 0 = 1 s
@@ -121,6 +124,11 @@ func (s *Server) description() string {
 	if s.o.Network != "" {
 		fmt.Fprintf(&b, "Network (fetch, node:http, WebSocket, Deno.connect, Deno.resolveDns; enforced by the server below deno): %s. "+
 			"A refused connection fails with a reset and the result's network list says why; only the admin can change what is reachable. ", s.o.Network)
+	}
+	if len(s.o.Tools) > 0 {
+		fmt.Fprintf(&b, "CLI tools in the sandbox, run with `new Deno.Command(name, { args })`: %s (HOME is /tmp, empty at each run; "+
+			"only these and deno exist there, and only the admin can add one; there is no shell, so run them directly, not through sh -c). ",
+			strings.Join(s.o.Tools, ", "))
 	}
 	if s.o.Packages != "" {
 		b.WriteString(s.o.Packages + " ")

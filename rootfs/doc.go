@@ -1,7 +1,10 @@
 // Package rootfs builds the read-only root filesystem every sandbox runs in.
 //
-// A root holds exactly: the deno binary at /usr/bin/deno, the shared libraries it needs, the
-// bootstrap files under /conductor, a minimal /etc (passwd, group, hosts, nsswitch.conf, a resolv.conf
+// A root holds exactly: its programs — deno at /usr/bin/deno first, then Options.Programs (CLI
+// tools, runtimes), each at its in-root path with its data files and directories at their host
+// paths — the shared libraries every ELF file among them needs (each copied once), the
+// bootstrap files under /conductor, a minimal /etc (passwd, group, hosts naming localhost and
+// the sandboxes' host name [Root.Hostname], nsswitch.conf, a resolv.conf
 // naming 127.0.0.53, the network door's DNS responder when a run has network), the empty mount
 // points /proc, /tmp and /deno-dir, and /dev: empty files as the mount points of the device nodes
 // the sandbox binds from the host (null, zero, full, random, urandom, tty; [Root.DevNodes]) and the
@@ -22,6 +25,18 @@
 // ld.so.conf directory outside the defaults (e.g. /usr/local/lib), or through a $ORIGIN entry of
 // the executable (which moves to /usr/bin inside the root), would not load there: building such a
 // root fails with a clear error instead of producing a broken root.
+//
+// # Programs
+//
+// A program is data ([Program]): the host executable (symlinks resolved), its in-root path, and
+// host files or directories copied at the same path (git's exec-path, its templates, a CA
+// bundle). Data directories keep their relative symlinks that stay inside them; a symlink that
+// leaves its directory is refused ([ErrEscapingLink]), so a root never points at something it
+// does not hold. Files keep their executable bit (0755 or 0644). Every ELF file in the data — a
+// helper executable or a shared object without PT_INTERP — gets its closure like deno; since
+// data sits at its host path, its $ORIGIN is the same inside the root. The content hash, the
+// manifest, verification and the atomic switch cover programs like any other entry: adding a
+// tool, or a tool changing on the host, builds a new root.
 //
 // # Store layout
 //

@@ -97,8 +97,19 @@ type searchDir struct {
 	exeOrigin bool
 }
 
-// closure resolves the full library closure of binary.
-func (r *resolver) closure(binary string) ([]library, error) {
+// closure resolves the full library closure of the executable binary.
+func (r *resolver) closure(binary string) ([]library, error) { return r.walk(binary, false, nil) }
+
+// objectClosure resolves the closure of an ELF file found among a program's data: an executable,
+// or a shared object (no PT_INTERP; its DT_NEEDED closure, which the process that loads it has
+// its interpreter for).
+func (r *resolver) objectClosure(name string, cache loadCache) ([]library, error) {
+	return r.walk(name, true, cache)
+}
+
+// walk resolves the library closure of binary; shared allows a shared object without PT_INTERP.
+// cache, when not nil, keeps parsed libraries across walks (one root's many ELF files).
+func (r *resolver) walk(binary string, shared bool, cache loadCache) ([]library, error) {
 	abs, err := filepath.Abs(binary)
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %s: %w", binary, err)
@@ -124,10 +135,12 @@ func (r *resolver) closure(binary string) ([]library, error) {
 		return nil, err
 	}
 	if interp == "" {
-		if len(exe.needed) > 0 {
+		switch {
+		case len(exe.needed) == 0:
+			return nil, nil // static, or a shared object needing nothing
+		case !shared || f.Type != elf.ET_DYN:
 			return nil, fmt.Errorf("rootfs: %s has DT_NEEDED entries but no PT_INTERP", binary)
 		}
-		return nil, nil // static
 	}
 
 	var confDirs []string
@@ -137,14 +150,17 @@ func (r *resolver) closure(binary string) ([]library, error) {
 		}
 	}
 
-	w := walker{class: f.Class, machine: f.Machine, loaded: map[string]bool{}}
-	ilib, iobj, err := w.load(interp, nil)
-	if err != nil {
-		return nil, fmt.Errorf("rootfs: %s: interpreter %s: %w", binary, interp, err)
+	w := walker{class: f.Class, machine: f.Machine, loaded: map[string]bool{}, cache: cache}
+	var libs []library
+	if interp != "" {
+		ilib, iobj, err := w.load(interp, nil)
+		if err != nil {
+			return nil, fmt.Errorf("rootfs: %s: interpreter %s: %w", binary, interp, err)
+		}
+		ilib.Name, ilib.Via = interp, viaInterp
+		libs = append(libs, ilib)
+		w.register(interp, iobj)
 	}
-	ilib.Name, ilib.Via = interp, viaInterp
-	libs := []library{ilib}
-	w.register(interp, iobj)
 
 	queue := []*object{exe}
 	for len(queue) > 0 {
@@ -203,6 +219,23 @@ type walker struct {
 	class   elf.Class
 	machine elf.Machine
 	loaded  map[string]bool // DT_NEEDED names, sonames and paths already satisfied
+	cache   loadCache       // nil = parse every library
+}
+
+// loadCache remembers the libraries parsed while planning one root, by path, class and
+// machine; the loading object (which decides the search path) is set per walk.
+type loadCache map[loadKey]loadResult
+
+type loadKey struct {
+	path    string
+	class   elf.Class
+	machine elf.Machine
+}
+
+type loadResult struct {
+	lib library
+	obj *object // parent unset
+	err error
 }
 
 func (w *walker) register(path string, o *object) {
@@ -245,8 +278,27 @@ func (w *walker) find(name string, obj *object, dirs []searchDir) (library, *obj
 // errOtherArch marks a library of another ELF class or machine, which the loader skips.
 var errOtherArch = errors.New("ELF class or machine differs from the executable")
 
-// load opens path as a library compatible with the executable.
+// load opens path as a library compatible with the executable, through the cache if any.
 func (w *walker) load(path string, parent *object) (library, *object, error) {
+	if w.cache == nil {
+		return w.parse(path, parent)
+	}
+	k := loadKey{path, w.class, w.machine}
+	res, ok := w.cache[k]
+	if !ok {
+		res.lib, res.obj, res.err = w.parse(path, nil)
+		w.cache[k] = res
+	}
+	if res.err != nil {
+		return library{}, nil, res.err
+	}
+	o := *res.obj
+	o.parent = parent
+	return res.lib, &o, nil
+}
+
+// parse opens path as a library compatible with the executable.
+func (w *walker) parse(path string, parent *object) (library, *object, error) {
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return library{}, nil, err

@@ -18,6 +18,9 @@ const (
 	denoDir      = "/deno-dir"
 	bootstrapDir = "/conductor"
 	trustDir     = "/conductor/trust"
+	// hostname is the sandbox's host name (its UTS namespace's), which /etc/hosts resolves
+	// locally: tools that look their own host up (git's default identity) ask no DNS server.
+	hostname = "sandbox"
 )
 
 // mountPoints are the directories the sandbox mounts over: empty, except /dev (devNodes,
@@ -57,7 +60,7 @@ func etcFiles() map[string]string {
 	return map[string]string{
 		"/etc/passwd":        "sandbox:x:0:0:sandbox:/tmp:/nonexistent\n",
 		"/etc/group":         "sandbox:x:0:\n",
-		"/etc/hosts":         "127.0.0.1 localhost\n::1 localhost\n",
+		"/etc/hosts":         "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 " + hostname + "\n",
 		"/etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
 		"/etc/resolv.conf":   "nameserver 127.0.0.53\n",
 	}
@@ -104,43 +107,14 @@ func newPlan(ctx context.Context, opts Options, r *resolver, dc *digestCache) (*
 	if opts.Deno == "" {
 		return nil, fmt.Errorf("rootfs: Options.Deno is empty")
 	}
-	deno, err := filepath.Abs(opts.Deno)
-	if err == nil {
-		deno, err = filepath.EvalSymlinks(deno)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rootfs: deno: %w", err)
-	}
-	libs, err := r.closure(deno)
-	if err != nil {
-		return nil, err
-	}
 	p := &plan{entries: map[string]*entry{}}
 	if err := p.add(&entry{Path: "/", Type: typeDir, Perm: 0o755}); err != nil {
 		return nil, err
 	}
-	if err := p.addFile(denoPath, 0o755, deno, nil); err != nil {
-		return nil, err
-	}
-	for _, l := range libs {
-		if err := inRootReachable(l, r.defaultDirs); err != nil {
+	pp := &programPlanner{p: p, r: r, done: map[fileKey]bool{}, cache: loadCache{}}
+	for _, pr := range append([]Program{{Host: opts.Deno, Path: denoPath}}, opts.Programs...) {
+		if err := pp.add(pr); err != nil {
 			return nil, err
-		}
-		perm := uint32(0o644)
-		if l.Via == viaInterp {
-			perm = 0o755 // the kernel opens PT_INTERP with exec permission
-		}
-		if err := p.addFile(l.Real, perm, l.Real, nil); err != nil {
-			return nil, err
-		}
-		if l.Path != l.Real {
-			target, err := filepath.Rel(path.Dir(l.Path), l.Real)
-			if err != nil {
-				return nil, fmt.Errorf("rootfs: link %s: %w", l.Path, err)
-			}
-			if err := p.add(&entry{Path: l.Path, Type: typeSymlink, Perm: 0o777, Target: target}); err != nil {
-				return nil, err
-			}
 		}
 	}
 	for name, content := range etcFiles() {
@@ -214,8 +188,12 @@ func newPlan(ctx context.Context, opts Options, r *resolver, dc *digestCache) (*
 		if e.Src == "" {
 			sum := sha256.Sum256(e.Data)
 			e.Digest = hex.EncodeToString(sum[:])
-		} else if e.Digest, err = dc.digest(ctx, e.Src); err != nil {
-			return nil, err
+		} else {
+			d, err := dc.digest(ctx, e.Src)
+			if err != nil {
+				return nil, err
+			}
+			e.Digest = d
 		}
 	}
 	p.hash = treeHash(p.sorted())
@@ -253,6 +231,9 @@ func (p *plan) addFile(name string, perm uint32, src string, data []byte) error 
 func (p *plan) add(e *entry) error {
 	if old, ok := p.entries[e.Path]; ok {
 		if old.Type == typeDir && e.Type == typeDir {
+			return nil
+		}
+		if old.Type == typeSymlink && e.Type == typeSymlink && old.Target == e.Target {
 			return nil
 		}
 		return fmt.Errorf("rootfs: %s is defined twice (%c and %c)", e.Path, old.Type, e.Type)

@@ -21,6 +21,7 @@ type Root struct {
 	DenoDir      string // in-root mount point for the dependency cache, "/deno-dir"
 	BootstrapDir string // in-root directory of the bootstrap files, "/conductor"
 	TrustDir     string // in-root mount point for the certificates sandboxes trust, "/conductor/trust"
+	Hostname     string // the host name sandboxes get, which the root's /etc/hosts resolves: "sandbox"
 	// DevNodes are the in-root paths of the device mount points in /dev ("/dev/null", ...): the
 	// sandbox binds the host's node of the same path over each one.
 	DevNodes []string
@@ -59,6 +60,7 @@ func open(ctx context.Context, dir, hash string) (*Root, error) {
 		DenoDir:      denoDir,
 		TrustDir:     trustDir,
 		BootstrapDir: bootstrapDir,
+		Hostname:     hostname,
 		DevNodes:     devNodes(),
 		manifest:     m,
 		hold:         hold,

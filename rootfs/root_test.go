@@ -132,7 +132,7 @@ func TestRootContents(t *testing.T) {
 	etc := map[string]string{
 		"passwd":        "sandbox:x:0:0:sandbox:/tmp:/nonexistent\n",
 		"group":         "sandbox:x:0:\n",
-		"hosts":         "127.0.0.1 localhost\n::1 localhost\n",
+		"hosts":         "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 sandbox\n",
 		"nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
 		"resolv.conf":   "nameserver 127.0.0.53\n",
 	}

@@ -19,7 +19,10 @@ import (
 
 // Options are the inputs of a root.
 type Options struct {
-	Deno      string            // path of the deno binary on the host
+	Deno string // path of the deno binary on the host: the root's first program, at /usr/bin/deno
+	// Programs are the root's other programs (CLI tools, runtimes), each with its data and, like
+	// deno, its library closure. Adding or changing one changes the root's hash.
+	Programs  []Program
 	Bootstrap map[string][]byte // files placed under /conductor/ in the root, e.g. "bootstrap.js"
 	Extra     map[string][]byte // optional extra files by absolute in-root path (for tests)
 	// MountPoints are extra empty directories (absolute, clean) the sandbox

@@ -2,7 +2,10 @@ package sandbox
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -241,6 +244,65 @@ func grantPath(flags []string, perm, path string) []string {
 // program's imports, with no project config, no lockfile and no node_modules.
 func installArgs(denoPath, program string) []string {
 	return []string{denoPath, "cache", "--no-config", "--no-lock", "--node-modules-dir=none", program}
+}
+
+// checkEnv refuses extra environment entries that are not NAME=value or that
+// would replace one of the sandbox's own variables.
+func checkEnv(env []string) error {
+	own := map[string]bool{"DENO_CERT": true}
+	for _, kv := range sandboxEnv("/", "x") {
+		name, _, _ := strings.Cut(kv, "=")
+		own[name] = true
+	}
+	for _, kv := range env {
+		name, _, ok := strings.Cut(kv, "=")
+		valid := ok && name != "" && !strings.ContainsAny(kv, "\x00\n")
+		for i := 0; valid && i < len(name); i++ {
+			c := name[i]
+			valid = c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || i > 0 && '0' <= c && c <= '9'
+		}
+		switch {
+		case !valid:
+			return fmt.Errorf("sandbox: environment entry %q is not NAME=value", kv)
+		case own[name] || strings.HasPrefix(name, "DENO_"):
+			return fmt.Errorf("sandbox: environment entry %s would replace the sandbox's own %s", kv, name)
+		}
+	}
+	return nil
+}
+
+// checkCABundle checks Options.CABundle and CABundleEnv: a clean absolute
+// in-root path of a file the root holds, named by valid variables that are
+// not the sandbox's own.
+func checkCABundle(o Options) error {
+	if o.CABundle == "" {
+		if len(o.CABundleEnv) > 0 {
+			return errors.New("sandbox: Options.CABundleEnv without a CABundle")
+		}
+		return nil
+	}
+	if !path.IsAbs(o.CABundle) || path.Clean(o.CABundle) != o.CABundle {
+		return fmt.Errorf("sandbox: CA bundle %q is not a clean absolute in-root path", o.CABundle)
+	}
+	if st, err := os.Stat(filepath.Join(o.Root.Path, o.CABundle)); err != nil || !st.Mode().IsRegular() {
+		return fmt.Errorf("sandbox: CA bundle %s is not a file in the root (%v)", o.CABundle, err)
+	}
+	return checkEnv(append(caBundleEnv(o, false, ""), o.Env...))
+}
+
+// caBundleEnv names the CA bundle to the tools: the root's, or when the
+// sandbox trusts the door's secrets CA (its trust dir mounted) the copy
+// with that CA.
+func caBundleEnv(o Options, trusted bool, trustDir string) []string {
+	bundle := o.CABundle
+	if trusted {
+		bundle = path.Join(trustDir, CABundleName)
+	}
+	env := make([]string, len(o.CABundleEnv))
+	for i, n := range o.CABundleEnv {
+		env[i] = n + "=" + bundle
+	}
+	return env
 }
 
 // sandboxEnv is the sandbox's whole environment: nothing of the server's

@@ -1,6 +1,7 @@
 // Package sandbox runs one execution of Deno code inside a fresh libcontainer
 // container: new user, mount, network (loopback only), pid, ipc, uts and cgroup
-// namespaces; a read-only root holding only deno; runc's masked /proc paths; no
+// namespaces; a read-only root holding deno and the admin's programs (see
+// rootfs; the sandbox knows none of them by name); runc's masked /proc paths; no
 // /sys; a minimal /dev; a size-limited noexec tmpfs /tmp; no capabilities;
 // no_new_privs; a seccomp allowlist; cgroup memory and pid limits.
 //
@@ -58,6 +59,16 @@
 // bytes). Rootless, egress wires it through its helper. Install sandboxes
 // go through the same door with their registry-only allowlist
 // (Runner.doorFor): one network mechanism for both.
+//
+// Environment: the sandbox's own (PATH=/usr/bin:/bin, HOME=/tmp — a per-run
+// tmpfs, so a tool's dotfiles never outlive the run — TMPDIR, DENO_*) plus
+// Options.Env, entries that come as data with the root's programs, which may
+// not replace the sandbox's own, and Options.CABundleEnv, the variables that
+// name the CLI tools' CA bundle: the root's, or, when the door stands in for
+// secret hosts, a copy in the trust dir with the door's CA appended, so
+// tools (curl, git, gh) reach secret hosts as deno does.
+// Starting a program the root does not hold fails with an error the result
+// extends with who can add it (MCP_CONDUCTOR_TOOLS, the admin).
 //
 // Lifecycle: Runner.Start creates and starts a container and boots deno into
 // the bootstrap; Sandbox.Run sends code and waits for the result; Sandbox.Close

@@ -828,7 +828,10 @@ var fdTargetOK = regexp.MustCompile(`^(pipe:\[\d+\]|socket:\[\d+\]|anon_inode:\[
 // 8: only the fds the design hands in, plus deno's own; no host variable.
 func probeFDsAndEnv(t *testing.T, e *escapeEnv) {
 	wantEnv := map[string]string{}
-	for _, kv := range sandboxEnv(e.r.opts.Root.DenoDir, "") {
+	// The sandbox's own variables and, as data, the root's programs' (Options.Env, the
+	// tools' CA bundle variables).
+	own := append(sandboxEnv(e.r.opts.Root.DenoDir, ""), e.r.opts.Env...)
+	for _, kv := range append(own, caBundleEnv(e.r.opts, false, "")...) {
 		k, v, _ := strings.Cut(kv, "=")
 		wantEnv[k] = v
 	}
@@ -926,6 +929,11 @@ func probeRootAndHostPaths(t *testing.T, e *escapeEnv) {
 			t.Errorf("[%s] / holds %v, want exactly %v", v.name, rep.RootEntries, wantRoot)
 		}
 		wantEtc := []string{"group", "hosts", "nsswitch.conf", "passwd", "resolv.conf"}
+		if rest, ok := strings.CutPrefix(rootTools.CABundle, "/etc/"); ok {
+			// The CLI tools' CA bundle (helpers_test.go), e.g. /etc/ssl/certs/...
+			wantEtc = append(wantEtc, strings.Split(rest, "/")[0])
+			slices.Sort(wantEtc)
+		}
 		if !slices.Equal(rep.EtcEntries, wantEtc) {
 			t.Errorf("[%s] /etc holds %v, want exactly %v", v.name, rep.EtcEntries, wantEtc)
 		}

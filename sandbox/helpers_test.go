@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"os"
+	"os/exec"
 	"runtime"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/seccomp"
+	"github.com/conductor-sandbox/conductor/tools"
 )
 
 // Test binaries start sandboxes too: libcontainer re-executes them as init.
@@ -28,11 +30,25 @@ func unavailable(t testing.TB, format string, args ...any) {
 func denoPath(t testing.TB) string { return testenv.Deno(t) }
 
 var (
-	rootOnce sync.Once
-	rootDir  string
-	rootVal  *rootfs.Root
-	rootErr  error
+	rootOnce  sync.Once
+	rootDir   string
+	rootVal   *rootfs.Root
+	rootErr   error
+	rootTools *tools.Set // the CLI tools in the test root
 )
+
+// hostTools are the CLI tools of the test root: git and curl where the host has them, as an
+// admin's MCP_CONDUCTOR_TOOLS=git,curl would add them, so every sandbox test (the escape suite
+// among them) runs with programs beyond deno in the root.
+func hostTools() []string {
+	var out []string
+	for _, n := range []string{"git", "curl"} {
+		if _, err := exec.LookPath(n); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // testRoot builds one root per test binary in a private store.
 func testRoot(t testing.TB) *rootfs.Root {
@@ -44,8 +60,12 @@ func testRoot(t testing.TB) *rootfs.Root {
 			return
 		}
 		_ = os.Chmod(rootDir, 0o755)
+		if rootTools, rootErr = tools.Resolve(context.Background(), hostTools(), tools.Options{}); rootErr != nil {
+			return
+		}
 		rootVal, rootErr = rootfs.NewStore(rootDir).Ensure(context.Background(), rootfs.Options{
 			Deno:      deno,
+			Programs:  rootTools.Programs(),
 			Bootstrap: map[string][]byte{BootstrapName: Bootstrap},
 		})
 	})
@@ -85,6 +105,9 @@ func testOptions(t testing.TB) Options {
 		Cgroups:  host,
 		Seccomp:  seccomp.NewCache(),
 		Limits:   cgroups.Limits{Memory: 512 << 20, Pids: cgroups.DefaultPids(runtime.NumCPU())},
+		// The tools' CA bundle variables, as conductor sets them.
+		CABundle:    rootTools.CABundle,
+		CABundleEnv: rootTools.CAVars(),
 	}
 	if missing := host.Missing(o.Limits); len(missing) > 0 {
 		unavailable(t, "limits not enforceable here: %v", missing)

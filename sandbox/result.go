@@ -196,6 +196,12 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 			// cannot: say whose list it is.
 			info.Message += " (the server's allow-net does not list it; only the admin can change that, in MCP_CONDUCTOR_RUN_ARGS)"
 		}
+		if info.Type == ErrorPermission && strings.HasPrefix(info.Message, "Requires run access to ") {
+			info.Message += " (the server's allow-run does not list it; only the admin can change that, in MCP_CONDUCTOR_RUN_ARGS and MCP_CONDUCTOR_TOOLS)"
+		}
+		if prog, ok := missingProgram(info); ok {
+			info.Message += " (" + prog + " is not in the sandbox: it holds deno and the CLI tools the admin lists in MCP_CONDUCTOR_TOOLS; only the admin can add one)"
+		}
 		if info.Type == ErrorSyntax && strings.HasPrefix(info.Message, "SyntaxError: ") {
 			// deno reports a module that does not parse as a TypeError
 			// wrapping the SyntaxError; report the SyntaxError itself.
@@ -233,6 +239,35 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 			res.Error.Message += " (the process/thread limit was reached)"
 		}
 	}
+}
+
+// missingProgram recognizes the error of starting a program the root does not hold: deno's
+// "Failed to spawn 'git': entity not found" (NotFound) and node:child_process's
+// "spawn git ENOENT" / "spawnSync git ENOENT". It returns the program's name, quoted and
+// shortened: the message comes from the sandbox and is hostile.
+func missingProgram(e ErrorInfo) (string, bool) {
+	var prog string
+	switch {
+	case e.Name == "NotFound" && strings.HasPrefix(e.Message, "Failed to spawn '"):
+		rest := strings.TrimPrefix(e.Message, "Failed to spawn '")
+		name, tail, ok := strings.Cut(rest, "': ")
+		if !ok || (tail != "entity not found" && !strings.HasPrefix(tail, "No such file or directory")) {
+			return "", false
+		}
+		prog = name
+	case strings.HasSuffix(e.Message, " ENOENT") && (strings.HasPrefix(e.Message, "spawn ") || strings.HasPrefix(e.Message, "spawnSync ")):
+		_, rest, _ := strings.Cut(e.Message, " ")
+		prog = strings.TrimSuffix(rest, " ENOENT")
+	default:
+		return "", false
+	}
+	if prog == "" || strings.ContainsAny(prog, " \n") {
+		return "", false
+	}
+	if len(prog) > 64 {
+		prog = prog[:64] + "..."
+	}
+	return strconv.Quote(prog), true
 }
 
 // classify maps an error thrown by the user's code to an error type.

@@ -86,11 +86,24 @@ type Options struct {
 	// WorkspaceQuota bounds the bytes the workspace holds (0 = none): by a
 	// project quota where the host can, else checked before each run.
 	WorkspaceQuota int64
-	NPMRegistry    string        // NPM_CONFIG_REGISTRY for deno, installing and running alike; "" = deno's default
-	HostUID        int           // host uid the sandbox's root maps to; 0 = default
-	HostGID        int           // host gid likewise
-	StartTimeout   time.Duration // bound on booting deno; 0 = DefaultStartTimeout
-	Logger         *slog.Logger
+	NPMRegistry    string // NPM_CONFIG_REGISTRY for deno, installing and running alike; "" = deno's default
+	// Env are extra NAME=value entries of run sandboxes' environment, as
+	// data from what the root holds (e.g. the CLI tools' CA bundle
+	// variables); deno passes them on to the programs code starts. They may
+	// not replace a variable the sandbox sets itself (PATH, HOME, DENO_*, ...).
+	Env []string
+	// CABundle is the in-root path of the CA bundle the root's programs
+	// other than deno use (the CLI tools'), and CABundleEnv the variables
+	// that name it to them (SSL_CERT_FILE, GIT_SSL_CAINFO, ...). With the
+	// door's secrets CA they name a copy with that CA appended instead
+	// (Root.TrustDir/CABundleName), so the tools trust the door where it
+	// stands in for a secret host, as deno does through DENO_CERT.
+	CABundle     string
+	CABundleEnv  []string
+	HostUID      int           // host uid the sandbox's root maps to; 0 = default
+	HostGID      int           // host gid likewise
+	StartTimeout time.Duration // bound on booting deno; 0 = DefaultStartTimeout
+	Logger       *slog.Logger
 }
 
 // NetOptions are the network of run sandboxes.
@@ -145,6 +158,12 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkEnv(o.Env); err != nil {
+		return nil, err
+	}
+	if err := checkCABundle(o); err != nil {
+		return nil, err
 	}
 	rootless := os.Geteuid() != 0
 	if o.Net != nil {
@@ -275,6 +294,9 @@ func (r *Runner) claimInstance() error {
 const (
 	trustDirName = "trust"
 	CACertName   = "ca.pem"
+	// CABundleName is, with Options.CABundle, that bundle followed by the
+	// door's CA certificate.
+	CABundleName = "bundle.pem"
 )
 
 func (r *Runner) writeTrust(pem []byte) error {
@@ -283,6 +305,20 @@ func (r *Runner) writeTrust(pem []byte) error {
 		return fmt.Errorf("sandbox: trust dir: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, CACertName), pem, 0o644); err != nil {
+		return fmt.Errorf("sandbox: trust dir: %w", err)
+	}
+	if r.opts.CABundle == "" {
+		return nil
+	}
+	// The root's copy: what the tools read without secrets.
+	bundle, err := os.ReadFile(filepath.Join(r.opts.Root.Path, r.opts.CABundle))
+	if err != nil {
+		return fmt.Errorf("sandbox: CA bundle: %w", err)
+	}
+	if len(bundle) > 0 && bundle[len(bundle)-1] != '\n' {
+		bundle = append(bundle, '\n')
+	}
+	if err := os.WriteFile(filepath.Join(dir, CABundleName), append(bundle, pem...), 0o644); err != nil {
 		return fmt.Errorf("sandbox: trust dir: %w", err)
 	}
 	return nil

@@ -124,7 +124,7 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		rootless: r.rootless,
 		cgroup:   cg,
 		seccomp:  policy,
-		hostname: "sandbox",
+		hostname: r.opts.Root.Hostname,
 	}
 	if r.opts.Net.secretsCA() != nil && so.Install == nil {
 		spec.trustSrc, spec.trustDir = filepath.Join(r.stateDir, trustDirName), r.opts.Root.TrustDir
@@ -246,7 +246,12 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		flags = grantPath(flags, "net", egress.ResolverAddr)
 	}
 	env := sandboxEnv(o.Root.DenoDir, o.NPMRegistry)
-	if door != nil && so.Install == nil && door.Secrets != nil {
+	trusted := door != nil && so.Install == nil && door.Secrets != nil
+	if so.Install == nil {
+		env = append(env, o.Env...)
+		env = append(env, caBundleEnv(o, trusted, o.Root.TrustDir)...)
+	}
+	if trusted {
 		// Code sees placeholders, and may read them; deno and node
 		// clients trust the door's CA on top of their own roots.
 		env = append(env, door.Secrets.Env()...)

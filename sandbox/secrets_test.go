@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -228,8 +229,15 @@ export default { front, tok, aBody, aEcho, basic, viaNode, other, plain, trust, 
 	if !strings.Contains(got.ABody, placeholder) || got.AEcho != "token "+placeholder {
 		t.Errorf("the secret host's echo reached the code as body %q, header %q: want the placeholder back", got.ABody, got.AEcho)
 	}
-	if len(got.Trust) != 1 || got.Trust[0] != "ca.pem" || !strings.Contains(got.Ca, "BEGIN CERTIFICATE") || strings.Contains(got.Ca, "PRIVATE") {
-		t.Errorf("/conductor/trust holds %v (ca.pem %d bytes): want only the CA certificate", got.Trust, len(got.Ca))
+	// The CA certificate, and with the tools' CA bundle (helpers_test.go) its copy with the CA.
+	wantTrust := []string{"ca.pem"}
+	if o.CABundle != "" {
+		wantTrust = append(wantTrust, CABundleName)
+	}
+	slices.Sort(got.Trust)
+	slices.Sort(wantTrust)
+	if !slices.Equal(got.Trust, wantTrust) || !strings.Contains(got.Ca, "BEGIN CERTIFICATE") || strings.Contains(got.Ca, "PRIVATE") {
+		t.Errorf("/conductor/trust holds %v (ca.pem %d bytes): want only %v, the CA certificate", got.Trust, len(got.Ca), wantTrust)
 	}
 	if all := string(res.ReturnValue) + res.Stdout + res.Stderr; strings.Contains(all, real) {
 		t.Errorf("the real value reached the code: %s", all)
@@ -365,5 +373,60 @@ export default { tok: Deno.env.get("GITHUB_TOKEN"), home };
 	}
 	if got.Tok != secrets.Placeholder("GITHUB_TOKEN") || got.Home != "NotCapable" {
 		t.Errorf("GITHUB_TOKEN = %q, HOME read: %q; want the placeholder and NotCapable", got.Tok, got.Home)
+	}
+}
+
+// TestSecretsReachTools: a CLI tool in the root (curl) sends a secret's placeholder to its host
+// over HTTPS. The door stands in for that host with its own CA; curl trusts it because the
+// tools' CA variables name the root's bundle with the door's CA appended, so the upstream sees
+// the real value and curl reads back only the placeholder.
+func TestSecretsReachTools(t *testing.T) {
+	testRoot(t)
+	if !slices.Contains(rootTools.Names(), "curl") || rootTools.CABundle == "" {
+		unavailable(t, "the test root has no curl or no CA bundle (tools %v, bundle %q)", rootTools.Names(), rootTools.CABundle)
+	}
+	real := "ghp_REALVALUE_" + strconv.FormatInt(time.Now().UnixNano(), 36) + "_tool"
+	_, pool, cert := testenv.TLSFor(t, "api.secret.test")
+	seen := &seenHeaders{}
+	port := echoServer(t, &cert, seen)
+	lo := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	h := &netHooks{names: map[string][]netip.Addr{"api.secret.test": lo}}
+	pol, err := egress.NewPolicy([]string{"api.secret.test"}, false, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := egress.NewSecrets([]egress.Secret{{Name: "GITHUB_TOKEN", Value: real, Hosts: []string{"api.secret.test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	placeholder := secrets.Placeholder("GITHUB_TOKEN")
+	o := testOptions(t)
+	o.DenoFlags = []string{"--allow-run=curl", "--allow-env=CURL_CA_BUNDLE"}
+	o.Net = &NetOptions{Policy: pol, Resolver: h.resolve, Dial: h.dial, Secrets: secrets, UpstreamRoots: pool}
+	r, err := New(t.Context(), o)
+	if err != nil {
+		t.Fatalf("runner with secrets: %v", err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	res := runCode(t, r, fmt.Sprintf(`const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+const tok = Deno.env.get("GITHUB_TOKEN");
+const r = await new Deno.Command("curl", { args: ["-sS", "--max-time", "20", "-H", "Authorization: token " + tok,
+  "https://api.secret.test:%d/curl"] }).output();
+export default { code: r.code, out: dec(r.stdout), err: dec(r.stderr), bundle: Deno.env.get("CURL_CA_BUNDLE") };`, port), 60*time.Second)
+	var got struct {
+		Code             int
+		Out, Err, Bundle string
+	}
+	if err := json.Unmarshal(res.ReturnValue, &got); err != nil {
+		t.Fatalf("return value %s (status %s, %+v): %v", res.ReturnValue, res.Status, res.Error, err)
+	}
+	if got.Code != 0 || got.Bundle != "/conductor/trust/"+CABundleName {
+		t.Fatalf("curl exited %d (%s), CURL_CA_BUNDLE=%q", got.Code, got.Err, got.Bundle)
+	}
+	if s := seen.get("/curl"); len(s) != 1 || s[0] != "token "+real {
+		t.Errorf("the secret host saw %q, want the real value", s)
+	}
+	if strings.Contains(got.Out, real) || !strings.Contains(got.Out, "token "+placeholder) {
+		t.Errorf("curl read %q: want the placeholder, never the value", got.Out)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -334,5 +335,52 @@ func TestDevSuppressesLibcontainerDefaults(t *testing.T) {
 	}
 	if !reflect.DeepEqual(binds, nodes) {
 		t.Errorf("device binds %v, want %v", binds, nodes)
+	}
+}
+
+// TestMissingProgram: only the exact shapes of "program not found" earn the hint naming
+// MCP_CONDUCTOR_TOOLS; the name is quoted and bounded.
+func TestMissingProgram(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	for _, c := range []struct {
+		e    ErrorInfo
+		want string // "" = not recognized
+	}{
+		{ErrorInfo{Name: "NotFound", Message: "Failed to spawn 'git': entity not found"}, `"git"`},
+		{ErrorInfo{Name: "NotFound", Message: "Failed to spawn '/opt/gh': No such file or directory (os error 2)"}, `"/opt/gh"`},
+		{ErrorInfo{Name: "Error", Message: "spawnSync jq ENOENT"}, `"jq"`},
+		{ErrorInfo{Name: "Error", Message: "spawn curl ENOENT"}, `"curl"`},
+		{ErrorInfo{Name: "NotFound", Message: "Failed to spawn '" + long + "': entity not found"}, strconv.Quote(long[:64] + "...")},
+		{ErrorInfo{Name: "NotFound", Message: "Failed to spawn 'a\"b': entity not found"}, `"a\"b"`},
+		{ErrorInfo{Name: "Error", Message: "Failed to spawn 'git': entity not found"}, ""}, // not deno's NotFound
+		{ErrorInfo{Name: "NotFound", Message: "Failed to spawn 'git': permission denied"}, ""},
+		{ErrorInfo{Name: "NotFound", Message: "No such file or directory (os error 2): readfile '/x'"}, ""},
+		{ErrorInfo{Name: "Error", Message: "spawn a b ENOENT"}, ""},
+	} {
+		got, ok := missingProgram(c.e)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("%+v: got %q %v, want %q", c.e, got, ok, c.want)
+		}
+	}
+}
+
+// TestCheckEnv: extra environment entries are data, but never replace the sandbox's own.
+func TestCheckEnv(t *testing.T) {
+	for _, c := range []struct {
+		env  []string
+		want string // "" = accepted
+	}{
+		{[]string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "GIT_SSL_CAINFO=/x"}, ""},
+		{[]string{"PATH=/evil"}, "replace the sandbox's own PATH"},
+		{[]string{"HOME=/x"}, "replace the sandbox's own HOME"},
+		{[]string{"DENO_V8_FLAGS=--x"}, "replace the sandbox's own DENO_V8_FLAGS"},
+		{[]string{"NOEQUALS"}, "not NAME=value"},
+		{[]string{"1X=y"}, "not NAME=value"},
+		{[]string{"A=b\nc"}, "not NAME=value"},
+	} {
+		err := checkEnv(c.env)
+		if (err == nil) != (c.want == "") || err != nil && !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.env, err, c.want)
+		}
 	}
 }

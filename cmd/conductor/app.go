@@ -22,6 +22,7 @@ import (
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/sandbox"
 	"github.com/conductor-sandbox/conductor/seccomp"
+	"github.com/conductor-sandbox/conductor/tools"
 )
 
 // layout says where conductor's files live: next to the binary in a checkout
@@ -83,6 +84,7 @@ type app struct {
 	host     *cgroups.Host
 	limits   cgroups.Limits
 	root     *rootfs.Root
+	tools    *tools.Set // the admin's CLI tools, in the root
 	runner   *sandbox.Runner
 	runnerO  sandbox.Options // what runner was made with (doctor's network proof reuses it)
 	allow    *deps.Allowlist
@@ -164,7 +166,12 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	if _, err := os.Stat(a.layout.deno); err != nil {
 		return nil, fmt.Errorf("%w: no deno at %s", errRootfsMissing, a.layout.deno)
 	}
-	a.root, err = rootfs.NewStore(a.layout.rootfs).WithLogger(log).Ensure(ctx, rootfsOptions(a.layout, s))
+	rootO, ts, err := rootfsOptions(ctx, a.layout, s)
+	if err != nil {
+		return nil, err
+	}
+	a.tools = ts
+	a.root, err = rootfs.NewStore(a.layout.rootfs).WithLogger(log).Ensure(ctx, rootO)
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %w", err)
 	}
@@ -196,6 +203,8 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		// before each run; fails here if it cannot be applied.
 		WorkspaceQuota: s.WorkspaceQuota,
 		NPMRegistry:    registryString(a.registry),
+		CABundle:       a.tools.CABundle,
+		CABundleEnv:    a.tools.CAVars(),
 		StateDir:       a.layout.stateDir,
 		Root:           a.root,
 		Cgroups:        a.host,

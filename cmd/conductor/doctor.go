@@ -23,6 +23,7 @@ import (
 	"github.com/conductor-sandbox/conductor/quota"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/sandbox"
+	"github.com/conductor-sandbox/conductor/tools"
 )
 
 // check is one line of the doctor's report.
@@ -142,8 +143,14 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	}
 
 	rep.add(packagesCheck(ctx))
+	if len(s.Tools) > 0 {
+		rep.add(toolsCheck(ctx, s))
+	}
 	if rep.allOK() {
 		rep.add(smokeCheck(ctx, log))
+	}
+	if rep.allOK() && len(s.Tools) > 0 {
+		rep.add(toolsProof(ctx, log))
 	}
 	if rep.allOK() && s.Network {
 		rep.add(networkProof(ctx, log))
@@ -365,6 +372,93 @@ func smokeCheck(ctx context.Context, log *slog.Logger) check {
 	if len(res.Degraded) > 0 {
 		c.Detail += "; DEGRADED: " + strings.Join(res.Degraded, "; ")
 	}
+	return c
+}
+
+// toolsCheck finds the admin's CLI tools on this host and names each one's
+// version (`<tool> --version`, run on the host).
+func toolsCheck(ctx context.Context, s config.Settings) check {
+	c := check{Name: "tools"}
+	ts, err := tools.Resolve(ctx, s.Tools, tools.Options{})
+	if err != nil {
+		c.Detail = err.Error()
+		c.Fix = "install the tool on this host, or remove it from " + config.VarTools
+		return c
+	}
+	var parts []string
+	for _, t := range ts.Tools {
+		v, err := t.Version(ctx)
+		if err != nil || v == "" {
+			v = "version unknown"
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s: %s)", t.Name, t.Host, v))
+	}
+	c.OK = true
+	c.Detail = strings.Join(parts, "; ")
+	if ts.CABundle != "" {
+		c.Detail += "; CA bundle " + ts.CABundle
+	}
+	return c
+}
+
+// toolsProofCode runs each tool named in the global TOOLS with --version
+// through Deno.Command, as code would, and prints one line per tool.
+const toolsProofCode = `for (const t of TOOLS) {
+  const r = await new Deno.Command(t, { args: ["--version"], stdin: "null" }).output();
+  const line = new TextDecoder().decode(r.stdout).split("\n")[0];
+  console.log(JSON.stringify([t, r.code, line]));
+}`
+
+// toolsProof runs every CLI tool in a real sandbox: a tool that is in the
+// root but cannot start there (a missing library, a refused system call)
+// fails the doctor instead of failing the model.
+func toolsProof(ctx context.Context, log *slog.Logger) check {
+	c := check{Name: "tools run"}
+	a, err := newApp(ctx, log)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	defer a.Close()
+	names := a.tools.Names()
+	globals, err := json.Marshal(map[string]any{"TOOLS": names})
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	res, err := a.runner.Run(ctx, sandbox.Job{Code: toolsProofCode, Globals: globals, Timeout: 60 * time.Second})
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	if res.Status != sandbox.StatusSuccess {
+		c.Detail = string(res.Status)
+		if res.Error != nil {
+			c.Detail += ": " + res.Error.Message
+		}
+		c.Detail += "; stderr: " + strings.TrimSpace(res.Stderr)
+		return c
+	}
+	var ran, failed []string
+	for _, l := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
+		var row []any
+		if json.Unmarshal([]byte(l), &row) != nil || len(row) != 3 {
+			continue
+		}
+		name, _ := row[0].(string)
+		if code, _ := row[1].(float64); code == 0 {
+			ran = append(ran, name)
+		} else {
+			failed = append(failed, fmt.Sprintf("%s exited %v", name, row[1]))
+		}
+	}
+	if len(failed) > 0 || len(ran) != len(names) {
+		c.Detail = fmt.Sprintf("ran %v of %v; %s; stderr: %s", ran, names, strings.Join(failed, "; "), strings.TrimSpace(res.Stderr))
+		c.Fix = "a tool that cannot run in the sandbox: check its libraries with `ldd`, or remove it from " + config.VarTools
+		return c
+	}
+	c.OK = true
+	c.Detail = fmt.Sprintf("%s --version ran in a sandbox through Deno.Command", strings.Join(ran, ", "))
 	return c
 }
 

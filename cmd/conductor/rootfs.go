@@ -11,19 +11,29 @@ import (
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/sandbox"
+	"github.com/conductor-sandbox/conductor/tools"
 )
 
-// rootfsOptions are the inputs of the sandbox root: deno, the bootstrap, and
-// a mount point for the workspace at its own path.
-func rootfsOptions(l layout, s config.Settings) rootfs.Options {
+// rootfsOptions are the inputs of the sandbox root: deno, the admin's CLI
+// tools (MCP_CONDUCTOR_TOOLS, resolved on this host: a missing one is an
+// error naming it), the bootstrap, and a mount point for the workspace at
+// its own path. The root follows the settings: serve, exec and `conductor
+// rootfs build` all build it from here, so a changed tool list (or a tool
+// updated on the host) gives a new root.
+func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Options, *tools.Set, error) {
+	ts, err := tools.Resolve(ctx, s.Tools, tools.Options{})
+	if err != nil {
+		return rootfs.Options{}, nil, err
+	}
 	o := rootfs.Options{
 		Deno:      l.deno,
+		Programs:  ts.Programs(),
 		Bootstrap: map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap},
 	}
 	if s.Workspace != "" {
 		o.MountPoints = []string{s.Workspace}
 	}
-	return o
+	return o, ts, nil
 }
 
 func cmdRootfs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -43,7 +53,12 @@ func cmdRootfs(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	t0 := time.Now()
-	root, err := rootfs.NewStore(l.rootfs).WithLogger(log).Ensure(ctx, rootfsOptions(l, s))
+	opts, _, err := rootfsOptions(ctx, l, s)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor rootfs:", err)
+		return 1
+	}
+	root, err := rootfs.NewStore(l.rootfs).WithLogger(log).Ensure(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor rootfs:", err)
 		return 1

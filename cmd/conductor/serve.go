@@ -71,6 +71,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		Permissions:    a.settings.RunArgs,
 		Network:        networkDescription(a.settings),
 		Packages:       a.allow.Description(),
+		Tools:          a.tools.Names(),
 		DefaultTimeout: a.settings.DefaultTimeout,
 		MaxTimeout:     a.settings.MaxTimeout,
 		Logger:         log,
