@@ -112,7 +112,7 @@ func TestEscapeNetwork(t *testing.T) {
 			}
 			for name, ok := range v.checks {
 				if !ok(out[name]) {
-					t.Errorf("%s = %q", name, out[name])
+					t.Errorf("%s = %q; the door's records: %+v", name, out[name], res.Network)
 				} else {
 					t.Logf("%s -> %s", name, out[name])
 				}

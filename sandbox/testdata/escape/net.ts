@@ -42,7 +42,7 @@ const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_RAW = 3, SOCK_NONBLOCK = 0o4000;
 const IPPROTO_ICMP = 1, IPPROTO_UDP = 17;
 const POLLIN = 1, POLLOUT = 4;
 const SOL_SOCKET = 1, SO_ERROR = 4;
-const EINPROGRESS = 115;
+const EINPROGRESS = 115, EINTR = 4, EAGAIN = 11;
 
 function in4(a: number[], port: number): Uint8Array {
   const b = new Uint8Array(16);
@@ -87,13 +87,28 @@ function tcp(family: number, addr: Uint8Array, req: string): string {
       if (soErr !== 0) return "E" + soErr;
     }
     const msg = new TextEncoder().encode(req);
-    if (libc.symbols.send(fd, msg, BigInt(msg.length), 0) < 0) return errno();
+    if (libc.symbols.send(fd, msg, BigInt(msg.length), 0) < 0) return errno() + "@send";
     let text = "";
     const buf = new Uint8Array(4096);
+    // A wake-up without data (EINTR from poll, EAGAIN from recv: seen under
+    // TCG emulation) waits again, until the deadline.
+    const deadline = Date.now() + 3 * WAIT;
     for (;;) {
-      if (pollFd(fd, POLLIN, 3 * WAIT) === 0) return text ? "OK " + text : "timeout";
+      const left = deadline - Date.now();
+      if (left <= 0) return text ? "OK " + text : "timeout";
+      const ready = pollFd(fd, POLLIN, left);
+      if (ready === 0) return text ? "OK " + text : "timeout";
+      if (ready < 0) {
+        const e = errnoView.getInt32(0);
+        if (e === EINTR) continue;
+        return text ? "OK " + text : "E" + e + "@poll";
+      }
       const n = Number(libc.symbols.recv(fd, buf, BigInt(buf.length), 0));
-      if (n < 0) return text ? "OK " + text : errno();
+      if (n < 0) {
+        const e = errnoView.getInt32(0);
+        if (e === EAGAIN || e === EINTR) continue;
+        return text ? "OK " + text : "E" + e + "@recv";
+      }
       if (n === 0) return "OK " + text;
       text += new TextDecoder().decode(buf.subarray(0, n));
     }
