@@ -88,6 +88,9 @@ func checkName(n string, l FileLimits) error {
 			return fmt.Errorf("%w: %s has a \"..\" component; names may not leave the working directory", ErrFileName, q)
 		}
 	}
+	if n == "." {
+		return fmt.Errorf("%w: %s names the working directory itself, not a file", ErrFileName, q)
+	}
 	if path.Clean(n) != n {
 		return fmt.Errorf("%w: %s is not a clean path (no \".\" component, doubled or trailing slash); write it as %q", ErrFileName, q, path.Clean(n))
 	}
