@@ -104,7 +104,9 @@ func TestExecuteCode(t *testing.T) {
 
 // TestExecuteCodeRefusals: requests that never reach a sandbox.
 func TestExecuteCodeRefusals(t *testing.T) {
-	e := newEngine(t, func(o *Options) { o.Runtimes = &runtimes.Set{Runtimes: []*runtimes.Runtime{{Name: "deno", Argv: []string{"/usr/bin/deno"}, Languages: []runtimes.Language{{Name: "javascript", DefaultFile: "main.js"}}}}} })
+	e := newEngine(t, func(o *Options) {
+		o.Runtimes = &runtimes.Set{Runtimes: []*runtimes.Runtime{{Name: "deno", Argv: []string{"/usr/bin/deno"}, Languages: []runtimes.Language{{Name: "javascript", DefaultFile: "main.js"}}}}}
+	})
 	tests := []struct {
 		name    string
 		req     CodeRequest
