@@ -1,6 +1,8 @@
 package mcp_test
 
 import (
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"context"
 	"fmt"
 	"net"
@@ -49,7 +51,7 @@ func TestE2ENetwork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := list.Tools[0].Description; !strings.Contains(d, fmt.Sprintf("Network (fetch, node:http, WebSocket, Deno.connect, Deno.resolveDns; enforced by the server below deno): 127.0.0.1:%d", port)) {
+		if d := runDenoTool(list.Tools).Description; !strings.Contains(d, fmt.Sprintf("Network (fetch, node:http, WebSocket, Deno.connect, Deno.resolveDns; enforced by the server below deno): 127.0.0.1:%d", port)) {
 			t.Errorf("tool description does not state what is reachable: %s", d)
 		}
 		r := run(t, s.cs, map[string]any{"deno_code": fmt.Sprintf(`export default await (await fetch("http://127.0.0.1:%d/")).text()`, port)})
@@ -78,4 +80,14 @@ func TestE2ENetwork(t *testing.T) {
 			t.Errorf("the loopback listener got %d connections", n)
 		}
 	})
+}
+
+// runDenoTool is run_deno_code among the listed tools (they are listed by name).
+func runDenoTool(tools []*sdk.Tool) *sdk.Tool {
+	for _, t := range tools {
+		if t.Name == "run_deno_code" {
+			return t
+		}
+	}
+	return &sdk.Tool{}
 }
