@@ -59,8 +59,9 @@ const (
 const PythonOff = "off"
 
 // WorkDir is the in-root mount point of execute_code's per-run working
-// directory (a size-capped tmpfs, the program's cwd).
-const WorkDir = "/work"
+// directory (a size-capped tmpfs, the program's cwd). It is under
+// conductor's own /conductor so that it never looks like a host path.
+const WorkDir = "/conductor/work"
 
 // ToolsDir is the directory of the sandbox root that holds the admin's
 // tools (MCP_CONDUCTOR_TOOLS): each at ToolsDir/<name>, where code's PATH

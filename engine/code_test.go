@@ -55,7 +55,7 @@ func TestExecuteCode(t *testing.T) {
 		stderr   string
 		errorMsg string
 	}{
-		{name: "python hello", req: CodeRequest{Language: "python", Entrypoint: File{Content: "import os; print('hello', os.getcwd())"}}, status: sandbox.StatusSuccess, stdout: "hello /work\n"},
+		{name: "python hello", req: CodeRequest{Language: "python", Entrypoint: File{Content: "import os; print('hello', os.getcwd())"}}, status: sandbox.StatusSuccess, stdout: "hello " + config.WorkDir + "\n"},
 		{name: "python reads a data file and imports a module", req: CodeRequest{Language: "python",
 			Entrypoint: File{Content: "import json, util\nprint(util.double(json.load(open('data/x.json'))['n']))"},
 			Files:      []File{{Name: "data/x.json", Content: `{"n": 21}`}, {Name: "util.py", Content: "def double(n): return 2 * n"}}},

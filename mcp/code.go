@@ -12,6 +12,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
@@ -135,7 +136,7 @@ func (s *Server) codeDescription() string {
 	fmt.Fprintf(&b, "Run a program in a fresh hardened sandbox that is destroyed afterwards (nothing persists between calls). "+
 		"Languages on this server: %s. The entrypoint and additional_files are written into the working directory %s "+
 		"(a small writable tmpfs, its only writable place besides /tmp) and the entrypoint runs there; it can import or read the other files. "+
-		"Returns stdout, stderr and the exit code; a non-zero exit is an error. ", strings.Join(s.o.Languages, ", "), "/work")
+		"Returns stdout, stderr and the exit code; a non-zero exit is an error. ", strings.Join(s.o.Languages, ", "), config.WorkDir)
 	if slices.Contains(s.o.Languages, "python") {
 		b.WriteString("Python: only the standard library (and the packages the admin installed in its venv, if any). ")
 	}

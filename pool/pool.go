@@ -2,6 +2,11 @@
 // booted into the bootstrap and waiting for code, so a request skips the
 // container start and deno's boot. Each sandbox still runs code once and is
 // destroyed after it; a replacement boots in the background.
+//
+// A Pool holds one kind of sandbox (sandbox.StartOptions, compared by Key); a
+// Set holds one Pool per kind it is told about: run_deno_code's, and one per
+// execute_code runtime (its launcher's flags and working directory), which
+// starts on that runtime's first request.
 package pool
 
 import (
