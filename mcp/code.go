@@ -142,9 +142,9 @@ func (s *Server) codeDescription() string {
 	}
 	if slices.Contains(s.o.Languages, "javascript") {
 		if len(s.o.Permissions) == 0 {
-			b.WriteString("JavaScript/TypeScript run in deno with no permissions (no file system, network, environment or subprocess access). ")
+			b.WriteString("JavaScript/TypeScript run in deno, which may read and write the working directory and nothing else (no network, environment or subprocess access). ")
 		} else {
-			fmt.Fprintf(&b, "JavaScript/TypeScript run in deno with: %s. ", strings.Join(s.o.Permissions, " "))
+			fmt.Fprintf(&b, "JavaScript/TypeScript run in deno with read and write of the working directory and: %s. ", strings.Join(s.o.Permissions, " "))
 		}
 	}
 	if s.o.Network != "" {

@@ -8,7 +8,8 @@
 // files and spawns it.
 //
 // Rows: "deno" runs javascript and typescript in a child deno with the admin's permission flags
-// (MCP_CONDUCTOR_RUN_ARGS: the same deno wall as run_deno_code, plus the OS walls); "python" runs
+// (MCP_CONDUCTOR_RUN_ARGS: the same deno wall as run_deno_code, plus the OS walls) and read and
+// write of its own working directory (config.WorkDir); "python" runs
 // CPython from the host (MCP_CONDUCTOR_PYTHON, default the real interpreter behind python3 on the
 // server's PATH) with the OS walls only: namespaces, read-only root, seccomp, cgroup limits, the
 // network door. A Go row would add a Program for GOROOT and its command the same way.
@@ -90,7 +91,9 @@ func Resolve(ctx context.Context, o Options) (*Set, error) {
 	if o.Memory > 0 {
 		argv = append(argv, fmt.Sprintf("--v8-flags=--max-old-space-size=%d", max(32, (o.Memory-childHeadroom)>>20)))
 	}
-	argv = append(argv, o.DenoFlags...)
+	// The program's own working directory is its to read and write, as it is Python's.
+	flags := grantPath(o.DenoFlags, "read", config.WorkDir)
+	argv = append(argv, grantPath(flags, "write", config.WorkDir)...)
 	s := &Set{Runtimes: []*Runtime{{
 		Name: "deno",
 		Languages: []Language{
@@ -256,4 +259,26 @@ func outputLines(ctx context.Context, prog string, args ...string) ([]string, er
 		lines = append(lines, sc.Text())
 	}
 	return lines, nil
+}
+
+// grantPath adds p to the --allow-<perm> list in flags, merging with an existing list (deno
+// rejects a repeated flag) and leaving a global grant alone.
+func grantPath(flags []string, perm, p string) []string {
+	flag := "--allow-" + perm
+	out := make([]string, 0, len(flags)+1)
+	merged := false
+	for _, f := range flags {
+		switch {
+		case f == "--allow-all" || f == flag:
+			merged = true
+		case strings.HasPrefix(f, flag+"="):
+			f += "," + p
+			merged = true
+		}
+		out = append(out, f)
+	}
+	if !merged {
+		out = append(out, flag+"="+p)
+	}
+	return out
 }
