@@ -1,8 +1,6 @@
 package mcp_test
 
 import (
-	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"context"
 	"fmt"
 	"net"
@@ -12,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // TestE2ENetwork: an MCP client of `conductor serve` learns what runs can
@@ -66,6 +66,34 @@ func TestE2ENetwork(t *testing.T) {
 		rec := recs[0].(map[string]any)
 		if rec["host"] != "127.0.0.1" || rec["port"] != float64(port) || rec["allowed"] != true || rec["bytesIn"].(float64) == 0 {
 			t.Errorf("network record %v", rec)
+		}
+	})
+
+	t.Run("python through the door", func(t *testing.T) {
+		s := startStdio(t, nil, nil, fmt.Sprintf("MCP_CONDUCTOR_RUN_ARGS=allow-net=127.0.0.1:%d", port))
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		code := fmt.Sprintf(`import urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:%d/", timeout=10).read().decode())
+try:
+    urllib.request.urlopen("http://127.0.0.1:%d/", timeout=10)
+    print("other reached")
+except OSError as e:
+    print("other refused")`, port, otherPort)
+		res, err := s.cs.CallTool(ctx, &sdk.CallToolParams{Name: "execute_code", Arguments: map[string]any{"language": "python", "entrypoint_code": code}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := toResult(t, res)
+		if r.out["stdout"] != "listed server\nother refused\n" {
+			t.Fatalf("python's network: %s", r.text)
+		}
+		want := fmt.Sprintf("network refused: 127.0.0.1:%d: not in the server's allow-net", otherPort)
+		if !strings.Contains(r.text, want) {
+			t.Errorf("tool text lacks %q:\n%s", want, r.text)
+		}
+		if n := otherHits.Load(); n != 0 {
+			t.Errorf("the unlisted listener got %d connections", n)
 		}
 	})
 

@@ -1,8 +1,6 @@
 package main
 
 import (
-	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
