@@ -18,13 +18,15 @@ import (
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
+	"github.com/conductor-sandbox/conductor/tools"
 )
 
 // newCodeEngine is an engine whose root holds the host's Python (the interpreter behind python3)
 // and the working directory's mount point, as conductor builds it.
 func newCodeEngine(t *testing.T) *Engine {
 	t.Helper()
-	rs, err := runtimes.Resolve(context.Background(), runtimes.Options{DenoPath: "/usr/bin/deno", Memory: 512 << 20})
+	ca := tools.HostCABundle()
+	rs, err := runtimes.Resolve(context.Background(), runtimes.Options{DenoPath: "/usr/bin/deno", Memory: 512 << 20, CABundle: ca})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +36,12 @@ func newCodeEngine(t *testing.T) *Engine {
 	r := sandboxtest.RunnerWithRoot(t, func(o *rootfs.Options) {
 		o.Programs = rs.Programs()
 		o.MountPoints = []string{config.WorkDir}
-	}, nil)
+	}, func(o *sandbox.Options) {
+		// As conductor names the bundle the runtimes brought (cmd/conductor caBundle).
+		if ca != "" {
+			o.CABundle, o.CABundleEnv = ca, rs.CAVars()
+		}
+	})
 	return newEngine(t, func(o *Options) {
 		o.Sandboxes = r
 		o.Runtimes = rs
@@ -42,19 +49,22 @@ func newCodeEngine(t *testing.T) *Engine {
 	})
 }
 
+// codeCase is one row of TestExecuteCode.
+type codeCase struct {
+	name     string
+	req      CodeRequest
+	status   sandbox.Status
+	exit     int
+	stdout   string
+	stderr   string
+	errorMsg string
+}
+
 // TestExecuteCode: each language runs its entrypoint in the working directory with the other
 // files beside it; a non-zero exit is an error with the program's exit code and output.
 func TestExecuteCode(t *testing.T) {
 	e := newCodeEngine(t)
-	tests := []struct {
-		name     string
-		req      CodeRequest
-		status   sandbox.Status
-		exit     int
-		stdout   string
-		stderr   string
-		errorMsg string
-	}{
+	tests := []codeCase{
 		{name: "python hello", req: CodeRequest{Language: "python", Entrypoint: File{Content: "import os; print('hello', os.getcwd())"}}, status: sandbox.StatusSuccess, stdout: "hello " + config.WorkDir + "\n"},
 		{name: "python reads a data file and imports a module", req: CodeRequest{Language: "python",
 			Entrypoint: File{Content: "import json, util\nprint(util.double(json.load(open('data/x.json'))['n']))"},
@@ -82,6 +92,11 @@ func TestExecuteCode(t *testing.T) {
 		{name: "python cannot exec from the working directory", req: CodeRequest{Language: "python",
 			Entrypoint: File{Content: "import os, shutil\nshutil.copy(os.path.realpath('/proc/self/exe'), 'py')\nos.chmod('py', 0o755)\nos.execv('./py', ['py', '-c', 'print(1)'])"}},
 			status: sandbox.StatusError, exit: 1, stderr: "Permission denied"},
+	}
+	if tools.HostCABundle() != "" {
+		tests = append(tests, codeCase{name: "python's TLS trusts the host's CA bundle", req: CodeRequest{Language: "python",
+			Entrypoint: File{Content: "import os, ssl\nprint(ssl.create_default_context().cert_store_stats()['x509_ca'] > 0, os.environ['SSL_CERT_FILE'] == ssl.get_default_verify_paths().cafile)"}},
+			status: sandbox.StatusSuccess, stdout: "True True\n"})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,6 +54,10 @@ type Runtime struct {
 	// Exec: the working directory must allow exec (a runtime that builds and runs binaries).
 	Exec    bool
 	Version string // e.g. "Python 3.11.7"
+	// CAVars are the variables that name the CA bundle to it (Python's OpenSSL: SSL_CERT_FILE);
+	// the sandbox sets them (sandbox.Options.CABundleEnv) to the root's bundle, or to the copy
+	// that also holds the network door's CA.
+	CAVars []string
 }
 
 // Program is the program Argv starts (the launcher's only allow-run grant).
@@ -70,7 +74,10 @@ type Options struct {
 	DenoFlags []string // the admin's permission flags (MCP_CONDUCTOR_RUN_ARGS)
 	Memory    int64    // the sandbox's memory limit, for the child deno's heap limit
 	Python    string   // config.Settings.Python
-	LookPath  func(string) (string, error)
+	// CABundle is the host's CA bundle ("" = none): a runtime that verifies TLS with it gets it
+	// in the root, at its host path.
+	CABundle string
+	LookPath func(string) (string, error)
 }
 
 // denoRunFlags are the fixed flags of a child deno: as run_deno_code's (no remote code, the
@@ -117,6 +124,19 @@ func (s *Set) Programs() []rootfs.Program {
 	var out []rootfs.Program
 	for _, r := range s.Runtimes {
 		out = append(out, r.Programs...)
+	}
+	return out
+}
+
+// CAVars are the runtimes' CA variables, each once.
+func (s *Set) CAVars() []string {
+	var out []string
+	for _, r := range s.Runtimes {
+		for _, v := range r.CAVars {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
 	}
 	return out
 }
@@ -219,6 +239,11 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 			prog.Data = append(prog.Data, filepath.Join(dir, e.Name()))
 		}
 	}
+	var caVars []string
+	if o.CABundle != "" {
+		prog.Data = append(prog.Data, o.CABundle)
+		caVars = []string{"SSL_CERT_FILE"}
+	}
 	if venv != "" {
 		prog.Data = append(prog.Data, filepath.Join(venv, "pyvenv.cfg"))
 		for _, dir := range lines[5:7] {
@@ -240,6 +265,7 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 		Argv:    []string{prog.Path, "-E", "-s", "-B", "-u"},
 		Env:     []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"},
 		Version: version,
+		CAVars:  caVars,
 	}, nil
 }
 

@@ -196,6 +196,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	if err != nil {
 		return nil, err
 	}
+	caBundleFile, caBundleVars := caBundle(a.tools, a.runtimes)
 	a.runnerO = sandbox.Options{
 		DepsCache:  a.view.CacheDir(),
 		Workspace:  s.Workspace,
@@ -205,8 +206,8 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		// before each run; fails here if it cannot be applied.
 		WorkspaceQuota: s.WorkspaceQuota,
 		NPMRegistry:    registryString(a.registry),
-		CABundle:       a.tools.CABundle,
-		CABundleEnv:    a.tools.CAVars(),
+		CABundle:       caBundleFile,
+		CABundleEnv:    caBundleVars,
 		StateDir:       a.layout.stateDir,
 		Root:           a.root,
 		Cgroups:        a.host,

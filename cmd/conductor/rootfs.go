@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/config"
@@ -31,8 +32,12 @@ func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Opt
 	if err != nil {
 		return rootfs.Options{}, nil, nil, err
 	}
+	ca := ts.CABundle
+	if ca == "" {
+		ca = tools.HostCABundle()
+	}
 	rs, err := runtimes.Resolve(ctx, runtimes.Options{
-		DenoPath: path.Join(config.ToolsDir, "deno"), DenoFlags: s.RunArgs, Memory: s.Memory, Python: s.Python,
+		DenoPath: path.Join(config.ToolsDir, "deno"), DenoFlags: s.RunArgs, Memory: s.Memory, Python: s.Python, CABundle: ca,
 	})
 	if err != nil {
 		return rootfs.Options{}, nil, nil, err
@@ -47,6 +52,24 @@ func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Opt
 		o.MountPoints = append(o.MountPoints, s.Workspace)
 	}
 	return o, ts, rs, nil
+}
+
+// caBundle is what run sandboxes name the CA bundle with: the bundle the tools or the runtimes
+// brought into the root, and the variables of both.
+func caBundle(ts *tools.Set, rs *runtimes.Set) (string, []string) {
+	vars := ts.CAVars()
+	for _, v := range rs.CAVars() {
+		if !slices.Contains(vars, v) {
+			vars = append(vars, v)
+		}
+	}
+	if len(vars) == 0 {
+		return "", nil
+	}
+	if ts.CABundle != "" {
+		return ts.CABundle, vars
+	}
+	return tools.HostCABundle(), vars
 }
 
 func cmdRootfs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
