@@ -95,7 +95,7 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 	}
 	files := append([]File{req.Entrypoint}, req.Files...)
 	limits := DefaultFileLimits
-	limits.Bytes = e.o.MaxCodeBytes
+	limits.Bytes, limits.BytesSetting = e.o.MaxCodeBytes, config.VarMaxCode
 	if err := CheckFiles(files, limits); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}

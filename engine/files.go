@@ -20,6 +20,8 @@ type FileLimits struct {
 	Depth     int // directories above a file, e.g. 1 for data/x.json
 	NameBytes int // bytes of one name
 	Bytes     int // bytes of all contents together
+	// BytesSetting names who sets Bytes, for the refusal ("" = nobody can).
+	BytesSetting string
 }
 
 // DefaultFileLimits are the limits unless the engine is told others.
@@ -57,7 +59,11 @@ func CheckFiles(files []File, l FileLimits) error {
 		}
 	}
 	if total > l.Bytes {
-		return fmt.Errorf("%w: the files hold %d bytes; the limit is %d bytes per run (entrypoint included)", ErrFileName, total, l.Bytes)
+		who := ""
+		if l.BytesSetting != "" {
+			who = "; only the admin can change it, with " + l.BytesSetting
+		}
+		return fmt.Errorf("%w: the files hold %d bytes; the limit is %d bytes per run (entrypoint included)%s", ErrFileName, total, l.Bytes, who)
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 // TestCheckFiles: each rule refuses what it is for, naming the rule and the limit; good
 // names, sub-directories among them, pass.
 func TestCheckFiles(t *testing.T) {
-	l := FileLimits{Count: 4, Depth: 2, NameBytes: 40, Bytes: 100}
+	l := FileLimits{Count: 4, Depth: 2, NameBytes: 40, Bytes: 100, BytesSetting: "MCP_CONDUCTOR_MAX_CODE"}
 	one := func(n string) []File { return []File{{Name: "main.py", Content: "x"}, {Name: n, Content: "y"}} }
 	tests := []struct {
 		name    string
@@ -40,7 +40,7 @@ func TestCheckFiles(t *testing.T) {
 		{"duplicate", one("main.py"), []string{"twice"}},
 		{"file and directory", []File{{Name: "a"}, {Name: "a/b"}}, []string{`"a" is a file`}},
 		{"too many", []File{{Name: "a"}, {Name: "b"}, {Name: "c"}, {Name: "d"}, {Name: "e"}}, []string{"5 files", "limit is 4"}},
-		{"too many bytes", []File{{Name: "a", Content: strings.Repeat("x", 60)}, {Name: "b", Content: strings.Repeat("x", 41)}}, []string{"101 bytes", "limit is 100"}},
+		{"too many bytes", []File{{Name: "a", Content: strings.Repeat("x", 60)}, {Name: "b", Content: strings.Repeat("x", 41)}}, []string{"101 bytes", "limit is 100", "admin", "MCP_CONDUCTOR_MAX_CODE"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
