@@ -517,7 +517,7 @@ var table = []setting{
 			Name:        VarMaxCode,
 			Default:     formatSize(DefaultMaxCode),
 			Allowed:     sizeAllowed(1<<10, 64<<20),
-			Description: "Largest deno_code accepted per call.",
+			Description: "Largest deno_code accepted per call; for execute_code, the largest entrypoint and additional files together.",
 		},
 		parse: sizeIn(1<<10, 64<<20, func(s *Settings, n int64) { s.MaxCode = n }),
 	},
