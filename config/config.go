@@ -51,7 +51,17 @@ const (
 	VarNetPrivate          = Prefix + "NET_PRIVATE"
 	VarNetSecrets          = Prefix + "NET_SECRETS"
 	VarTools               = Prefix + "TOOLS"
+	VarPython              = Prefix + "PYTHON"
+	VarSnippets            = Prefix + "SNIPPETS"
 )
+
+// PythonOff is the MCP_CONDUCTOR_PYTHON value that offers no Python.
+const PythonOff = "off"
+
+// WorkDir is the in-root mount point of execute_code's per-run working
+// directory (a size-capped tmpfs, the program's cwd). It is under
+// conductor's own /conductor so that it never looks like a host path.
+const WorkDir = "/conductor/work"
 
 // ToolsDir is the directory of the sandbox root that holds the admin's
 // tools (MCP_CONDUCTOR_TOOLS): each at ToolsDir/<name>, where code's PATH
@@ -128,6 +138,12 @@ type Settings struct {
 	MaxCode int64
 	// MCPConfig is the upstream MCP servers file; "" = the default path.
 	MCPConfig string
+	// Python is the interpreter execute_code runs Python with: "" = the
+	// one behind python3 on the server's PATH when there is one (else no
+	// Python), PythonOff = none, or an absolute path that must exist.
+	Python string
+	// Snippets is a directory of named snippets for execute_code; "" = none.
+	Snippets string
 	// PoolSize is how many pre-started sandboxes `serve` keeps ready; 0 = off.
 	PoolSize int
 
@@ -501,7 +517,7 @@ var table = []setting{
 			Name:        VarMaxCode,
 			Default:     formatSize(DefaultMaxCode),
 			Allowed:     sizeAllowed(1<<10, 64<<20),
-			Description: "Largest deno_code accepted per call.",
+			Description: "Largest deno_code accepted per call; for execute_code, the largest entrypoint and additional files together.",
 		},
 		parse: sizeIn(1<<10, 64<<20, func(s *Settings, n int64) { s.MaxCode = n }),
 	},
@@ -517,6 +533,42 @@ var table = []setting{
 				return errors.New("contains a NUL or newline")
 			}
 			s.MCPConfig = v
+			return nil
+		},
+	},
+	{
+		Variable: Variable{
+			Name:    VarPython,
+			Default: "",
+			Allowed: "an absolute clean path of a Python 3 interpreter (a venv's bin/python brings the venv's site-packages), or " + PythonOff,
+			Description: "The Python execute_code runs (python -E -s -B, its standard library read-only in the sandbox's root; with a venv, " +
+				"the venv's site-packages too). Unset: the interpreter behind python3 on the server's PATH, if any (else Python is not offered). " +
+				"A configured interpreter that does not work stops conductor at start. " + PythonOff + ": no Python.",
+		},
+		parse: func(v string, s *Settings) error {
+			if v != PythonOff {
+				if !path.IsAbs(v) || path.Clean(v) != v || strings.ContainsAny(v, "\x00\n,") {
+					return errors.New("not an absolute clean path")
+				}
+			}
+			s.Python = v
+			return nil
+		},
+	},
+	{
+		Variable: Variable{
+			Name:    VarSnippets,
+			Default: "",
+			Allowed: "an absolute clean path of a directory",
+			Description: "Named snippets for execute_code's snippet_name: each regular file (.py, .js, .mjs, .ts; at most 1 MiB) is a snippet " +
+				"named by its base name without the extension, listed as an MCP prompt; the directory is re-read when it changes. " +
+				"Other files, links and larger files are skipped with a log line.",
+		},
+		parse: func(v string, s *Settings) error {
+			if !path.IsAbs(v) || path.Clean(v) != v || strings.ContainsAny(v, "\x00\n") {
+				return errors.New("not an absolute clean path")
+			}
+			s.Snippets = v
 			return nil
 		},
 	},

@@ -4,4 +4,21 @@
 // execution slot, runs it in a fresh sandbox, and maps error positions back to
 // the user's own code. The MCP tool and `conductor exec` both use it, so they
 // return the same result object.
+//
+// ExecuteCode runs execute_code's requests: a program's files in a language
+// of package runtimes. The file names are checked on the host (CheckFiles,
+// a pure function: relative, clean, no "..", no control characters, bounded
+// depth, count and bytes). The sandbox boots the usual bootstrap as a
+// launcher (LauncherOptions: allow-run of the runtime's program only, read
+// and write of the per-run working directory config.WorkDir, never the
+// model's choice); the launcher module (launcher.ts) receives the files and
+// argv as a global, writes the files, spawns the runtime's command there
+// with its output going to the sandbox's captured streams, and exits with
+// its exit code. So limits, timeout, output caps, seccomp, the network door,
+// the pool and the result are run_deno_code's. A program that exits
+// non-zero is an error naming its exit code (or the signal that ended it);
+// a cgroup OOM kill of the program is status "oom" (the launcher then sends
+// no result frame). JavaScript and TypeScript run in a child deno with the
+// admin's permissions (the same deno wall as run_deno_code); Python has the
+// OS walls only.
 package engine

@@ -15,6 +15,7 @@ import (
 
 	"github.com/conductor-sandbox/conductor/deps"
 	"github.com/conductor-sandbox/conductor/program"
+	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
@@ -44,7 +45,11 @@ type Options struct {
 	// CallLimits bound each execution's calls.
 	Calls      sandbox.CallHandler
 	CallLimits sandbox.CallLimits
-	Logger     *slog.Logger
+	// Runtimes run execute_code's languages (nil: none offered).
+	Runtimes *runtimes.Set
+	// WorkDirSize is the size of an execute_code run's working directory; 0 = DefaultWorkDirSize.
+	WorkDirSize int64
+	Logger      *slog.Logger
 	// OnIdle, if set, is called once the engine has had nothing to do
 	// (no execution, no teardown) for IdleAfter; again after each busy spell.
 	OnIdle    func()
@@ -82,6 +87,9 @@ func New(o Options) *Engine {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Runtimes == nil {
+		o.Runtimes = &runtimes.Set{}
 	}
 	stop, stopFunc := context.WithCancel(context.Background())
 	e := &Engine{
@@ -262,18 +270,11 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 
-	select {
-	case e.queue <- struct{}{}:
-	default:
-		return nil, fmt.Errorf("%w: %d executions are running and %d waiting; try again shortly", ErrBusy, cap(e.slots), e.o.MaxQueue)
+	release, err := e.slot(ctx)
+	if err != nil {
+		return nil, err
 	}
-	defer func() { <-e.queue }()
-	select {
-	case e.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-e.slots }()
+	defer release()
 
 	sb, err := e.o.Sandboxes.StartWith(ctx, sandbox.StartOptions{ImportMap: importMap})
 	if err != nil {

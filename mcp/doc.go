@@ -1,6 +1,17 @@
 // Package mcp is conductor's MCP server: the run_deno_code tool, served over
 // stdio or streamable HTTP with github.com/modelcontextprotocol/go-sdk.
 //
+// execute_code (code.go) is the Isolator-compatible tool: {language,
+// entrypoint_code, entrypoint_filename?, additional_files?, snippet_name?,
+// timeout?}, the languages in its schema and description being those this
+// server offers (package runtimes). Its result is run_deno_code's structured
+// result, isError on any failure including a non-zero exit, and a text in
+// Isolator's layout (a status line, then "--- stdout ---" and "--- stderr ---"
+// sections). Snippets (MCP_CONDUCTOR_SNIPPETS) are MCP prompts — a prompt is
+// what a client shows a user to pick, and its text holds the code and how to
+// run it — re-read before prompts/list, prompts/get and every snippet run
+// when the directory or a file in it changed.
+//
 // Factory answers the mcpFactory calls of sandboxed code by forwarding them
 // to the upstream MCP servers (package upstream). What one execution may ask
 // of the host is bounded in package sandbox (sandbox.CallLimits: calls,

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // TestE2ENetwork: an MCP client of `conductor serve` learns what runs can
@@ -49,7 +51,7 @@ func TestE2ENetwork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := list.Tools[0].Description; !strings.Contains(d, fmt.Sprintf("Network (fetch, node:http, WebSocket, Deno.connect, Deno.resolveDns; enforced by the server below deno): 127.0.0.1:%d", port)) {
+		if d := runDenoTool(list.Tools).Description; !strings.Contains(d, fmt.Sprintf("Network (fetch, node:http, WebSocket, Deno.connect, Deno.resolveDns; enforced by the server below deno): 127.0.0.1:%d", port)) {
 			t.Errorf("tool description does not state what is reachable: %s", d)
 		}
 		r := run(t, s.cs, map[string]any{"deno_code": fmt.Sprintf(`export default await (await fetch("http://127.0.0.1:%d/")).text()`, port)})
@@ -67,6 +69,34 @@ func TestE2ENetwork(t *testing.T) {
 		}
 	})
 
+	t.Run("python through the door", func(t *testing.T) {
+		s := startStdio(t, nil, nil, fmt.Sprintf("MCP_CONDUCTOR_RUN_ARGS=allow-net=127.0.0.1:%d", port))
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		code := fmt.Sprintf(`import urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:%d/", timeout=10).read().decode())
+try:
+    urllib.request.urlopen("http://127.0.0.1:%d/", timeout=10)
+    print("other reached")
+except OSError as e:
+    print("other refused")`, port, otherPort)
+		res, err := s.cs.CallTool(ctx, &sdk.CallToolParams{Name: "execute_code", Arguments: map[string]any{"language": "python", "entrypoint_code": code}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := toResult(t, res)
+		if r.out["stdout"] != "listed server\nother refused\n" {
+			t.Fatalf("python's network: %s", r.text)
+		}
+		want := fmt.Sprintf("network refused: 127.0.0.1:%d: not in the server's allow-net", otherPort)
+		if !strings.Contains(r.text, want) {
+			t.Errorf("tool text lacks %q:\n%s", want, r.text)
+		}
+		if n := otherHits.Load(); n != 0 {
+			t.Errorf("the unlisted listener got %d connections", n)
+		}
+	})
+
 	t.Run("allow-all refuses loopback", func(t *testing.T) {
 		s := startStdio(t, nil, nil, "MCP_CONDUCTOR_RUN_ARGS=allow-all")
 		r := run(t, s.cs, map[string]any{"deno_code": fmt.Sprintf(`await fetch("http://127.0.0.1:%d/")`, otherPort)})
@@ -78,4 +108,14 @@ func TestE2ENetwork(t *testing.T) {
 			t.Errorf("the loopback listener got %d connections", n)
 		}
 	})
+}
+
+// runDenoTool is run_deno_code among the listed tools (they are listed by name).
+func runDenoTool(tools []*sdk.Tool) *sdk.Tool {
+	for _, t := range tools {
+		if t.Name == "run_deno_code" {
+			return t
+		}
+	}
+	return &sdk.Tool{}
 }

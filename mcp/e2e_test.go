@@ -532,14 +532,15 @@ func TestE2EStdio(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(list.Tools) != 1 || list.Tools[0].Name != toolName {
+		// Listed by name.
+		if len(list.Tools) != 2 || list.Tools[0].Name != "execute_code" || list.Tools[1].Name != toolName {
 			var names []string
 			for _, tl := range list.Tools {
 				names = append(names, tl.Name)
 			}
-			t.Fatalf("tools %v, want exactly [%s]", names, toolName)
+			t.Fatalf("tools %v, want exactly [execute_code %s]", names, toolName)
 		}
-		checkToolSchemas(t, list.Tools[0])
+		checkToolSchemas(t, list.Tools[1])
 	})
 
 	t.Run("success", func(t *testing.T) {
@@ -879,7 +880,7 @@ func TestE2EStdioGarbageLine(t *testing.T) {
 	resp, others := await(2)
 	res, _ := resp["result"].(map[string]any)
 	tools, _ := res["tools"].([]any)
-	if len(tools) != 1 {
+	if len(tools) != 2 {
 		t.Fatalf("tools/list after a garbage line: %v", resp)
 	}
 	for _, o := range others {

@@ -55,10 +55,14 @@ func TestE2EInspector(t *testing.T) {
 	t.Run("stdio tools/list", func(t *testing.T) {
 		out := inspector(t, append(stdio, "--method", "tools/list")...)
 		tools, _ := out["tools"].([]any)
-		if len(tools) != 1 {
-			t.Fatalf("tools/list: %v", out)
+		if len(tools) != 2 {
+			t.Fatalf("tools/list: want run_deno_code and execute_code, got %v", out)
 		}
-		tool, _ := tools[0].(map[string]any)
+		// Listed by name: execute_code, run_deno_code.
+		tool, _ := tools[1].(map[string]any)
+		if code, _ := tools[0].(map[string]any); code["name"] != "execute_code" || code["inputSchema"] == nil {
+			t.Fatalf("tools/list: want execute_code first (by name), got %v", code)
+		}
 		if tool["name"] != toolName || tool["inputSchema"] == nil || tool["outputSchema"] == nil {
 			t.Fatalf("tools/list: want %s with input and output schemas, got %v", toolName, tool)
 		}

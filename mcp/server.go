@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -31,13 +32,21 @@ type Options struct {
 	// Upstreams, when set, adds list_mcp_servers and get_tool_details and
 	// tells the model about mcpFactory.
 	Upstreams *upstream.Manager
-	Logger    *slog.Logger
+	// Languages are execute_code's languages (none: no execute_code tool).
+	Languages []string
+	// Snippets, when set, are listed as prompts and run by snippet_name.
+	Snippets *Snippets
+	Logger   *slog.Logger
 }
 
 // Server is conductor's MCP server.
 type Server struct {
 	o   Options
 	sdk *sdk.Server
+
+	promptsMu  sync.Mutex
+	prompts    map[string]string // snippet name -> the code its prompt shows
+	promptLang map[string]string
 }
 
 // New builds the server and registers its tools.
@@ -51,7 +60,7 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o}
+	s := &Server{o: o, prompts: map[string]string{}, promptLang: map[string]string{}}
 	s.sdk = sdk.NewServer(&sdk.Implementation{Name: "conductor", Title: "conductor: sandboxed Deno", Version: o.Version}, &sdk.ServerOptions{
 		Instructions: "Use run_deno_code to run TypeScript/JavaScript in a fresh, isolated Deno sandbox. " +
 			"Return only what you need: compute summaries in code instead of printing large data.",
@@ -78,6 +87,11 @@ func New(o Options) (*Server, error) {
 	}, s.runHandler)
 	if o.Upstreams != nil && len(o.Upstreams.Names()) > 0 {
 		s.addProxyTools(o.Upstreams)
+	}
+	if len(o.Languages) > 0 {
+		if err := s.addCodeTool(); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

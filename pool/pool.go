@@ -2,10 +2,14 @@
 // booted into the bootstrap and waiting for code, so a request skips the
 // container start and deno's boot. Each sandbox still runs code once and is
 // destroyed after it; a replacement boots in the background.
+//
+// A Pool holds one kind of sandbox (sandbox.StartOptions, compared by Key); a
+// Set holds one Pool per kind it is told about: run_deno_code's, and one per
+// execute_code runtime (its launcher's flags and working directory), which
+// starts on that runtime's first request.
 package pool
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -149,7 +153,7 @@ func (p *Pool) StartWith(ctx context.Context, so sandbox.StartOptions) (*sandbox
 	p.lastUse = time.Now()
 	p.grow() // after an idle shrink: boot the pool again, this request starts cold
 	p.mu.Unlock()
-	if so.Install == nil && bytes.Equal(so.ImportMap, p.so.ImportMap) {
+	if so.Install == nil && so.Key() == p.so.Key() {
 		select {
 		case sb := <-p.ready:
 			return sb, nil
@@ -163,4 +167,78 @@ func (p *Pool) StartWith(ctx context.Context, so sandbox.StartOptions) (*sandbox
 func (p *Pool) Close() {
 	p.cancel()
 	p.wg.Wait()
+}
+
+// Set keeps one Pool per kind of sandbox (sandbox.StartOptions.Key) it is
+// told about: run_deno_code's, started at once (Pool), and one launcher per
+// execute_code runtime, whose pool starts on its first request (Lazy); that
+// request starts cold, later ones are warm. Other kinds (an import map of
+// one request, installs) always start cold.
+type Set struct {
+	r    Starter
+	size int
+	idle time.Duration
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	lazy  map[string]bool
+	pools map[string]*Pool
+}
+
+// NewSet returns a Set whose pools keep size sandboxes each and shrink
+// after idle (0 = never).
+func NewSet(r Starter, size int, idle time.Duration, log *slog.Logger) *Set {
+	return &Set{r: r, size: size, idle: idle, log: log, lazy: map[string]bool{}, pools: map[string]*Pool{}}
+}
+
+// Pool starts the pool of sandboxes started with so, now.
+func (s *Set) Pool(so sandbox.StartOptions) *Pool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.poolLocked(so.Key(), so)
+}
+
+// Lazy makes so a kind that gets a pool on its first request.
+func (s *Set) Lazy(so sandbox.StartOptions) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lazy[so.Key()] = true
+}
+
+func (s *Set) poolLocked(k string, so sandbox.StartOptions) *Pool {
+	p, ok := s.pools[k]
+	if !ok {
+		p = New(s.r, s.size, so, s.log)
+		p.ShrinkWhenIdle(s.idle)
+		s.pools[k] = p
+	}
+	return p
+}
+
+// StartWith takes a sandbox from so's pool when it has one, else starts one.
+func (s *Set) StartWith(ctx context.Context, so sandbox.StartOptions) (*sandbox.Sandbox, error) {
+	if so.Install == nil {
+		k := so.Key()
+		s.mu.Lock()
+		var p *Pool
+		if s.pools[k] != nil || s.lazy[k] {
+			p = s.poolLocked(k, so)
+		}
+		s.mu.Unlock()
+		if p != nil {
+			return p.StartWith(ctx, so)
+		}
+	}
+	return s.r.StartWith(ctx, so)
+}
+
+// Close closes every pool.
+func (s *Set) Close() {
+	s.mu.Lock()
+	pools := s.pools
+	s.pools = map[string]*Pool{}
+	s.mu.Unlock()
+	for _, p := range pools {
+		p.Close()
+	}
 }

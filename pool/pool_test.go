@@ -17,6 +17,8 @@ import (
 
 	"github.com/conductor-sandbox/conductor/internal/leftovers"
 	"github.com/conductor-sandbox/conductor/internal/sandboxtest"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
+	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
@@ -271,5 +273,57 @@ func TestPooledNetwork(t *testing.T) {
 	}
 	if n := hits.Load(); n != 2 {
 		t.Errorf("host server saw %d requests, want 2", n)
+	}
+}
+
+// TestSetKinds: a Set gives each kind it knows a pool of its own — one started at once, one
+// lazily on its first request, which starts cold — and starts every other kind cold, so a
+// sandbox is never handed out with another kind's flags or working directory.
+func TestSetKinds(t *testing.T) {
+	r := sandboxtest.RunnerWithRoot(t, func(o *rootfs.Options) { o.MountPoints = []string{"/conductor/work"} }, nil)
+	rec := &recorder{r: r, started: map[*sandbox.Sandbox]bool{}}
+	s := NewSet(rec, 1, 0, nil)
+	t.Cleanup(s.Close)
+	plain := sandbox.StartOptions{}
+	launcher := sandbox.StartOptions{DenoFlags: []string{"--allow-read=/conductor/work"}, WorkDir: &sandbox.WorkDir{Path: "/conductor/work", Size: 1 << 20}}
+	other := sandbox.StartOptions{ImportMap: []byte(`{"imports":{}}`)}
+	s.Pool(plain)
+	s.Lazy(launcher)
+	// run starts a sandbox of kind so and reports the cwd and the flags its code sees.
+	run := func(so sandbox.StartOptions) string {
+		t.Helper()
+		sb, err := s.StartWith(context.Background(), so)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sb.Close()
+		res := sb.Run(context.Background(), sandbox.Job{Code: `export default [Deno.cwd(), (await Deno.permissions.query({ name: "read", path: "/conductor/work" })).state].join(" ")`, Timeout: 10 * time.Second})
+		if res.Status != sandbox.StatusSuccess {
+			t.Fatalf("%s %+v %s", res.Status, res.Error, res.Stderr)
+		}
+		var v string
+		_ = json.Unmarshal(res.ReturnValue, &v)
+		return v
+	}
+	waitReady := func() {
+		time.Sleep(testenv.Scale(3 * time.Second)) // the fillers boot their sandboxes
+	}
+	waitReady()
+	before := rec.count() // the plain pool's filler
+	if got := run(launcher); got != "/conductor/work granted" {
+		t.Errorf("launcher kind: %q, want its working directory and grant", got)
+	}
+	waitReady()
+	if got := run(launcher); got != "/conductor/work granted" {
+		t.Errorf("pooled launcher kind: %q", got)
+	}
+	if got := run(plain); got != "/tmp prompt" && got != "/tmp denied" {
+		t.Errorf("plain kind: %q, want /tmp without the launcher's grant", got)
+	}
+	if got := run(other); got != "/tmp prompt" && got != "/tmp denied" {
+		t.Errorf("unknown kind: %q", got)
+	}
+	if n := rec.count() - before; n < 3 {
+		t.Errorf("%d starts after the first fill; want the cold launcher start, its pool's fills and the unknown kind's cold start", n)
 	}
 }

@@ -67,6 +67,7 @@ type containerSpec struct {
 	cgroup             *cgcfg.Cgroup
 	seccomp            *configs.Seccomp
 	hostname           string
+	workDir            *WorkDir // per-run working directory; nil = none
 }
 
 // buildConfig returns the libcontainer configuration of one sandbox.
@@ -81,6 +82,13 @@ func buildConfig(s containerSpec) *configs.Config {
 	mounts = append(mounts, devMounts(s.rootfs, s.devNodes)...)
 	mounts = append(mounts,
 		&configs.Mount{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: noexec, Data: fmt.Sprintf("mode=1777,size=%d", s.tmpSize)})
+	if w := s.workDir; w != nil {
+		flags := noexec
+		if w.Exec {
+			flags = nodevNosuid
+		}
+		mounts = append(mounts, &configs.Mount{Source: "tmpfs", Destination: w.Path, Device: "tmpfs", Flags: flags, Data: fmt.Sprintf("mode=0755,size=%d", w.Size)})
+	}
 	if s.cacheSrc != "" {
 		flags := unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | noexec
 		if s.cacheWritable {

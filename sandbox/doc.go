@@ -70,6 +70,14 @@
 // Starting a program the root does not hold fails with an error the result
 // extends with who can add it (MCP_CONDUCTOR_TOOLS, the admin).
 //
+// Per sandbox, StartOptions may replace deno's permission flags (DenoFlags)
+// and add a working directory (WorkDir: a size-capped tmpfs at a mount point
+// the root holds, deno's cwd, noexec unless Exec): that is all execute_code's
+// launcher needs, as data; the sandbox knows no runtime by name. Anything a
+// sandbox's processes spawn inherits the channel's fds 3 and 4, so a program
+// the launcher runs can write frames too: the host treats them as hostile
+// like every frame, and they can forge at most that run's own result.
+//
 // Lifecycle: Runner.Start creates and starts a container and boots deno into
 // the bootstrap; Sandbox.Run sends code and waits for the result; Sandbox.Close
 // destroys the container. Runner.Run does all three. Every path leaves no

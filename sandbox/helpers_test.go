@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/conductor-sandbox/conductor/cgroups"
+	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/internal/leftovers"
 	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"github.com/conductor-sandbox/conductor/rootfs"
+	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/seccomp"
 	"github.com/conductor-sandbox/conductor/tools"
 )
@@ -50,6 +52,17 @@ func hostTools() []string {
 	return out
 }
 
+// hostPython is the distribution's Python of the test root, as MCP_CONDUCTOR_PYTHON would add
+// it, where the host has one ("off" elsewhere): the escape suite runs with an interpreter and
+// its standard library in the root, and execute_code's working directory mount point.
+// (Not the python3 on PATH: pyenv's lives under /root, a host path the suite requires absent.)
+func hostPython() string {
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3"
+	}
+	return config.PythonOff
+}
+
 // testRoot builds one root per test binary in a private store.
 func testRoot(t testing.TB) *rootfs.Root {
 	t.Helper()
@@ -63,10 +76,15 @@ func testRoot(t testing.TB) *rootfs.Root {
 		if rootTools, rootErr = tools.Resolve(context.Background(), hostTools(), tools.Options{}); rootErr != nil {
 			return
 		}
+		var rs *runtimes.Set
+		if rs, rootErr = runtimes.Resolve(context.Background(), runtimes.Options{DenoPath: "/usr/bin/deno", Python: hostPython()}); rootErr != nil {
+			return
+		}
 		rootVal, rootErr = rootfs.NewStore(rootDir).Ensure(context.Background(), rootfs.Options{
-			Deno:      deno,
-			Programs:  rootTools.Programs(),
-			Bootstrap: map[string][]byte{BootstrapName: Bootstrap},
+			Deno:        deno,
+			Programs:    append(rootTools.Programs(), rs.Programs()...),
+			Bootstrap:   map[string][]byte{BootstrapName: Bootstrap},
+			MountPoints: []string{config.WorkDir},
 		})
 	})
 	if rootErr != nil {

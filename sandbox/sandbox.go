@@ -82,6 +82,28 @@ type StartOptions struct {
 	// and the only reachable destinations are Install.Allow, through the
 	// same door as runs.
 	Install *InstallSpec
+	// DenoFlags, when not nil, replace the runner's Options.DenoFlags for
+	// this sandbox: the launcher of execute_code runs with its own flags
+	// (allow-run of one runtime, read/write of its working directory),
+	// never the model's choice.
+	DenoFlags []string
+	// WorkDir, when set, is a per-run writable tmpfs, the cwd of deno.
+	WorkDir *WorkDir
+}
+
+// WorkDir is a per-run working directory: a size-capped tmpfs at Path
+// (a mount point the root holds), noexec unless Exec.
+type WorkDir struct {
+	Path string
+	Size int64
+	Exec bool
+}
+
+// Key identifies what a sandbox is started with: sandboxes started with
+// equal keys are interchangeable (package pool keys its sandboxes by it).
+func (so StartOptions) Key() string {
+	b, _ := json.Marshal(so)
+	return string(b)
 }
 
 // InstallSpec describes a dependency-install sandbox.
@@ -125,6 +147,7 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		cgroup:   cg,
 		seccomp:  policy,
 		hostname: r.opts.Root.Hostname,
+		workDir:  so.WorkDir,
 	}
 	if r.opts.Net.secretsCA() != nil && so.Install == nil {
 		spec.trustSrc, spec.trustDir = filepath.Join(r.stateDir, trustDirName), r.opts.Root.TrustDir
@@ -240,6 +263,9 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 
 	door := sb.r.doorFor(so)
 	flags := o.DenoFlags
+	if so.DenoFlags != nil {
+		flags = so.DenoFlags
+	}
 	if door != nil && so.Install == nil {
 		// Deno.resolveDns asks deno's permission for the nameserver: the
 		// door's own responder, which answers only what the policy allows.
@@ -278,10 +304,14 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		}
 		args = installArgs(o.Root.DenoPath, path.Join(o.Root.DenoDir, name))
 	}
+	cwd := "/tmp"
+	if so.WorkDir != nil {
+		cwd = so.WorkDir.Path
+	}
 	sb.proc = &libcontainer.Process{
 		Args:       args,
 		Env:        env,
-		Cwd:        "/tmp",
+		Cwd:        cwd,
 		Stdout:     outW,
 		Stderr:     errW,
 		ExtraFiles: []*os.File{resW, codeR},

@@ -384,3 +384,40 @@ func TestCheckEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildConfigWorkDir: a per-run working directory is a size-capped tmpfs at its path,
+// nosuid and nodev always, noexec unless the runtime needs exec; without one there is none.
+func TestBuildConfigWorkDir(t *testing.T) {
+	tests := []struct {
+		name   string
+		w      *WorkDir
+		noexec bool
+	}{
+		{"none", nil, false},
+		{"noexec", &WorkDir{Path: "/conductor/work", Size: 2 << 20}, true},
+		{"exec", &WorkDir{Path: "/conductor/work", Size: 2 << 20, Exec: true}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := buildConfig(containerSpec{rootfs: "/r", tmpSize: 1 << 20, uid: 65534, gid: 65534, workDir: tc.w})
+			var m *configs.Mount
+			for _, x := range cfg.Mounts {
+				if x.Destination == "/conductor/work" {
+					m = x
+				}
+			}
+			if tc.w == nil {
+				if m != nil {
+					t.Fatalf("a working directory without WorkDir: %+v", m)
+				}
+				return
+			}
+			if m == nil || m.Device != "tmpfs" || !strings.Contains(m.Data, "size=2097152") || m.Flags&unix.MS_NOSUID == 0 || m.Flags&unix.MS_NODEV == 0 {
+				t.Fatalf("working directory mount %+v: want a nosuid,nodev tmpfs of 2 MiB", m)
+			}
+			if got := m.Flags&unix.MS_NOEXEC != 0; got != tc.noexec {
+				t.Errorf("noexec = %v, want %v", got, tc.noexec)
+			}
+		})
+	}
+}

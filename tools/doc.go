@@ -11,7 +11,8 @@
 // libcurl's closure) and its templates. Every tool gets the host's CA bundle, when there is one,
 // at its host path, with SSL_CERT_FILE, GIT_SSL_CAINFO and CURL_CA_BUNDLE naming it in the
 // sandbox's environment (Set.CAVars; with MCP_CONDUCTOR_NET_SECRETS the sandbox points them at
-// a copy that also holds the network door's CA). An unknown tool gets its binary and libraries only. HOME in
+// a copy that also holds the network door's CA; HostCABundle is the same bundle for a runtime,
+// Python, when no tool brings it). An unknown tool gets its binary and libraries only. HOME in
 // the sandbox is /tmp, a per-run tmpfs, so tools that write dotfiles there (git config --global)
 // start clean each run.
 package tools

@@ -143,6 +143,10 @@ func resolve(ctx context.Context, entry string, lookPath func(string) (string, e
 	return t, nil
 }
 
+// HostCABundle is the host's CA bundle (the distributions' usual places), "" without one: what
+// the root holds for the tools, and for a runtime (Python's OpenSSL) when no tool brings it.
+func HostCABundle() string { return firstFile(caBundles) }
+
 // firstFile returns the first of paths that is a regular file (following symlinks), or "".
 func firstFile(paths []string) string {
 	for _, p := range paths {

@@ -20,6 +20,7 @@ import (
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
 	"github.com/conductor-sandbox/conductor/pool"
 	"github.com/conductor-sandbox/conductor/rootfs"
+	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
 	"github.com/conductor-sandbox/conductor/seccomp"
 	"github.com/conductor-sandbox/conductor/tools"
@@ -84,14 +85,15 @@ type app struct {
 	host     *cgroups.Host
 	limits   cgroups.Limits
 	root     *rootfs.Root
-	tools    *tools.Set // the admin's CLI tools, in the root
+	tools    *tools.Set    // the admin's CLI tools, in the root
+	runtimes *runtimes.Set // execute_code's runtimes, in the root
 	runner   *sandbox.Runner
 	runnerO  sandbox.Options // what runner was made with (doctor's network proof reuses it)
 	allow    *deps.Allowlist
 	registry *url.URL   // the npm registry, when packages are allowed
 	view     *deps.View // this allowlist's view of the dependency cache; nil = no packages
 	upstream *upstream.Manager
-	pool     *pool.Pool // serve only; nil = every run starts cold
+	pool     *pool.Set // serve only; nil = every run starts cold
 	engineO  engine.Options
 	engine   *engine.Engine
 }
@@ -166,11 +168,11 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	if _, err := os.Stat(a.layout.deno); err != nil {
 		return nil, fmt.Errorf("%w: no deno at %s", errRootfsMissing, a.layout.deno)
 	}
-	rootO, ts, err := rootfsOptions(ctx, a.layout, s)
+	rootO, ts, rs, err := rootfsOptions(ctx, a.layout, s)
 	if err != nil {
 		return nil, err
 	}
-	a.tools = ts
+	a.tools, a.runtimes = ts, rs
 	a.root, err = rootfs.NewStore(a.layout.rootfs).WithLogger(log).Ensure(ctx, rootO)
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %w", err)
@@ -194,6 +196,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	if err != nil {
 		return nil, err
 	}
+	caBundleFile, caBundleVars := caBundle(a.tools, a.runtimes)
 	a.runnerO = sandbox.Options{
 		DepsCache:  a.view.CacheDir(),
 		Workspace:  s.Workspace,
@@ -203,8 +206,8 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		// before each run; fails here if it cannot be applied.
 		WorkspaceQuota: s.WorkspaceQuota,
 		NPMRegistry:    registryString(a.registry),
-		CABundle:       a.tools.CABundle,
-		CABundleEnv:    a.tools.CAVars(),
+		CABundle:       caBundleFile,
+		CABundleEnv:    caBundleVars,
 		StateDir:       a.layout.stateDir,
 		Root:           a.root,
 		Cgroups:        a.host,
@@ -235,6 +238,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 			Shared:           sandbox.NewBudget(s.MCPMaxInFlightTotal),
 		},
 		Sandboxes:      a.runner,
+		Runtimes:       a.runtimes,
 		Allowlist:      a.allow,
 		DefaultTimeout: s.DefaultTimeout,
 		MaxTimeout:     s.MaxTimeout,
@@ -271,8 +275,12 @@ func (a *app) startPool(size int) error {
 	if a.allow.Len() == 0 {
 		static = nil
 	}
-	a.pool = pool.New(a.runner, size, sandbox.StartOptions{ImportMap: static}, a.log)
-	a.pool.ShrinkWhenIdle(poolIdle)
+	a.pool = pool.NewSet(a.runner, size, poolIdle, a.log)
+	a.pool.Pool(sandbox.StartOptions{ImportMap: static})
+	// Each execute_code runtime gets its launchers' pool on its first use.
+	for _, rt := range a.runtimes.Runtimes {
+		a.pool.Lazy(engine.LauncherOptions(rt, a.engineO.WorkDirSize))
+	}
 	o := a.engineO
 	o.Sandboxes = a.pool
 	a.engine = engine.New(o)

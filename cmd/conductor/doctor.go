@@ -20,8 +20,10 @@ import (
 	"github.com/conductor-sandbox/conductor/cgroups"
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/deps"
+	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/quota"
 	"github.com/conductor-sandbox/conductor/rootfs"
+	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
 	"github.com/conductor-sandbox/conductor/tools"
 )
@@ -151,6 +153,10 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	}
 	if rep.allOK() && len(s.Tools) > 0 {
 		rep.add(toolsProof(ctx, log))
+	}
+	rep.add(runtimesCheck(ctx, s))
+	if rep.allOK() {
+		rep.add(runtimesProof(ctx, log))
 	}
 	if rep.allOK() && s.Network {
 		rep.add(networkProof(ctx, log))
@@ -460,6 +466,88 @@ func toolsProof(ctx context.Context, log *slog.Logger) check {
 	c.OK = true
 	c.Detail = fmt.Sprintf("%s --version ran in a sandbox through Deno.Command", strings.Join(ran, ", "))
 	return c
+}
+
+// runtimesCheck finds execute_code's runtimes on this host and names each language with its
+// runtime's version.
+func runtimesCheck(ctx context.Context, s config.Settings) check {
+	c := check{Name: "runtimes"}
+	rs, err := runtimes.Resolve(ctx, runtimes.Options{DenoPath: "/usr/bin/deno", DenoFlags: s.RunArgs, Memory: s.Memory, Python: s.Python})
+	if err != nil {
+		c.Detail = err.Error()
+		c.Fix = "install that interpreter, or change or unset " + config.VarPython
+		return c
+	}
+	var parts []string
+	for _, r := range rs.Runtimes {
+		v := r.Version
+		if v == "" {
+			v = "see deno above"
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s, %s)", strings.Join(languageNames(r), ", "), r.Program(), v))
+	}
+	if _, _, ok := rs.Language("python"); !ok {
+		parts = append(parts, "no python (none on PATH, or "+config.VarPython+"="+config.PythonOff+")")
+	}
+	c.OK = true
+	c.Detail = strings.Join(parts, "; ")
+	return c
+}
+
+func languageNames(r *runtimes.Runtime) []string {
+	var out []string
+	for _, l := range r.Languages {
+		out = append(out, l.Name)
+	}
+	return out
+}
+
+// helloPrograms are the doctor's execute_code proofs, one per language.
+var helloPrograms = map[string]string{
+	"python":     "import sys\nprint('hello from', sys.implementation.name)",
+	"javascript": "console.log('hello from', 'javascript')",
+	"typescript": "const who: string = 'typescript';\nconsole.log('hello from', who)",
+}
+
+// runtimesProof runs a hello program of every execute_code language in a real sandbox, through
+// the engine, as the tool does.
+func runtimesProof(ctx context.Context, log *slog.Logger) check {
+	c := check{Name: "execute_code"}
+	a, err := newApp(ctx, log)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	defer a.Close()
+	var ran []string
+	for _, lang := range a.runtimes.Names() {
+		res, err := a.engine.ExecuteCode(ctx, engine.CodeRequest{Language: lang, Entrypoint: engine.File{Content: helloPrograms[lang]}, Timeout: 60 * time.Second})
+		switch {
+		case err != nil:
+			c.Detail = fmt.Sprintf("%s: %v", lang, err)
+		case res.Status != sandbox.StatusSuccess || !strings.HasPrefix(res.Stdout, "hello from "):
+			c.Detail = fmt.Sprintf("%s: %s, stdout %q, stderr %q", lang, res.Status, res.Stdout, lastLine(res.Stderr))
+			if res.Error != nil {
+				c.Detail += ": " + res.Error.Message
+			}
+		default:
+			ran = append(ran, fmt.Sprintf("%s (%.0f ms)", lang, res.DurationMs))
+			continue
+		}
+		c.Fix = "a runtime that cannot run in the sandbox: check its libraries and standard library, or set " + config.VarPython + "=" + config.PythonOff
+		return c
+	}
+	c.OK = true
+	c.Detail = "hello ran in a sandbox: " + strings.Join(ran, ", ")
+	return c
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }
 
 func printDoctor(r *doctorReport, w io.Writer) {

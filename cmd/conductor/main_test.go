@@ -159,7 +159,7 @@ func TestDoctor(t *testing.T) {
 	for _, c := range rep.Checks {
 		names[c.Name] = c.OK
 	}
-	for _, want := range []string{"settings", "user namespaces", "seccomp", "limits", "deno", "rootfs", "sandbox run"} {
+	for _, want := range []string{"settings", "user namespaces", "seccomp", "limits", "deno", "rootfs", "sandbox run", "runtimes", "execute_code"} {
 		if ok, present := names[want]; !present || !ok {
 			t.Errorf("check %q present=%v ok=%v", want, present, ok)
 		}

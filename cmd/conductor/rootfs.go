@@ -6,10 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
+	"slices"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/rootfs"
+	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
 	"github.com/conductor-sandbox/conductor/tools"
 )
@@ -20,20 +23,53 @@ import (
 // its own path. The root follows the settings: serve, exec and `conductor
 // rootfs build` all build it from here, so a changed tool list (or a tool
 // updated on the host) gives a new root.
-func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Options, *tools.Set, error) {
+//
+// The runtimes of execute_code (package runtimes: Python when the host has
+// one or MCP_CONDUCTOR_PYTHON names one) add their programs, and the root
+// gets the mount point of the per-run working directory, config.WorkDir.
+func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Options, *tools.Set, *runtimes.Set, error) {
 	ts, err := tools.Resolve(ctx, s.Tools, tools.Options{})
 	if err != nil {
-		return rootfs.Options{}, nil, err
+		return rootfs.Options{}, nil, nil, err
+	}
+	ca := ts.CABundle
+	if ca == "" {
+		ca = tools.HostCABundle()
+	}
+	rs, err := runtimes.Resolve(ctx, runtimes.Options{
+		DenoPath: path.Join(config.ToolsDir, "deno"), DenoFlags: s.RunArgs, Memory: s.Memory, Python: s.Python, CABundle: ca,
+	})
+	if err != nil {
+		return rootfs.Options{}, nil, nil, err
 	}
 	o := rootfs.Options{
-		Deno:      l.deno,
-		Programs:  ts.Programs(),
-		Bootstrap: map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap},
+		Deno:        l.deno,
+		Programs:    append(ts.Programs(), rs.Programs()...),
+		Bootstrap:   map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap},
+		MountPoints: []string{config.WorkDir},
 	}
 	if s.Workspace != "" {
-		o.MountPoints = []string{s.Workspace}
+		o.MountPoints = append(o.MountPoints, s.Workspace)
 	}
-	return o, ts, nil
+	return o, ts, rs, nil
+}
+
+// caBundle is what run sandboxes name the CA bundle with: the bundle the tools or the runtimes
+// brought into the root, and the variables of both.
+func caBundle(ts *tools.Set, rs *runtimes.Set) (string, []string) {
+	vars := ts.CAVars()
+	for _, v := range rs.CAVars() {
+		if !slices.Contains(vars, v) {
+			vars = append(vars, v)
+		}
+	}
+	if len(vars) == 0 {
+		return "", nil
+	}
+	if ts.CABundle != "" {
+		return ts.CABundle, vars
+	}
+	return tools.HostCABundle(), vars
 }
 
 func cmdRootfs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -53,7 +89,7 @@ func cmdRootfs(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	t0 := time.Now()
-	opts, _, err := rootfsOptions(ctx, l, s)
+	opts, _, _, err := rootfsOptions(ctx, l, s)
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor rootfs:", err)
 		return 1

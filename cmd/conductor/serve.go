@@ -72,6 +72,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		Network:        networkDescription(a.settings),
 		Packages:       a.allow.Description(),
 		Tools:          a.tools.Names(),
+		Languages:      a.runtimes.Names(),
+		Snippets:       snippetsFor(a, log),
 		DefaultTimeout: a.settings.DefaultTimeout,
 		MaxTimeout:     a.settings.MaxTimeout,
 		Logger:         log,
@@ -104,5 +106,17 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		settings: a.settings,
 		stateDir: a.layout.stateDir,
 		maxBody:  maxBody,
+	}, log)
+}
+
+// snippetsFor is MCP_CONDUCTOR_SNIPPETS (nil when unset): each snippet's language is the one its
+// extension names among the runtimes this server offers.
+func snippetsFor(a *app, log *slog.Logger) *mcp.Snippets {
+	if a.settings.Snippets == "" {
+		return nil
+	}
+	return mcp.NewSnippets(a.settings.Snippets, func(ext string) (string, bool) {
+		l, ok := a.runtimes.ByExtension(ext)
+		return l.Name, ok
 	}, log)
 }

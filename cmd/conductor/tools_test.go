@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
 
@@ -233,7 +235,7 @@ func TestServeTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := list.Tools[0].Description; !strings.Contains(d, "CLI tools in the sandbox, run with `new Deno.Command(name, { args })`: git (HOME is /tmp") {
+	if d := runDenoTool(list.Tools).Description; !strings.Contains(d, "CLI tools in the sandbox, run with `new Deno.Command(name, { args })`: git (HOME is /tmp") {
 		t.Errorf("description does not name the tools: %s", d)
 	}
 	res := callRun(t, cs, `const r = await new Deno.Command("git", { args: ["--version"] }).output();
@@ -245,4 +247,14 @@ export default [r.code, new TextDecoder().decode(r.stdout), Deno.env.get("GIT_SS
 	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err == nil && !strings.Contains(text, `"/etc/ssl/certs/ca-certificates.crt"]`) {
 		t.Errorf("GIT_SSL_CAINFO not set to the CA bundle: %s", text)
 	}
+}
+
+// runDenoTool is run_deno_code among the listed tools (they are listed by name).
+func runDenoTool(tools []*sdk.Tool) *sdk.Tool {
+	for _, t := range tools {
+		if t.Name == "run_deno_code" {
+			return t
+		}
+	}
+	return &sdk.Tool{}
 }

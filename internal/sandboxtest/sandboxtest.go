@@ -31,6 +31,13 @@ func Deno(tb testing.TB) string { return testenv.Deno(tb) }
 // limits, after mutate has adjusted the options.
 func Runner(tb testing.TB, mutate func(*sandbox.Options)) *sandbox.Runner {
 	tb.Helper()
+	return RunnerWithRoot(tb, nil, mutate)
+}
+
+// RunnerWithRoot is Runner whose root options root adjusts first (programs,
+// mount points).
+func RunnerWithRoot(tb testing.TB, root func(*rootfs.Options), mutate func(*sandbox.Options)) *sandbox.Runner {
+	tb.Helper()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "conductor-test-")
 	if err != nil {
@@ -40,9 +47,11 @@ func Runner(tb testing.TB, mutate func(*sandbox.Options)) *sandbox.Runner {
 	if err := os.Chmod(dir, 0o755); err != nil { // the sandbox's mapped uid must reach the root
 		tb.Fatal(err)
 	}
-	root, err := rootfs.NewStore(filepath.Join(dir, "rootfs")).Ensure(ctx, rootfs.Options{
-		Deno: Deno(tb), Bootstrap: map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap},
-	})
+	ro := rootfs.Options{Deno: Deno(tb), Bootstrap: map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap}}
+	if root != nil {
+		root(&ro)
+	}
+	rt, err := rootfs.NewStore(filepath.Join(dir, "rootfs")).Ensure(ctx, ro)
 	if err != nil {
 		tb.Fatalf("build test root: %v", err)
 	}
@@ -54,7 +63,7 @@ func Runner(tb testing.TB, mutate func(*sandbox.Options)) *sandbox.Runner {
 	}
 	o := sandbox.Options{
 		StateDir: filepath.Join(dir, "state"),
-		Root:     root,
+		Root:     rt,
 		Cgroups:  host,
 		Seccomp:  seccomp.NewCache(),
 		Limits:   cgroups.Limits{Memory: 512 << 20, Pids: cgroups.DefaultPids(runtime.NumCPU())},

@@ -17,8 +17,9 @@ suite=bookworm
 # system and user dbus (lingering users get their own systemd --user manager
 # and session bus, as on a real server: the rootless phase); libseccomp2
 # (conductor links it); e2fsprogs/xfsprogs (the workspace quota tests format
-# loop images).
-include=systemd-sysv,linux-image-amd64,udev,kmod,dbus,dbus-user-session,libpam-systemd,libseccomp2,ca-certificates,iproute2,e2fsprogs,xfsprogs
+# loop images); python3 (execute_code's Python: the engine tests run it, and
+# the sandbox tests' root holds it).
+include=systemd-sysv,linux-image-amd64,udev,kmod,dbus,dbus-user-session,libpam-systemd,libseccomp2,ca-certificates,iproute2,e2fsprogs,xfsprogs,python3
 size=4G
 
 # The mirror this machine's apt uses for the suite (VM_MIRROR overrides).

@@ -1,0 +1,168 @@
+package engine
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/runtimes"
+	"github.com/conductor-sandbox/conductor/sandbox"
+)
+
+// launcher is the module a launcher sandbox evaluates (see launcher.ts).
+//
+//go:embed launcher.ts
+var launcher string
+
+// DefaultWorkDirSize is the size of a run's working directory unless the engine is told another.
+const DefaultWorkDirSize = 64 << 20
+
+// ErrLanguage is wrapped by the refusal of a language this server does not offer.
+var ErrLanguage = errors.New("language not available")
+
+// CodeRequest is one execute_code call: a program's files in a language.
+type CodeRequest struct {
+	Language   string
+	Entrypoint File // its Name may be "": the language's default
+	Files      []File
+	Timeout    time.Duration // 0 = the default timeout
+	OnOutput   func(stream string, chunk []byte)
+}
+
+// LauncherOptions are what a launcher sandbox for rt is started with: its deno may run rt's
+// program and read and write the working directory, nothing else; never the model's choice.
+func LauncherOptions(rt *runtimes.Runtime, workDirSize int64) sandbox.StartOptions {
+	if workDirSize <= 0 {
+		workDirSize = DefaultWorkDirSize
+	}
+	return sandbox.StartOptions{
+		DenoFlags: []string{"--allow-read=" + config.WorkDir, "--allow-write=" + config.WorkDir, "--allow-run=" + rt.Program()},
+		WorkDir:   &sandbox.WorkDir{Path: config.WorkDir, Size: workDirSize, Exec: rt.Exec},
+	}
+}
+
+// launch is the launcher's global: what to write and run.
+type launch struct {
+	Dir   string            `json:"dir"`
+	Files []File            `json:"files"`
+	Argv  []string          `json:"argv"`
+	Env   map[string]string `json:"env"`
+}
+
+// MarshalJSON of File: the launcher's field names.
+func (f File) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name    string `json:"name"`
+		Content string `json:"content"`
+	}{f.Name, f.Content})
+}
+
+// ExecuteCode runs req's program with its language's runtime in a launcher sandbox. Refusals
+// (unknown language, bad files, busy) return an error; everything that ran returns a Result whose
+// Status is an error when the program exited non-zero (its exit code is ExitCode).
+func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, error) {
+	t0 := time.Now()
+	if !e.admit() {
+		return nil, ErrShutdown
+	}
+	defer e.leave()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(e.stop, cancel)()
+	if req.Timeout == 0 {
+		req.Timeout = e.o.DefaultTimeout
+	}
+	if req.Timeout < 0 || req.Timeout > e.o.MaxTimeout {
+		return nil, fmt.Errorf("%w: timeout %d ms is out of range; allowed: 1 to %d ms", ErrInvalidRequest, req.Timeout.Milliseconds(), e.o.MaxTimeout.Milliseconds())
+	}
+	rt, lang, ok := e.o.Runtimes.Language(req.Language)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q; this server offers: %s (only the admin can add one)", ErrLanguage, req.Language, strings.Join(e.o.Runtimes.Names(), ", "))
+	}
+	if req.Entrypoint.Name == "" {
+		req.Entrypoint.Name = lang.DefaultFile
+	}
+	if req.Entrypoint.Content == "" {
+		return nil, fmt.Errorf("%w: entrypoint_code is empty", ErrInvalidRequest)
+	}
+	files := append([]File{req.Entrypoint}, req.Files...)
+	limits := DefaultFileLimits
+	limits.Bytes, limits.BytesSetting = e.o.MaxCodeBytes, config.VarMaxCode
+	if err := CheckFiles(files, limits); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	env := map[string]string{}
+	for _, kv := range rt.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	globals, err := json.Marshal(map[string]launch{"__conductor_launch": {
+		Dir: config.WorkDir, Files: files, Env: env,
+		Argv: append(append([]string{}, rt.Argv...), req.Entrypoint.Name),
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("engine: launch: %w", err)
+	}
+	release, err := e.slot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	sb, err := e.o.Sandboxes.StartWith(ctx, LauncherOptions(rt, e.o.WorkDirSize))
+	if err != nil {
+		return nil, err
+	}
+	defer e.teardown(sb)
+	res := sb.Run(ctx, sandbox.Job{
+		Code: launcher, Globals: globals, Timeout: req.Timeout, ResultLimit: 1 << 10, OnOutput: req.OnOutput,
+	})
+	res.DurationMs = float64(time.Since(t0).Microseconds()) / 1000
+	res.ReturnValue = nil
+	describeExit(res, path.Base(rt.Program()))
+	if res.Error != nil {
+		res.Error.Stack = ""
+	}
+	e.log.Debug("execute_code", "language", req.Language, "status", res.Status, "ms", res.DurationMs)
+	return &Result{Result: res}, nil
+}
+
+// slot waits for a queue place and an execution slot; release gives both back.
+func (e *Engine) slot(ctx context.Context) (release func(), err error) {
+	select {
+	case e.queue <- struct{}{}:
+	default:
+		return nil, fmt.Errorf("%w: %d executions are running and %d waiting; try again shortly", ErrBusy, cap(e.slots), e.o.MaxQueue)
+	}
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		<-e.queue
+		return nil, ctx.Err()
+	}
+	return func() { <-e.slots; <-e.queue }, nil
+}
+
+// describeExit words a failed program's exit in its own terms: the launcher deno exits with the
+// program's code (128 + the signal's number after a signal).
+func describeExit(res *sandbox.Result, prog string) {
+	if res.Error == nil || res.Error.Type != sandbox.ErrorRuntime || res.ExitCode == nil || !strings.HasPrefix(res.Error.Message, "deno exited with code ") {
+		return
+	}
+	code := *res.ExitCode
+	msg := fmt.Sprintf("%s exited with code %d", prog, code)
+	if sig := unix.Signal(code - 128); code > 128 && unix.SignalName(sig) != "" {
+		msg = fmt.Sprintf("%s was killed by %s", prog, unix.SignalName(sig))
+		if sig == unix.SIGSYS {
+			msg += " (a forbidden system call)"
+		}
+	}
+	res.Error.Message = strings.Replace(res.Error.Message, fmt.Sprintf("deno exited with code %d", code), msg, 1)
+}

@@ -1,0 +1,32 @@
+// conductor's execute_code launcher: the module the bootstrap evaluates in a launcher sandbox.
+// Its deno may read and write only the working directory and run only the runtime's program.
+// It writes the request's files there, runs the program with its output going to the sandbox's
+// captured streams, and exits with the program's exit code.
+const L = (globalThis as any).__conductor_launch as {
+  dir: string;
+  files: { name: string; content: string }[];
+  argv: string[];
+  env: Record<string, string>;
+};
+const enc = new TextEncoder();
+for (const f of L.files) {
+  const p = L.dir + "/" + f.name;
+  Deno.mkdirSync(p.slice(0, p.lastIndexOf("/")), { recursive: true });
+  Deno.writeFileSync(p, enc.encode(f.content), { createNew: true });
+}
+const child = new Deno.Command(L.argv[0], {
+  args: L.argv.slice(1),
+  cwd: L.dir,
+  env: L.env,
+  stdin: "null",
+  stdout: "inherit",
+  stderr: "inherit",
+}).spawn();
+const st = await child.status;
+if (!st.success) {
+  // No result frame: the sandbox reports deno's exit code, which is the program's (128 + the
+  // signal's number when a signal ended it), and a memory-limit kill as such.
+  const signals: Record<string, number> = { SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGTERM: 15, SIGXCPU: 24, SIGSYS: 31 };
+  Deno.exit(st.signal ? 128 + (signals[st.signal] ?? 0) : st.code);
+}
+export default { exitCode: 0 };

@@ -1,0 +1,182 @@
+package mcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/jsonschema-go/jsonschema"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/engine"
+	"github.com/conductor-sandbox/conductor/sandbox"
+)
+
+// CodeToolName is the Isolator-compatible tool: a program's files in a language.
+const CodeToolName = "execute_code"
+
+// CodeFile is one additional file of execute_code.
+type CodeFile struct {
+	Filename string `json:"filename" jsonschema:"Path relative to the working directory; sub-directories are allowed (data/x.json)."`
+	Content  string `json:"content" jsonschema:"The file's text."`
+}
+
+// CodeInput is execute_code's input.
+type CodeInput struct {
+	Language           string     `json:"language,omitempty" jsonschema:"The language of entrypoint_code."`
+	EntrypointCode     string     `json:"entrypoint_code,omitempty" jsonschema:"The program to run."`
+	EntrypointFilename string     `json:"entrypoint_filename,omitempty" jsonschema:"The entrypoint's file name (default main.py, main.js or main.ts)."`
+	AdditionalFiles    []CodeFile `json:"additional_files,omitempty" jsonschema:"More files written next to the entrypoint before it runs (modules it imports, data it reads)."`
+	SnippetName        string     `json:"snippet_name,omitempty" jsonschema:"Run the server's snippet of this name instead of entrypoint_code (listed as MCP prompts)."`
+	Timeout            int64      `json:"timeout,omitempty" jsonschema:"Timeout in milliseconds."`
+}
+
+func codeSchemas(languages []string) (in, out *jsonschema.Schema, err error) {
+	opts := &jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{}}
+	if in, err = jsonschema.For[CodeInput](opts); err != nil {
+		return nil, nil, err
+	}
+	enum := make([]any, len(languages))
+	for i, l := range languages {
+		enum[i] = l
+	}
+	in.Properties["language"].Enum = enum
+	in.Properties["additional_files"] = &jsonschema.Schema{
+		Type: "array", Description: in.Properties["additional_files"].Description,
+		Items: in.Properties["additional_files"].Items,
+	}
+	if _, out, err = schemas(); err != nil {
+		return nil, nil, err
+	}
+	return in, out, nil
+}
+
+// codeHandler runs one execute_code call.
+func (s *Server) codeHandler(ctx context.Context, req *sdk.CallToolRequest, in CodeInput) (*sdk.CallToolResult, *RunOutput, error) {
+	if in.Timeout < 0 {
+		return nil, nil, fmt.Errorf("timeout %d ms: must be positive; allowed: 1 to %d ms", in.Timeout, s.o.MaxTimeout.Milliseconds())
+	}
+	r := engine.CodeRequest{
+		Language:   in.Language,
+		Entrypoint: engine.File{Name: in.EntrypointFilename, Content: in.EntrypointCode},
+		Timeout:    time.Duration(in.Timeout) * time.Millisecond,
+	}
+	for _, f := range in.AdditionalFiles {
+		r.Files = append(r.Files, engine.File{Name: f.Filename, Content: f.Content})
+	}
+	if in.SnippetName != "" {
+		if in.EntrypointCode != "" || in.Language != "" {
+			return nil, nil, errors.New("give either snippet_name or language and entrypoint_code, not both")
+		}
+		sn, err := s.o.Snippets.Get(in.SnippetName)
+		if err != nil {
+			return nil, nil, err
+		}
+		r.Language, r.Entrypoint = sn.Language, engine.File{Name: sn.FileName, Content: sn.Code}
+	} else if in.Language == "" || in.EntrypointCode == "" {
+		return nil, nil, errors.New("give snippet_name, or language and entrypoint_code")
+	}
+	observe, stop := s.reportProgress(ctx, req)
+	r.OnOutput = observe
+	res, err := s.o.Engine.ExecuteCode(ctx, r)
+	stop()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, nil, errors.New("cancelled before the execution started")
+		}
+		return nil, nil, err
+	}
+	return &sdk.CallToolResult{
+		IsError: res.Status != sandbox.StatusSuccess,
+		Content: []sdk.Content{&sdk.TextContent{Text: codeSummary(res.Result)}},
+	}, res, nil
+}
+
+// codeSummary is the text content in Isolator's layout: a status line, then the output sections.
+func codeSummary(r *sandbox.Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "status: %s", r.Status)
+	if r.ExitCode != nil {
+		fmt.Fprintf(&b, ", exit code %d", *r.ExitCode)
+	}
+	fmt.Fprintf(&b, " in %.0f ms\n", r.DurationMs)
+	if r.Error != nil {
+		fmt.Fprintf(&b, "error: %s\n", r.Error.Message)
+	}
+	section := func(name, text string, truncated bool, total int64) {
+		fmt.Fprintf(&b, "--- %s ---\n%s", name, text)
+		if text != "" && !strings.HasSuffix(text, "\n") {
+			b.WriteByte('\n')
+		}
+		if truncated {
+			fmt.Fprintf(&b, "(%s truncated: %d of %d bytes shown)\n", name, len(text), total)
+		}
+	}
+	section("stdout", r.Stdout, r.StdoutTruncated, r.StdoutBytes)
+	section("stderr", r.Stderr, r.StderrTruncated, r.StderrBytes)
+	for _, n := range r.Network {
+		if !n.Allowed {
+			fmt.Fprintf(&b, "network refused: %s: %s\n", netDest(n.Host, n.Port), n.Reason)
+		}
+	}
+	if len(r.Degraded) > 0 {
+		fmt.Fprintf(&b, "DEGRADED: %s\n", strings.Join(r.Degraded, "; "))
+	}
+	return b.String()
+}
+
+// codeDescription tells the model what execute_code can run.
+func (s *Server) codeDescription() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run a program in a fresh hardened sandbox that is destroyed afterwards (nothing persists between calls). "+
+		"Languages on this server: %s. The entrypoint and additional_files are written into the working directory %s "+
+		"(a small writable tmpfs, its only writable place besides /tmp) and the entrypoint runs there; it can import or read the other files. "+
+		"Returns stdout, stderr and the exit code; a non-zero exit is an error. ", strings.Join(s.o.Languages, ", "), config.WorkDir)
+	if slices.Contains(s.o.Languages, "python") {
+		b.WriteString("Python: only the standard library (and the packages the admin installed in its venv, if any). ")
+	}
+	if slices.Contains(s.o.Languages, "javascript") {
+		if len(s.o.Permissions) == 0 {
+			b.WriteString("JavaScript/TypeScript run in deno, which may read and write the working directory and nothing else (no network, environment or subprocess access). ")
+		} else {
+			fmt.Fprintf(&b, "JavaScript/TypeScript run in deno with read and write of the working directory and: %s. ", strings.Join(s.o.Permissions, " "))
+		}
+	}
+	if s.o.Network != "" {
+		fmt.Fprintf(&b, "Network (enforced below the program): %s. ", s.o.Network)
+	}
+	if s.o.Snippets != nil {
+		b.WriteString("snippet_name runs one of the server's snippets (see prompts/list). ")
+	}
+	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
+	return b.String()
+}
+
+// addCodeTool registers execute_code and, with snippets, their prompts.
+func (s *Server) addCodeTool() error {
+	in, out, err := codeSchemas(s.o.Languages)
+	if err != nil {
+		return fmt.Errorf("mcp: execute_code schemas: %w", err)
+	}
+	sdk.AddTool(s.sdk, &sdk.Tool{
+		Name:         CodeToolName,
+		Title:        "Execute code in a sandbox",
+		Description:  s.codeDescription(),
+		InputSchema:  in,
+		OutputSchema: out,
+		Annotations: &sdk.ToolAnnotations{
+			DestructiveHint: boolPtr(false),
+			OpenWorldHint:   boolPtr(false),
+		},
+	}, s.codeHandler)
+	if s.o.Snippets != nil {
+		s.syncPrompts()
+		s.sdk.AddReceivingMiddleware(s.snippetsMiddleware)
+	}
+	return nil
+}

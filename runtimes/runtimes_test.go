@@ -1,0 +1,81 @@
+package runtimes
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/conductor-sandbox/conductor/config"
+)
+
+// TestResolve: deno's languages are always offered, with the admin's flags and the working
+// directory merged into them; Python is offered when found, not offered when absent and
+// unconfigured or "off", and a configured one that does not run is ErrNotInstalled naming it.
+func TestResolve(t *testing.T) {
+	ctx := context.Background()
+	absent := func(string) (string, error) { return "", exec.ErrNotFound }
+	tests := []struct {
+		name   string
+		o      Options
+		langs  []string
+		err    error
+		denoIn []string // flags the child deno gets
+	}{
+		{"python off", Options{Python: config.PythonOff, DenoFlags: []string{"--allow-read=/data", "--allow-net"}},
+			[]string{"javascript", "typescript"}, nil, []string{"--allow-read=/data," + config.WorkDir, "--allow-net", "--allow-write=" + config.WorkDir}},
+		{"python absent, unconfigured", Options{LookPath: absent, DenoFlags: []string{"--allow-all"}},
+			[]string{"javascript", "typescript"}, nil, []string{"--allow-all"}},
+		{"python configured, missing", Options{Python: "/nonexistent/python3"}, nil, ErrNotInstalled, nil},
+		{"python configured, not python", Options{Python: "/bin/true"}, nil, ErrNotInstalled, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.DenoPath = "/usr/bin/deno"
+			s, err := Resolve(ctx, tc.o)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("Resolve = %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), config.VarPython+"="+tc.o.Python) {
+					t.Errorf("error %q does not name the setting", err)
+				}
+				return
+			}
+			if got := s.Names(); !slices.Equal(got, tc.langs) {
+				t.Errorf("languages %v, want %v", got, tc.langs)
+			}
+			rt, _, _ := s.Language("javascript")
+			for _, f := range tc.denoIn {
+				if !slices.Contains(rt.Argv, f) {
+					t.Errorf("child deno argv %v lacks %s", rt.Argv, f)
+				}
+			}
+		})
+	}
+	t.Run("host python", func(t *testing.T) {
+		if _, err := exec.LookPath("python3"); err != nil {
+			t.Skip("no python3 on PATH")
+		}
+		s, err := Resolve(ctx, Options{DenoPath: "/usr/bin/deno"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, l, ok := s.Language("python")
+		if !ok || l.DefaultFile != "main.py" || !strings.HasPrefix(rt.Version, "Python 3.") || len(rt.Programs) != 1 {
+			t.Fatalf("python runtime %+v", rt)
+		}
+		for _, d := range rt.Programs[0].Data {
+			for _, skip := range stdlibSkipped {
+				if strings.HasSuffix(d, "/"+skip) {
+					t.Errorf("root data %s is skipped (%s)", d, skip)
+				}
+			}
+		}
+		if lang, ok := s.ByExtension(".py"); !ok || lang.Name != "python" {
+			t.Errorf("ByExtension(.py) = %v, %v", lang, ok)
+		}
+	})
+}
