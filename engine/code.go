@@ -70,13 +70,11 @@ func (f File) MarshalJSON() ([]byte, error) {
 // Status is an error when the program exited non-zero (its exit code is ExitCode).
 func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, error) {
 	t0 := time.Now()
-	if !e.admit() {
-		return nil, ErrShutdown
+	ctx, done, err := e.enter(ctx)
+	if err != nil {
+		return nil, err
 	}
-	defer e.leave()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(e.stop, cancel)()
+	defer done()
 	if req.Timeout == 0 {
 		req.Timeout = e.o.DefaultTimeout
 	}

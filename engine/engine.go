@@ -243,18 +243,27 @@ func (e *Engine) checkPackages(req *Request, prog *program.Program) ([]byte, err
 	return m, nil
 }
 
+// enter admits one execution: the returned context ends when ctx does or
+// the engine stops; done releases the admission and must be called.
+func (e *Engine) enter(ctx context.Context) (context.Context, func(), error) {
+	if !e.admit() {
+		return nil, nil, ErrShutdown
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	unhook := context.AfterFunc(e.stop, cancel)
+	return ctx, func() { unhook(); cancel(); e.leave() }, nil
+}
+
 // Execute runs req. Requests the engine refuses (invalid, packages not
 // allowed, busy) return an error; everything that ran returns a Result, whose
 // Status says how it went.
 func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 	t0 := time.Now()
-	if !e.admit() {
-		return nil, ErrShutdown
+	ctx, done, err := e.enter(ctx)
+	if err != nil {
+		return nil, err
 	}
-	defer e.leave()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(e.stop, cancel)()
+	defer done()
 	if req.Timeout == 0 {
 		req.Timeout = e.o.DefaultTimeout
 	}

@@ -81,20 +81,10 @@ func (s *Server) codeHandler(ctx context.Context, req *sdk.CallToolRequest, in C
 	} else if in.Language == "" || in.EntrypointCode == "" {
 		return nil, nil, errors.New("give snippet_name, or language and entrypoint_code")
 	}
-	observe, stop := s.reportProgress(ctx, req)
-	r.OnOutput = observe
-	res, err := s.o.Engine.ExecuteCode(ctx, r)
-	stop()
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return nil, nil, errors.New("cancelled before the execution started")
-		}
-		return nil, nil, err
-	}
-	return &sdk.CallToolResult{
-		IsError: res.Status != sandbox.StatusSuccess,
-		Content: []sdk.Content{&sdk.TextContent{Text: codeSummary(res.Result)}},
-	}, res, nil
+	return s.call(ctx, req, codeSummary, func(observe func(string, []byte)) (*engine.Result, error) {
+		r.OnOutput = observe
+		return s.o.Engine.ExecuteCode(ctx, r)
+	})
 }
 
 // codeSummary is the text content in Isolator's layout: a status line, then the output sections.

@@ -71,9 +71,19 @@ func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in Ru
 	if in.Timeout < 0 {
 		return nil, nil, fmt.Errorf("timeout %d ms: must be positive; allowed: 1 to %d ms", in.Timeout, s.o.MaxTimeout.Milliseconds())
 	}
+	return s.call(ctx, req, summary, func(observe func(string, []byte)) (*engine.Result, error) {
+		r.OnOutput = observe
+		return s.o.Engine.Execute(ctx, r)
+	})
+}
+
+// call runs one execution for a tool (run reports its output to observe)
+// and makes the tool's result: text is what a client that reads only text
+// content sees; isError when the run did not succeed.
+func (s *Server) call(ctx context.Context, req *sdk.CallToolRequest, text func(*sandbox.Result) string,
+	run func(observe func(string, []byte)) (*engine.Result, error)) (*sdk.CallToolResult, *RunOutput, error) {
 	observe, stop := s.reportProgress(ctx, req)
-	r.OnOutput = observe
-	res, err := s.o.Engine.Execute(ctx, r)
+	res, err := run(observe)
 	stop()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -83,7 +93,7 @@ func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in Ru
 	}
 	return &sdk.CallToolResult{
 		IsError: res.Status != sandbox.StatusSuccess,
-		Content: []sdk.Content{&sdk.TextContent{Text: summary(res.Result)}},
+		Content: []sdk.Content{&sdk.TextContent{Text: text(res.Result)}},
 	}, res, nil
 }
 

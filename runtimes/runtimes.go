@@ -99,8 +99,8 @@ func Resolve(ctx context.Context, o Options) (*Set, error) {
 		argv = append(argv, fmt.Sprintf("--v8-flags=--max-old-space-size=%d", max(32, (o.Memory-childHeadroom)>>20)))
 	}
 	// The program's own working directory is its to read and write, as it is Python's.
-	flags := grantPath(o.DenoFlags, "read", config.WorkDir)
-	argv = append(argv, grantPath(flags, "write", config.WorkDir)...)
+	flags := config.GrantPath(o.DenoFlags, "read", config.WorkDir)
+	argv = append(argv, config.GrantPath(flags, "write", config.WorkDir)...)
 	s := &Set{Runtimes: []*Runtime{{
 		Name: "deno",
 		Languages: []Language{
@@ -285,26 +285,4 @@ func outputLines(ctx context.Context, prog string, args ...string) ([]string, er
 		lines = append(lines, sc.Text())
 	}
 	return lines, nil
-}
-
-// grantPath adds p to the --allow-<perm> list in flags, merging with an existing list (deno
-// rejects a repeated flag) and leaving a global grant alone.
-func grantPath(flags []string, perm, p string) []string {
-	flag := "--allow-" + perm
-	out := make([]string, 0, len(flags)+1)
-	merged := false
-	for _, f := range flags {
-		switch {
-		case f == "--allow-all" || f == flag:
-			merged = true
-		case strings.HasPrefix(f, flag+"="):
-			f += "," + p
-			merged = true
-		}
-		out = append(out, f)
-	}
-	if !merged {
-		out = append(out, flag+"="+p)
-	}
-	return out
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/conductor-sandbox/conductor/config"
+
 	cgcfg "github.com/opencontainers/cgroups"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"golang.org/x/sys/unix"
@@ -219,33 +221,10 @@ func denoArgs(denoPath, bootstrap string, adminFlags []string, memory int64, imp
 		}
 		args = append(args, fmt.Sprintf("--v8-flags=--max-old-space-size=%d", oldSpace))
 	}
-	flags := grantPath(adminFlags, "read", channelIn)
-	flags = grantPath(flags, "write", channelOut)
+	flags := config.GrantPath(adminFlags, "read", channelIn)
+	flags = config.GrantPath(flags, "write", channelOut)
 	args = append(args, flags...)
 	return append(args, bootstrap)
-}
-
-// grantPath adds path to the --allow-<perm> list in flags, merging with an
-// existing list (deno rejects a repeated flag) and leaving a global grant
-// alone.
-func grantPath(flags []string, perm, path string) []string {
-	flag := "--allow-" + perm
-	out := make([]string, 0, len(flags)+1)
-	merged := false
-	for _, f := range flags {
-		switch {
-		case f == "--allow-all" || f == flag:
-			merged = true
-		case strings.HasPrefix(f, flag+"="):
-			f += "," + path
-			merged = true
-		}
-		out = append(out, f)
-	}
-	if !merged {
-		out = append(out, flag+"="+path)
-	}
-	return out
 }
 
 // installArgs is deno's command line in an install sandbox: cache the

@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 
+	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/egress"
 	"github.com/conductor-sandbox/conductor/seccomp"
 )
@@ -269,7 +270,7 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	if door != nil && so.Install == nil {
 		// Deno.resolveDns asks deno's permission for the nameserver: the
 		// door's own responder, which answers only what the policy allows.
-		flags = grantPath(flags, "net", egress.ResolverAddr)
+		flags = config.GrantPath(flags, "net", egress.ResolverAddr)
 	}
 	env := sandboxEnv(o.Root.DenoDir, o.NPMRegistry)
 	trusted := door != nil && so.Install == nil && door.Secrets != nil
@@ -283,7 +284,7 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		env = append(env, door.Secrets.Env()...)
 		env = append(env, "DENO_CERT="+path.Join(o.Root.TrustDir, CACertName))
 		for _, n := range door.Secrets.Names() {
-			flags = grantPath(flags, "env", n)
+			flags = config.GrantPath(flags, "env", n)
 		}
 	}
 	args := denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), flags, o.Limits.Memory, so.ImportMap)
