@@ -52,11 +52,15 @@ const (
 	VarNetSecrets          = Prefix + "NET_SECRETS"
 	VarTools               = Prefix + "TOOLS"
 	VarPython              = Prefix + "PYTHON"
+	VarGo                  = Prefix + "GO"
 	VarSnippets            = Prefix + "SNIPPETS"
 )
 
 // PythonOff is the MCP_CONDUCTOR_PYTHON value that offers no Python.
 const PythonOff = "off"
+
+// GoOff is the MCP_CONDUCTOR_GO value that offers no Go.
+const GoOff = "off"
 
 // WorkDir is the in-root mount point of execute_code's per-run working
 // directory (a size-capped tmpfs, the program's cwd). It is under
@@ -142,6 +146,10 @@ type Settings struct {
 	// one behind python3 on the server's PATH when there is one (else no
 	// Python), PythonOff = none, or an absolute path that must exist.
 	Python string
+	// Go is the GOROOT execute_code runs Go with: "" = `go env GOROOT` of
+	// the go on the server's PATH when there is one (else no Go), GoOff =
+	// none, or an absolute path of a GOROOT that must work.
+	Go string
 	// Snippets is a directory of named snippets for execute_code; "" = none.
 	Snippets string
 	// PoolSize is how many pre-started sandboxes `serve` keeps ready; 0 = off.
@@ -552,6 +560,27 @@ var table = []setting{
 				}
 			}
 			s.Python = v
+			return nil
+		},
+	},
+	{
+		Variable: Variable{
+			Name:    VarGo,
+			Default: "",
+			Allowed: "an absolute clean path of a Go toolchain's GOROOT (with bin/go), or " + GoOff,
+			Description: "The Go toolchain execute_code runs Go with (go run, no network, no module downloads, standard library only). " +
+				"Its compiler, linker and standard library sources go into the sandbox's root read-only, with a build cache of the common " +
+				"standard packages built once when the root is built. Unset: `go env GOROOT` of the go on the server's PATH, if any " +
+				"(else Go is not offered). A configured GOROOT that does not work stops conductor at start. " + GoOff + ": no Go. " +
+				"Go builds need memory and threads: with " + VarMemory + " below 512 MiB or " + VarPids + " below 64, go run may fail.",
+		},
+		parse: func(v string, s *Settings) error {
+			if v != GoOff {
+				if !path.IsAbs(v) || path.Clean(v) != v || strings.ContainsAny(v, "\x00\n,") {
+					return errors.New("not an absolute clean path")
+				}
+			}
+			s.Go = v
 			return nil
 		},
 	},

@@ -237,6 +237,8 @@ func TestLoadInvalid(t *testing.T) {
 		{VarAllowedPackages, "npm:zod@^3, npm:x@1", "contains"},
 		{VarMCPConfig, "a\nb", "newline"},
 		{VarPython, "python3", "absolute"},
+		{VarGo, "go", "absolute"},
+		{VarGo, "/usr/local/go/", "absolute"},
 		{VarSnippets, "rel/dir", "absolute"},
 		{VarAllowDegraded, "on", "not a yes/no value"},
 		{VarAllowDegraded, "off", "not a yes/no value"},
@@ -504,7 +506,7 @@ func TestVariables(t *testing.T) {
 	wantNames := []string{
 		VarRunArgs, VarMemory, VarPids, VarCPUs, VarMaxOutput, VarDefaultTimeout,
 		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarCgroupParent, VarWorkspace,
-		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarSnippets, VarPoolSize,
+		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarSnippets, VarPoolSize,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
 		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
 		VarNetPrivate, VarNetSecrets, VarTools,

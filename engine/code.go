@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,9 +103,12 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
+	argv := append([]string{}, rt.Argv...)
+	if !rt.Dir {
+		argv = append(argv, req.Entrypoint.Name)
+	}
 	globals, err := json.Marshal(map[string]launch{"__conductor_launch": {
-		Dir: config.WorkDir, Files: files, Env: env,
-		Argv: append(append([]string{}, rt.Argv...), req.Entrypoint.Name),
+		Dir: config.WorkDir, Files: withDefaults(files, rt.Defaults), Env: env, Argv: argv,
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("engine: launch: %w", err)
@@ -130,6 +134,17 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 	}
 	e.log.Debug("execute_code", "language", req.Language, "status", res.Status, "ms", res.DurationMs)
 	return &Result{Result: res}, nil
+}
+
+// withDefaults adds the runtime's default files the request does not bring (after the request's
+// files were checked: defaults are the admin's data, not the model's).
+func withDefaults(files []File, defaults []runtimes.File) []File {
+	for _, d := range defaults {
+		if !slices.ContainsFunc(files, func(f File) bool { return f.Name == d.Name }) {
+			files = append(files, File{Name: d.Name, Content: d.Content})
+		}
+	}
+	return files
 }
 
 // slot waits for a queue place and an execution slot; release gives both back.

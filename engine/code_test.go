@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -47,6 +50,90 @@ func newCodeEngine(t *testing.T) *Engine {
 		o.Runtimes = rs
 		o.MaxTimeout = 120 * time.Second
 	})
+}
+
+// newGoEngine is an engine whose root holds the host's Go toolchain (the go on PATH) with its
+// seeded build cache, as conductor builds it. The seed is kept in the user's cache directory, so
+// only the first test run on a host builds it (about a minute).
+func newGoEngine(t *testing.T) *Engine {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		testenv.Unavailable(t, "no go on PATH: the Go runtime cannot be tested here")
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := runtimes.Resolve(context.Background(), runtimes.Options{
+		DenoPath: "/usr/bin/deno", Memory: 512 << 20, Python: config.PythonOff,
+		GoCacheDir: filepath.Join(cache, "conductor-test", "gocache"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := rs.Language("go"); !ok {
+		t.Fatal("go is on PATH but the Go runtime was not resolved")
+	}
+	r := sandboxtest.RunnerWithRoot(t, func(o *rootfs.Options) {
+		o.Programs = rs.Programs()
+		o.MountPoints = []string{config.WorkDir}
+	}, nil)
+	return newEngine(t, func(o *Options) {
+		o.Sandboxes = r
+		o.Runtimes = rs
+		o.MaxTimeout = 120 * time.Second
+	})
+}
+
+// TestExecuteGo: go run of the working directory: hello, the request's other files of package
+// main compiled with the entrypoint, a sub-directory package imported through the go.mod the run
+// gets, a compile error as the program's failure with the compiler's message and exit code, a
+// run-time exit code (go run exits 1 and prints the program's "exit status N"), a read-only root,
+// and a package outside the standard library refused without a download.
+func TestExecuteGo(t *testing.T) {
+	e := newGoEngine(t)
+	hello := "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() {\n\twd, _ := os.Getwd()\n\tfmt.Println(\"hello\", wd)\n}\n"
+	tests := []codeCase{
+		{name: "hello", req: CodeRequest{Language: "go", Entrypoint: File{Content: hello}}, status: sandbox.StatusSuccess, stdout: "hello " + config.WorkDir + "\n"},
+		{name: "a second file of package main, a data file and a sub-package", req: CodeRequest{Language: "go",
+			Entrypoint: File{Name: "app.go", Content: "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n\t\"program/lib\"\n)\n\nfunc main() {\n\tb, _ := os.ReadFile(\"data/n.txt\")\n\tfmt.Println(double(lib.N), string(b))\n}\n"},
+			Files: []File{{Name: "util.go", Content: "package main\n\nfunc double(n int) int { return 2 * n }\n"},
+				{Name: "lib/lib.go", Content: "package lib\n\nconst N = 21\n"}, {Name: "data/n.txt", Content: "ok"}}},
+			status: sandbox.StatusSuccess, stdout: "42 ok\n"},
+		{name: "compile error", req: CodeRequest{Language: "go", Entrypoint: File{Content: "package main\n\nfunc main() {\n\tundefinedThing()\n}\n"}},
+			status: sandbox.StatusError, exit: 1, stderr: "undefined: undefinedThing", errorMsg: "go exited with code 1"},
+		{name: "exit code", req: CodeRequest{Language: "go", Entrypoint: File{Content: "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() {\n\tfmt.Println(\"before\")\n\tos.Exit(3)\n}\n"}},
+			status: sandbox.StatusError, exit: 1, stdout: "before\n", stderr: "exit status 3", errorMsg: "go exited with code 1"},
+		{name: "no module downloads", req: CodeRequest{Language: "go", Entrypoint: File{Content: "package main\n\nimport _ \"github.com/google/uuid\"\n\nfunc main() {}\n"}},
+			status: sandbox.StatusError, exit: 1, stderr: "github.com/google/uuid"},
+		{name: "cannot write its own root", req: CodeRequest{Language: "go", Entrypoint: File{Content: "package main\n\nimport \"os\"\n\nfunc main() {\n\tif err := os.WriteFile(\"/usr/local/x\", nil, 0o644); err != nil {\n\t\tpanic(err)\n\t}\n}\n"}},
+			status: sandbox.StatusError, exit: 1, stderr: "read-only file system"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t0 := time.Now()
+			res, err := e.ExecuteCode(context.Background(), tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %s in %v", tc.name, res.Status, time.Since(t0).Round(time.Millisecond))
+			if res.Status != tc.status {
+				t.Fatalf("status %s, want %s; error %+v stdout %q stderr %q", res.Status, tc.status, res.Error, res.Stdout, res.Stderr)
+			}
+			if res.ExitCode == nil || *res.ExitCode != tc.exit {
+				t.Errorf("exit code %v, want %d", res.ExitCode, tc.exit)
+			}
+			if tc.stdout != "" && res.Stdout != tc.stdout {
+				t.Errorf("stdout %q, want %q", res.Stdout, tc.stdout)
+			}
+			if !strings.Contains(res.Stderr, tc.stderr) {
+				t.Errorf("stderr %q lacks %q", res.Stderr, tc.stderr)
+			}
+			if tc.errorMsg != "" && (res.Error == nil || !strings.Contains(res.Error.Message, tc.errorMsg)) {
+				t.Errorf("error %+v, want one mentioning %q", res.Error, tc.errorMsg)
+			}
+		})
+	}
 }
 
 // codeCase is one row of TestExecuteCode.

@@ -27,7 +27,17 @@ type Program struct {
 	// that stays inside it is kept; one that leaves it, or an absolute one pointing outside,
 	// is refused (ErrEscapingLink).
 	Data []string
+	// Trees are host directories copied to another in-root path, like Data otherwise: what
+	// conductor prepares for a program on the host (a build cache) at the path the program
+	// is told in the root.
+	Trees []Tree
+	// Skip are base-name patterns (path.Match) of entries left out of the data directories and
+	// trees, e.g. "testdata" or "*_test.go"; a skipped directory is left out whole.
+	Skip []string
 }
+
+// Tree is a host directory (Host, symlinks resolved) copied to Path in the root.
+type Tree struct{ Host, Path string }
 
 // ErrEscapingLink is returned when a symlink inside a program's data directory points outside it.
 var ErrEscapingLink = errors.New("rootfs: symlink leaves the data directory")
@@ -76,11 +86,29 @@ func (pp *programPlanner) add(pr Program) error {
 		if err := checkRootPath(d, "data path"); err != nil {
 			return err
 		}
-		if err := pp.addData(d); err != nil {
+		if err := pp.addData(d, d, pr.Skip); err != nil {
+			return fmt.Errorf("rootfs: program %s: %w", pr.Path, err)
+		}
+	}
+	for _, t := range pr.Trees {
+		if err := checkRootPath(t.Path, "tree path"); err != nil {
+			return err
+		}
+		if err := pp.addData(t.Host, t.Path, pr.Skip); err != nil {
 			return fmt.Errorf("rootfs: program %s: %w", pr.Path, err)
 		}
 	}
 	return nil
+}
+
+// skipped reports whether a data entry's base name matches one of the skip patterns.
+func skipped(name string, skip []string) bool {
+	for _, pat := range skip {
+		if ok, _ := path.Match(pat, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // checkRootPath refuses an in-root path that is not absolute and clean, or that the sandbox's
@@ -100,13 +128,14 @@ func checkRootPath(p, what string) error {
 	return nil
 }
 
-// addData copies the host file or directory d (its target, if d is a symlink) to d in the root.
-func (pp *programPlanner) addData(d string) error {
+// addData copies the host file or directory d (its target, if d is a symlink) to at in the root,
+// leaving out the entries below it that skip names.
+func (pp *programPlanner) addData(d, at string, skip []string) error {
 	src, err := filepath.EvalSymlinks(d)
 	if err != nil {
 		return fmt.Errorf("data %s: %w", d, err)
 	}
-	sameOrigin := src == d
+	sameOrigin := src == at
 	return filepath.WalkDir(src, func(host string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("data %s: %w", d, err)
@@ -115,7 +144,13 @@ func (pp *programPlanner) addData(d string) error {
 		if err != nil {
 			return err
 		}
-		inRoot := path.Join(d, filepath.ToSlash(rel))
+		if rel != "." && skipped(de.Name(), skip) {
+			if de.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		inRoot := path.Join(at, filepath.ToSlash(rel))
 		switch de.Type() {
 		case fs.ModeDir:
 			return pp.p.add(&entry{Path: inRoot, Type: typeDir, Perm: 0o755})

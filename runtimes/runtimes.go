@@ -12,7 +12,14 @@
 // write of its own working directory (config.WorkDir); "python" runs
 // CPython from the host (MCP_CONDUCTOR_PYTHON, default the real interpreter behind python3 on the
 // server's PATH) with the OS walls only: namespaces, read-only root, seccomp, cgroup limits, the
-// network door. A Go row would add a Program for GOROOT and its command the same way.
+// network door; "go" runs `go run .` of the working directory with a toolchain from the host
+// (MCP_CONDUCTOR_GO, default `go env GOROOT` of the go on the server's PATH): bin/go, the
+// compile, link and asm tools and the standard library's sources without tests in the root, and
+// a build cache of the common standard packages (GoCacheInRoot), seeded on the host once per
+// toolchain (Options.GoCacheDir) and read-only in the root, so a run compiles only its own
+// package. The run gets a go.mod (module GoModule) when its files bring none; no module is ever
+// downloaded (GOPROXY=off, GOTOOLCHAIN=local), cgo is off, and the working directory is the
+// build's temporary directory (the row's Exec flag: go run executes the binary it links).
 package runtimes
 
 import (
@@ -48,9 +55,15 @@ type Runtime struct {
 	Languages []Language
 	// Programs are what the root holds for it (nil: deno itself, always there).
 	Programs []rootfs.Program
-	// Argv runs an entrypoint: Argv then the file's name, relative to the working directory.
+	// Argv runs an entrypoint: Argv then the file's name, relative to the working directory,
+	// unless Dir.
 	Argv []string
-	Env  []string // NAME=value the program gets on top of the sandbox's environment
+	// Dir: Argv runs the working directory as a whole (Go's `go run .`), no file name follows.
+	Dir bool
+	// Defaults are files the working directory gets when the request brings none of that name
+	// (Go's go.mod).
+	Defaults []File
+	Env      []string // NAME=value the program gets on top of the sandbox's environment
 	// Exec: the working directory must allow exec (a runtime that builds and runs binaries).
 	Exec    bool
 	Version string // e.g. "Python 3.11.7"
@@ -59,6 +72,9 @@ type Runtime struct {
 	// that also holds the network door's CA.
 	CAVars []string
 }
+
+// File is a file of the working directory.
+type File struct{ Name, Content string }
 
 // Program is the program Argv starts (the launcher's only allow-run grant).
 func (r *Runtime) Program() string { return r.Argv[0] }
@@ -74,6 +90,10 @@ type Options struct {
 	DenoFlags []string // the admin's permission flags (MCP_CONDUCTOR_RUN_ARGS)
 	Memory    int64    // the sandbox's memory limit, for the child deno's heap limit
 	Python    string   // config.Settings.Python
+	Go        string   // config.Settings.Go
+	// GoCacheDir is the host directory that keeps Go's seeded build caches (built there the
+	// first time); "" builds none, and the Go row's root then lacks its cache (for listing).
+	GoCacheDir string
 	// CABundle is the host's CA bundle ("" = none): a runtime that verifies TLS with it gets it
 	// in the root, at its host path.
 	CABundle string
@@ -115,6 +135,13 @@ func Resolve(ctx context.Context, o Options) (*Set, error) {
 	}
 	if py != nil {
 		s.Runtimes = append(s.Runtimes, py)
+	}
+	g, err := resolveGo(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if g != nil {
+		s.Runtimes = append(s.Runtimes, g)
 	}
 	return s, nil
 }
@@ -271,10 +298,18 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 
 // outputLines runs a host program (at most 10 s) and returns its standard output's lines.
 func outputLines(ctx context.Context, prog string, args ...string) ([]string, error) {
+	return outputLinesEnv(ctx, nil, prog, args...)
+}
+
+// outputLinesEnv is outputLines with env added to the server's environment.
+func outputLinesEnv(ctx context.Context, env []string, prog string, args ...string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var out, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, prog, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))

@@ -24,12 +24,14 @@ func TestResolve(t *testing.T) {
 		err    error
 		denoIn []string // flags the child deno gets
 	}{
-		{"python off", Options{Python: config.PythonOff, DenoFlags: []string{"--allow-read=/data", "--allow-net"}},
+		{"python off", Options{Python: config.PythonOff, Go: config.GoOff, DenoFlags: []string{"--allow-read=/data", "--allow-net"}},
 			[]string{"javascript", "typescript"}, nil, []string{"--allow-read=/data," + config.WorkDir, "--allow-net", "--allow-write=" + config.WorkDir}},
 		{"python absent, unconfigured", Options{LookPath: absent, DenoFlags: []string{"--allow-all"}},
 			[]string{"javascript", "typescript"}, nil, []string{"--allow-all"}},
 		{"python configured, missing", Options{Python: "/nonexistent/python3"}, nil, ErrNotInstalled, nil},
 		{"python configured, not python", Options{Python: "/bin/true"}, nil, ErrNotInstalled, nil},
+		{"go configured, missing", Options{Python: config.PythonOff, Go: "/nonexistent/go"}, nil, ErrNotInstalled, nil},
+		{"go configured, not a GOROOT", Options{Python: config.PythonOff, Go: "/usr"}, nil, ErrNotInstalled, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -39,7 +41,11 @@ func TestResolve(t *testing.T) {
 				t.Fatalf("Resolve = %v, want %v", err, tc.err)
 			}
 			if err != nil {
-				if !strings.Contains(err.Error(), config.VarPython+"="+tc.o.Python) {
+				named := config.VarPython + "=" + tc.o.Python
+				if tc.o.Go != "" {
+					named = config.VarGo + "=" + tc.o.Go
+				}
+				if !strings.Contains(err.Error(), named) {
 					t.Errorf("error %q does not name the setting", err)
 				}
 				return
@@ -76,6 +82,42 @@ func TestResolve(t *testing.T) {
 		}
 		if lang, ok := s.ByExtension(".py"); !ok || lang.Name != "python" {
 			t.Errorf("ByExtension(.py) = %v, %v", lang, ok)
+		}
+	})
+	t.Run("host go", func(t *testing.T) {
+		if _, err := exec.LookPath("go"); err != nil {
+			t.Skip("no go on PATH")
+		}
+		s, err := Resolve(ctx, Options{DenoPath: "/usr/bin/deno", Python: config.PythonOff})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, l, ok := s.Language("go")
+		if !ok || l.DefaultFile != "main.go" || !strings.HasPrefix(rt.Version, "go1.") || len(rt.Programs) != 1 || !rt.Exec || !rt.Dir {
+			t.Fatalf("go runtime %+v", rt)
+		}
+		if got := rt.Argv[1:]; !slices.Equal(got, []string{"run", "."}) {
+			t.Errorf("argv %v, want go run .", rt.Argv)
+		}
+		for _, kv := range []string{"GOPROXY=off", "GOTOOLCHAIN=local", "CGO_ENABLED=0", "GOFLAGS=-trimpath", "GOCACHE=" + GoCacheInRoot, "GOTMPDIR=" + config.WorkDir} {
+			if !slices.Contains(rt.Env, kv) {
+				t.Errorf("env %v lacks %s", rt.Env, kv)
+			}
+		}
+		if len(rt.Defaults) != 1 || rt.Defaults[0].Name != "go.mod" || !strings.HasPrefix(rt.Defaults[0].Content, "module "+GoModule+"\n\ngo 1.") {
+			t.Errorf("defaults %+v", rt.Defaults)
+		}
+		p := rt.Programs[0]
+		if len(p.Trees) != 0 {
+			t.Errorf("without GoCacheDir the row has a cache tree: %v", p.Trees)
+		}
+		for _, d := range p.Data {
+			if strings.HasSuffix(d, "/src/cmd") || strings.Contains(d, "/bin/gofmt") || strings.HasSuffix(d, "/vet") {
+				t.Errorf("root data %s is not needed by go run", d)
+			}
+		}
+		if !slices.Contains(p.Skip, "testdata") || !slices.Contains(p.Skip, "*_test.go") {
+			t.Errorf("skip %v", p.Skip)
 		}
 	})
 }

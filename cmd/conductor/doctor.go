@@ -472,7 +472,7 @@ func toolsProof(ctx context.Context, log *slog.Logger) check {
 // runtime's version.
 func runtimesCheck(ctx context.Context, s config.Settings) check {
 	c := check{Name: "runtimes"}
-	rs, err := runtimes.Resolve(ctx, runtimes.Options{DenoPath: "/usr/bin/deno", DenoFlags: s.RunArgs, Memory: s.Memory, Python: s.Python})
+	rs, err := runtimes.Resolve(ctx, runtimes.Options{DenoPath: "/usr/bin/deno", DenoFlags: s.RunArgs, Memory: s.Memory, Python: s.Python, Go: s.Go})
 	if err != nil {
 		c.Detail = err.Error()
 		c.Fix = "install that interpreter, or change or unset " + config.VarPython

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -25,8 +26,10 @@ import (
 // updated on the host) gives a new root.
 //
 // The runtimes of execute_code (package runtimes: Python when the host has
-// one or MCP_CONDUCTOR_PYTHON names one) add their programs, and the root
-// gets the mount point of the per-run working directory, config.WorkDir.
+// one or MCP_CONDUCTOR_PYTHON names one; Go likewise with MCP_CONDUCTOR_GO,
+// its seeded build cache kept in <data dir>/gocache and built there the first
+// time) add their programs, and the root gets the mount point of the per-run
+// working directory, config.WorkDir.
 func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Options, *tools.Set, *runtimes.Set, error) {
 	ts, err := tools.Resolve(ctx, s.Tools, tools.Options{})
 	if err != nil {
@@ -38,6 +41,7 @@ func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Opt
 	}
 	rs, err := runtimes.Resolve(ctx, runtimes.Options{
 		DenoPath: path.Join(config.ToolsDir, "deno"), DenoFlags: s.RunArgs, Memory: s.Memory, Python: s.Python, CABundle: ca,
+		Go: s.Go, GoCacheDir: filepath.Join(l.dataDir, "gocache"),
 	})
 	if err != nil {
 		return rootfs.Options{}, nil, nil, err
