@@ -589,7 +589,7 @@ var table = []setting{
 			Name:    VarSnippets,
 			Default: "",
 			Allowed: "an absolute clean path of a directory",
-			Description: "Named snippets for execute_code's snippet_name: each regular file (.py, .js, .mjs, .ts; at most 1 MiB) is a snippet " +
+			Description: "Named snippets for execute_code's snippet_name: each regular file (.py, .go, .js, .mjs, .ts; at most 1 MiB) is a snippet " +
 				"named by its base name without the extension, listed as an MCP prompt; the directory is re-read when it changes. " +
 				"Other files, links and larger files are skipped with a log line.",
 		},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/engine"
+	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
@@ -129,6 +130,12 @@ func (s *Server) codeDescription() string {
 		"Returns stdout, stderr and the exit code; a non-zero exit is an error. ", strings.Join(s.o.Languages, ", "), config.WorkDir)
 	if slices.Contains(s.o.Languages, "python") {
 		b.WriteString("Python: only the standard library (and the packages the admin installed in its venv, if any). ")
+	}
+	if slices.Contains(s.o.Languages, "go") {
+		fmt.Fprintf(&b, "Go: `go run .` in the working directory, so every .go file of package main there is compiled with the entrypoint "+
+			"(a sub-directory is the package %s/<dir>; a go.mod is written unless you send one); only the standard library, no module downloads; "+
+			"the common standard packages are precompiled, others are compiled in the run's time and memory. go run exits 1 when the program fails "+
+			"and prints its \"exit status N\" to stderr. ", runtimes.GoModule)
 	}
 	if slices.Contains(s.o.Languages, "javascript") {
 		if len(s.o.Permissions) == 0 {

@@ -21,8 +21,18 @@ func hostPython(t *testing.T) string {
 	return strings.TrimSpace(string(out))
 }
 
+// hostGoroot is the GOROOT of the go on PATH.
+func hostGoroot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		testenv.Unavailable(t, "no go on PATH: execute_code's Go cannot be tested here (%v)", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // TestE2EExecuteCode: the inspector CLI, as a real client, runs execute_code over stdio: Python,
-// JavaScript and TypeScript with additional files, a snippet by name (and the snippets as
+// JavaScript, TypeScript and Go with additional files, a Go compile error, a snippet by name (and the snippets as
 // prompts), a failing program, and hostile file names refused naming the rule.
 func TestE2EExecuteCode(t *testing.T) {
 	mcpTools(t)
@@ -30,9 +40,10 @@ func TestE2EExecuteCode(t *testing.T) {
 	denoBin(t)
 	snippets := t.TempDir()
 	for name, code := range map[string]string{
-		"hello.py":  "import sys\nprint('snippet says hi from', sys.implementation.name)",
-		"greet.ts":  "const who: string = 'ts';\nconsole.log(`greet ${who}`);",
-		"notes.txt": "not a snippet: unknown extension",
+		"hello.py":   "import sys\nprint('snippet says hi from', sys.implementation.name)",
+		"greet.ts":   "const who: string = 'ts';\nconsole.log(`greet ${who}`);",
+		"notes.txt":  "not a snippet: unknown extension",
+		"gohello.go": "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"snippet says hi from go\") }\n",
 	} {
 		if err := os.WriteFile(filepath.Join(snippets, name), []byte(code), 0o644); err != nil {
 			t.Fatal(err)
@@ -42,6 +53,7 @@ func TestE2EExecuteCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	stdio := []string{"-e", "MCP_CONDUCTOR_STATE_DIR=" + t.TempDir(), "-e", "MCP_CONDUCTOR_PYTHON=" + hostPython(t),
+		"-e", "MCP_CONDUCTOR_GO=" + hostGoroot(t),
 		"-e", "MCP_CONDUCTOR_SNIPPETS=" + snippets, bin, "serve"}
 	call := func(t *testing.T, args ...string) (map[string]any, string) {
 		t.Helper()
@@ -66,6 +78,10 @@ func TestE2EExecuteCode(t *testing.T) {
 			`additional_files=[{"filename": "util.ts", "content": "export const twice = (n: number): number => 2 * n;"}]`}, "ts 42\n"},
 		{"python snippet by name", []string{"--tool-arg", "snippet_name=hello"}, "snippet says hi from cpython\n"},
 		{"typescript snippet by name", []string{"--tool-arg", "snippet_name=greet"}, "greet ts\n"},
+		{"go hello with a second file of package main", []string{"--tool-arg", "language=go",
+			`entrypoint_code=package main; import "fmt"; func main() { fmt.Println("go", twice(21)) }`,
+			`additional_files=[{"filename": "util.go", "content": "package main\n\nfunc twice(n int) int { return 2 * n }\n"}]`}, "go 42\n"},
+		{"go snippet by name", []string{"--tool-arg", "snippet_name=gohello"}, "snippet says hi from go\n"},
 	}
 	for _, tc := range runs {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,6 +111,18 @@ func TestE2EExecuteCode(t *testing.T) {
 		}
 	})
 
+	t.Run("go compile error", func(t *testing.T) {
+		out, text := call(t, "--tool-arg", "language=go", "entrypoint_code=package main\n\nfunc main() {\n\tnope()\n}\n")
+		sc, _ := out["structuredContent"].(map[string]any)
+		stderr, _ := sc["stderr"].(string)
+		if out["isError"] != true || sc["status"] != "error" || sc["exitCode"] != float64(1) || !strings.Contains(stderr, "main.go:4:2: undefined: nope") {
+			t.Fatalf("want isError with exit code 1 and the compiler's message, got %v", out)
+		}
+		if !strings.Contains(text, "exit code 1") || !strings.Contains(text, "--- stderr ---\n") || !strings.Contains(text, "undefined: nope") {
+			t.Errorf("text content %q", text)
+		}
+	})
+
 	hostile := []struct{ name, files, rule string }{
 		{"parent", `[{"filename": "../escape.py", "content": "x"}]`, `".." component`},
 		{"absolute", `[{"filename": "/etc/cron.d/x", "content": "x"}]`, "absolute path"},
@@ -119,8 +147,8 @@ func TestE2EExecuteCode(t *testing.T) {
 			m, _ := p.(map[string]any)
 			names = append(names, m["name"].(string))
 		}
-		if strings.Join(names, ",") != "greet,hello" {
-			t.Errorf("prompts %v, want greet and hello (not the .txt file, not the link)", names)
+		if strings.Join(names, ",") != "gohello,greet,hello" {
+			t.Errorf("prompts %v, want gohello, greet and hello (not the .txt file, not the link)", names)
 		}
 	})
 }
