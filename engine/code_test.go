@@ -286,18 +286,19 @@ func TestHostilePython(t *testing.T) {
 	}
 }
 
-// TestPythonSyscallProbe: Python calling syscall(2) through ctypes meets the seccomp policy the
-// escape suite checks from deno: new namespaces, mounts, ptrace, keys, bpf, perf, io_uring,
-// modules and kexec are all refused, and the process survives to report it.
-func TestPythonSyscallProbe(t *testing.T) {
-	e := newCodeEngine(t)
+// syscallProbe is one refused system call of the probes run from Python and Go: its number, its
+// integer arguments (the calls are refused before any pointer is read), and the errno expected.
+type syscallProbe struct {
+	nr   uintptr
+	args []int64
+	want string
+}
+
+// syscallProbes are the seccomp policy's refusals the escape suite checks from deno: new
+// namespaces, mounts, ptrace, keys, bpf, perf, io_uring, modules and kexec.
+func syscallProbes() map[string]syscallProbe {
 	eperm, enosys := "EPERM", "ENOSYS"
-	type probe struct {
-		nr   uintptr
-		args []int64 // integers only: the calls are refused before any pointer is read
-		want string
-	}
-	probes := map[string]probe{
+	return map[string]syscallProbe{
 		"unshare(NEWUSER)":       {unix.SYS_UNSHARE, []int64{unix.CLONE_NEWUSER}, eperm},
 		"unshare(NEWNS)":         {unix.SYS_UNSHARE, []int64{unix.CLONE_NEWNS}, eperm},
 		"unshare(NEWNET)":        {unix.SYS_UNSHARE, []int64{unix.CLONE_NEWNET}, eperm},
@@ -318,6 +319,14 @@ func TestPythonSyscallProbe(t *testing.T) {
 		"clone3":                 {unix.SYS_CLONE3, []int64{0, 0}, enosys},
 		"syscall 999":            {999, nil, enosys},
 	}
+}
+
+// TestPythonSyscallProbe: Python calling syscall(2) through ctypes meets the seccomp policy the
+// escape suite checks from deno: new namespaces, mounts, ptrace, keys, bpf, perf, io_uring,
+// modules and kexec are all refused, and the process survives to report it.
+func TestPythonSyscallProbe(t *testing.T) {
+	e := newCodeEngine(t)
+	probes := syscallProbes()
 	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
 		testenv.Unavailable(t, "the probe's syscall numbers are this build's (%s)", runtime.GOARCH)
 	}
@@ -352,6 +361,134 @@ def probe(name, nr, *args):
 	for name, p := range probes {
 		if got[name] != p.want {
 			t.Errorf("%s from Python: %s, want %s", name, got[name], p.want)
+		}
+	}
+}
+
+// TestHostileGo: a Go program meets the same walls as deno in sandbox's TestHostileRuns and as
+// Python in TestHostilePython; the go command's own build fits the default limits first.
+func TestHostileGo(t *testing.T) {
+	e := newGoEngine(t)
+	const imports = "package main\n\nimport (\n\t\"bytes\"\n\t\"os\"\n\t\"os/exec\"\n)\n\nvar _, _, _ = bytes.Repeat, os.Exit, exec.Command\n\n"
+	tests := []struct {
+		name     string
+		code     string
+		timeout  time.Duration
+		status   sandbox.Status
+		limitHit string
+		check    func(t *testing.T, res *Result)
+	}{
+		{name: "infinite loop", code: "func main() {\n\tfor {\n\t}\n}\n", timeout: 5 * time.Second, status: sandbox.StatusTimeout, limitHit: sandbox.LimitTimeout},
+		{name: "2 GiB", code: "var keep [][]byte\n\nfunc main() {\n\tfor i := 0; i < 32; i++ {\n\t\tb := bytes.Repeat([]byte{1}, 64<<20)\n\t\tkeep = append(keep, b)\n\t}\n}\n",
+			timeout: 30 * time.Second, status: sandbox.StatusOOM, limitHit: sandbox.LimitMemory},
+		{name: "fork bomb: os/exec of itself", code: "func main() {\n\tfor {\n\t\t_ = exec.Command(os.Args[0]).Start()\n\t}\n}\n", timeout: 20 * time.Second, limitHit: sandbox.LimitPids},
+		{name: "1 GB to stdout", code: "func main() {\n\tchunk := bytes.Repeat([]byte(\"x\"), 1<<20)\n\tfor i := 0; i < 1024; i++ {\n\t\tos.Stdout.Write(chunk)\n\t}\n}\n",
+			timeout: 120 * time.Second, status: sandbox.StatusSuccess,
+			check: func(t *testing.T, res *Result) {
+				if !res.StdoutTruncated || int64(len(res.Stdout)) != sandbox.DefaultMaxOutput || res.StdoutBytes != 1<<30 {
+					t.Errorf("stdout kept %d of %d bytes, truncated=%v; want %d of %d, truncated", len(res.Stdout), res.StdoutBytes, res.StdoutTruncated, sandbox.DefaultMaxOutput, 1<<30)
+				}
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			timeout := tc.timeout
+			if tc.limitHit != sandbox.LimitTimeout {
+				timeout = testenv.Scale(timeout)
+			}
+			res, err := e.ExecuteCode(context.Background(), CodeRequest{Language: "go", Entrypoint: File{Content: imports + tc.code}, Timeout: timeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.status != "" && res.Status != tc.status {
+				t.Fatalf("status = %s, want %s; error=%+v stderr=%.300q", res.Status, tc.status, res.Error, res.Stderr)
+			}
+			if res.LimitHit != tc.limitHit {
+				t.Errorf("limitHit = %q, want %q (status %s, error %+v, stderr %.300q)", res.LimitHit, tc.limitHit, res.Status, res.Error, res.Stderr)
+			}
+			if tc.check != nil {
+				tc.check(t, res)
+			}
+		})
+	}
+}
+
+// TestGoSyscallProbe: a Go program calling syscall.Syscall6 and syscall.RawSyscall6 meets the
+// seccomp policy the escape suite checks from deno (the same table as TestPythonSyscallProbe),
+// and the process survives to report it.
+func TestGoSyscallProbe(t *testing.T) {
+	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
+		testenv.Unavailable(t, "the probe's syscall numbers are this build's (%s)", runtime.GOARCH)
+	}
+	e := newGoEngine(t)
+	probes := syscallProbes()
+	var calls []string
+	for name, p := range probes {
+		args := make([]string, 6)
+		for i := range args {
+			args[i] = "0"
+			if i < len(p.args) {
+				args[i] = fmt.Sprintf("uintptr(%d)", p.args[i])
+				if p.args[i] < 0 {
+					args[i] = fmt.Sprintf("^uintptr(%d)", -p.args[i]-1)
+				}
+			}
+		}
+		calls = append(calls, fmt.Sprintf("\tprobe(%q, %d, %s)", name, p.nr, strings.Join(args, ", ")))
+	}
+	code := `package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"syscall"
+)
+
+var out = map[string]string{}
+
+func name(e syscall.Errno) string {
+	switch e {
+	case 0:
+		return "ok"
+	case syscall.EPERM:
+		return "EPERM"
+	case syscall.ENOSYS:
+		return "ENOSYS"
+	}
+	return e.Error()
+}
+
+// probe calls nr through both of package syscall's entry points; they must agree.
+func probe(label string, nr, a1, a2, a3, a4, a5, a6 uintptr) {
+	_, _, e1 := syscall.Syscall6(nr, a1, a2, a3, a4, a5, a6)
+	_, _, e2 := syscall.RawSyscall6(nr, a1, a2, a3, a4, a5, a6)
+	if e1 != e2 {
+		out[label] = name(e1) + " but raw " + name(e2)
+		return
+	}
+	out[label] = name(e1)
+}
+
+func main() {
+` + strings.Join(calls, "\n") + `
+	b, _ := json.Marshal(out)
+	fmt.Println(string(b))
+}
+`
+	res, err := e.ExecuteCode(context.Background(), CodeRequest{Language: "go", Entrypoint: File{Content: code}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != sandbox.StatusSuccess {
+		t.Fatalf("probe did not finish: %s %+v stderr %q", res.Status, res.Error, res.Stderr)
+	}
+	var got map[string]string
+	if err := json.Unmarshal([]byte(res.Stdout), &got); err != nil {
+		t.Fatalf("probe output %q: %v", res.Stdout, err)
+	}
+	for name, p := range probes {
+		if got[name] != p.want {
+			t.Errorf("%s from Go: %s, want %s", name, got[name], p.want)
 		}
 	}
 }
