@@ -475,7 +475,7 @@ func runtimesCheck(ctx context.Context, s config.Settings) check {
 	rs, err := runtimes.Resolve(ctx, runtimes.Options{DenoPath: "/usr/bin/deno", DenoFlags: s.RunArgs, Memory: s.Memory, Python: s.Python, Go: s.Go})
 	if err != nil {
 		c.Detail = err.Error()
-		c.Fix = "install that interpreter, or change or unset " + config.VarPython
+		c.Fix = "install that interpreter or toolchain, or change or unset the variable the message names (" + config.VarPython + ", " + config.VarGo + ")"
 		return c
 	}
 	var parts []string
@@ -488,6 +488,12 @@ func runtimesCheck(ctx context.Context, s config.Settings) check {
 	}
 	if _, _, ok := rs.Language("python"); !ok {
 		parts = append(parts, "no python (none on PATH, or "+config.VarPython+"="+config.PythonOff+")")
+	}
+	if _, _, ok := rs.Language("go"); !ok {
+		parts = append(parts, "no go (none on PATH, or "+config.VarGo+"="+config.GoOff+")")
+	} else if s.Memory != 0 && s.Memory < config.DefaultMemory {
+		parts = append(parts, fmt.Sprintf("go run was proven with %d MiB per sandbox; with %s=%d MiB, larger Go builds may be killed for memory (the admin can raise it)",
+			config.DefaultMemory>>20, config.VarMemory, s.Memory>>20))
 	}
 	c.OK = true
 	c.Detail = strings.Join(parts, "; ")
@@ -507,6 +513,7 @@ var helloPrograms = map[string]string{
 	"python":     "import sys\nprint('hello from', sys.implementation.name)",
 	"javascript": "console.log('hello from', 'javascript')",
 	"typescript": "const who: string = 'typescript';\nconsole.log('hello from', who)",
+	"go":         "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello from\", \"go\") }\n",
 }
 
 // runtimesProof runs a hello program of every execute_code language in a real sandbox, through
@@ -534,7 +541,8 @@ func runtimesProof(ctx context.Context, log *slog.Logger) check {
 			ran = append(ran, fmt.Sprintf("%s (%.0f ms)", lang, res.DurationMs))
 			continue
 		}
-		c.Fix = "a runtime that cannot run in the sandbox: check its libraries and standard library, or set " + config.VarPython + "=" + config.PythonOff
+		c.Fix = "a runtime that cannot run in the sandbox: check its libraries and standard library, or set " + config.VarPython + "=" + config.PythonOff +
+			" or " + config.VarGo + "=" + config.GoOff + " (Go builds need memory and threads: raise " + config.VarMemory + " or " + config.VarPids + " if go was killed for them)"
 		return c
 	}
 	c.OK = true

@@ -17,7 +17,7 @@ import (
 )
 
 // dataDir returns a private data directory for conductor (MCP_CONDUCTOR_DATA_DIR)
-// that shares the checkout's deno and sandbox root but has its own dependency
+// that shares the checkout's deno, sandbox root and Go caches but has its own dependency
 // cache. It is searchable by the unprivileged uid the sandbox runs as.
 func dataDir(t *testing.T) string {
 	t.Helper()
@@ -40,7 +40,24 @@ func dataDir(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
+	shareGoCache(t, build, d)
 	return d
+}
+
+// shareGoCache makes the data directory d use the checkout's seeded Go build caches, so a test's
+// server does not seed its own (about a minute) when the host has go.
+func shareGoCache(t *testing.T, build, d string) {
+	t.Helper()
+	src, err := filepath.Abs(filepath.Join(build, "gocache"))
+	if err == nil {
+		err = os.MkdirAll(src, 0o755)
+	}
+	if err == nil {
+		err = os.Symlink(src, filepath.Join(d, "gocache"))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // execResult is the part of `conductor exec --json` these tests read.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,15 +13,21 @@ import (
 	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
 
-// TestPythonRefusal: a configured Python that does not work stops exec, `rootfs build` and
-// doctor at start, naming MCP_CONDUCTOR_PYTHON; "off" offers none.
-func TestPythonRefusal(t *testing.T) {
+// TestRuntimeRefusal: a configured Python or Go that does not work stops exec, `rootfs build`
+// and doctor at start, naming its setting.
+func TestRuntimeRefusal(t *testing.T) {
 	dir := toolsDataDir(t)
-	env := []string{"MCP_CONDUCTOR_DATA_DIR=" + dir, "MCP_CONDUCTOR_PYTHON=/nonexistent/python3"}
-	for _, args := range [][]string{{"exec", "-"}, {"rootfs", "build"}, {"doctor"}} {
-		out, errOut, exit := conductor(t, "1", env, args...)
-		if exit == 0 || !strings.Contains(out+errOut, "MCP_CONDUCTOR_PYTHON=/nonexistent/python3 does not run as a Python 3 interpreter") {
-			t.Errorf("%s: exit %d, want a refusal naming the setting:\n%s%s", args[0], exit, out, errOut)
+	tests := []struct{ setting, want string }{
+		{"MCP_CONDUCTOR_PYTHON=/nonexistent/python3", "MCP_CONDUCTOR_PYTHON=/nonexistent/python3 does not run as a Python 3 interpreter"},
+		{"MCP_CONDUCTOR_GO=/nonexistent/go", "MCP_CONDUCTOR_GO=/nonexistent/go is not a working Go toolchain"},
+	}
+	for _, tc := range tests {
+		env := []string{"MCP_CONDUCTOR_DATA_DIR=" + dir, tc.setting}
+		for _, args := range [][]string{{"exec", "-"}, {"rootfs", "build"}, {"doctor"}} {
+			out, errOut, exit := conductor(t, "1", env, args...)
+			if exit == 0 || !strings.Contains(out+errOut, tc.want) {
+				t.Errorf("%s with %s: exit %d, want a refusal naming the setting:\n%s%s", args[0], tc.setting, exit, out, errOut)
+			}
 		}
 	}
 }
@@ -44,7 +51,12 @@ func TestServeExecuteCode(t *testing.T) {
 			desc = tl.Description
 		}
 	}
-	if !strings.Contains(desc, "Languages on this server: javascript, typescript, python.") {
+	langs := "javascript, typescript, python"
+	_, errGo := exec.LookPath("go")
+	if errGo == nil {
+		langs += ", go"
+	}
+	if !strings.Contains(desc, "Languages on this server: "+langs+".") || (errGo == nil) != strings.Contains(desc, "Go: `go run .`") {
 		t.Errorf("execute_code description: %q", desc)
 	}
 	run := func(lang, code, want string) time.Duration {
@@ -64,4 +76,11 @@ func TestServeExecuteCode(t *testing.T) {
 	run("javascript", "console.log('js')", "js")
 	warm := run("python", "print('two')", "two")
 	t.Logf("python: cold %v, warm %v", cold, warm)
+	if errGo == nil {
+		hello := "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"%s\") }\n"
+		cold := run("go", fmt.Sprintf(hello, "go one"), "go one")
+		time.Sleep(testenv.Scale(2 * time.Second))
+		warm := run("go", fmt.Sprintf(hello, "go two"), "go two")
+		t.Logf("go: cold %v, warm %v", cold, warm)
+	}
 }

@@ -40,6 +40,7 @@ func toolsDataDir(t *testing.T) string {
 	if err := os.Symlink(deno, filepath.Join(d, "deno")); err != nil {
 		t.Fatal(err)
 	}
+	shareGoCache(t, build, d)
 	return d
 }
 
