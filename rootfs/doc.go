@@ -30,7 +30,9 @@
 //
 // A program is data ([Program]): the host executable (symlinks resolved), its in-root path, and
 // host files or directories copied at the same path (git's exec-path, its templates, a CA
-// bundle). Data directories keep their relative symlinks that stay inside them; a symlink that
+// bundle), and host directories copied to another in-root path ([Tree]: what conductor prepares
+// for a program, such as Go's seeded build cache); Program.Skip names entries (base-name
+// patterns, e.g. "testdata") left out of both. Data directories keep their relative symlinks that stay inside them; a symlink that
 // leaves its directory is refused ([ErrEscapingLink]), so a root never points at something it
 // does not hold. Files keep their executable bit (0755 or 0644). Every ELF file in the data — a
 // helper executable or a shared object without PT_INTERP — gets its closure like deno; since

@@ -210,3 +210,46 @@ func TestProgramChangesHash(t *testing.T) {
 		t.Fatal("a new data file did not change the hash")
 	}
 }
+
+// TestProgramTreesAndSkip: a tree lands at its own in-root path (not its host path), and the
+// program's skip patterns leave out matching files and whole directories, in data and trees
+// alike; a tree inside a path the root owns is refused.
+func TestProgramTreesAndSkip(t *testing.T) {
+	t.Parallel()
+	deno := smallELF(t, t.TempDir(), "deno")
+	tool := smallELF(t, t.TempDir(), "tool")
+	data, tree := hostDataDir(t), hostDataDir(t)
+	for _, f := range []string{"pkg/a.go", "pkg/a_test.go", "pkg/testdata/big/x.bin", "keep.txt"} {
+		for _, top := range []string{data, tree} {
+			must(t, os.MkdirAll(filepath.Dir(filepath.Join(top, f)), 0o755))
+			must(t, os.WriteFile(filepath.Join(top, f), []byte(f), 0o644))
+		}
+	}
+	prog := Program{Host: tool, Path: "/usr/bin/tool", Data: []string{data}, Trees: []Tree{{Host: tree, Path: "/var/cache/tool"}},
+		Skip: []string{"testdata", "*_test.go"}}
+	r := ensure(t, NewStore(filepath.Join(t.TempDir(), "store")), Options{Deno: deno, Programs: []Program{prog}})
+	must(t, r.Verify(context.Background()))
+	for _, c := range []struct {
+		path    string
+		present bool
+	}{
+		{data + "/pkg/a.go", true},
+		{data + "/keep.txt", true},
+		{data + "/pkg/a_test.go", false},
+		{data + "/pkg/testdata", false},
+		{"/var/cache/tool/pkg/a.go", true},
+		{"/var/cache/tool/keep.txt", true},
+		{"/var/cache/tool/pkg/a_test.go", false},
+		{"/var/cache/tool/pkg/testdata", false},
+		{tree, false}, // not at its host path
+	} {
+		_, err := os.Lstat(filepath.Join(r.Path, c.path))
+		if (err == nil) != c.present {
+			t.Errorf("%s: present=%v, want %v", c.path, err == nil, c.present)
+		}
+	}
+	prog.Trees = []Tree{{Host: tree, Path: "/conductor/cache"}}
+	if _, err := newPlan(context.Background(), Options{Deno: deno, Programs: []Program{prog}}, defaultResolver(), loadDigests("")); err == nil || !strings.Contains(err.Error(), "inside /conductor") {
+		t.Errorf("a tree inside /conductor: %v, want a refusal", err)
+	}
+}
