@@ -63,7 +63,9 @@ func hostPython() string {
 	return config.PythonOff
 }
 
-// testRoot builds one root per test binary in a private store.
+// testRoot builds one root per test binary in a private store. Its runtimes are resolved as
+// conductor does, so the go on PATH (MCP_CONDUCTOR_GO unset) adds its toolchain: bin/go, the
+// compiler and linker, the standard library's sources (not its seeded build cache, data like them).
 func testRoot(t testing.TB) *rootfs.Root {
 	t.Helper()
 	deno := denoPath(t)
