@@ -19,6 +19,10 @@
 // non-zero is an error naming its exit code (or the signal that ended it);
 // a cgroup OOM kill of the program is status "oom" (the launcher then sends
 // no result frame). JavaScript and TypeScript run in a child deno with the
-// admin's permissions (the same deno wall as run_deno_code); Python has the
-// OS walls only.
+// admin's permissions (the same deno wall as run_deno_code); Python and Go
+// have the OS walls only. A runtime row may run the working directory as a
+// whole (runtimes.Runtime.Dir: Go's `go run .`, no file name appended) and
+// bring default files the request lacks (Runtime.Defaults: Go's go.mod),
+// added after the request's files were checked. go run exits 1 when the
+// program fails (its "exit status N" is on stderr).
 package engine
