@@ -60,13 +60,12 @@ func newGoEngine(t *testing.T) *Engine {
 	if _, err := exec.LookPath("go"); err != nil {
 		testenv.Unavailable(t, "no go on PATH: the Go runtime cannot be tested here")
 	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
+	seeds := t.TempDir() // no user cache directory (no HOME): this test seeds its own
+	if cache, err := os.UserCacheDir(); err == nil {
+		seeds = filepath.Join(cache, "conductor-test", "gocache")
 	}
 	rs, err := runtimes.Resolve(context.Background(), runtimes.Options{
-		DenoPath: "/usr/bin/deno", Memory: 512 << 20, Python: config.PythonOff,
-		GoCacheDir: filepath.Join(cache, "conductor-test", "gocache"),
+		DenoPath: "/usr/bin/deno", Memory: 512 << 20, Python: config.PythonOff, GoCacheDir: seeds,
 	})
 	if err != nil {
 		t.Fatal(err)

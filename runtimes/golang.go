@@ -175,7 +175,7 @@ func goProgram(info goInfo) (rootfs.Program, error) {
 func goSeedKey(info goInfo) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s/%s\n%q\n%s\n", info.root, info.version, info.goos, info.goarch,
-		goEnv(info.root, "", "", ""), goSeedSource())
+		goEnv(info.root, "", "", ""), goSeedSource(info.root))
 	for _, f := range []string{filepath.Join(info.root, "bin", "go"), filepath.Join(info.root, "pkg", "tool", info.goos+"_"+info.goarch, "compile")} {
 		st, err := os.Stat(f)
 		if err != nil {
@@ -186,12 +186,15 @@ func goSeedKey(info goInfo) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:20], nil
 }
 
-// goSeedSource is the seed program: it imports goSeedImports.
-func goSeedSource() string {
+// goSeedSource is the seed program: it imports those of goSeedImports the toolchain under
+// goroot has (an older Go lacks maps and slices).
+func goSeedSource(goroot string) string {
 	var b strings.Builder
 	b.WriteString("package main\n\nimport (\n")
 	for _, p := range slices.Sorted(slices.Values(goSeedImports)) {
-		fmt.Fprintf(&b, "\t_ %q\n", p)
+		if _, err := os.Stat(filepath.Join(goroot, "src", p)); err == nil {
+			fmt.Fprintf(&b, "\t_ %q\n", p)
+		}
 	}
 	b.WriteString(")\n\nfunc main() {}\n")
 	return b.String()
@@ -226,7 +229,7 @@ func ensureGoCache(ctx context.Context, info goInfo, dir string) (string, error)
 	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(goMod(info.version)), 0o644); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(goSeedSource()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(goSeedSource(info.root)), 0o644); err != nil {
 		return "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, goSeedTimeout)
