@@ -6,9 +6,9 @@
 # service, root with MCP_CONDUCTOR_CGROUP_PARENT, rootless in a user's
 # Delegate=yes scope), and reports each. Exits non-zero if any phase failed.
 #
-# Measured under TCG on a 2-vCPU build machine: image 3-4 min (once), boot 30 s,
-# install checks 35 s, phase a ~14 min (whole sandbox suite), b ~8 min, c ~8
-# min: ~32 min in all (VM_TIMEOUT, default 60m, bounds it).
+# Measured under TCG on a 2-vCPU build machine: image ~3 min (once), boot 35 s,
+# install checks ~2 min, phase a ~21 min (whole sandbox and engine suites), b
+# ~5 min, c ~7.5 min: ~39 min in all (VM_TIMEOUT, default 60m, bounds it).
 #
 # The image is built once (scripts/vm/build-image.sh, 3-4 min) and cached in
 # .build/vm/image-<hash of the recipe>/; runs open it with snapshot=on, so it
