@@ -76,11 +76,9 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 		return nil, err
 	}
 	defer done()
-	if req.Timeout == 0 {
-		req.Timeout = e.o.DefaultTimeout
-	}
-	if req.Timeout < 0 || req.Timeout > e.o.MaxTimeout {
-		return nil, fmt.Errorf("%w: timeout %d ms is out of range; allowed: 1 to %d ms", ErrInvalidRequest, req.Timeout.Milliseconds(), e.o.MaxTimeout.Milliseconds())
+	req.Timeout = e.timeoutOrDefault(req.Timeout)
+	if p := e.timeoutProblem(req.Timeout); p != "" {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidRequest, p)
 	}
 	rt, lang, ok := e.o.Runtimes.Language(req.Language)
 	if !ok {

@@ -185,8 +185,8 @@ func (e *Engine) validate(req *Request) error {
 	case !utf8.ValidString(req.Code):
 		problems = append(problems, "deno_code is not valid UTF-8")
 	}
-	if req.Timeout < 0 || req.Timeout > e.o.MaxTimeout {
-		problems = append(problems, fmt.Sprintf("timeout %d ms is out of range; allowed: 1 to %d ms", req.Timeout.Milliseconds(), e.o.MaxTimeout.Milliseconds()))
+	if p := e.timeoutProblem(req.Timeout); p != "" {
+		problems = append(problems, p)
 	}
 	if len(req.Globals) > 0 && string(req.Globals) != "null" {
 		var g map[string]json.RawMessage
@@ -254,6 +254,22 @@ func (e *Engine) enter(ctx context.Context) (context.Context, func(), error) {
 	return ctx, func() { unhook(); cancel(); e.leave() }, nil
 }
 
+// timeoutOrDefault is d, or the default timeout when the request gave none.
+func (e *Engine) timeoutOrDefault(d time.Duration) time.Duration {
+	if d == 0 {
+		return e.o.DefaultTimeout
+	}
+	return d
+}
+
+// timeoutProblem says what is wrong with a request's timeout ("" = nothing).
+func (e *Engine) timeoutProblem(d time.Duration) string {
+	if d < 0 || d > e.o.MaxTimeout {
+		return fmt.Sprintf("timeout %d ms is out of range; allowed: 1 to %d ms", d.Milliseconds(), e.o.MaxTimeout.Milliseconds())
+	}
+	return ""
+}
+
 // Execute runs req. Requests the engine refuses (invalid, packages not
 // allowed, busy) return an error; everything that ran returns a Result, whose
 // Status says how it went.
@@ -264,9 +280,7 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	defer done()
-	if req.Timeout == 0 {
-		req.Timeout = e.o.DefaultTimeout
-	}
+	req.Timeout = e.timeoutOrDefault(req.Timeout)
 	if err := e.validate(&req); err != nil {
 		return nil, err
 	}

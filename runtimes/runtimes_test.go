@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
 
 // TestResolve: deno's languages are always offered, with the admin's flags and the working
@@ -63,7 +64,7 @@ func TestResolve(t *testing.T) {
 	}
 	t.Run("host python", func(t *testing.T) {
 		if _, err := exec.LookPath("python3"); err != nil {
-			t.Skip("no python3 on PATH")
+			testenv.Unavailable(t, "no python3 on PATH (CI installs it: .ci/run)")
 		}
 		s, err := Resolve(ctx, Options{DenoPath: "/usr/bin/deno"})
 		if err != nil {

@@ -18,9 +18,9 @@ suite=bookworm
 # and session bus, as on a real server: the rootless phase); libseccomp2
 # (conductor links it); e2fsprogs/xfsprogs (the workspace quota tests format
 # loop images); python3 (execute_code's Python: the engine tests run it, and
-# the sandbox tests' root holds it); golang-go (execute_code's Go, the same
-# way: Debian's go1.19, whose symlinked GOROOT conductor also handles).
-include=systemd-sysv,linux-image-amd64,udev,kmod,dbus,dbus-user-session,libpam-systemd,libseccomp2,ca-certificates,iproute2,e2fsprogs,xfsprogs,python3,golang-go
+# the sandbox tests' root holds it); git and curl (MCP_CONDUCTOR_TOOLS: the
+# sandbox tests' root holds them, TestSecretsReachTools runs curl).
+include=systemd-sysv,linux-image-amd64,udev,kmod,dbus,dbus-user-session,libpam-systemd,libseccomp2,ca-certificates,iproute2,e2fsprogs,xfsprogs,python3,git,curl
 size=4G
 
 # The mirror this machine's apt uses for the suite (VM_MIRROR overrides).
