@@ -89,8 +89,14 @@ func tail(s string, n int) string {
 // call runs hello through run_deno_code and checks the result; it may be
 // called from several goroutines at once.
 func (s *mcpServer) call(ctx context.Context) (time.Duration, error) {
+	return s.callTool(ctx, "run_deno_code", map[string]any{"deno_code": "console.log('hello')"})
+}
+
+// callTool calls the tool name with args; the structured result must be a
+// success that printed exactly "hello\n".
+func (s *mcpServer) callTool(ctx context.Context, name string, args map[string]any) (time.Duration, error) {
 	t0 := time.Now()
-	res, err := s.cs.CallTool(ctx, &sdk.CallToolParams{Name: "run_deno_code", Arguments: map[string]any{"deno_code": "console.log('hello')"}})
+	res, err := s.cs.CallTool(ctx, &sdk.CallToolParams{Name: name, Arguments: args})
 	d := time.Since(t0)
 	if err != nil {
 		return d, err
@@ -98,7 +104,7 @@ func (s *mcpServer) call(ctx context.Context) (time.Duration, error) {
 	raw, _ := json.Marshal(res.StructuredContent)
 	var r sandbox.Result
 	if err := json.Unmarshal(raw, &r); err != nil || res.IsError || r.Status != sandbox.StatusSuccess || r.Stdout != "hello\n" {
-		return d, fmt.Errorf("%s: unexpected result (isError %v): %.500s", s.name, res.IsError, raw)
+		return d, fmt.Errorf("%s: %s: unexpected result (isError %v): %.500s", s.name, name, res.IsError, raw)
 	}
 	return d, nil
 }

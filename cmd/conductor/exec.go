@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,14 +22,15 @@ func cmdExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	timeoutMs := fs.Int64("timeout", 0, "timeout in milliseconds (default MCP_CONDUCTOR_DEFAULT_TIMEOUT, at most MCP_CONDUCTOR_MAX_TIMEOUT)")
+	language := fs.String("language", "", "run as execute_code in this language (python, go, javascript, typescript; default: from FILE's extension for .py and .go, else run_deno_code)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: conductor exec [--json] [--timeout MS] FILE|-")
+		fmt.Fprintln(stderr, "usage: conductor exec [--json] [--timeout MS] [--language L] FILE|- [MORE_FILES...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() != 1 {
+	if fs.NArg() < 1 {
 		fs.Usage()
 		return 2
 	}
@@ -54,10 +56,30 @@ func cmdExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "conductor exec: --timeout %d: must be between 1 and %d ms (MCP_CONDUCTOR_MAX_TIMEOUT)\n", *timeoutMs, a.settings.MaxTimeout.Milliseconds())
 		return 2
 	}
-	res, err := a.engine.Execute(ctx, engine.Request{Code: code, Timeout: timeout})
+	var res *engine.Result
+	if lang := execLanguage(a, *language, fs.Arg(0)); lang != "" {
+		req := engine.CodeRequest{Language: lang, Entrypoint: engine.File{Content: code}, Timeout: timeout}
+		if fs.Arg(0) != "-" {
+			req.Entrypoint.Name = filepath.Base(fs.Arg(0))
+		}
+		for _, name := range fs.Args()[1:] {
+			f, err := readFile(name)
+			if err != nil {
+				fmt.Fprintln(stderr, "conductor exec:", err)
+				return 2
+			}
+			req.Files = append(req.Files, f)
+		}
+		res, err = a.engine.ExecuteCode(ctx, req)
+	} else if fs.NArg() > 1 {
+		fmt.Fprintf(stderr, "conductor exec: more files (%s) are for execute_code's languages: give --language\n", strings.Join(fs.Args()[1:], " "))
+		return 2
+	} else {
+		res, err = a.engine.Execute(ctx, engine.Request{Code: code, Timeout: timeout})
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor exec:", err)
-		if errors.Is(err, engine.ErrInvalidRequest) || errors.Is(err, engine.ErrDependency) {
+		if errors.Is(err, engine.ErrInvalidRequest) || errors.Is(err, engine.ErrDependency) || errors.Is(err, engine.ErrLanguage) {
 			return 2
 		}
 		return 1
@@ -91,6 +113,34 @@ func readCode(name string, stdin io.Reader) (string, error) {
 		return "", err
 	}
 	return string(b), nil
+}
+
+// execLanguage is the execute_code language exec runs FILE in: --language,
+// else the language of FILE's extension when deno does not run it (a .py or
+// .go file); "" runs it as run_deno_code.
+func execLanguage(a *app, flag, file string) string {
+	if flag != "" || file == "-" {
+		return flag
+	}
+	l, ok := a.runtimes.ByExtension(filepath.Ext(file))
+	if !ok || l.Name == "javascript" || l.Name == "typescript" {
+		return ""
+	}
+	return l.Name
+}
+
+// readFile reads one more file of an execute_code run: named by its path
+// when that is relative (the engine checks it against the working
+// directory's rules), by its base name when absolute.
+func readFile(name string) (engine.File, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return engine.File{}, err
+	}
+	if filepath.IsAbs(name) {
+		name = filepath.Base(name)
+	}
+	return engine.File{Name: name, Content: string(b)}, nil
 }
 
 // printHuman writes the program's own output unchanged, then a status line on

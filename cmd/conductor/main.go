@@ -2,7 +2,7 @@
 // hardened Linux sandbox.
 //
 //	conductor serve [--http ADDR]                  the MCP server
-//	conductor exec [--json] [--timeout MS] FILE|-   run one execution
+//	conductor exec [--json] [--timeout MS] [--language L] FILE|- [FILES...]   run one execution
 //	conductor doctor [--json]                      what this host enforces
 //	conductor rootfs build                         build the sandbox root
 //	conductor version
@@ -34,7 +34,9 @@ const usage = `conductor runs AI-written TypeScript/JavaScript in Deno inside a 
 
 Usage:
   conductor serve [--http ADDR]                  the MCP server (stdio, or streamable HTTP at ADDR/mcp)
-  conductor exec [--json] [--timeout MS] FILE|-   run code once and print the result
+  conductor exec [--json] [--timeout MS] [--language L] FILE|- [FILES...]
+                                                 run code once and print the result (TypeScript as run_deno_code;
+                                                 --language, .py or .go: execute_code, FILES its other files)
   conductor doctor [--json]                      report what this host can enforce
   conductor deps install [--force]               fetch the allowed packages into this allowlist's cache view
   conductor deps status|prune                    show the cache view in use; remove views no server uses
