@@ -40,4 +40,9 @@
 //     door's own cost per connection.
 //
 // BENCH_NET_ROUNDS (default 15) sets their rounds.
+//
+// BenchmarkExecuteCode (issue 11) times execute_code of a hello in Python
+// and Go through a real MCP client, cold and warm, spaced, back to back and
+// in bursts, against bare `python3 -c` and bare `go run .` (of a new program
+// and of the same one); BENCH_CODE_ROUNDS (default 15) sets its rounds.
 package bench
