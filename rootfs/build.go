@@ -107,6 +107,12 @@ func create(name string, e *entry, asRoot bool) error {
 			f.Close()
 			return err
 		}
+		if !e.Mtime.IsZero() {
+			if err := os.Chtimes(name, e.Mtime, e.Mtime); err != nil {
+				f.Close()
+				return err
+			}
+		}
 		if err := f.Sync(); err != nil {
 			f.Close()
 			return err

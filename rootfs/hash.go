@@ -14,9 +14,9 @@ import (
 	"syscall"
 )
 
-// hashFormat names the serialization below; change it whenever the layout or the format changes,
-// so that every store rebuilds.
-const hashFormat = "conductor-rootfs/v1\n"
+// hashFormat names the serialization below; change it whenever the layout, the format or the way
+// a root is built changes, so that every store rebuilds.
+const hashFormat = "conductor-rootfs/v2\n" // v2: copies keep their sources' modification times
 
 // treeHash is the content hash of a root: sha256 over every entry (sorted by path) as
 // "<type> <perm> <len>:<path> <len>:<payload>\n", where payload is the file digest or symlink target.

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // In-root locations. Root carries them too; these are the single source.
@@ -84,6 +86,10 @@ type entry struct {
 	Src    string    // host file to copy (files only; empty when Data is used)
 	Data   []byte    // literal content (files only)
 	Digest string    // hex sha256 of the content (files only)
+	// Mtime is the source's modification time, which the copy keeps (Src files only): runtimes
+	// check caches against it (a Python .pyc records its source's mtime; with a new one every
+	// module would be compiled again at every import). Not part of the hash.
+	Mtime time.Time
 }
 
 // plan is the complete description of a root, computed from Options before anything is built.
@@ -193,7 +199,11 @@ func newPlan(ctx context.Context, opts Options, r *resolver, dc *digestCache) (*
 			if err != nil {
 				return nil, err
 			}
-			e.Digest = d
+			st, err := os.Stat(e.Src)
+			if err != nil {
+				return nil, fmt.Errorf("rootfs: %w", err)
+			}
+			e.Digest, e.Mtime = d, st.ModTime()
 		}
 	}
 	p.hash = treeHash(p.sorted())

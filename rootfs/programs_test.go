@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
@@ -54,6 +55,11 @@ func TestProgramsWithData(t *testing.T) {
 	must(t, os.Symlink(filepath.Join(data, "share", "sub"), filepath.Join(data, "abs-inside"))) // made relative
 	extra := filepath.Join(hostDataDir(t), "ca.crt")
 	must(t, os.WriteFile(extra, []byte("cert"), 0o644))
+	// Copies keep their sources' modification times (a Python .pyc is valid only for its
+	// source's mtime).
+	old := time.Date(2020, 1, 2, 3, 4, 5, 600, time.UTC)
+	must(t, os.Chtimes(filepath.Join(data, "share", "sub", "template"), old, old))
+	must(t, os.Chtimes(extra, old, old))
 
 	opts := Options{Deno: deno, Programs: []Program{
 		{Host: tool, Path: "/usr/bin/tool", Data: []string{data, extra}},
@@ -83,6 +89,13 @@ func TestProgramsWithData(t *testing.T) {
 	} {
 		if got := mode(c.path); got != c.want {
 			t.Errorf("%s: mode %v, want %v", c.path, got, c.want)
+		}
+	}
+	for _, p := range []string{data + "/share/sub/template", extra} {
+		st, err := os.Stat(filepath.Join(r.Path, p))
+		must(t, err)
+		if !st.ModTime().Equal(old) {
+			t.Errorf("%s: modification time %v, want its source's %v", p, st.ModTime(), old)
 		}
 	}
 	for link, want := range map[string]string{data + "/helper-alias": "helper", data + "/share/up": "../helper", data + "/abs-inside": "share/sub"} {
