@@ -17,8 +17,9 @@ export CGO_ENABLED := 1
 
 build: bin/conductor deno rootfs
 
-# Every non-test source file of the module is a prerequisite.
-bin/conductor: $(shell find . -path ./.build -prune -o \( -name '*.go' ! -name '*_test.go' -o -name '*.js' \) -print) go.mod go.sum
+# Every non-test source file of the module is a prerequisite, with the files
+# it embeds (the bootstrap, the launcher's modules, Python's pre-started interpreter).
+bin/conductor: $(shell find . \( -path ./.build -o -name testdata \) -prune -o \( -name '*.go' ! -name '*_test.go' -o -name '*.js' -o -name '*.ts' -o -name '*.py' \) -print) go.mod go.sum
 	$(GO) build $(GOFLAGS_TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/conductor
 
 # deno comes from the npm registry (version pinned in DENO_VERSION, tarball

@@ -23,6 +23,14 @@ import (
 //go:embed launcher.ts
 var launcher string
 
+// warmBoot is the boot module of a launcher sandbox whose runtime has a pre-started
+// interpreter (see warm.ts); warmSpec in it is replaced by the interpreter's command.
+//
+//go:embed warm.ts
+var warmBoot string
+
+const warmSpec = "__CONDUCTOR_WARM_SPEC__"
+
 // DefaultWorkDirSize is the size of a run's working directory unless the engine is told another.
 const DefaultWorkDirSize = 64 << 20
 
@@ -44,18 +52,35 @@ func LauncherOptions(rt *runtimes.Runtime, workDirSize int64) sandbox.StartOptio
 	if workDirSize <= 0 {
 		workDirSize = DefaultWorkDirSize
 	}
-	return sandbox.StartOptions{
+	so := sandbox.StartOptions{
 		DenoFlags: []string{"--allow-read=" + config.WorkDir, "--allow-write=" + config.WorkDir, "--allow-run=" + rt.Program()},
 		WorkDir:   &sandbox.WorkDir{Path: config.WorkDir, Size: workDirSize, Exec: rt.Exec},
 	}
+	if len(rt.Warm) > 0 {
+		// The interpreter starts while the sandbox boots: a pooled sandbox holds it ready.
+		spec, _ := json.Marshal(launch{Dir: config.WorkDir, Argv: rt.Warm, Env: runtimeEnv(rt)})
+		so.Boot = strings.Replace(warmBoot, warmSpec, string(spec), 1)
+	}
+	return so
+}
+
+// runtimeEnv is what rt's program gets on top of the sandbox's environment.
+func runtimeEnv(rt *runtimes.Runtime) map[string]string {
+	env := map[string]string{}
+	for _, kv := range rt.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env
 }
 
 // launch is the launcher's global: what to write and run.
 type launch struct {
 	Dir   string            `json:"dir"`
-	Files []File            `json:"files"`
+	Files []File            `json:"files,omitempty"`
 	Argv  []string          `json:"argv"`
 	Env   map[string]string `json:"env"`
+	Entry string            `json:"entry,omitempty"` // the entrypoint's name, for a pre-started interpreter
 }
 
 // MarshalJSON of File: the launcher's field names.
@@ -96,17 +121,12 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 	if err := CheckFiles(files, limits); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
-	env := map[string]string{}
-	for _, kv := range rt.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
 	argv := append([]string{}, rt.Argv...)
 	if !rt.Dir {
 		argv = append(argv, req.Entrypoint.Name)
 	}
 	globals, err := json.Marshal(map[string]launch{"__conductor_launch": {
-		Dir: config.WorkDir, Files: withDefaults(files, rt.Defaults), Env: env, Argv: argv,
+		Dir: config.WorkDir, Files: withDefaults(files, rt.Defaults), Env: runtimeEnv(rt), Argv: argv, Entry: req.Entrypoint.Name,
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("engine: launch: %w", err)

@@ -173,6 +173,9 @@ func TestExecuteCode(t *testing.T) {
 			status: sandbox.StatusError, exit: 1, stderr: "ValueError: boom", errorMsg: "exited with code 1"},
 		{name: "typescript throws", req: CodeRequest{Language: "typescript", Entrypoint: File{Content: "throw new Error('boom')"}},
 			status: sandbox.StatusError, exit: 1, stderr: "boom", errorMsg: "deno exited with code 1"},
+		{name: "python's standard library bytecode is valid in the root (no import compiles it again)", req: CodeRequest{Language: "python",
+			Entrypoint: File{Content: "import json, os, importlib.util\npyc = importlib.util.cache_from_source(json.__file__)\nwith open(pyc, 'rb') as f:\n    head = f.read(16)\nprint(int.from_bytes(head[8:12], 'little') == int(os.stat(json.__file__).st_mtime))"}},
+			status: sandbox.StatusSuccess, stdout: "True\n"},
 		{name: "python cannot write its own root", req: CodeRequest{Language: "python", Entrypoint: File{Content: "open('/usr/x', 'w')"}},
 			status: sandbox.StatusError, exit: 1, stderr: "Read-only file system"},
 		{name: "python cannot exec from the working directory", req: CodeRequest{Language: "python",
@@ -489,5 +492,67 @@ func main() {
 		if got[name] != p.want {
 			t.Errorf("%s from Go: %s, want %s", name, got[name], p.want)
 		}
+	}
+}
+
+// TestPythonAsItsCommandLine: execute_code's Python (a pre-started interpreter that is handed the
+// entrypoint) runs a program as `python -E -s -B -u main.py` of the same interpreter does on the
+// host: the same stdout, stderr (tracebacks from the file's own frame, a syntax error without
+// one, chained exceptions, warnings) and exit status, the host's directory standing for the
+// working directory.
+func TestPythonAsItsCommandLine(t *testing.T) {
+	e := newCodeEngine(t)
+	rt, _, _ := e.o.Runtimes.Language("python")
+	tests := []struct {
+		name  string
+		main  string
+		files []File
+	}{
+		{"command line, module and stdin", "import sys, __main__\nprint(sys.argv, sys.path[0], __file__, __name__, __package__, __spec__, __cached__, repr(sys.stdin.read()))\nprint(sorted(globals()), type(__loader__).__name__, __main__.__file__ == __file__)", nil},
+		{"a sibling module and __main__ guards", "import util\nif __name__ == '__main__':\n    print(util.f(), util.__name__)", []File{{Name: "util.py", Content: "def f():\n    return __name__ + ' ' + __file__"}}},
+		{"pickle and inspect see __main__", "import pickle, inspect\nclass A:\n    pass\ndef g():\n    return 1\nprint(type(pickle.loads(pickle.dumps(A()))).__qualname__, inspect.getsource(g))", nil},
+		{"traceback", "def f():\n    raise ValueError('boom')\n\nf()", nil},
+		{"traceback through a sibling module", "import util\nutil.f()", []File{{Name: "util.py", Content: "def f():\n    return 1 / 0"}}},
+		{"syntax error", "print('never')\nx = (", nil},
+		{"chained exceptions", "def g():\n    raise KeyError(1)\ntry:\n    g()\nexcept KeyError as e:\n    raise RuntimeError('wrapped') from e", nil},
+		{"warning", "import warnings\nwarnings.warn('careful')\nprint('after')", nil},
+		{"exit code", "import sys\nprint('before')\nsys.exit(3)", nil},
+		{"exit message", "import sys\nsys.exit('bye')", nil},
+		{"atexit handlers", "import atexit\natexit.register(lambda: print('at exit'))\nprint('main')", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			files := append([]File{{Name: "main.py", Content: tc.main}}, tc.files...)
+			for _, f := range files {
+				if err := os.WriteFile(filepath.Join(dir, f.Name), []byte(f.Content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := exec.Command(rt.Program(), append(rt.Argv[1:], "main.py")...)
+			cmd.Dir = dir
+			cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + dir}, rt.Env...)
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var exitErr *exec.ExitError
+			if err != nil && !errors.As(err, &exitErr) {
+				t.Fatal(err)
+			}
+			host := func(s string) string { return strings.ReplaceAll(s, dir, config.WorkDir) }
+			res, err := e.ExecuteCode(context.Background(), CodeRequest{Language: "python", Entrypoint: File{Name: "main.py", Content: tc.main}, Files: tc.files})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode == nil || *res.ExitCode != cmd.ProcessState.ExitCode() {
+				t.Errorf("exit code %v, python on the host %d (error %+v)", res.ExitCode, cmd.ProcessState.ExitCode(), res.Error)
+			}
+			if res.Stdout != host(stdout.String()) {
+				t.Errorf("stdout:\n%s\npython on the host:\n%s", res.Stdout, host(stdout.String()))
+			}
+			if res.Stderr != host(stderr.String()) {
+				t.Errorf("stderr:\n%s\npython on the host:\n%s", res.Stderr, host(stderr.String()))
+			}
+		})
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -64,6 +65,11 @@ type Runtime struct {
 	// (Go's go.mod).
 	Defaults []File
 	Env      []string // NAME=value the program gets on top of the sandbox's environment
+	// Warm, when set, is a pre-started interpreter: the launcher starts it while its sandbox
+	// boots (so a pooled sandbox holds it started, with the same environment and working
+	// directory as Argv's), and a run sends it the entrypoint's name as one line on stdin; it
+	// then runs that file as Argv would, with stdin at end of file.
+	Warm []string
 	// Exec: the working directory must allow exec (a runtime that builds and runs binaries).
 	Exec    bool
 	Version string // e.g. "Python 3.11.7"
@@ -72,6 +78,11 @@ type Runtime struct {
 	// that also holds the network door's CA.
 	CAVars []string
 }
+
+// pythonWarm is Python's pre-started interpreter's program (Runtime.Warm).
+//
+//go:embed warm.py
+var pythonWarm string
 
 // File is a file of the working directory.
 type File struct{ Name, Content string }
@@ -290,6 +301,7 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 		// modules the entrypoint imports. -u: output is not buffered, so a run cut by its timeout
 		// still shows what it printed.
 		Argv:    []string{prog.Path, "-E", "-s", "-B", "-u"},
+		Warm:    []string{prog.Path, "-E", "-s", "-B", "-u", "-c", pythonWarm},
 		Env:     []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"},
 		Version: version,
 		CAVars:  caVars,

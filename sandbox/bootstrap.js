@@ -2,7 +2,8 @@
 //
 // It opens the channel (fd 4: frames from the host, fd 3: frames to the host),
 // drops deno's permission on those paths so the user's code cannot reopen
-// them, announces "ready", waits for one "run" frame, defines its globals,
+// them, evaluates the boot module the host sends first when it is started
+// with --boot (StartOptions.Boot), announces "ready", waits for one "run" frame, defines its globals,
 // evaluates its code as a TypeScript module, and reports the module's default
 // export (awaited) as the result. A frame is a 4-byte big-endian length followed by
 // UTF-8 JSON. Line and column numbers in errors are the user's own: the code
@@ -387,6 +388,26 @@ function defineGlobals(globals) {
 // transpiling (about half a millisecond); do it while booting, not on the
 // request.
 await import("data:application/typescript,export%20default%200");
+// With --boot, the host's first frame is a module to evaluate while booting
+// (conductor's own, e.g. execute_code's launcher starting the interpreter);
+// an error in it ends the boot, reported by the host with deno's stderr.
+if (Deno.args.includes("--boot")) {
+  const boot = await readFrame();
+  if (boot === null || boot.type !== "boot" || typeof boot.code !== "string") {
+    send({
+      type: "error",
+      error: { name: "ProtocolError", message: "expected a boot frame", stack: "" },
+    });
+    Deno.exit(70);
+  }
+  try {
+    await import("data:application/typescript," + encodeURIComponent(boot.code));
+  } catch (err) {
+    // Before "ready" the host reads deno's exit and stderr, not frames.
+    console.error("conductor: boot module failed:", err);
+    Deno.exit(70);
+  }
+}
 send({ type: "ready" });
 const msg = await readFrame();
 if (msg === null || msg.type !== "run" || typeof msg.code !== "string") {

@@ -90,6 +90,12 @@ type StartOptions struct {
 	DenoFlags []string
 	// WorkDir, when set, is a per-run writable tmpfs, the cwd of deno.
 	WorkDir *WorkDir
+	// Boot, when set, is a TypeScript module the bootstrap evaluates while
+	// booting, before it says ready: what a run would otherwise wait for
+	// (execute_code's launcher starts the runtime's interpreter there, so a
+	// pooled sandbox holds it started); what it leaves on globalThis stays
+	// for the run. conductor's own fixed code, never the model's.
+	Boot string `json:",omitempty"`
 }
 
 // WorkDir is a per-run working directory: a size-capped tmpfs at Path
@@ -202,10 +208,18 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	if so.Install != nil {
 		return sb, nil // deno cache runs at once; there is no bootstrap to wait for
 	}
+	if so.Boot != "" {
+		// Small (conductor's own module), so it fits the pipe's buffer;
+		// if deno died first, the write fails and exited says why below.
+		if err := sb.sendFrame(bootFrame{Type: "boot", Code: so.Boot}); err != nil {
+			sb.r.log.Debug("boot frame not sent", "sandbox", id, "err", err)
+		}
+	}
 	select {
 	case <-sb.ready:
 		return sb, nil
 	case <-sb.exited:
+		sb.waitReaders() // all of what deno wrote before it died
 		out, _, _ := sb.stderr.Result()
 		return nil, fmt.Errorf("%w: deno exited while booting (%s): %s", ErrStart, describeExit(sb.state), lastLines(out, 5))
 	case <-time.After(r.opts.StartTimeout):
@@ -288,6 +302,9 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		}
 	}
 	args := denoArgs(o.Root.DenoPath, path.Join(o.Root.BootstrapDir, BootstrapName), flags, o.Limits.Memory, so.ImportMap)
+	if so.Boot != "" {
+		args = append(args, bootArg) // the bootstrap reads a boot frame first
+	}
 	if so.Install != nil {
 		name := ".install-" + sb.id + ".ts"
 		files := map[string][]byte{name: []byte(so.Install.Program)}
@@ -477,6 +494,16 @@ func (sb *Sandbox) pushFrame(f frameInfo) {
 	case sb.frames <- f:
 	default:
 	}
+}
+
+// bootArg is the bootstrap's argument that makes it read a boot frame
+// (StartOptions.Boot) before it says ready.
+const bootArg = "--boot"
+
+// bootFrame carries StartOptions.Boot.
+type bootFrame struct {
+	Type string `json:"type"`
+	Code string `json:"code"`
 }
 
 // runFrame is what the host sends the bootstrap.

@@ -181,6 +181,36 @@ func TestSandboxRunsOnce(t *testing.T) {
 	}
 }
 
+// TestBoot: a StartOptions.Boot module runs while the sandbox boots, before StartWith returns (its
+// timer has fired by then), and what it leaves on globalThis is there for the run; a boot module
+// that throws ends the start with deno's exit and its message, and a sandbox without one reads
+// no boot frame.
+func TestBoot(t *testing.T) {
+	r := newTestRunner(t, nil)
+	ctx := context.Background()
+	boot := "(globalThis as any).booted = await new Promise((ok) => setTimeout(() => ok(performance.now()), 50));"
+	sb, err := r.StartWith(ctx, StartOptions{Boot: boot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	res := sb.Run(ctx, Job{Code: "export default [typeof (globalThis as any).booted, performance.now() > (globalThis as any).booted]", Timeout: 10 * time.Second})
+	if res.Status != StatusSuccess || string(res.ReturnValue) != `["number",true]` {
+		t.Fatalf("run after boot: %s %s %+v", res.Status, res.ReturnValue, res.Error)
+	}
+	if _, err := r.StartWith(ctx, StartOptions{Boot: "throw new Error('boot broke')"}); !errors.Is(err, ErrStart) || !strings.Contains(err.Error(), "boot broke") {
+		t.Fatalf("start with a throwing boot module = %v, want ErrStart with its message", err)
+	}
+	plain, err := r.StartWith(ctx, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if res := plain.Run(ctx, Job{Code: "export default typeof (globalThis as any).booted", Timeout: 10 * time.Second}); res.Status != StatusSuccess || string(res.ReturnValue) != `"undefined"` {
+		t.Fatalf("run without boot: %s %s %+v", res.Status, res.ReturnValue, res.Error)
+	}
+}
+
 func TestCancel(t *testing.T) {
 	r := newTestRunner(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
