@@ -323,6 +323,28 @@ func syscallProbes() map[string]syscallProbe {
 	}
 }
 
+// checkProbes runs a syscall probe program in language: it must finish and print, as a JSON
+// object, each probe's outcome ("ok" or the errno's name), which must be the one expected.
+func checkProbes(t *testing.T, e *Engine, language, code string, probes map[string]syscallProbe) {
+	t.Helper()
+	res, err := e.ExecuteCode(context.Background(), CodeRequest{Language: language, Entrypoint: File{Content: code}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != sandbox.StatusSuccess {
+		t.Fatalf("%s probe did not finish: %s %+v stderr %q", language, res.Status, res.Error, res.Stderr)
+	}
+	var got map[string]string
+	if err := json.Unmarshal([]byte(res.Stdout), &got); err != nil {
+		t.Fatalf("%s probe output %q: %v", language, res.Stdout, err)
+	}
+	for name, p := range probes {
+		if got[name] != p.want {
+			t.Errorf("%s from %s: %s, want %s", name, language, got[name], p.want)
+		}
+	}
+}
+
 // TestPythonSyscallProbe: Python calling syscall(2) through ctypes meets the seccomp policy the
 // escape suite checks from deno: new namespaces, mounts, ptrace, keys, bpf, perf, io_uring,
 // modules and kexec are all refused, and the process survives to report it.
@@ -349,22 +371,7 @@ def probe(name, nr, *args):
     r = libc.syscall(ctypes.c_long(nr), *args)
     out[name] = "ok" if r >= 0 else errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno()))
 ` + strings.Join(calls, "\n") + "\nprint(json.dumps(out))\n"
-	res, err := e.ExecuteCode(context.Background(), CodeRequest{Language: "python", Entrypoint: File{Content: code}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Status != sandbox.StatusSuccess {
-		t.Fatalf("probe did not finish: %s %+v stderr %q", res.Status, res.Error, res.Stderr)
-	}
-	var got map[string]string
-	if err := json.Unmarshal([]byte(res.Stdout), &got); err != nil {
-		t.Fatalf("probe output %q: %v", res.Stdout, err)
-	}
-	for name, p := range probes {
-		if got[name] != p.want {
-			t.Errorf("%s from Python: %s, want %s", name, got[name], p.want)
-		}
-	}
+	checkProbes(t, e, "python", code, probes)
 }
 
 // TestHostileGo: a Go program meets the same walls as deno in sandbox's TestHostileRuns and as
@@ -477,22 +484,7 @@ func main() {
 	fmt.Println(string(b))
 }
 `
-	res, err := e.ExecuteCode(context.Background(), CodeRequest{Language: "go", Entrypoint: File{Content: code}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Status != sandbox.StatusSuccess {
-		t.Fatalf("probe did not finish: %s %+v stderr %q", res.Status, res.Error, res.Stderr)
-	}
-	var got map[string]string
-	if err := json.Unmarshal([]byte(res.Stdout), &got); err != nil {
-		t.Fatalf("probe output %q: %v", res.Stdout, err)
-	}
-	for name, p := range probes {
-		if got[name] != p.want {
-			t.Errorf("%s from Go: %s, want %s", name, got[name], p.want)
-		}
-	}
+	checkProbes(t, e, "go", code, probes)
 }
 
 // TestPythonAsItsCommandLine: execute_code's Python (a pre-started interpreter that is handed the
