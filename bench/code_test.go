@@ -82,6 +82,13 @@ func benchLanguage(b *testing.B, l codeLanguage, cold, warm *mcpServer) {
 		v.s.d = append(v.s.d, d)
 	}
 	all := append(append([]timed{}, l.bare...), coldMCP, warmMCP)
+	if l.lang == "python" {
+		// run_python_code: the same interpreter with the runner (last expression as the value).
+		pyArgs := map[string]any{"python_code": l.code}
+		all = append(all, timed{&sample{name: "warm run_python_code, spaced"}, func() (time.Duration, error) {
+			return warm.callTool(ctx, "run_python_code", pyArgs)
+		}})
+	}
 	// Unmeasured: page cache, the host's build cache, the warm server's
 	// pool for this language (started by its first request).
 	for _, v := range all {
@@ -118,6 +125,9 @@ func benchLanguage(b *testing.B, l codeLanguage, cold, warm *mcpServer) {
 		rows = append(rows, v.s)
 	}
 	rows = append(rows, coldMCP.s, warmMCP.s, b2b)
+	for _, v := range all[len(l.bare)+2:] {
+		rows = append(rows, v.s)
+	}
 	printTable(&out, l.bare[0].s, rows...)
 	fmt.Fprintf(&out, "  p99/base: cold %.2f, warm spaced %.2f, back to back %.2f\n",
 		ratioQ(coldMCP.s, l.bare[0].s, 0.99), ratioQ(warmMCP.s, l.bare[0].s, 0.99), ratioQ(b2b, l.bare[0].s, 0.99))

@@ -81,6 +81,8 @@ type launch struct {
 	Argv  []string          `json:"argv"`
 	Env   map[string]string `json:"env"`
 	Entry string            `json:"entry,omitempty"` // the entrypoint's name, for a pre-started interpreter
+	// Result names the file (in Dir) whose text the launcher returns when the program succeeds.
+	Result string `json:"result,omitempty"`
 }
 
 // MarshalJSON of File: the launcher's field names.
@@ -121,12 +123,26 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 	if err := CheckFiles(files, limits); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
+	res, err := e.launch(ctx, rt, files, req.Entrypoint.Name, "", req.Timeout, req.OnOutput)
+	if err != nil {
+		return nil, err
+	}
+	res.DurationMs = float64(time.Since(t0).Microseconds()) / 1000
+	res.ReturnValue = nil
+	e.log.Debug("execute_code", "language", req.Language, "status", res.Status, "ms", res.DurationMs)
+	return &Result{Result: res}, nil
+}
+
+// launch runs files (checked) with rt in a launcher sandbox, entry being the entrypoint; with
+// resultFile, the launcher's result is that file's text (ReturnValue, a JSON string), if the
+// program wrote it. A failed program's exit is worded in its own terms.
+func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File, entry, resultFile string, timeout time.Duration, onOutput func(string, []byte)) (*sandbox.Result, error) {
 	argv := append([]string{}, rt.Argv...)
 	if !rt.Dir {
-		argv = append(argv, req.Entrypoint.Name)
+		argv = append(argv, entry)
 	}
 	globals, err := json.Marshal(map[string]launch{"__conductor_launch": {
-		Dir: config.WorkDir, Files: withDefaults(files, rt.Defaults), Env: runtimeEnv(rt), Argv: argv, Entry: req.Entrypoint.Name,
+		Dir: config.WorkDir, Files: withDefaults(files, rt.Defaults), Env: runtimeEnv(rt), Argv: argv, Entry: entry, Result: resultFile,
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("engine: launch: %w", err)
@@ -141,17 +157,18 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 		return nil, err
 	}
 	defer e.teardown(sb)
+	limit := 1 << 10
+	if resultFile != "" {
+		limit = 4 * sandbox.DefaultResultLimit // the file's text, escaped as a JSON string
+	}
 	res := sb.Run(ctx, sandbox.Job{
-		Code: launcher, Globals: globals, Timeout: req.Timeout, ResultLimit: 1 << 10, OnOutput: req.OnOutput,
+		Code: launcher, Globals: globals, Timeout: timeout, ResultLimit: limit, OnOutput: onOutput,
 	})
-	res.DurationMs = float64(time.Since(t0).Microseconds()) / 1000
-	res.ReturnValue = nil
 	describeExit(res, path.Base(rt.Program()))
 	if res.Error != nil {
 		res.Error.Stack = ""
 	}
-	e.log.Debug("execute_code", "language", req.Language, "status", res.Status, "ms", res.DurationMs)
-	return &Result{Result: res}, nil
+	return res, nil
 }
 
 // withDefaults adds the runtime's default files the request does not bring (after the request's

@@ -24,5 +24,15 @@
 // whole (runtimes.Runtime.Dir: Go's `go run .`, no file name appended) and
 // bring default files the request lacks (Runtime.Defaults: Go's go.mod),
 // added after the request's files were checked. go run exits 1 when the
-// program fails (its "exit status N" is on stderr).
+// program fails (its "exit status N" is on stderr). A runtime with a
+// pre-started interpreter (Runtime.Warm: Python) has it started while the
+// launcher sandbox boots (StartOptions.Boot, warm.ts), so a pooled sandbox
+// holds it ready; the launcher hands it the entrypoint's name.
+//
+// ExecutePython runs run_python_code's requests on the same launcher: the
+// user's code as main.py, with runtimes.PythonRunner as the entrypoint, which
+// compiles the code (its last expression statement becomes the value, top-level
+// await allowed, the request's globals read-only names), runs it and writes its
+// outcome — the value as faithful JSON, or the error with the line and column
+// in the code — to a file the launcher returns as its result.
 package engine

@@ -9,6 +9,7 @@ const L = (globalThis as any).__conductor_launch as {
   argv: string[];
   env: Record<string, string>;
   entry: string;
+  result?: string;
 };
 // The runtime's pre-started interpreter, when its sandbox booted one (warm.ts).
 const warm = (globalThis as any).__conductor_warm as Deno.ChildProcess | undefined;
@@ -42,4 +43,13 @@ if (!st.success) {
   const signals: Record<string, number> = { SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGTERM: 15, SIGXCPU: 24, SIGSYS: 31 };
   Deno.exit(st.signal ? 128 + (signals[st.signal] ?? 0) : st.code);
 }
-export default { exitCode: 0 };
+// With a result file (run_python_code's runner writes its outcome there), its text is the result.
+let result: unknown = { exitCode: 0 };
+if (L.result) {
+  try {
+    result = new TextDecoder().decode(Deno.readFileSync(L.dir + "/" + L.result));
+  } catch {
+    result = null; // the program ended without writing it (os._exit)
+  }
+}
+export default result;

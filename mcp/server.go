@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,9 +62,12 @@ func New(o Options) (*Server, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{o: o, prompts: map[string]string{}, promptLang: map[string]string{}}
+	instructions := "Use run_deno_code to run TypeScript/JavaScript in a fresh, isolated Deno sandbox. "
+	if slices.Contains(o.Languages, "python") {
+		instructions += "Use run_python_code to run Python the same way. "
+	}
 	s.sdk = sdk.NewServer(&sdk.Implementation{Name: "conductor", Title: "conductor: sandboxed Deno", Version: o.Version}, &sdk.ServerOptions{
-		Instructions: "Use run_deno_code to run TypeScript/JavaScript in a fresh, isolated Deno sandbox. " +
-			"Return only what you need: compute summaries in code instead of printing large data.",
+		Instructions: instructions + "Return only what you need: compute summaries in code instead of printing large data.",
 		// The SDK logs every session event at info; keep it to warnings
 		// unless the admin asked for debug logs.
 		Logger: sdkLogger(o.Logger),
@@ -90,6 +94,11 @@ func New(o Options) (*Server, error) {
 	}
 	if len(o.Languages) > 0 {
 		if err := s.addCodeTool(); err != nil {
+			return nil, err
+		}
+	}
+	if slices.Contains(o.Languages, "python") {
+		if err := s.addPythonTool(); err != nil {
 			return nil, err
 		}
 	}

@@ -84,6 +84,13 @@ type Runtime struct {
 //go:embed warm.py
 var pythonWarm string
 
+// PythonRunner is run_python_code's runner: the program the interpreter runs for it (the user's
+// code is main.py beside it), which writes the value of the code's last expression, or its error,
+// as JSON.
+//
+//go:embed pyrun.py
+var PythonRunner string
+
 // File is a file of the working directory.
 type File struct{ Name, Content string }
 

@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/runtimes"
+	"github.com/conductor-sandbox/conductor/sandbox"
+)
+
+// ErrNoPython is wrapped by the refusal of run_python_code on a server that offers no Python.
+var ErrNoPython = errors.New("python is not available")
+
+// PythonRequest is one run_python_code call.
+type PythonRequest struct {
+	Code     string
+	Timeout  time.Duration   // 0 = the default timeout
+	Globals  json.RawMessage // a JSON object, or nil: read-only names in the code
+	OnOutput func(stream string, chunk []byte)
+}
+
+// In the working directory: the user's code as main.py (its name in tracebacks and errors), and
+// the runner, the globals and the outcome in .conductor/.
+const (
+	pyCodeFile    = "main.py"
+	pyRunnerFile  = ".conductor/run.py"
+	pyGlobalsFile = ".conductor/globals.json"
+	pyResultFile  = ".conductor/result.json"
+)
+
+// pyIdentifier matches a global's name: a Python identifier of ASCII letters, digits and _.
+func pyIdentifier(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// pyOutcome is what the runner writes: a value or an error.
+type pyOutcome struct {
+	Value     json.RawMessage    `json:"value"`
+	Truncated bool               `json:"truncated"`
+	Error     *sandbox.ErrorInfo `json:"error"`
+}
+
+// ExecutePython runs req's code with the Python runtime: the value of its last expression
+// statement is ReturnValue (faithful JSON, see runtimes/pyrun.py), a syntax error or an uncaught
+// exception is Error with the line and column in the code as written.
+func (e *Engine) ExecutePython(ctx context.Context, req PythonRequest) (*Result, error) {
+	t0 := time.Now()
+	ctx, done, err := e.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	rt, _, ok := e.o.Runtimes.Language("python")
+	if !ok {
+		return nil, fmt.Errorf("%w on this server (only the admin can add it: %s)", ErrNoPython, config.VarPython)
+	}
+	req.Timeout = e.timeoutOrDefault(req.Timeout)
+	globals, err := e.checkPython(&req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	files := []File{
+		{Name: pyCodeFile, Content: req.Code},
+		{Name: pyRunnerFile, Content: runtimes.PythonRunner},
+		{Name: pyGlobalsFile, Content: string(globals)},
+	}
+	res, err := e.launch(ctx, rt, files, pyRunnerFile, pyResultFile, req.Timeout, req.OnOutput)
+	if err != nil {
+		return nil, err
+	}
+	res.DurationMs = float64(time.Since(t0).Microseconds()) / 1000
+	if err := applyOutcome(res); err != nil {
+		return nil, err
+	}
+	e.log.Debug("run_python_code", "status", res.Status, "ms", res.DurationMs)
+	return &Result{Result: res}, nil
+}
+
+// checkPython checks what needs no sandbox and returns the globals as a JSON object.
+func (e *Engine) checkPython(req *PythonRequest) ([]byte, error) {
+	var problems []string
+	switch {
+	case req.Code == "":
+		problems = append(problems, "python_code is empty")
+	case len(req.Code) > e.o.MaxCodeBytes:
+		problems = append(problems, fmt.Sprintf("python_code is %d bytes; the limit is %d bytes (%s)", len(req.Code), e.o.MaxCodeBytes, config.VarMaxCode))
+	case !utf8.ValidString(req.Code):
+		problems = append(problems, "python_code is not valid UTF-8")
+	}
+	if p := e.timeoutProblem(req.Timeout); p != "" {
+		problems = append(problems, p)
+	}
+	globals := []byte("{}")
+	if len(req.Globals) > 0 && string(req.Globals) != "null" {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(req.Globals, &m); err != nil {
+			problems = append(problems, "globals must be a JSON object")
+		}
+		for k := range m {
+			if !pyIdentifier(k) || strings.HasPrefix(k, "__") {
+				problems = append(problems, fmt.Sprintf("global %q: names must be Python identifiers (ASCII letters, digits, _; not starting with a digit or __)", k))
+			}
+		}
+		globals = req.Globals
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	return globals, nil
+}
+
+// applyOutcome turns the runner's outcome (the launcher's ReturnValue, the result file's text as a
+// JSON string) into the result's value or error. A run that ended otherwise keeps its own status.
+func applyOutcome(res *sandbox.Result) error {
+	raw := res.ReturnValue
+	res.ReturnValue = nil
+	if res.Status != sandbox.StatusSuccess {
+		return nil
+	}
+	var text *string
+	if err := json.Unmarshal(raw, &text); err != nil || text == nil {
+		return nil // no outcome written (the program left with os._exit): no value
+	}
+	var o pyOutcome
+	if err := json.Unmarshal([]byte(*text), &o); err != nil {
+		res.Status = sandbox.StatusError
+		res.Error = &sandbox.ErrorInfo{Type: sandbox.ErrorRuntime, Message: "the program overwrote its outcome (.conductor/result.json) with something that is not its JSON"}
+		return nil
+	}
+	if o.Error != nil {
+		res.Status = sandbox.StatusError
+		res.Error = o.Error
+		one := 1
+		res.ExitCode = &one
+		return nil
+	}
+	res.ReturnValue, res.ReturnTruncated = o.Value, o.Truncated
+	return nil
+}

@@ -1,0 +1,90 @@
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/google/jsonschema-go/jsonschema"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/conductor-sandbox/conductor/engine"
+)
+
+// PythonToolName is the tool users of mcp-run-python know: Python code whose last expression is
+// the result.
+const PythonToolName = "run_python_code"
+
+// PythonInput is run_python_code's input.
+type PythonInput struct {
+	PythonCode string          `json:"python_code" jsonschema:"Python 3 code, run as a module: top-level await works; the value of the last expression statement is returnValue."`
+	Timeout    int64           `json:"timeout,omitempty" jsonschema:"Timeout in milliseconds."`
+	Globals    json.RawMessage `json:"globals,omitempty" jsonschema:"A JSON object; each key becomes a read-only name in the code (JSON objects arrive as dicts, arrays as lists)."`
+}
+
+func pythonSchemas() (in, out *jsonschema.Schema, err error) {
+	opts := &jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{
+		reflect.TypeFor[json.RawMessage](): anyJSON(),
+	}}
+	if in, err = jsonschema.For[PythonInput](opts); err != nil {
+		return nil, nil, err
+	}
+	// A plain type, as run_deno_code's (clients build arguments from the schema's single type).
+	in.Properties["globals"] = &jsonschema.Schema{Type: "object", Description: in.Properties["globals"].Description}
+	if _, out, err = schemas(); err != nil {
+		return nil, nil, err
+	}
+	return in, out, nil
+}
+
+// pythonHandler runs one run_python_code call.
+func (s *Server) pythonHandler(ctx context.Context, req *sdk.CallToolRequest, in PythonInput) (*sdk.CallToolResult, *RunOutput, error) {
+	if in.Timeout < 0 {
+		return nil, nil, fmt.Errorf("timeout %d ms: must be positive; allowed: 1 to %d ms", in.Timeout, s.o.MaxTimeout.Milliseconds())
+	}
+	return s.call(ctx, req, summary, func(observe func(string, []byte)) (*engine.Result, error) {
+		return s.o.Engine.ExecutePython(ctx, engine.PythonRequest{
+			Code: in.PythonCode, Globals: in.Globals, Timeout: time.Duration(in.Timeout) * time.Millisecond, OnOutput: observe,
+		})
+	})
+}
+
+// pythonDescription tells the model what run_python_code does here.
+func (s *Server) pythonDescription() string {
+	var b strings.Builder
+	b.WriteString("Run Python 3 code in a fresh hardened sandbox that is destroyed afterwards (nothing persists between calls). " +
+		"Returns stdout, stderr, the value of the last expression statement as returnValue (JSON; other Python values are " +
+		"tagged with $type: tuple, set, bytes, bigint, datetime, decimal, dataclass, exception, object with its class, circular), " +
+		"and a structured error with the line and column in your code. Top-level await works. " +
+		"Only the standard library (and the packages the admin installed in the interpreter's environment, if any). ")
+	if s.o.Network != "" {
+		fmt.Fprintf(&b, "Network (enforced by the server below Python): %s. ", s.o.Network)
+	} else {
+		b.WriteString("No network. ")
+	}
+	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
+	return b.String()
+}
+
+// addPythonTool registers run_python_code.
+func (s *Server) addPythonTool() error {
+	in, out, err := pythonSchemas()
+	if err != nil {
+		return fmt.Errorf("mcp: run_python_code schemas: %w", err)
+	}
+	sdk.AddTool(s.sdk, &sdk.Tool{
+		Name:         PythonToolName,
+		Title:        "Run Python code in a sandbox",
+		Description:  s.pythonDescription(),
+		InputSchema:  in,
+		OutputSchema: out,
+		Annotations: &sdk.ToolAnnotations{
+			DestructiveHint: boolPtr(false),
+			OpenWorldHint:   boolPtr(false),
+		},
+	}, s.pythonHandler)
+	return nil
+}
