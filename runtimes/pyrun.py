@@ -45,15 +45,17 @@ class Encoder:
             return {"$type": "truncated"}
 
     def value(self, v, path, stack, depth):
-        import datetime
-        import decimal
-        import enum
-        import fractions
-
         if v is None or isinstance(v, bool):
             self.spend(5)
             return v
-        if isinstance(v, enum.Enum):
+        if type(v) is str:
+            self.spend(len(v) + 2)
+            return v
+        # A value of a module's type exists only if the code imported that module: check the
+        # types of the modules already loaded, never import one to look.
+        mods = sys.modules
+        enum, decimal, fractions, datetime = (mods.get(m) for m in ("enum", "decimal", "fractions", "datetime"))
+        if enum is not None and isinstance(v, enum.Enum):
             self.spend(40)
             return {"$type": "enum", "class": type(v).__qualname__, "name": v.name,
                     "value": self.value(v.value, path + ".value", stack, depth + 1)}
@@ -84,30 +86,30 @@ class Encoder:
             self.spend(40)
             return {"$type": "complex", "real": self.value(v.real, path, stack, depth + 1),
                     "imag": self.value(v.imag, path, stack, depth + 1)}
-        if isinstance(v, decimal.Decimal):
+        if decimal is not None and isinstance(v, decimal.Decimal):
             self.spend(len(str(v)) + 30)
             return {"$type": "decimal", "value": str(v)}
-        if isinstance(v, fractions.Fraction):
+        if fractions is not None and isinstance(v, fractions.Fraction):
             self.spend(len(str(v)) + 30)
             return {"$type": "fraction", "value": str(v)}
-        if isinstance(v, datetime.datetime):
+        if datetime is not None and isinstance(v, datetime.datetime):
             self.spend(60)
             return {"$type": "datetime", "value": v.isoformat()}
-        if isinstance(v, datetime.date):
+        if datetime is not None and isinstance(v, datetime.date):
             self.spend(40)
             return {"$type": "date", "value": v.isoformat()}
-        if isinstance(v, datetime.time):
+        if datetime is not None and isinstance(v, datetime.time):
             self.spend(40)
             return {"$type": "time", "value": v.isoformat()}
-        if isinstance(v, datetime.timedelta):
+        if datetime is not None and isinstance(v, datetime.timedelta):
             self.spend(40)
             return {"$type": "timedelta", "seconds": v.total_seconds()}
         if isinstance(v, (bytes, bytearray, memoryview)):
-            import base64
+            import binascii
 
             b = bytes(v)
             self.spend(len(b) * 4 // 3 + 40)
-            return {"$type": type(v).__name__, "base64": base64.b64encode(b).decode()}
+            return {"$type": type(v).__name__, "base64": binascii.b2a_base64(b, newline=False).decode()}
         if isinstance(v, BaseException):
             return self.exception(v, path, stack, depth)
         if isinstance(v, type):
@@ -148,8 +150,6 @@ class Encoder:
         return out
 
     def container(self, v, path, stack, depth):
-        import dataclasses
-
         if isinstance(v, list) and type(v) is list:
             self.spend(2)
             return self.items(v, path, stack, depth)
@@ -185,7 +185,9 @@ class Encoder:
             if type(v) is not dict:
                 out["class"] = type(v).__qualname__
             return out
-        if dataclasses.is_dataclass(v):
+        fields = getattr(type(v), "__dataclass_fields__", None)
+        if isinstance(fields, dict) and "dataclasses" in sys.modules:
+            dataclasses = sys.modules["dataclasses"]
             self.spend(40)
             return {"$type": "dataclass", "class": type(v).__qualname__,
                     "value": self.mapping(((f.name, getattr(v, f.name)) for f in dataclasses.fields(v)), path, stack, depth)}

@@ -6,6 +6,10 @@ main_names = dict(globals())  # what this interpreter gives a __main__ module be
 import os
 import sys
 
+# What run_python_code's runner (pyrun.py) needs, loaded while the sandbox boots, not per request.
+import ast  # noqa: F401
+import json  # noqa: F401
+
 name = sys.stdin.readline().rstrip("\n")
 if not name:
     sys.exit(0)  # the run ended before it started: nothing to run
