@@ -55,8 +55,8 @@ func TestE2EInspector(t *testing.T) {
 	t.Run("stdio tools/list", func(t *testing.T) {
 		out := inspector(t, append(stdio, "--method", "tools/list")...)
 		tools, _ := out["tools"].([]any)
-		if len(tools) != 2 {
-			t.Fatalf("tools/list: want run_deno_code and execute_code, got %v", out)
+		if len(tools) < 2 {
+			t.Fatalf("tools/list: want run_deno_code and execute_code (and run_python_code with Python), got %v", out)
 		}
 		// Listed by name: execute_code, run_deno_code.
 		tool, _ := tools[1].(map[string]any)
