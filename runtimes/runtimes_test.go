@@ -87,7 +87,7 @@ func TestResolve(t *testing.T) {
 	})
 	t.Run("host go", func(t *testing.T) {
 		if _, err := exec.LookPath("go"); err != nil {
-			t.Skip("no go on PATH")
+			testenv.Unavailable(t, "no go on PATH: the Go runtime cannot be resolved here")
 		}
 		s, err := Resolve(ctx, Options{DenoPath: "/usr/bin/deno", Python: config.PythonOff})
 		if err != nil {
