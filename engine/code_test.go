@@ -116,21 +116,7 @@ func TestExecuteGo(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%s: %s in %v", tc.name, res.Status, time.Since(t0).Round(time.Millisecond))
-			if res.Status != tc.status {
-				t.Fatalf("status %s, want %s; error %+v stdout %q stderr %q", res.Status, tc.status, res.Error, res.Stdout, res.Stderr)
-			}
-			if res.ExitCode == nil || *res.ExitCode != tc.exit {
-				t.Errorf("exit code %v, want %d", res.ExitCode, tc.exit)
-			}
-			if tc.stdout != "" && res.Stdout != tc.stdout {
-				t.Errorf("stdout %q, want %q", res.Stdout, tc.stdout)
-			}
-			if !strings.Contains(res.Stderr, tc.stderr) {
-				t.Errorf("stderr %q lacks %q", res.Stderr, tc.stderr)
-			}
-			if tc.errorMsg != "" && (res.Error == nil || !strings.Contains(res.Error.Message, tc.errorMsg)) {
-				t.Errorf("error %+v, want one mentioning %q", res.Error, tc.errorMsg)
-			}
+			tc.check(t, res)
 		})
 	}
 }
@@ -144,6 +130,27 @@ type codeCase struct {
 	stdout   string
 	stderr   string
 	errorMsg string
+}
+
+// check compares a run's outcome with the case's: status, exit code, stdout (when given), a part
+// of stderr and of the error's message.
+func (tc codeCase) check(t *testing.T, res *Result) {
+	t.Helper()
+	if res.Status != tc.status {
+		t.Fatalf("status %s, want %s; error %+v stdout %q stderr %q", res.Status, tc.status, res.Error, res.Stdout, res.Stderr)
+	}
+	if res.ExitCode == nil || *res.ExitCode != tc.exit {
+		t.Errorf("exit code %v, want %d", res.ExitCode, tc.exit)
+	}
+	if tc.stdout != "" && res.Stdout != tc.stdout {
+		t.Errorf("stdout %q, want %q", res.Stdout, tc.stdout)
+	}
+	if !strings.Contains(res.Stderr, tc.stderr) {
+		t.Errorf("stderr %q lacks %q", res.Stderr, tc.stderr)
+	}
+	if tc.errorMsg != "" && (res.Error == nil || !strings.Contains(res.Error.Message, tc.errorMsg)) {
+		t.Errorf("error %+v, want one mentioning %q", res.Error, tc.errorMsg)
+	}
 }
 
 // TestExecuteCode: each language runs its entrypoint in the working directory with the other
@@ -193,21 +200,7 @@ func TestExecuteCode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Status != tc.status {
-				t.Fatalf("status %s, want %s; error %+v stdout %q stderr %q", res.Status, tc.status, res.Error, res.Stdout, res.Stderr)
-			}
-			if res.ExitCode == nil || *res.ExitCode != tc.exit {
-				t.Errorf("exit code %v, want %d", res.ExitCode, tc.exit)
-			}
-			if tc.stdout != "" && res.Stdout != tc.stdout {
-				t.Errorf("stdout %q, want %q", res.Stdout, tc.stdout)
-			}
-			if !strings.Contains(res.Stderr, tc.stderr) {
-				t.Errorf("stderr %q lacks %q", res.Stderr, tc.stderr)
-			}
-			if tc.errorMsg != "" && (res.Error == nil || !strings.Contains(res.Error.Message, tc.errorMsg)) {
-				t.Errorf("error %+v, want one mentioning %q", res.Error, tc.errorMsg)
-			}
+			tc.check(t, res)
 		})
 	}
 }
