@@ -67,6 +67,11 @@ const GoOff = "off"
 // conductor's own /conductor so that it never looks like a host path.
 const WorkDir = "/conductor/work"
 
+// PyPackagesDir is where, in every sandbox, the admin's pypi: packages are: the allowlist's
+// cache view's site-packages (pip install --target), read-only in runs, writable only in the
+// install sandbox; Python code finds it on sys.path.
+const PyPackagesDir = "/conductor/pypi"
+
 // ToolsDir is the directory of the sandbox root that holds the admin's
 // tools (MCP_CONDUCTOR_TOOLS): each at ToolsDir/<name>, where code's PATH
 // finds it. deno is there too.

@@ -23,12 +23,20 @@ func (r Registry) String() string { return string(r) }
 // Package is one entry of the admin's allowlist.
 type Package struct {
 	Registry Registry
-	Name     string // npm: "zod" or "@scope/name"; jsr: always "@scope/name"
-	Version  string // the admin's version or range as written; never empty
+	// Name: npm "zod" or "@scope/name"; jsr always "@scope/name"; pypi the normalised
+	// distribution name (NormalizePyName).
+	Name string
+	// Version is the admin's version or range as written; never empty. pypi: with its
+	// operator, "==6.0.1" or "~=1.4".
+	Version string
 }
 
-// Specifier returns the package's deno specifier, e.g. "npm:zod@^3".
+// Specifier returns the package's specifier: deno's for npm and jsr ("npm:zod@^3"), the
+// allowlist's spelling for pypi ("pypi:pyyaml==6.0.1").
 func (p Package) Specifier() string {
+	if p.Registry == PyPI {
+		return string(p.Registry) + ":" + p.Name + p.Version
+	}
 	return string(p.Registry) + ":" + p.Name + "@" + p.Version
 }
 
@@ -39,13 +47,15 @@ func (p Package) String() string { return p.Specifier() }
 // ParseAllowlist and safe for concurrent use. A nil *Allowlist is the
 // empty allowlist.
 type Allowlist struct {
-	pkgs   []Package
+	all    []Package      // every entry, in the admin's order
+	pkgs   []Package      // the npm: and jsr: entries: what deno code may import
 	byName map[string]int // "npm:zod" -> index in pkgs
 	bare   map[string]int // "zod" -> index in pkgs
+	py     []Package      // the pypi: entries: what Python code may import
 }
 
 // AllowlistGrammar describes the allowlist's syntax, for error messages.
-const AllowlistGrammar = "comma-separated entries without spaces, each npm:NAME@VERSION or jsr:@SCOPE/NAME@VERSION, e.g. npm:zod@^3,jsr:@std/path@^1; VERSION is " + VersionGrammar
+const AllowlistGrammar = "comma-separated entries without spaces, each npm:NAME@VERSION, jsr:@SCOPE/NAME@VERSION or pypi:NAME==VERSION, e.g. npm:zod@^3,jsr:@std/path@^1,pypi:pyyaml==6.0.1; VERSION is " + VersionGrammar + "; a pypi: VERSION is a release such as 6.0.1 after == (exact) or ~= (compatible)"
 
 // ParseError is a bad allowlist entry.
 type ParseError struct {
@@ -77,6 +87,16 @@ func ParseAllowlist(s string) (*Allowlist, error) {
 		if reason != "" {
 			return nil, fail("%s", reason)
 		}
+		if p.Registry == PyPI {
+			for j, q := range a.all {
+				if q.Registry == PyPI && q.Name == p.Name {
+					return nil, fail("lists pypi:%s again (entry %d is %s; names are compared normalised, PyYAML = pyyaml); list each package once", p.Name, j+1, q.Specifier())
+				}
+			}
+			a.py = append(a.py, p)
+			a.all = append(a.all, p)
+			continue
+		}
 		key := string(p.Registry) + ":" + p.Name
 		if j, dup := a.byName[key]; dup {
 			return nil, fail("lists %s again (entry %d is %s); list each package once", key, j+1, a.pkgs[j].Specifier())
@@ -88,6 +108,7 @@ func ParseAllowlist(s string) (*Allowlist, error) {
 		a.byName[key] = len(a.pkgs)
 		a.bare[p.Name] = len(a.pkgs)
 		a.pkgs = append(a.pkgs, p)
+		a.all = append(a.all, p)
 	}
 	return a, nil
 }
@@ -104,6 +125,14 @@ func parseEntry(e string) (p Package, reason string) {
 		if what := injectionByte(e[i]); what != "" {
 			return p, fmt.Sprintf("contains %s at byte %d", what, i)
 		}
+	}
+	if rest, ok := strings.CutPrefix(e, "pypi:"); ok {
+		return parsePyEntry(rest)
+	}
+	if sch := scheme(e); sch != "pypi" && strings.EqualFold(sch, "pypi") {
+		return p, "has an upper-case scheme; write pypi:"
+	}
+	for i := 0; i < len(e); i++ {
 		if !specByte(e[i]) {
 			return p, fmt.Sprintf("contains %q at byte %d", e[i], i)
 		}
@@ -116,12 +145,12 @@ func parseEntry(e string) (p Package, reason string) {
 	case "jsr":
 		reg = JSR
 	case "":
-		return p, "has no registry; write npm:" + e + " or jsr:" + e
+		return p, "has no registry; write npm:" + e + ", jsr:" + e + " or pypi:NAME==VERSION"
 	default:
-		if l := strings.ToLower(sch); l == "npm" || l == "jsr" {
+		if l := strings.ToLower(sch); l == "npm" || l == "jsr" || l == "pypi" {
 			return p, "has an upper-case scheme; write " + l + ":"
 		}
-		return p, fmt.Sprintf("uses %s:, but only npm: and jsr: packages can be allowed", sch)
+		return p, fmt.Sprintf("uses %s:, but only npm:, jsr: and pypi: packages can be allowed", sch)
 	}
 	rest := e[len(sch)+1:]
 	if strings.HasPrefix(rest, "/") {
@@ -143,16 +172,24 @@ func parseEntry(e string) (p Package, reason string) {
 	return Package{Registry: reg, Name: name, Version: ver}, ""
 }
 
-// Packages returns the allowlisted packages in the admin's order.
+// Packages returns every allowlisted package (npm, jsr and pypi) in the admin's order.
 func (a *Allowlist) Packages() []Package {
 	if a == nil {
 		return nil
 	}
-	return slices.Clone(a.pkgs)
+	return slices.Clone(a.all)
 }
 
-// Len is the number of allowlisted packages.
+// Len is the number of allowlisted packages, of every registry.
 func (a *Allowlist) Len() int {
+	if a == nil {
+		return 0
+	}
+	return len(a.all)
+}
+
+// denoLen is the number of npm: and jsr: packages: what deno code may import.
+func (a *Allowlist) denoLen() int {
 	if a == nil {
 		return 0
 	}
@@ -176,7 +213,7 @@ func (a *Allowlist) specifiers() string {
 //
 //	No packages are allowed. node: built-ins are always available.
 func (a *Allowlist) Description() string {
-	if a.Len() == 0 {
+	if a.denoLen() == 0 {
 		return "No packages are allowed. node: built-ins are always available."
 	}
 	p := a.pkgs[0]
@@ -186,7 +223,7 @@ func (a *Allowlist) Description() string {
 
 // allowed is the sentence every CheckError ends with.
 func (a *Allowlist) allowed() string {
-	if a.Len() == 0 {
+	if a.denoLen() == 0 {
 		return "No packages are allowed on this server; only node: built-ins can be imported."
 	}
 	return "Allowed packages: " + a.specifiers() + "; node: built-ins are always available."
