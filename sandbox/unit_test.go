@@ -52,7 +52,7 @@ func TestDenoArgs(t *testing.T) {
 }
 
 func TestBuildConfigHardening(t *testing.T) {
-	cfg := buildConfig(containerSpec{rootfs: "/r", denoDir: "/deno-dir", cacheSrc: "/cache", tmpSize: 1 << 20, uid: 65534, gid: 65534, hostname: "sandbox"})
+	cfg := buildConfig(containerSpec{rootfs: "/r", binds: []bindMount{{src: "/cache", dst: "/deno-dir"}}, tmpSize: 1 << 20, uid: 65534, gid: 65534, hostname: "sandbox"})
 	if !cfg.Readonlyfs || !cfg.NoNewPrivileges || cfg.ParentDeathSignal != int(unix.SIGKILL) {
 		t.Fatalf("readonly %v nnp %v pdeathsig %d", cfg.Readonlyfs, cfg.NoNewPrivileges, cfg.ParentDeathSignal)
 	}
