@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -17,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
@@ -175,6 +178,22 @@ for p in ("/conductor/pypi/new.py", "/conductor/pypi/tinypkg/__init__.py"):
 		t.Errorf("writes into /conductor/pypi: want both refused (EROFS, or EACCES for the view's files):\n%s", out)
 	}
 
+	// serve: the install at start finds it installed, and run_python_code, from the launchers'
+	// pool, imports it.
+	t.Run("serve", func(t *testing.T) {
+		t.Setenv("PIP_INDEX_URL", index)
+		cs, stop := startServe(t, dir, "pypi:tinypkg==1.0.0")
+		defer stop()
+		res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: "run_python_code", Arguments: map[string]any{
+			"python_code": "import sys\nsys.path.insert(0, '/conductor/pypi')\nimport tinypkg\ntinypkg.hello()"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.IsError || !strings.Contains(resultText(res), "hello from tinypkg") {
+			t.Fatalf("run_python_code importing tinypkg: %s", resultText(res))
+		}
+	})
+
 	failures := []struct {
 		name, allow string
 		want        []string
@@ -197,8 +216,11 @@ for p in ("/conductor/pypi/new.py", "/conductor/pypi/tinypkg/__init__.py"):
 					t.Errorf("deps install %s: output lacks %q\n%s", tc.allow, w, out)
 				}
 			}
-			if strings.Contains(tc.name, "another") && !strings.Contains(errOut, indexHostPort+" allowed") {
-				t.Errorf("the log lacks the index allowed:\n%s", errOut)
+			if refused, ok := strings.CutPrefix(tc.want[0], "refused "); ok {
+				// The door's decisions, as logged: the index allowed, the other destination refused.
+				if want := `network="` + indexHostPort + " allowed, " + refused + ` refused"`; !strings.Contains(errOut, want) {
+					t.Errorf("the log lacks %s:\n%s", want, errOut)
+				}
 			}
 		})
 	}
