@@ -125,19 +125,23 @@
 // The dependency cache is a set of views, one per canonical allowlist
 // (Views, under <data>/deps). A view is named by ViewKey.Name: the sha256
 // (first 128 bits, hex) over the sorted admin entries, the npm registry URL
-// and the deno version, so the same packages in another order share a view
-// and any other change gets a new, empty one (its packages are downloaded
-// again). Layout:
+// and the deno version, and, when there are pypi: entries, the Python
+// interpreter (version and path) and the pip index, so the same packages in
+// another order share a view and any other change gets a new, empty one
+// (its packages are downloaded again). Layout:
 //
 //	<data>/deps/.lock                  flock: shared to open a view, exclusive to remove one
-//	<data>/deps/<name>/deno-dir/       the view's DENO_DIR: the only part a sandbox mounts
-//	<data>/deps/<name>/view.json       what it is for: entries, registry, deno
+//	<data>/deps/<name>/deno-dir/       the view's DENO_DIR, mounted at the root's /deno-dir
+//	<data>/deps/<name>/pypi/           the pypi: packages (pip --target), mounted at config.PyPackagesDir
+//	<data>/deps/<name>/view.json       what it is for: entries, registry, deno, python, index
 //	<data>/deps/<name>/installed/      one marker per package whose install succeeded
 //	<data>/deps/<name>/hold            a process using the view holds a shared flock on it
 //	<data>/deps/.trash-*               a view being removed
 //
 // Installs write only into the current view (an install sandbox mounts its
-// deno-dir writable); runs mount it read-only. Commands that install (serve,
+// deno-dir, or for pip its pypi directory, writable, and nothing else of
+// the cache); runs mount both read-only (pypi/ without noexec, so compiled
+// extension modules load). Commands that install (serve,
 // deps install) create the view (Open); the others (exec, doctor) only open
 // one that exists (OpenExisting). The empty allowlist has no view, and
 // neither has an allowlist nothing was installed for: then nothing is
@@ -164,4 +168,11 @@
 // InstallProgram(p) is a one-line module importing p's specifier; `deno
 // cache` over it (see CacheArgs) fetches p and its dependencies into
 // DENO_DIR without running any of their code.
+//
+// The pypi: packages are installed together, by one pip run
+// (PipInstallArgs: one resolver run, so their dependencies agree) into the
+// view's pypi directory, wheels only (--only-binary=:all:): installing a
+// wheel unpacks files and runs none of the package's code, while a source
+// distribution would run its build. InstalledDists reads back what is there
+// from each *.dist-info/METADATA.
 package deps

@@ -2,7 +2,10 @@ package deps
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -157,4 +160,33 @@ func FuzzCheckPython(f *testing.F) {
 			t.Fatalf("CheckPython(%q) = %v: not an allowlisted package", s, p)
 		}
 	})
+}
+
+// TestInstalledDists reads names and versions from *.dist-info/METADATA headers only (a body
+// line that looks like a header does not count).
+func TestInstalledDists(t *testing.T) {
+	dir := t.TempDir()
+	for info, meta := range map[string]string{
+		"PyYAML-6.0.1.dist-info":  "Metadata-Version: 2.1\nName: PyYAML\nVersion: 6.0.1\n\nName: not-this\n",
+		"tinypkg-1.0.0.dist-info": "Metadata-Version: 2.1\nname: tinypkg\nversion: 1.0.0\n",
+		"broken-1.dist-info":      "Metadata-Version: 2.1\n",
+	} {
+		if err := os.MkdirAll(filepath.Join(dir, info), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, info, "METADATA"), []byte(meta), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := InstalledDists(dir)
+	want := []Dist{{"PyYAML", "6.0.1"}, {"tinypkg", "1.0.0"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("InstalledDists = %v, want %v", got, want)
+	}
+	if d, ok := FindDist(got, Package{Registry: PyPI, Name: "pyyaml", Version: "==6.0.1"}); !ok || d.Version != "6.0.1" {
+		t.Errorf("FindDist(pyyaml) = %v, %v", d, ok)
+	}
+	if len(InstalledDists(filepath.Join(dir, "missing"))) != 0 {
+		t.Error("a missing directory has distributions")
+	}
 }

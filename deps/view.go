@@ -26,19 +26,32 @@ type ViewKey struct {
 	// Deno is the deno version that installs and runs (its cache layout
 	// may change between versions), e.g. "deno 2.9.6".
 	Deno string
+	// Python is the interpreter that installs and runs the pypi: packages
+	// (pip compiles their bytecode for it, and a wheel's tags name its
+	// version and ABI), e.g. "Python 3.11.7 /usr/bin/python3.11"; PyIndex
+	// is the index pip installs from (PIP_INDEX_URL). Both count only when
+	// the allowlist has pypi: packages.
+	Python, PyIndex string
 }
 
 // Canonical is the text a view's name is the hash of: a JSON array of the
 // format, the registry, the deno version and the admin's entries sorted
-// (JSON, so no field can pose as another). Two allowlists that list the
-// same packages in another order have the same canonical text.
+// (JSON, so no field can pose as another), then, when the allowlist has
+// pypi: packages, the Python interpreter and the index (so an allowlist of
+// npm: packages only keeps the name it had before pypi: entries existed).
+// Two allowlists that list the same packages in another order have the
+// same canonical text.
 func (k ViewKey) Canonical() string {
 	specs := make([]string, 0, k.Allowlist.Len())
 	for _, p := range k.Allowlist.Packages() {
 		specs = append(specs, p.Specifier())
 	}
 	slices.Sort(specs)
-	b, _ := json.Marshal([]any{viewFormat, strings.TrimRight(k.Registry, "/"), k.Deno, specs}) // strings never fail to marshal
+	parts := []any{viewFormat, strings.TrimRight(k.Registry, "/"), k.Deno, specs}
+	if len(k.Allowlist.PythonPackages()) > 0 {
+		parts = append(parts, k.Python, strings.TrimRight(k.PyIndex, "/"))
+	}
+	b, _ := json.Marshal(parts) // strings never fail to marshal
 	return string(b)
 }
 

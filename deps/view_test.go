@@ -33,19 +33,19 @@ func TestViewName(t *testing.T) {
 		key  ViewKey
 		same bool
 	}{
-		{"identical", ViewKey{mustAllow(t, "npm:zod@^3,npm:axios@^1"), reg, deno}, true},
-		{"other order", ViewKey{mustAllow(t, "npm:axios@^1,npm:zod@^3"), reg, deno}, true},
-		{"registry without trailing slash", ViewKey{mustAllow(t, "npm:zod@^3,npm:axios@^1"), "https://registry.npmjs.org", deno}, true},
-		{"other version of a package", ViewKey{mustAllow(t, "npm:zod@^4,npm:axios@^1"), reg, deno}, false},
-		{"version written another way", ViewKey{mustAllow(t, "npm:zod@3.x,npm:axios@^1"), reg, deno}, false},
-		{"a package removed", ViewKey{mustAllow(t, "npm:zod@^3"), reg, deno}, false},
-		{"a package added", ViewKey{mustAllow(t, "npm:zod@^3,npm:axios@^1,npm:is-number@^7"), reg, deno}, false},
-		{"same name in jsr", ViewKey{mustAllow(t, "npm:zod@^3,npm:axios@^1,jsr:@std/path@^1"), reg, deno}, false},
-		{"other registry", ViewKey{mustAllow(t, "npm:zod@^3,npm:axios@^1"), "https://npm.example.com/", deno}, false},
-		{"other deno version", ViewKey{mustAllow(t, "npm:zod@^3,npm:axios@^1"), reg, "deno 2.9.7 (stable, release, x86_64-unknown-linux-gnu)"}, false},
-		{"empty allowlist", ViewKey{mustAllow(t, ""), reg, deno}, false},
+		{"identical", ViewKey{Allowlist: mustAllow(t, "npm:zod@^3,npm:axios@^1"), Registry: reg, Deno: deno}, true},
+		{"other order", ViewKey{Allowlist: mustAllow(t, "npm:axios@^1,npm:zod@^3"), Registry: reg, Deno: deno}, true},
+		{"registry without trailing slash", ViewKey{Allowlist: mustAllow(t, "npm:zod@^3,npm:axios@^1"), Registry: "https://registry.npmjs.org", Deno: deno}, true},
+		{"other version of a package", ViewKey{Allowlist: mustAllow(t, "npm:zod@^4,npm:axios@^1"), Registry: reg, Deno: deno}, false},
+		{"version written another way", ViewKey{Allowlist: mustAllow(t, "npm:zod@3.x,npm:axios@^1"), Registry: reg, Deno: deno}, false},
+		{"a package removed", ViewKey{Allowlist: mustAllow(t, "npm:zod@^3"), Registry: reg, Deno: deno}, false},
+		{"a package added", ViewKey{Allowlist: mustAllow(t, "npm:zod@^3,npm:axios@^1,npm:is-number@^7"), Registry: reg, Deno: deno}, false},
+		{"same name in jsr", ViewKey{Allowlist: mustAllow(t, "npm:zod@^3,npm:axios@^1,jsr:@std/path@^1"), Registry: reg, Deno: deno}, false},
+		{"other registry", ViewKey{Allowlist: mustAllow(t, "npm:zod@^3,npm:axios@^1"), Registry: "https://npm.example.com/", Deno: deno}, false},
+		{"other deno version", ViewKey{Allowlist: mustAllow(t, "npm:zod@^3,npm:axios@^1"), Registry: reg, Deno: "deno 2.9.7 (stable, release, x86_64-unknown-linux-gnu)"}, false},
+		{"empty allowlist", ViewKey{Allowlist: mustAllow(t, ""), Registry: reg, Deno: deno}, false},
 		// Entries cannot be merged into one another by the separator.
-		{"entries are lines, not a string", ViewKey{mustAllow(t, "npm:zod@^3"), reg, deno + "\npackage npm:axios@^1"}, false},
+		{"entries are lines, not a string", ViewKey{Allowlist: mustAllow(t, "npm:zod@^3"), Registry: reg, Deno: deno + "\npackage npm:axios@^1"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -224,5 +224,38 @@ func TestViewsOpenExisting(t *testing.T) {
 	defer v.Release()
 	if removed, err := vs.Prune(ctx, PruneOptions{}); err != nil || len(removed) != 0 {
 		t.Fatalf("Prune removed %v (%v) while OpenExisting's view is held", removed, err)
+	}
+}
+
+// TestViewNamePython: with pypi: packages the interpreter and the index name the view too (a new
+// Python or index gets a new, empty view); without them they do not count, so an npm-only view
+// keeps its name.
+func TestViewNamePython(t *testing.T) {
+	const (
+		reg   = "https://registry.npmjs.org/"
+		deno  = "deno 2.9.6"
+		py    = "Python 3.11.7 /usr/bin/python3.11"
+		index = "https://pypi.org/simple/"
+	)
+	withPy := func(allow, python, idx string) string {
+		return ViewKey{Allowlist: mustAllow(t, allow), Registry: reg, Deno: deno, Python: python, PyIndex: idx}.Name()
+	}
+	base := withPy("npm:zod@^3,pypi:pyyaml==6.0.1", py, index)
+	for name, other := range map[string]string{
+		"other Python version": withPy("npm:zod@^3,pypi:pyyaml==6.0.1", "Python 3.11.8 /usr/bin/python3.11", index),
+		"other interpreter":    withPy("npm:zod@^3,pypi:pyyaml==6.0.1", "Python 3.11.7 /opt/py/bin/python3.11", index),
+		"other index":          withPy("npm:zod@^3,pypi:pyyaml==6.0.1", py, "https://mirror.example.com/simple/"),
+		"other pypi version":   withPy("npm:zod@^3,pypi:pyyaml==6.0.2", py, index),
+	} {
+		if other == base {
+			t.Errorf("%s: same view name %s", name, base)
+		}
+	}
+	if withPy("npm:zod@^3,pypi:pyyaml==6.0.1", py, "https://pypi.org/simple") != base {
+		t.Error("a trailing slash of the index changed the view")
+	}
+	npmOnly := ViewKey{Allowlist: mustAllow(t, "npm:zod@^3"), Registry: reg, Deno: deno}.Name()
+	if withPy("npm:zod@^3", py, index) != npmOnly || withPy("npm:zod@^3", "", "") != npmOnly {
+		t.Error("without pypi: packages the interpreter or index changed the view's name")
 	}
 }

@@ -21,7 +21,8 @@ import (
 const (
 	viewsLock    = ".lock"     // flock: shared to open a view, exclusive to remove one
 	trashPrefix  = ".trash-"   // a view being removed
-	viewCacheDir = "deno-dir"  // the view's DENO_DIR, the only part a sandbox mounts
+	viewCacheDir = "deno-dir"  // the view's DENO_DIR, mounted by every sandbox
+	viewPyDir    = "pypi"      // the pypi: packages (pip --target), mounted at config.PyPackagesDir
 	viewMeta     = "view.json" // what the view is for (ViewInfo)
 	viewHold     = "hold"      // users hold a shared flock on it
 	viewMarkers  = "installed" // one file per package whose install succeeded
@@ -58,7 +59,12 @@ type View struct {
 	// Cache is the view's DENO_DIR on the host: what sandboxes mount
 	// (read-only to run code, writable to install into).
 	Cache string
-	hold  *os.File
+	// PyPackages is the directory of the view's pypi: packages on the host
+	// (pip's --target; mounted read-only at config.PyPackagesDir in runs,
+	// writable in the pip install sandbox). Open creates it when the
+	// allowlist has pypi: packages; it may not exist otherwise.
+	PyPackages string
+	hold       *os.File
 }
 
 // ViewInfo describes a view, as stored in its view.json.
@@ -67,6 +73,8 @@ type ViewInfo struct {
 	Packages []string  `json:"packages"` // the admin's entries, sorted
 	Registry string    `json:"registry"`
 	Deno     string    `json:"deno"`
+	Python   string    `json:"python,omitempty"`
+	PyIndex  string    `json:"pyIndex,omitempty"`
 	Created  time.Time `json:"created"`
 	// Filled in by List:
 	Dir      string    `json:"dir,omitempty"`
@@ -91,6 +99,7 @@ func (vs *Views) open(ctx context.Context, k ViewKey, create bool) (_ *View, ret
 	name := k.Name()
 	v := &View{Name: name, Dir: filepath.Join(vs.dir, name)}
 	v.Cache = filepath.Join(v.Dir, viewCacheDir)
+	v.PyPackages = PyPackagesIn(v.Dir)
 	if !create {
 		if _, err := os.Stat(v.Cache); errors.Is(err, fs.ErrNotExist) {
 			return nil, ErrNoView
@@ -114,7 +123,14 @@ func (vs *Views) open(ctx context.Context, k ViewKey, create bool) (_ *View, ret
 		return nil, fmt.Errorf("dependency cache view: %w", err)
 	}
 	if create {
-		for _, d := range []string{v.Dir, v.Cache} { // whatever the umask
+		dirs := []string{v.Dir, v.Cache}
+		if len(k.Allowlist.PythonPackages()) > 0 {
+			if err := os.MkdirAll(v.PyPackages, 0o755); err != nil {
+				return nil, fmt.Errorf("dependency cache view: %w", err)
+			}
+			dirs = append(dirs, v.PyPackages)
+		}
+		for _, d := range dirs { // whatever the umask
 			if err := os.Chmod(d, 0o755); err != nil {
 				return nil, fmt.Errorf("dependency cache view: %w", err)
 			}
@@ -190,6 +206,9 @@ func writeMeta(dir string, k ViewKey) error {
 		return nil
 	}
 	info := ViewInfo{Name: k.Name(), Registry: strings.TrimRight(k.Registry, "/"), Deno: k.Deno, Created: time.Now().UTC()}
+	if len(k.Allowlist.PythonPackages()) > 0 {
+		info.Python, info.PyIndex = k.Python, strings.TrimRight(k.PyIndex, "/")
+	}
 	for _, p := range k.Allowlist.Packages() {
 		info.Packages = append(info.Packages, p.Specifier())
 	}
@@ -383,3 +402,18 @@ func isHeld(dir string) (bool, error) {
 	got, err := flock.Try(f, syscall.LOCK_EX)
 	return !got && err == nil, err
 }
+
+// Unmark forgets that p installed into the view (before its files are
+// replaced). A nil view is a no-op.
+func (v *View) Unmark(p Package) error {
+	if v == nil {
+		return nil
+	}
+	if err := os.Remove(v.marker(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("dependency cache view: %w", err)
+	}
+	return nil
+}
+
+// PyPackagesIn is the pypi: packages directory of the view at dir (View.PyPackages).
+func PyPackagesIn(dir string) string { return filepath.Join(dir, viewPyDir) }

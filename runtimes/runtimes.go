@@ -77,6 +77,10 @@ type Runtime struct {
 	// the sandbox sets them (sandbox.Options.CABundleEnv) to the root's bundle, or to the copy
 	// that also holds the network door's CA.
 	CAVars []string
+	// Pip, when set, runs the interpreter's pip (pip's arguments follow): what installs the
+	// admin's pypi: packages, in an install sandbox (see PipInRoot). nil: this interpreter has
+	// no pip, so pypi: packages cannot be installed for it.
+	Pip []string
 }
 
 // pythonWarm is Python's pre-started interpreter's program (Runtime.Warm).
@@ -298,7 +302,7 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 			}
 		}
 	}
-	return &Runtime{
+	rt := &Runtime{
 		Name:      "python",
 		Languages: []Language{{Name: "python", Extensions: []string{".py"}, DefaultFile: "main.py"}},
 		Programs:  []rootfs.Program{prog},
@@ -312,7 +316,9 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 		Env:     []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"},
 		Version: version,
 		CAVars:  caVars,
-	}, nil
+	}
+	addPip(ctx, exe, rt)
+	return rt, nil
 }
 
 // outputLines runs a host program (at most 10 s) and returns its standard output's lines.

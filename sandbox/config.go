@@ -49,12 +49,9 @@ var readonlyPaths = []string{
 type containerSpec struct {
 	rootfs   string
 	devNodes []string // in-root device mount points (rootfs.Root.DevNodes)
-	denoDir  string   // in-root mount point of the dependency cache
-	cacheSrc string   // host path of the dependency cache, "" = none mounted
-	// cacheWritable mounts the cache read-write (install sandboxes only),
-	// idmapped to its owner when cacheOwner is set (root mode).
-	cacheWritable bool
-	cacheOwner    *[2]int
+	// binds are the dependency cache's directories: read-only in runs,
+	// the install's one writable directory in an install sandbox.
+	binds []bindMount
 	// workspace is a host directory mounted read-write at the same path;
 	// "" = none. With wsOwner set (root mode), the mount is idmapped so the
 	// owner's files are the sandbox root's and new files land as the owner.
@@ -70,6 +67,14 @@ type containerSpec struct {
 	seccomp            *configs.Seccomp
 	hostname           string
 	workDir            *WorkDir // per-run working directory; nil = none
+}
+
+// bindMount is a host directory bound into the sandbox, nosuid and nodev.
+type bindMount struct {
+	src, dst string
+	writable bool    // read-write (an install's directory), else read-only
+	exec     bool    // files may be executed or mapped executable, else noexec
+	owner    *[2]int // writable, root mode: idmapped to the directory's owner
 }
 
 // buildConfig returns the libcontainer configuration of one sandbox.
@@ -91,14 +96,17 @@ func buildConfig(s containerSpec) *configs.Config {
 		}
 		mounts = append(mounts, &configs.Mount{Source: "tmpfs", Destination: w.Path, Device: "tmpfs", Flags: flags, Data: fmt.Sprintf("mode=0755,size=%d", w.Size)})
 	}
-	if s.cacheSrc != "" {
+	for _, b := range s.binds {
 		flags := unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | noexec
-		if s.cacheWritable {
+		if b.writable {
 			flags &^= unix.MS_RDONLY
 		}
-		m := &configs.Mount{Source: s.cacheSrc, Destination: s.denoDir, Device: "bind", Flags: flags}
-		if s.cacheWritable {
-			m.IDMapping = ownerMapping(s.cacheOwner, s.uid, s.gid)
+		if b.exec {
+			flags &^= unix.MS_NOEXEC
+		}
+		m := &configs.Mount{Source: b.src, Destination: b.dst, Device: "bind", Flags: flags}
+		if b.writable {
+			m.IDMapping = ownerMapping(b.owner, s.uid, s.gid)
 		}
 		mounts = append(mounts, m)
 	}
@@ -227,10 +235,21 @@ func denoArgs(denoPath, bootstrap string, adminFlags []string, memory int64, imp
 	return append(args, bootstrap)
 }
 
-// installArgs is deno's command line in an install sandbox: cache the
-// program's imports, with no project config, no lockfile and no node_modules.
-func installArgs(denoPath, program string) []string {
-	return []string{denoPath, "cache", "--no-config", "--no-lock", "--node-modules-dir=none", program}
+// checkInstall checks an InstallSpec: a command, an absolute directory and
+// in-root path, and base names for its files.
+func checkInstall(in *InstallSpec) error {
+	switch {
+	case len(in.Argv) == 0:
+		return errors.New("install: no command")
+	case !filepath.IsAbs(in.Into.Host) || !path.IsAbs(in.Into.Path) || path.Clean(in.Into.Path) != in.Into.Path:
+		return fmt.Errorf("install: directory %q at %q: want absolute paths", in.Into.Host, in.Into.Path)
+	}
+	for name := range in.Files {
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+			return fmt.Errorf("install: file name %q is not a base name", name)
+		}
+	}
+	return nil
 }
 
 // checkEnv refuses extra environment entries that are not NAME=value or that

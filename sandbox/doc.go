@@ -60,6 +60,14 @@
 // go through the same door with their registry-only allowlist
 // (Runner.doorFor): one network mechanism for both.
 //
+// Install sandboxes (StartOptions.Install) are data too: an argv that runs
+// instead of the bootstrap (deno cache, pip), environment entries, files
+// written into the install's directory, and that directory, mounted
+// writable and noexec at an in-root mount point; nothing else of the
+// dependency cache is mounted, and no user code runs. Run sandboxes mount
+// Options.DepsCache at the root's DENO_DIR and Options.Mounts (the Python
+// packages) read-only.
+//
 // Environment: the sandbox's own (PATH=/usr/bin:/bin, HOME=/tmp — a per-run
 // tmpfs, so a tool's dotfiles never outlive the run — TMPDIR, DENO_*) plus
 // Options.Env, entries that come as data with the root's programs, which may

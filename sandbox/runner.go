@@ -76,10 +76,14 @@ type Options struct {
 	// Net, when set, gives every run sandbox a door (egress.StartDoor)
 	// enforcing the policy below deno, wired before deno starts; it implies
 	// Network. Rootless, the door is wired through egress's helper.
-	Net        *NetOptions
-	MaxOutput  int64  // bytes kept per stream; 0 = DefaultMaxOutput
-	TmpSize    int64  // bytes of /tmp; 0 = DefaultTmpSize
-	DepsCache  string // host dir mounted read-only as DENO_DIR; "" = the root's empty one
+	Net       *NetOptions
+	MaxOutput int64  // bytes kept per stream; 0 = DefaultMaxOutput
+	TmpSize   int64  // bytes of /tmp; 0 = DefaultTmpSize
+	DepsCache string // host dir mounted read-only as DENO_DIR; "" = the root's empty one
+	// Mounts are more host directories of the dependency cache bound
+	// read-only into run sandboxes (the Python packages at
+	// config.PyPackagesDir); install sandboxes mount only their own.
+	Mounts     []Mount
 	Workspace  string // host dir mounted read-write at the same path; "" = none (the root must have the mount point)
 	SpillMax   int64  // bytes one run may spill to the workspace, both streams together; 0 = no spilling
 	SpillTotal int64  // bytes all spill files may hold; the oldest go first; 0 = DefaultSpillTotal
@@ -187,7 +191,14 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 			o.HostGID = os.Getegid()
 		}
 	}
-	for _, dir := range []string{o.Root.Path, o.DepsCache} {
+	dirs := []string{o.Root.Path, o.DepsCache}
+	for _, m := range o.Mounts {
+		if !filepath.IsAbs(m.Host) || !filepath.IsAbs(m.Path) {
+			return nil, fmt.Errorf("sandbox: mount %s at %s: both paths must be absolute", m.Host, m.Path)
+		}
+		dirs = append(dirs, m.Host)
+	}
+	for _, dir := range dirs {
 		if dir == "" {
 			continue
 		}

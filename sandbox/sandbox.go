@@ -45,7 +45,7 @@ type Sandbox struct {
 	readers sync.WaitGroup
 
 	door         *egress.Door // the network: Options.Net for runs, the registry for installs
-	installFiles []string     // install sandboxes: the program (and CA file), in the cache dir
+	installFiles []string     // install sandboxes: InstallSpec.Files, in its directory
 
 	ready         chan struct{}  // closed when the bootstrap says "ready"
 	frames        chan frameInfo // "evaluated" and "error" frames, and protocol faults
@@ -78,10 +78,10 @@ type StartOptions struct {
 	// package versions win over what code writes); nil = none.
 	ImportMap []byte
 	// Install, when set, makes this a dependency-install sandbox instead of
-	// a code runner: deno caches Install.Program's imports into the
-	// dependency cache, which is then the one writable persistent path,
-	// and the only reachable destinations are Install.Allow, through the
-	// same door as runs.
+	// a code runner: Install.Argv runs instead of deno's bootstrap, writing
+	// into Install.Into, the one writable persistent path, and the only
+	// reachable destinations are Install.Allow, through the same door as
+	// runs.
 	Install *InstallSpec
 	// DenoFlags, when not nil, replace the runner's Options.DenoFlags for
 	// this sandbox: the launcher of execute_code runs with its own flags
@@ -113,13 +113,34 @@ func (so StartOptions) Key() string {
 	return string(b)
 }
 
-// InstallSpec describes a dependency-install sandbox.
+// InstallSpec describes a dependency-install sandbox: Argv runs as the
+// container's init instead of deno's bootstrap, with the sandbox's own
+// environment plus Env; Into is the one writable persistent directory (no
+// other part of the dependency cache is mounted), and Allow the only
+// destinations, through the same door as runs. The sandbox knows no
+// installer by name: deno cache for npm: packages and pip for pypi: ones are
+// both just an argv, an environment and a directory.
 type InstallSpec struct {
-	Program string        // TypeScript importing the packages to cache
-	Allow   []egress.Rule // where deno may connect (the package registry)
-	// CACerts are extra PEM certificates deno trusts (the host's bundle,
-	// for networks whose TLS is intercepted by a local CA); nil = none.
-	CACerts []byte
+	Argv []string // the install's command line, in-root paths
+	Env  []string // NAME=value entries added to the sandbox's own
+	// Into is where the install writes: Into.Host mounted read-write
+	// (noexec: nothing installed runs during the install) at Into.Path, a
+	// mount point the root holds; idmapped to the directory's owner as root.
+	Into Mount
+	// Files are written into Into.Host before the install starts (base
+	// names: deno's program, a CA bundle) and removed when it closes.
+	Files map[string][]byte
+	Allow []egress.Rule // where the install may connect (the package index)
+}
+
+// Mount is a host directory bound at an in-root path (a mount point the
+// root holds).
+type Mount struct {
+	Host string // absolute host path
+	Path string // absolute in-root path
+	// Exec lets code map its files executable (Python's compiled extension
+	// modules); otherwise the mount is noexec.
+	Exec bool
 }
 
 // Start creates a container and boots deno into the bootstrap. On any error
@@ -145,8 +166,6 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	spec := containerSpec{
 		rootfs:   r.opts.Root.Path,
 		devNodes: r.opts.Root.DevNodes,
-		denoDir:  r.opts.Root.DenoDir,
-		cacheSrc: r.opts.DepsCache,
 		tmpSize:  r.opts.TmpSize,
 		uid:      r.opts.HostUID,
 		gid:      r.opts.HostGID,
@@ -155,6 +174,14 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		seccomp:  policy,
 		hostname: r.opts.Root.Hostname,
 		workDir:  so.WorkDir,
+	}
+	if so.Install == nil {
+		if r.opts.DepsCache != "" {
+			spec.binds = append(spec.binds, bindMount{src: r.opts.DepsCache, dst: r.opts.Root.DenoDir})
+		}
+		for _, m := range r.opts.Mounts {
+			spec.binds = append(spec.binds, bindMount{src: m.Host, dst: m.Path, exec: m.Exec})
+		}
 	}
 	if r.opts.Net.secretsCA() != nil && so.Install == nil {
 		spec.trustSrc, spec.trustDir = filepath.Join(r.stateDir, trustDirName), r.opts.Root.TrustDir
@@ -165,19 +192,20 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 			spec.wsOwner = &[2]int{r.ws.uid, r.ws.gid}
 		}
 	}
-	if so.Install != nil {
-		if r.opts.DepsCache == "" {
-			return nil, fmt.Errorf("%w: installing packages needs Options.DepsCache", ErrStart)
+	if in := so.Install; in != nil {
+		if err := checkInstall(in); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStart, err)
 		}
-		spec.cacheWritable = true
+		b := bindMount{src: in.Into.Host, dst: in.Into.Path, writable: true}
 		if !r.rootless {
-			st, err := os.Stat(r.opts.DepsCache)
+			st, err := os.Stat(in.Into.Host)
 			if err != nil {
-				return nil, fmt.Errorf("%w: dependency cache: %w", ErrStart, err)
+				return nil, fmt.Errorf("%w: install directory: %w", ErrStart, err)
 			}
 			sys := st.Sys().(*syscall.Stat_t)
-			spec.cacheOwner = &[2]int{int(sys.Uid), int(sys.Gid)}
+			b.owner = &[2]int{int(sys.Uid), int(sys.Gid)}
 		}
+		spec.binds = append(spec.binds, b)
 	}
 	var spill *spillRun
 	if r.ws != nil && r.ws.spillMax > 0 && so.Install == nil {
@@ -206,7 +234,7 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		return nil, fmt.Errorf("%w: %s: %w", ErrStart, id, err)
 	}
 	if so.Install != nil {
-		return sb, nil // deno cache runs at once; there is no bootstrap to wait for
+		return sb, nil // the install runs at once; there is no bootstrap to wait for
 	}
 	if so.Boot != "" {
 		// Small (conductor's own module), so it fits the pipe's buffer;
@@ -305,22 +333,17 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	if so.Boot != "" {
 		args = append(args, bootArg) // the bootstrap reads a boot frame first
 	}
-	if so.Install != nil {
-		name := ".install-" + sb.id + ".ts"
-		files := map[string][]byte{name: []byte(so.Install.Program)}
-		if len(so.Install.CACerts) > 0 {
-			files[name+".ca.pem"] = so.Install.CACerts
-			env = append(env, "DENO_CERT="+path.Join(o.Root.DenoDir, name+".ca.pem"))
-		}
-		for f, data := range files {
-			host := path.Join(o.DepsCache, f)
+	if in := so.Install; in != nil {
+		for name, data := range in.Files {
+			host := filepath.Join(in.Into.Host, name)
 			sb.installFiles = append(sb.installFiles, host)
 			if err := os.WriteFile(host, data, 0o644); err != nil {
 				closeAll(resR, codeW, outR, errR)
 				return fmt.Errorf("install files: %w", err)
 			}
 		}
-		args = installArgs(o.Root.DenoPath, path.Join(o.Root.DenoDir, name))
+		args = in.Argv
+		env = append(env, in.Env...)
 	}
 	cwd := "/tmp"
 	if so.WorkDir != nil {

@@ -52,7 +52,7 @@ func TestDenoArgs(t *testing.T) {
 }
 
 func TestBuildConfigHardening(t *testing.T) {
-	cfg := buildConfig(containerSpec{rootfs: "/r", denoDir: "/deno-dir", cacheSrc: "/cache", tmpSize: 1 << 20, uid: 65534, gid: 65534, hostname: "sandbox"})
+	cfg := buildConfig(containerSpec{rootfs: "/r", binds: []bindMount{{src: "/cache", dst: "/deno-dir"}}, tmpSize: 1 << 20, uid: 65534, gid: 65534, hostname: "sandbox"})
 	if !cfg.Readonlyfs || !cfg.NoNewPrivileges || cfg.ParentDeathSignal != int(unix.SIGKILL) {
 		t.Fatalf("readonly %v nnp %v pdeathsig %d", cfg.Readonlyfs, cfg.NoNewPrivileges, cfg.ParentDeathSignal)
 	}
@@ -397,5 +397,58 @@ func TestBuildConfigWorkDir(t *testing.T) {
 				t.Errorf("noexec = %v, want %v", got, tc.noexec)
 			}
 		})
+	}
+}
+
+// TestBuildConfigBinds: the dependency cache's binds are nosuid and nodev always, read-only
+// unless an install's, noexec unless a run's exec mount (compiled extension modules), and an
+// install's is idmapped to its owner.
+func TestBuildConfigBinds(t *testing.T) {
+	cfg := buildConfig(containerSpec{rootfs: "/r", tmpSize: 1 << 20, uid: 65534, gid: 65534, binds: []bindMount{
+		{src: "/v/deno-dir", dst: "/deno-dir"},
+		{src: "/v/pypi", dst: "/conductor/pypi", exec: true},
+		{src: "/v/inst", dst: "/conductor/inst", writable: true, owner: &[2]int{0, 0}},
+	}})
+	want := map[string]struct{ ro, noexec, idmap bool }{
+		"/deno-dir":       {true, true, false},
+		"/conductor/pypi": {true, false, false},
+		"/conductor/inst": {false, true, true},
+	}
+	for _, m := range cfg.Mounts {
+		w, ok := want[m.Destination]
+		if !ok {
+			continue
+		}
+		delete(want, m.Destination)
+		if m.Flags&unix.MS_NOSUID == 0 || m.Flags&unix.MS_NODEV == 0 || m.Flags&unix.MS_BIND == 0 ||
+			(m.Flags&unix.MS_RDONLY != 0) != w.ro || (m.Flags&unix.MS_NOEXEC != 0) != w.noexec || (m.IDMapping != nil) != w.idmap {
+			t.Errorf("%s: flags %#x idmap %v, want read-only %v, noexec %v, idmapped %v", m.Destination, m.Flags, m.IDMapping != nil, w.ro, w.noexec, w.idmap)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("binds not mounted: %v", want)
+	}
+}
+
+// TestCheckInstall refuses an install without a command, with relative paths, or with a file
+// name that is not a base name.
+func TestCheckInstall(t *testing.T) {
+	ok := InstallSpec{Argv: []string{"/usr/bin/deno"}, Into: Mount{Host: "/v/deno-dir", Path: "/deno-dir"}, Files: map[string][]byte{".install-1.ts": nil}}
+	if err := checkInstall(&ok); err != nil {
+		t.Fatalf("valid spec: %v", err)
+	}
+	for name, mut := range map[string]func(*InstallSpec){
+		"no argv":       func(s *InstallSpec) { s.Argv = nil },
+		"relative host": func(s *InstallSpec) { s.Into.Host = "v/deno-dir" },
+		"relative path": func(s *InstallSpec) { s.Into.Path = "deno-dir" },
+		"unclean path":  func(s *InstallSpec) { s.Into.Path = "/deno-dir/../etc" },
+		"file in a dir": func(s *InstallSpec) { s.Files = map[string][]byte{"../x": nil} },
+		"file ..":       func(s *InstallSpec) { s.Files = map[string][]byte{"..": nil} },
+	} {
+		s := ok
+		mut(&s)
+		if err := checkInstall(&s); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

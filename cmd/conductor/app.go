@@ -90,7 +90,7 @@ type app struct {
 	runner   *sandbox.Runner
 	runnerO  sandbox.Options // what runner was made with (doctor's network proof reuses it)
 	allow    *deps.Allowlist
-	registry *url.URL   // the npm registry, when packages are allowed
+	registry *url.URL   // the npm registry, when npm: or jsr: packages are allowed
 	view     *deps.View // this allowlist's view of the dependency cache; nil = no packages
 	upstream *upstream.Manager
 	pool     *pool.Set // serve only; nil = every run starts cold
@@ -185,10 +185,11 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		a.upstream = upstream.NewManager(upCfg, upstream.Options{Logger: log, ClientInfo: &sdkmcp.Implementation{Name: "conductor", Version: version}})
 	}
 	if a.allow.Len() > 0 {
-		if a.registry, err = npmRegistry(ctx); err != nil {
+		var index *url.URL
+		if a.registry, index, err = packageSources(ctx, a.allow); err != nil {
 			return nil, err
 		}
-		if a.view, err = openView(ctx, a.layout, a.allow, a.registry, o.installs); err != nil {
+		if a.view, err = openView(ctx, a.layout, a.allow, a.registry, index, pythonRuntime(a.runtimes), o.installs); err != nil {
 			return nil, err
 		}
 	}
@@ -199,6 +200,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	caBundleFile, caBundleVars := caBundle(a.tools, a.runtimes)
 	a.runnerO = sandbox.Options{
 		DepsCache:  a.view.CacheDir(),
+		Mounts:     pyMounts(a.view),
 		Workspace:  s.Workspace,
 		SpillMax:   s.SpillMax,
 		SpillTotal: s.SpillTotal,

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,6 +22,7 @@ import (
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/deps"
 	"github.com/conductor-sandbox/conductor/egress"
+	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
@@ -45,7 +50,25 @@ func npmRegistry(ctx context.Context) (*url.URL, error) {
 	return u, nil
 }
 
-// registryRule is the one destination an install sandbox may reach.
+// packageSources are where allow's packages come from: the npm registry
+// when it has npm: or jsr: packages, the pip index when it has pypi: ones
+// (nil otherwise).
+func packageSources(ctx context.Context, allow *deps.Allowlist) (reg, index *url.URL, err error) {
+	if allow.Len() > len(allow.PythonPackages()) {
+		if reg, err = npmRegistry(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(allow.PythonPackages()) > 0 {
+		if index, err = pipIndex(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return reg, index, nil
+}
+
+// registryRule is the one destination an install sandbox of npm: packages
+// may reach: the registry's host and port.
 func registryRule(u *url.URL) (egress.Rule, error) {
 	port := 443
 	if u.Scheme == "http" {
@@ -54,7 +77,7 @@ func registryRule(u *url.URL) (egress.Rule, error) {
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil {
-			return egress.Rule{}, fmt.Errorf("npm registry port %q: %w", p, err)
+			return egress.Rule{}, fmt.Errorf("registry %s: port %q: %w", u.Redacted(), p, err)
 		}
 		port = n
 	}
@@ -68,6 +91,8 @@ type depResult struct {
 	Cached   bool    `json:"cached"` // already installed before
 	Error    string  `json:"error,omitempty"`
 	Duration float64 `json:"durationMs"`
+	// Network is the install sandbox's door's decisions (nil when cached).
+	Network []egress.Record `json:"network,omitempty"`
 }
 
 // denoVersion is the first line of `deno --version`, e.g. "deno 2.9.6
@@ -84,20 +109,26 @@ func denoVersion(ctx context.Context, deno string) (string, error) {
 	return line, nil
 }
 
-// viewKey names the view of the dependency cache for allow.
-func viewKey(ctx context.Context, l layout, allow *deps.Allowlist, reg *url.URL) (deps.ViewKey, error) {
+// viewKey names the view of the dependency cache for allow: the npm
+// registry and deno's version, and for pypi: packages the Python
+// interpreter (py, nil when none is offered) and the index.
+func viewKey(ctx context.Context, l layout, allow *deps.Allowlist, reg, index *url.URL, py *runtimes.Runtime) (deps.ViewKey, error) {
 	dv, err := denoVersion(ctx, l.deno)
 	if err != nil {
 		return deps.ViewKey{}, fmt.Errorf("dependency cache: %w", err)
 	}
-	return deps.ViewKey{Allowlist: allow, Registry: registryString(reg), Deno: dv}, nil
+	k := deps.ViewKey{Allowlist: allow, Registry: registryString(reg), Deno: dv, PyIndex: registryString(index)}
+	if py != nil {
+		k.Python = py.Version + " " + py.Programs[0].Host
+	}
+	return k, nil
 }
 
 // openView opens and holds this allowlist's view of the dependency cache:
 // the only cache a sandbox of this process mounts. With create false a
 // missing view is not created: the result is nil (nothing to mount).
-func openView(ctx context.Context, l layout, allow *deps.Allowlist, reg *url.URL, create bool) (*deps.View, error) {
-	k, err := viewKey(ctx, l, allow, reg)
+func openView(ctx context.Context, l layout, allow *deps.Allowlist, reg, index *url.URL, py *runtimes.Runtime, create bool) (*deps.View, error) {
+	k, err := viewKey(ctx, l, allow, reg, index, py)
 	if err != nil {
 		return nil, err
 	}
@@ -126,43 +157,135 @@ func pruneViews(ctx context.Context, a *app, log *slog.Logger) {
 }
 
 // installPackages fetches every allowlisted package into this allowlist's
-// view of the dependency cache, each in its own sandbox that can write only
-// the view and reach only the registry, and no user code. Failures are per
-// package.
-func installPackages(ctx context.Context, a *app, reg *url.URL, force bool, log *slog.Logger) []depResult {
-	rule, err := registryRule(reg)
+// view of the dependency cache, in sandboxes that can write only the view
+// and reach only the registry or index, and run no user code: each npm:
+// package with deno cache in its own, the pypi: packages with pip in one
+// (one resolver run, so their dependencies agree). Failures are per package
+// (for pypi: packages, per install).
+func installPackages(ctx context.Context, a *app, force bool, log *slog.Logger) []depResult {
 	var results []depResult
 	for _, p := range a.allow.Packages() {
+		if p.Registry == deps.PyPI {
+			continue
+		}
 		r := depResult{Package: p.Specifier()}
 		t0 := time.Now()
 		switch {
-		case err != nil:
-			r.Error = err.Error()
 		case p.Registry != deps.NPM:
 			r.Error = "only npm: packages can be installed on this server (the JSR registry is not reachable)"
+		case a.view.Installed(p) && !force:
+			r.OK, r.Cached = true, true
 		default:
-			if a.view.Installed(p) && !force {
-				r.OK, r.Cached = true, true
-				break
-			}
-			if e := installOne(ctx, a, p, rule); e != nil {
-				r.Error = e.Error()
-				break
-			}
-			r.OK = true
-			if e := a.view.MarkInstalled(p); e != nil {
-				log.Warn("package installed, but not recorded: the next start installs it again", "package", r.Package, "err", e)
+			r.Network, r.OK, r.Error = installDeno(ctx, a, p)
+			if r.OK {
+				if e := a.view.MarkInstalled(p); e != nil {
+					log.Warn("package installed, but not recorded: the next start installs it again", "package", r.Package, "err", e)
+				}
 			}
 		}
 		r.Duration = float64(time.Since(t0).Microseconds()) / 1000
-		if r.OK {
-			log.Info("package ready", "package", r.Package, "cached", r.Cached, "view", a.view.Name, "ms", r.Duration)
-		} else {
-			log.Warn("package NOT installed; code importing it will fail", "package", r.Package, "view", a.view.Name, "err", r.Error)
-		}
 		results = append(results, r)
 	}
+	results = append(results, installPython(ctx, a, force, log)...)
+	for _, r := range results {
+		if r.OK {
+			log.Info("package ready", "package", r.Package, "cached", r.Cached, "view", a.view.Name, "ms", r.Duration, "network", networkSummary(r.Network))
+		} else {
+			log.Warn("package NOT installed; code importing it will fail", "package", r.Package, "view", a.view.Name, "err", r.Error, "network", networkSummary(r.Network))
+		}
+	}
 	return results
+}
+
+// installDeno runs `deno cache` for one npm: package in an install sandbox
+// that writes only the view's DENO_DIR and reaches only the registry.
+func installDeno(ctx context.Context, a *app, p deps.Package) ([]egress.Record, bool, string) {
+	rule, err := registryRule(a.registry)
+	if err != nil {
+		return nil, false, err.Error()
+	}
+	prog := ".install-" + randomName() + ".ts"
+	spec := &sandbox.InstallSpec{
+		Argv:  append([]string{a.root.DenoPath}, deps.CacheArgs(path.Join(a.root.DenoDir, prog))...),
+		Into:  sandbox.Mount{Host: a.view.Cache, Path: a.root.DenoDir},
+		Files: map[string][]byte{prog: []byte(deps.InstallProgram(p))},
+		Allow: []egress.Rule{rule},
+	}
+	if ca := hostCACerts(); ca != nil {
+		spec.Files[prog+".ca.pem"] = ca
+		spec.Env = []string{"DENO_CERT=" + path.Join(a.root.DenoDir, prog+".ca.pem")}
+	}
+	res, err := runInstall(ctx, a, spec)
+	if err != nil {
+		return nil, false, err.Error()
+	}
+	return res.Network, res.Status == sandbox.StatusSuccess, installFailure(res, nil)
+}
+
+// randomName is 64 random bits in hex: names of an install's files, so two
+// processes installing into the same view never share one.
+func randomName() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// runInstall runs one install sandbox to its end.
+func runInstall(ctx context.Context, a *app, spec *sandbox.InstallSpec) (*sandbox.Result, error) {
+	sb, err := a.runner.StartWith(ctx, sandbox.StartOptions{Install: spec})
+	if err != nil {
+		return nil, err
+	}
+	defer sb.Close()
+	return sb.Run(ctx, sandbox.Job{Timeout: installTimeout}), nil
+}
+
+// networkSummary is an install's door decisions for the log: each
+// destination once, "allowed" or "refused", e.g. "pypi.org:443 allowed,
+// evil.test refused".
+func networkSummary(recs []egress.Record) string {
+	var out []string
+	for _, r := range recs {
+		s := destination(r) + " refused"
+		if r.Allowed {
+			s = destination(r) + " allowed"
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// destination is a record's host:port, or its host for a DNS lookup.
+func destination(r egress.Record) string {
+	if r.Port == 0 {
+		return r.Host
+	}
+	return net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
+}
+
+// installFailure is why an install failed ("" when it succeeded): the end
+// of its stderr, then what the door refused (an install may reach only its
+// registry; explain names what it may reach and what to do).
+func installFailure(res *sandbox.Result, explain func(refused []string) string) string {
+	if res.Status == sandbox.StatusSuccess {
+		return ""
+	}
+	msg := strings.TrimSpace(lastLines(res.Stderr, 4))
+	if msg == "" && res.Error != nil {
+		msg = res.Error.Message
+	}
+	var refused []string
+	for _, r := range res.Network {
+		if dest := destination(r); !r.Allowed && !slices.Contains(refused, dest) {
+			refused = append(refused, dest)
+		}
+	}
+	if len(refused) > 0 && explain != nil {
+		msg = explain(refused) + "\n" + msg
+	}
+	return msg
 }
 
 // hostCACerts is the host's trust bundle, handed to deno in install
@@ -178,28 +301,6 @@ func hostCACerts() []byte {
 		}
 	}
 	return nil
-}
-
-// installOne runs `deno cache` for one package in an install sandbox.
-func installOne(ctx context.Context, a *app, p deps.Package, rule egress.Rule) error {
-	sb, err := a.runner.StartWith(ctx, sandbox.StartOptions{Install: &sandbox.InstallSpec{
-		Program: deps.InstallProgram(p),
-		Allow:   []egress.Rule{rule},
-		CACerts: hostCACerts(),
-	}})
-	if err != nil {
-		return err
-	}
-	defer sb.Close()
-	res := sb.Run(ctx, sandbox.Job{Timeout: installTimeout})
-	if res.Status == sandbox.StatusSuccess {
-		return nil
-	}
-	msg := strings.TrimSpace(lastLines(res.Stderr, 4))
-	if msg == "" && res.Error != nil {
-		msg = res.Error.Message
-	}
-	return errors.New(msg)
 }
 
 func lastLines(s string, n int) string {
@@ -242,7 +343,7 @@ func cmdDepsInstall(ctx context.Context, force bool, stdout, stderr io.Writer) i
 	}
 	fmt.Fprintf(stdout, "view %s at %s\n", a.view.Name, a.view.Cache)
 	failed := 0
-	for _, r := range installPackages(ctx, a, a.registry, force, log) {
+	for _, r := range installPackages(ctx, a, force, log) {
 		state := "installed"
 		switch {
 		case !r.OK:
@@ -280,11 +381,19 @@ func loadCurrentView(ctx context.Context) (currentView, error) {
 	if cv.allow.Len() == 0 {
 		return cv, nil
 	}
-	reg, err := npmRegistry(ctx)
+	reg, index, err := packageSources(ctx, cv.allow)
 	if err != nil {
 		return cv, err
 	}
-	k, err := viewKey(ctx, cv.layout, cv.allow, reg)
+	var py *runtimes.Runtime
+	if len(cv.allow.PythonPackages()) > 0 {
+		rs, err := runtimes.Resolve(ctx, runtimes.Options{Python: s.Python, Go: config.GoOff})
+		if err != nil {
+			return cv, err
+		}
+		py = pythonRuntime(rs)
+	}
+	k, err := viewKey(ctx, cv.layout, cv.allow, reg, index, py)
 	if err != nil {
 		return cv, err
 	}
@@ -307,16 +416,38 @@ func cmdDepsStatus(ctx context.Context, stdout, stderr io.Writer) int {
 	} else {
 		current = cv.key.Name()
 		dir, installed, ok := views.Inspect(*cv.key)
-		fmt.Fprintf(&b, "view in use: %s at %s (registry %s; %s)\n", current, dir, cv.key.Registry, cv.key.Deno)
+		from := cv.key.Deno
+		if cv.key.Registry != "" {
+			from = "registry " + cv.key.Registry + "; " + from
+		}
+		fmt.Fprintf(&b, "view in use: %s at %s (%s)\n", current, dir, from)
 		if !ok {
 			fmt.Fprintln(&b, "  not created yet: `conductor deps install` (or serve) creates and fills it")
 		}
+		if cv.key.Python != "" {
+			fmt.Fprintf(&b, "  pypi: packages from %s for %s, at %s in sandboxes (read-only)\n", cv.key.PyIndex, cv.key.Python, config.PyPackagesDir)
+		}
+		dists := deps.InstalledDists(deps.PyPackagesIn(dir))
 		for _, p := range cv.allow.Packages() {
 			state := "NOT installed (run `conductor deps install`)"
 			if slices.Contains(installed, p) {
 				state = "installed"
+				if d, ok := deps.FindDist(dists, p); ok {
+					state += " (" + d.Name + " " + d.Version + ")"
+				}
 			}
 			fmt.Fprintf(&b, "  %-40s %s\n", p.Specifier(), state)
+		}
+		if len(cv.allow.PythonPackages()) > 0 && len(installed) > 0 {
+			var others []string
+			for _, d := range dists {
+				if _, err := cv.allow.CheckPython(d.Name); err != nil {
+					others = append(others, d.Name+" "+d.Version)
+				}
+			}
+			if len(others) > 0 {
+				fmt.Fprintf(&b, "  with their dependencies: %s\n", strings.Join(others, ", "))
+			}
 		}
 	}
 	list, legacy, err := views.List(ctx)

@@ -181,6 +181,17 @@ func packagesCheck(ctx context.Context) check {
 	}
 	dir, installed, _ := deps.NewViews(cv.layout.deps).Inspect(*cv.key)
 	c.Detail = fmt.Sprintf("cache view %s (only these packages and their dependencies): %d of %d installed", dir, len(installed), cv.allow.Len())
+	if dists := deps.InstalledDists(deps.PyPackagesIn(dir)); len(cv.allow.PythonPackages()) > 0 {
+		var py []string
+		for _, p := range cv.allow.PythonPackages() {
+			v := "not installed"
+			if d, ok := deps.FindDist(dists, p); ok && slices.Contains(installed, p) {
+				v = d.Version
+			}
+			py = append(py, p.Name+" "+v)
+		}
+		c.Detail += fmt.Sprintf("; pypi: %s (from %s)", strings.Join(py, ", "), cv.key.PyIndex)
+	}
 	if len(installed) < cv.allow.Len() {
 		c.Detail += "; serve installs the rest at start"
 		c.Fix = "or run `conductor deps install` now; `conductor deps status` lists them"

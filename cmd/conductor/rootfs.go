@@ -28,8 +28,9 @@ import (
 // The runtimes of execute_code (package runtimes: Python when the host has
 // one or MCP_CONDUCTOR_PYTHON names one; Go likewise with MCP_CONDUCTOR_GO,
 // its seeded build cache kept in <data dir>/gocache and built there the first
-// time) add their programs, and the root gets the mount point of the per-run
-// working directory, config.WorkDir.
+// time) add their programs, and the root gets the mount points of the per-run
+// working directory, config.WorkDir, and of the allowlist's pypi: packages,
+// config.PyPackagesDir.
 func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Options, *tools.Set, *runtimes.Set, error) {
 	ts, err := tools.Resolve(ctx, s.Tools, tools.Options{})
 	if err != nil {
@@ -50,7 +51,7 @@ func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Opt
 		Deno:        l.deno,
 		Programs:    append(ts.Programs(), rs.Programs()...),
 		Bootstrap:   map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap},
-		MountPoints: []string{config.WorkDir},
+		MountPoints: []string{config.WorkDir, config.PyPackagesDir},
 	}
 	if s.Workspace != "" {
 		o.MountPoints = append(o.MountPoints, s.Workspace)

@@ -50,7 +50,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	if a.allow.Len() > 0 {
 		// Step 1 of the two-step install; failures are per package and do
 		// not stop the server from serving the packages that installed.
-		installPackages(ctx, a, a.registry, false, log)
+		installPackages(ctx, a, false, log)
 		pruneViews(ctx, a, log)
 	}
 	if a.upstream != nil {
