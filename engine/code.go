@@ -123,6 +123,7 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 	if err := CheckFiles(files, limits); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
+	files = append(files, e.importCheck(rt, files, path.Dir(req.Entrypoint.Name), "")...)
 	res, err := e.launch(ctx, rt, files, req.Entrypoint.Name, "", req.Timeout, req.OnOutput)
 	if err != nil {
 		return nil, err

@@ -28,8 +28,19 @@ import (
 // and the working directory's mount point, as conductor builds it.
 func newCodeEngine(t *testing.T) *Engine {
 	t.Helper()
+	return newPythonEngine(t, "", nil)
+}
+
+// newPythonEngine is newCodeEngine with the interpreter python ("" = python3 on PATH) and
+// mutate applied to the engine's options.
+func newPythonEngine(t *testing.T, python string, mutate func(*Options)) *Engine {
+	t.Helper()
 	ca := tools.HostCABundle()
-	rs, err := runtimes.Resolve(context.Background(), runtimes.Options{DenoPath: "/usr/bin/deno", Memory: 512 << 20, CABundle: ca})
+	ro := runtimes.Options{DenoPath: "/usr/bin/deno", Memory: 512 << 20, CABundle: ca}
+	if python != "" {
+		ro.Python, ro.Go = python, config.GoOff // a root for that Python only
+	}
+	rs, err := runtimes.Resolve(context.Background(), ro)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +60,9 @@ func newCodeEngine(t *testing.T) *Engine {
 		o.Sandboxes = r
 		o.Runtimes = rs
 		o.MaxTimeout = testenv.Scale(120 * time.Second) // the hostile rows scale their limits on slow hosts
+		if mutate != nil {
+			mutate(o)
+		}
 	})
 }
 

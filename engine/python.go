@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,10 +21,14 @@ var ErrNoPython = errors.New("python is not available")
 
 // PythonRequest is one run_python_code call.
 type PythonRequest struct {
-	Code     string
-	Timeout  time.Duration   // 0 = the default timeout
-	Globals  json.RawMessage // a JSON object, or nil: read-only names in the code
-	OnOutput func(stream string, chunk []byte)
+	Code    string
+	Timeout time.Duration   // 0 = the default timeout
+	Globals json.RawMessage // a JSON object, or nil: read-only names in the code
+	// Dependencies are PyPI distribution names (pyyaml, PyYAML, pyyaml==6.0.1); each must be on
+	// the allowlist (deps.Allowlist.CheckPython). Informational otherwise: the admin installs the
+	// allowed packages (conductor deps install), a run installs nothing.
+	Dependencies []string
+	OnOutput     func(stream string, chunk []byte)
 }
 
 // In the working directory: the user's code as main.py (its name in tracebacks and errors), and
@@ -33,19 +39,6 @@ const (
 	pyGlobalsFile = ".conductor/globals.json"
 	pyResultFile  = ".conductor/result.json"
 )
-
-// pyIdentifier matches a global's name: a Python identifier of ASCII letters, digits and _.
-func pyIdentifier(s string) bool {
-	if s == "" || s[0] >= '0' && s[0] <= '9' {
-		return false
-	}
-	for _, c := range s {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
 
 // pyOutcome is what the runner writes: a value or an error.
 type pyOutcome struct {
@@ -73,11 +66,16 @@ func (e *Engine) ExecutePython(ctx context.Context, req PythonRequest) (*Result,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
+	if err := e.checkPythonDependencies(req.Dependencies); err != nil {
+		return nil, err
+	}
+	code := File{Name: pyCodeFile, Content: req.Code}
 	files := []File{
-		{Name: pyCodeFile, Content: req.Code},
+		code,
 		{Name: pyRunnerFile, Content: runtimes.PythonRunner},
 		{Name: pyGlobalsFile, Content: string(globals)},
 	}
+	files = append(files, e.importCheck(rt, []File{code}, ".", pyResultFile)...)
 	res, err := e.launch(ctx, rt, files, pyRunnerFile, pyResultFile, req.Timeout, req.OnOutput)
 	if err != nil {
 		return nil, err
@@ -111,7 +109,7 @@ func (e *Engine) checkPython(req *PythonRequest) ([]byte, error) {
 			problems = append(problems, "globals must be a JSON object")
 		}
 		for k := range m {
-			if !pyIdentifier(k) || strings.HasPrefix(k, "__") {
+			if !runtimes.PyIdentifier(k) || strings.HasPrefix(k, "__") {
 				problems = append(problems, fmt.Sprintf("global %q: names must be Python identifiers (ASCII letters, digits, _; not starting with a digit or __)", k))
 			}
 		}
@@ -121,6 +119,69 @@ func (e *Engine) checkPython(req *PythonRequest) ([]byte, error) {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	return globals, nil
+}
+
+// checkPythonDependencies checks run_python_code's dependencies against the allowlist; a refusal
+// names it.
+func (e *Engine) checkPythonDependencies(names []string) error {
+	var problems []string
+	for _, d := range names {
+		if _, err := e.o.Allowlist.CheckPython(d); err != nil {
+			problems = append(problems, fmt.Sprintf("dependency: %v", err))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrDependency, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// importCheck is the file with which rt's interpreter checks the run's imports before it runs
+// anything (Runtime.ImportCheck; none for a runtime without): the files of rt's languages among
+// files, whose own modules are in dir (the program's sys.path[0]); with result, a refusal is the
+// outcome written there (run_python_code's), else the program's failure.
+func (e *Engine) importCheck(rt *runtimes.Runtime, files []File, dir, result string) []File {
+	if rt.ImportCheck == "" {
+		return nil
+	}
+	spec := runtimes.ImportSpec{Files: []string{}, Dir: dir, Allowed: e.o.Allowlist.PythonAllowed(), Result: result}
+	for _, f := range files {
+		if slices.ContainsFunc(rt.Languages, func(l runtimes.Language) bool { return slices.Contains(l.Extensions, path.Ext(f.Name)) }) {
+			spec.Files = append(spec.Files, f.Name)
+		}
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		panic(err) // strings only
+	}
+	return []File{{Name: rt.ImportCheck, Content: string(b)}}
+}
+
+// PythonImports is one sentence for the model: what Python code may import here.
+func (e *Engine) PythonImports() string {
+	rt, _, ok := e.o.Runtimes.Language("python")
+	if !ok {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("Imports: the standard library")
+	if n := len(rt.Modules); n > 0 {
+		const shown = 12
+		fmt.Fprintf(&b, "; the interpreter's packages (%s", strings.Join(rt.Modules[:min(n, shown)], ", "))
+		if n > shown {
+			fmt.Fprintf(&b, " and %d more", n-shown)
+		}
+		b.WriteString(")")
+	}
+	if pkgs := e.o.Allowlist.PythonPackages(); len(pkgs) > 0 {
+		names := make([]string, len(pkgs))
+		for i, p := range pkgs {
+			names[i] = p.Name + p.Version
+		}
+		fmt.Fprintf(&b, "; the allowed PyPI packages (%s; list them in dependencies)", strings.Join(names, ", "))
+	}
+	b.WriteString(". Any other import is refused before the code runs, naming its line.")
+	return b.String()
 }
 
 // applyOutcome turns the runner's outcome (the launcher's ReturnValue, the result file's text as a

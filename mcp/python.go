@@ -23,6 +23,8 @@ type PythonInput struct {
 	PythonCode string          `json:"python_code" jsonschema:"Python 3 code, run as a module: top-level await works; the value of the last expression statement is returnValue."`
 	Timeout    int64           `json:"timeout,omitempty" jsonschema:"Timeout in milliseconds."`
 	Globals    json.RawMessage `json:"globals,omitempty" jsonschema:"A JSON object; each key becomes a read-only name in the code (JSON objects arrive as dicts, arrays as lists)."`
+	// Dependencies mirrors run_deno_code's: checked, never installed by a call.
+	Dependencies []string `json:"dependencies,omitempty" jsonschema:"PyPI distribution names the code needs (e.g. pyyaml); each must be one of the server's allowed packages, which the admin has installed. Omit the version to get the one the server pins."`
 }
 
 func pythonSchemas() (in, out *jsonschema.Schema, err error) {
@@ -34,6 +36,10 @@ func pythonSchemas() (in, out *jsonschema.Schema, err error) {
 	}
 	// A plain type, as run_deno_code's (clients build arguments from the schema's single type).
 	in.Properties["globals"] = &jsonschema.Schema{Type: "object", Description: in.Properties["globals"].Description}
+	in.Properties["dependencies"] = &jsonschema.Schema{
+		Type: "array", Items: &jsonschema.Schema{Type: "string"},
+		Description: in.Properties["dependencies"].Description,
+	}
 	if _, out, err = schemas(); err != nil {
 		return nil, nil, err
 	}
@@ -47,7 +53,8 @@ func (s *Server) pythonHandler(ctx context.Context, req *sdk.CallToolRequest, in
 	}
 	return s.call(ctx, req, summary, func(observe func(string, []byte)) (*engine.Result, error) {
 		return s.o.Engine.ExecutePython(ctx, engine.PythonRequest{
-			Code: in.PythonCode, Globals: in.Globals, Timeout: time.Duration(in.Timeout) * time.Millisecond, OnOutput: observe,
+			Code: in.PythonCode, Globals: in.Globals, Dependencies: in.Dependencies,
+			Timeout: time.Duration(in.Timeout) * time.Millisecond, OnOutput: observe,
 		})
 	})
 }
@@ -58,8 +65,8 @@ func (s *Server) pythonDescription() string {
 	b.WriteString("Run Python 3 code in a fresh hardened sandbox that is destroyed afterwards (nothing persists between calls). " +
 		"Returns stdout, stderr, the value of the last expression statement as returnValue (JSON; other Python values are " +
 		"tagged with $type: tuple, set, bytes, bigint, datetime, decimal, dataclass, exception, object with its class, circular), " +
-		"and a structured error with the line and column in your code. Top-level await works. " +
-		"Only the standard library (and the packages the admin installed in the interpreter's environment, if any). ")
+		"and a structured error with the line and column in your code. Top-level await works. ")
+	b.WriteString(s.o.Engine.PythonImports() + " ")
 	if s.o.Network != "" {
 		fmt.Fprintf(&b, "Network (enforced by the server below Python): %s. ", s.o.Network)
 	} else {

@@ -27,6 +27,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -81,6 +82,34 @@ type Runtime struct {
 	// admin's pypi: packages, in an install sandbox (see PipInRoot). nil: this interpreter has
 	// no pip, so pypi: packages cannot be installed for it.
 	Pip []string
+	// ImportCheck, when set, is the working-directory file (ImportSpec, JSON) the pre-started
+	// interpreter reads before it runs the entrypoint: which of the run's files to check and what
+	// to say when an import is refused. The engine writes it for every run of this runtime.
+	ImportCheck string
+	// Base are the directories of the interpreter's base environment (baseEnvironment), in the
+	// root at their host paths; Modules are the top-level modules there, for the tool's
+	// description.
+	Base, Modules []string
+}
+
+// PythonImportCheck is Python's Runtime.ImportCheck.
+const PythonImportCheck = ".conductor/imports.json"
+
+// ImportSpec is what a run's import check reads (Runtime.ImportCheck). warm.py checks, before it
+// runs the entrypoint, that every absolute import in Files names a module the sandbox has: see
+// warm.py for the rule.
+type ImportSpec struct {
+	// Files are the request's Python files, relative to the working directory.
+	Files []string `json:"files"`
+	// Dir is the program's sys.path[0] (where its own modules are), relative to the working
+	// directory.
+	Dir string `json:"dir"`
+	// Allowed ends a refusal: what may be imported (deps.Allowlist.PythonAllowed).
+	Allowed string `json:"allowed"`
+	// Result, when set, is the file of run_python_code's outcome: a refusal is written there as
+	// its error, {"error": {...}} (engine.pyOutcome), and the interpreter exits 0; without it the
+	// refusal goes to stderr as Python words an error, and the interpreter exits 1.
+	Result string `json:"result,omitempty"`
 }
 
 // pythonWarm is Python's pre-started interpreter's program (Runtime.Warm).
@@ -225,24 +254,98 @@ func (s *Set) Names() []string {
 	return out
 }
 
-// pythonProbe prints what the root needs of an interpreter: the executable as python sees it,
-// its version, the venv it runs in (prefix != base_prefix), the standard library, and the
-// site-packages directories.
-const pythonProbe = `import sys, sysconfig
+// pythonProbe prints, as one JSON object, what the root needs of an interpreter: the executable
+// as python sees it, its version, the venv it runs in (prefix != base_prefix), the standard
+// library, whether it is EXTERNALLY-MANAGED (PEP 668), and its site directories that exist.
+const pythonProbe = `import json, os, site, sys, sysconfig
 p = sysconfig.get_paths()
-print(sys.executable)
-print("Python " + sys.version.split()[0])
-print(sys.prefix if sys.prefix != sys.base_prefix else "")
-print(p["stdlib"])
-print(p["platstdlib"])
-print(p["purelib"])
-print(p["platlib"])
+print(json.dumps({
+    "executable": sys.executable, "version": "Python " + sys.version.split()[0],
+    "venv": sys.prefix if sys.prefix != sys.base_prefix else "",
+    "stdlib": [p["stdlib"], p["platstdlib"]],
+    "managed": os.path.isfile(os.path.join(p["stdlib"], "EXTERNALLY-MANAGED")),
+    "site": [d for d in site.getsitepackages() if os.path.isdir(d)],
+}))
 `
+
+// probe is what pythonProbe prints.
+type probe struct {
+	Executable string   `json:"executable"`
+	Version    string   `json:"version"`
+	Venv       string   `json:"venv"`
+	Stdlib     []string `json:"stdlib"`
+	Managed    bool     `json:"managed"`
+	Site       []string `json:"site"`
+}
 
 // stdlibSkipped are entries of the standard library the root leaves out: its own test suite
 // (123 MB here), the Tk IDE and demos, pip's bundled wheels, the static library and build files,
-// and the base interpreter's site-packages (a venv brings the packages code may use).
-var stdlibSkipped = []string{"site-packages", "test", "idlelib", "turtledemo", "tkinter", "ensurepip", "lib2to3"}
+// and the site directories inside it (site-packages, Debian's dist-packages): those that belong to
+// the base environment come in as such, the others (a venv's base interpreter's) not at all.
+var stdlibSkipped = []string{"site-packages", "dist-packages", "test", "idlelib", "turtledemo", "tkinter", "ensurepip", "lib2to3"}
+
+// baseEnvironment returns the directories of the packages code may import besides the standard
+// library and the allowed PyPI packages: the interpreter's own environment, read-only in the root
+// at their host paths and on sys.path as the interpreter puts them there (site, with -s: no user
+// site-packages). Which environment that is depends on who manages it:
+//
+//   - a venv (MCP_CONDUCTOR_PYTHON=/path/venv/bin/python): its site-packages, and the system's
+//     too when it was made with --system-site-packages: what the admin built the venv for;
+//   - a distribution's Python marked EXTERNALLY-MANAGED (PEP 668; Debian's /usr/bin/python3):
+//     its site directories that exist (/usr/lib/python3/dist-packages, where python3-yaml and
+//     python3-numpy are, /usr/lib/python3.X/dist-packages and /usr/local/lib/python3.X/dist-packages),
+//     which only the package manager, or an admin overriding PEP 668, changes;
+//   - any other interpreter (pyenv's, a python.org or self-built one): none. Its site-packages is
+//     pip's default target for whatever anyone on the machine installed — pip and setuptools at
+//     least, often far more (460 MB of unrelated packages under pyenv's 3.11 on the machine this
+//     was written on) — not a set an admin chose for sandboxed code. An admin who wants packages
+//     with such an interpreter makes a venv of it, or allows pypi: packages.
+//
+// Every ELF file in these directories (a compiled extension) brings its shared-library closure
+// into the root, as any program's data does (rootfs.Program.Data): numpy's BLAS, libyaml.
+func baseEnvironment(pr probe) []string {
+	if pr.Venv == "" && !pr.Managed {
+		return nil
+	}
+	return pr.Site
+}
+
+// topLevelModules lists the importable top-level names in dirs, sorted, without private ones
+// (a leading _): modules (name.py, name.*.so) and packages (a directory with an identifier's name).
+func topLevelModules(dirs []string) []string {
+	var out []string
+	for _, d := range dirs {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			name := e.Name()
+			if e.IsDir() {
+				if !PyIdentifier(name) {
+					continue
+				}
+			} else if base, ext, ok := strings.Cut(name, "."); ok && (ext == "py" || ext == "so" || strings.HasSuffix(ext, ".so")) && PyIdentifier(base) {
+				name = base
+			} else {
+				continue
+			}
+			if !strings.HasPrefix(name, "_") && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// PyIdentifier reports whether s is a Python identifier of ASCII letters, digits and _ (module
+// names are, in practice; so are the globals the engine accepts).
+func PyIdentifier(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // resolvePython finds the Python to offer, or none.
 func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
@@ -258,21 +361,25 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 		}
 		exe = p
 	}
+	var pr probe
 	lines, err := outputLines(ctx, exe, "-E", "-s", "-c", pythonProbe)
-	if err != nil || len(lines) < 7 {
+	if err == nil && len(lines) == 1 {
+		err = json.Unmarshal([]byte(lines[0]), &pr)
+	}
+	if err != nil || len(lines) != 1 || len(pr.Stdlib) != 2 {
 		if !configured {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("%w: %s=%s does not run as a Python 3 interpreter (%v); fix or unset it", ErrNotInstalled, config.VarPython, o.Python, err)
 	}
-	inRoot, version, venv := lines[0], lines[1], lines[2]
-	host, err := filepath.EvalSymlinks(inRoot)
-	if err != nil || !filepath.IsAbs(inRoot) {
-		return nil, fmt.Errorf("%w: %s: sys.executable %q: %v", ErrNotInstalled, config.VarPython, inRoot, err)
+	host, err := filepath.EvalSymlinks(pr.Executable)
+	if err != nil || !filepath.IsAbs(pr.Executable) {
+		return nil, fmt.Errorf("%w: %s: sys.executable %q: %v", ErrNotInstalled, config.VarPython, pr.Executable, err)
 	}
-	prog := rootfs.Program{Host: host, Path: filepath.Clean(inRoot)}
+	prog := rootfs.Program{Host: host, Path: filepath.Clean(pr.Executable)}
+	base := baseEnvironment(pr)
 	seen := map[string]bool{}
-	for _, dir := range lines[3:5] {
+	for _, dir := range pr.Stdlib {
 		if seen[dir] || dir == "" {
 			continue
 		}
@@ -282,10 +389,11 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 			return nil, fmt.Errorf("%w: %s: standard library %s: %v", ErrNotInstalled, config.VarPython, dir, err)
 		}
 		for _, e := range ents {
-			if slices.Contains(stdlibSkipped, e.Name()) || strings.HasPrefix(e.Name(), "config-") {
+			p := filepath.Join(dir, e.Name())
+			if slices.Contains(stdlibSkipped, e.Name()) || strings.HasPrefix(e.Name(), "config-") || slices.Contains(base, p) {
 				continue
 			}
-			prog.Data = append(prog.Data, filepath.Join(dir, e.Name()))
+			prog.Data = append(prog.Data, p)
 		}
 	}
 	var caVars []string
@@ -293,13 +401,13 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 		prog.Data = append(prog.Data, o.CABundle)
 		caVars = []string{"SSL_CERT_FILE"}
 	}
-	if venv != "" {
-		prog.Data = append(prog.Data, filepath.Join(venv, "pyvenv.cfg"))
-		for _, dir := range lines[5:7] {
-			if !seen[dir] {
-				seen[dir] = true
-				prog.Data = append(prog.Data, dir)
-			}
+	if pr.Venv != "" {
+		prog.Data = append(prog.Data, filepath.Join(pr.Venv, "pyvenv.cfg"))
+	}
+	for _, dir := range base {
+		if !seen[dir] {
+			seen[dir] = true
+			prog.Data = append(prog.Data, dir)
 		}
 	}
 	rt := &Runtime{
@@ -311,11 +419,16 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 		// drop the script's directory from sys.path, and the request's other files are
 		// modules the entrypoint imports. -u: output is not buffered, so a run cut by its timeout
 		// still shows what it printed.
-		Argv:    []string{prog.Path, "-E", "-s", "-B", "-u"},
-		Warm:    []string{prog.Path, "-E", "-s", "-B", "-u", "-c", pythonWarm},
-		Env:     []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"},
-		Version: version,
-		CAVars:  caVars,
+		Argv: []string{prog.Path, "-E", "-s", "-B", "-u"},
+		// The pre-started interpreter puts config.PyPackagesDir on sys.path after the standard
+		// library and the base environment, and checks a run's imports (ImportCheck).
+		Warm:        []string{prog.Path, "-E", "-s", "-B", "-u", "-c", pythonWarm, config.PyPackagesDir, PythonImportCheck},
+		ImportCheck: PythonImportCheck,
+		Env:         []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"},
+		Version:     pr.Version,
+		CAVars:      caVars,
+		Base:        base,
+		Modules:     topLevelModules(base),
 	}
 	addPip(ctx, exe, rt)
 	return rt, nil

@@ -1,14 +1,144 @@
 # conductor's pre-started Python (Runtime.Warm): started with the interpreter's own flags while
-# the sandbox boots, it waits for the entrypoint's name on stdin, then runs that file as
-# `python <file>` would: sys.argv, sys.path[0] (the file's directory), a fresh __main__ module
-# with __file__, the exit status, and a traceback that starts at the file's own frame.
+# the sandbox boots, it waits for the entrypoint's name on stdin, checks the run's imports
+# (Runtime.ImportCheck), then runs that file as `python <file>` would: sys.argv, sys.path[0] (the
+# file's directory), a fresh __main__ module with __file__, the exit status, and a traceback that
+# starts at the file's own frame.
 main_names = dict(globals())  # what this interpreter gives a __main__ module before it runs
 import os
 import sys
 
-# What run_python_code's runner (pyrun.py) needs, loaded while the sandbox boots, not per request.
-import ast  # noqa: F401
-import json  # noqa: F401
+# What run_python_code's runner (pyrun.py) and the import check need, loaded while the sandbox
+# boots, not per request.
+import ast
+import importlib.machinery
+import json
+import site
+
+# argv: config.PyPackagesDir, where the allowed PyPI packages are, and the import check's file
+# (Runtime.ImportCheck). The packages go on sys.path after the standard library and the base
+# environment (site put those there), whether or not this server has any; site also reads the
+# .pth files of the packages installed there.
+packages_dir, import_check = (sys.argv[1:] + ["", ""])[:2]
+if packages_dir:
+    site.addsitedir(packages_dir)
+
+# The import check. Before the program runs, every absolute import statement (`import x.y`,
+# `from x import y`, at any depth: in functions, classes, branches) of the request's Python files
+# must name a top-level module the sandbox has: the standard library (sys.stdlib_module_names,
+# built-in modules, and whatever is loaded already, __main__ among them), the interpreter's base environment, the allowed PyPI packages, or the
+# request's own files — found the way the import itself would find it (PathFinder over the
+# program's sys.path), without importing anything. Otherwise the run is refused at the first such
+# import, with its line and column, naming what may be imported. Not checked:
+#   - relative imports (from . import x): the request's own package;
+#   - an import written inside the body of a `try` whose handlers catch ImportError (also
+#     ModuleNotFoundError, Exception, BaseException, a bare except), inside `with
+#     suppress(ImportError)`, or under `if TYPE_CHECKING:`: the code is ready for it to fail,
+#     or never runs it;
+#   - dynamic imports (importlib.import_module, __import__, exec): they raise ModuleNotFoundError
+#     when they run, as the root holds nothing else.
+# A file that does not parse is left to Python, which reports its syntax error when it runs it.
+
+IMPORT_GUARDS = frozenset(("ImportError", "ModuleNotFoundError", "Exception", "BaseException"))
+TRY_NODES = tuple(t for t in (getattr(ast, "Try", None), getattr(ast, "TryStar", None)) if t)
+
+
+def node_name(n):
+    """The last name of a Name or dotted Attribute expression, else None."""
+    if isinstance(n, ast.Name):
+        return n.id
+    if isinstance(n, ast.Attribute):
+        return n.attr
+    return None
+
+
+def catches_import_error(types_):
+    """Whether an except clause's type expression catches ImportError (None: a bare except)."""
+    if types_ is None:
+        return True
+    elts = types_.elts if isinstance(types_, ast.Tuple) else [types_]
+    return any(node_name(t) in IMPORT_GUARDS for t in elts)
+
+
+def guarded_body(node):
+    """The statements of node that an ImportError raised in them does not escape, or never run."""
+    if isinstance(node, TRY_NODES) and any(catches_import_error(h.type) for h in node.handlers):
+        return node.body
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        for item in node.items:
+            call = item.context_expr
+            if isinstance(call, ast.Call) and node_name(call.func) == "suppress" and any(
+                    catches_import_error(a) for a in call.args):
+                return node.body
+    if isinstance(node, ast.If) and node_name(node.test) == "TYPE_CHECKING":
+        return node.body
+    return ()
+
+
+def checked_imports(tree):
+    """(top-level module, node) of every absolute import the check covers, in source order;
+    node has the position (an import's alias, from 3.10; else its statement)."""
+    found = []
+    todo = [(tree, False)]
+    while todo:
+        node, guarded = todo.pop()
+        if not guarded and isinstance(node, ast.Import):
+            for a in node.names:
+                found.append((a.name.partition(".")[0], a if hasattr(a, "lineno") else node))
+        elif not guarded and isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module.partition(".")[0], node))
+        inner = {id(s) for s in guarded_body(node)}
+        todo.extend((c, guarded or id(c) in inner) for c in ast.iter_child_nodes(node))
+    found.sort(key=lambda f: (f[1].lineno, f[1].col_offset))
+    return found
+
+
+def import_refusals(spec):
+    """(file, source, module, node) of each refused import of the spec's files, in order."""
+    have = set(getattr(sys, "stdlib_module_names", ())) | set(sys.builtin_module_names)
+    have.update(m.partition(".")[0] for m in list(sys.modules))  # loaded already: __main__, site's
+    path = [os.path.join(os.getcwd(), spec["dir"])] + sys.path[1:]
+    known = {}
+    for name in spec["files"]:
+        try:
+            with open(name, "rb") as f:
+                source = f.read()
+            tree = ast.parse(source, name)
+        except (OSError, SyntaxError, ValueError):
+            continue
+        for top, node in checked_imports(tree):
+            if top not in known:
+                known[top] = top in have or importlib.machinery.PathFinder.find_spec(top, path) is not None
+            if not known[top]:
+                yield name, source, top, node
+
+
+def refuse_imports(spec):
+    """Reports the first refused import and ends the run; returns when nothing is refused."""
+    refused = list(import_refusals(spec))
+    if not refused:
+        return
+    name, source, top, node = refused[0]
+    lines = source.splitlines()
+    text = lines[node.lineno - 1] if node.lineno <= len(lines) else b""
+    column = len(text[:node.col_offset].decode("utf-8", "replace")) + 1
+    end = getattr(node, "end_col_offset", None) if getattr(node, "end_lineno", None) == node.lineno else None
+    width = len(text[node.col_offset:end].decode("utf-8", "replace").rstrip()) if end else 1
+    others = sorted({r[2] for r in refused} - {top})
+    message = "No module named %r: the import was refused before the code ran (nothing in this sandbox provides it)%s. %s" % (
+        top, "; also refused: " + ", ".join(map(repr, others)) if others else "", spec["allowed"])
+    shown = name if spec.get("result") else os.path.join(os.getcwd(), name)
+    line = text.decode("utf-8", "replace")
+    stack = '  File "%s", line %d\n    %s\n    %s%s\nModuleNotFoundError: %s\n' % (
+        shown, node.lineno, line.strip(), " " * (column - 1 - (len(line) - len(line.lstrip()))), "^" * max(width, 1), message)
+    if spec.get("result"):
+        error = {"type": "dependency", "name": "ModuleNotFoundError", "message": message,
+                 "line": node.lineno, "column": column, "stack": stack}
+        with open(spec["result"], "w", encoding="utf-8") as f:
+            json.dump({"error": error}, f)
+        sys.exit(0)
+    sys.stderr.write(stack)
+    sys.exit(1)
+
 
 name = sys.stdin.readline().rstrip("\n")
 if not name:
@@ -17,7 +147,10 @@ null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(null, 0)  # the program's stdin is at end of file, as with stdin "null"
 os.close(null)
 
-import importlib.machinery
+if import_check and os.path.isfile(import_check):
+    with open(import_check, encoding="utf-8") as f:
+        refuse_imports(json.load(f))
+
 import types
 
 path = os.path.join(os.getcwd(), name)
