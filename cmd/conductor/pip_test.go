@@ -154,11 +154,9 @@ func TestPipInstall(t *testing.T) {
 		t.Errorf("doctor does not list tinypkg's installed version:\n%s\n%s", out, errOut)
 	}
 
-	// A run imports it from the read-only mount. (sys.path gets /conductor/pypi here until the
-	// Python side adds it itself.)
-	prog := `import sys
-sys.path.insert(0, "/conductor/pypi")
-import tinypkg
+	// A run imports it from the read-only mount, which is on sys.path, and the import check
+	// before the run finds it there; a module nothing provides is refused, naming the allowlist.
+	prog := `import tinypkg
 print(tinypkg.hello(), tinypkg.VALUE, tinypkg.__file__)
 for p in ("/conductor/pypi/new.py", "/conductor/pypi/tinypkg/__init__.py"):
     try:
@@ -185,12 +183,20 @@ for p in ("/conductor/pypi/new.py", "/conductor/pypi/tinypkg/__init__.py"):
 		cs, stop := startServe(t, dir, "pypi:tinypkg==1.0.0")
 		defer stop()
 		res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: "run_python_code", Arguments: map[string]any{
-			"python_code": "import sys\nsys.path.insert(0, '/conductor/pypi')\nimport tinypkg\ntinypkg.hello()"}})
+			"python_code": "import tinypkg\ntinypkg.hello()"}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if res.IsError || !strings.Contains(resultText(res), "hello from tinypkg") {
 			t.Fatalf("run_python_code importing tinypkg: %s", resultText(res))
+		}
+		res, err = cs.CallTool(context.Background(), &sdk.CallToolParams{Name: "run_python_code", Arguments: map[string]any{
+			"python_code": "import tinypkg\nimport otherpkg"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if txt := resultText(res); !res.IsError || !strings.Contains(txt, "otherpkg") || !strings.Contains(txt, "Allowed PyPI packages: pypi:tinypkg==1.0.0") {
+			t.Errorf("an import no package provides: want refused naming the allowlist, got %s", txt)
 		}
 	})
 
