@@ -47,13 +47,14 @@ type CodeRequest struct {
 }
 
 // LauncherOptions are what a launcher sandbox for rt is started with: its deno may run rt's
-// program and read and write the working directory, nothing else; never the model's choice.
+// program, read and write the working directory and read its own environment (the sandbox's, which
+// the program inherits; node:child_process reads it), nothing else; never the model's choice.
 func LauncherOptions(rt *runtimes.Runtime, workDirSize int64) sandbox.StartOptions {
 	if workDirSize <= 0 {
 		workDirSize = DefaultWorkDirSize
 	}
 	so := sandbox.StartOptions{
-		DenoFlags: []string{"--allow-read=" + config.WorkDir, "--allow-write=" + config.WorkDir, "--allow-run=" + rt.Program()},
+		DenoFlags: []string{"--allow-read=" + config.WorkDir, "--allow-write=" + config.WorkDir, "--allow-env", "--allow-run=" + rt.Program()},
 		WorkDir:   &sandbox.WorkDir{Path: config.WorkDir, Size: workDirSize, Exec: rt.Exec},
 	}
 	if len(rt.Warm) > 0 {
@@ -83,6 +84,9 @@ type launch struct {
 	Entry string            `json:"entry,omitempty"` // the entrypoint's name, for a pre-started interpreter
 	// Result names the file (in Dir) whose text the launcher returns when the program succeeds.
 	Result string `json:"result,omitempty"`
+	// MCPMaxLine, when set, makes the launcher relay a pre-started interpreter's mcpFactory calls
+	// (see launcher.ts), accepting request lines of up to this many bytes.
+	MCPMaxLine int64 `json:"mcpMaxLine,omitempty"`
 }
 
 // MarshalJSON of File: the launcher's field names.
@@ -123,7 +127,7 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 	if err := CheckFiles(files, limits); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
-	res, err := e.launch(ctx, rt, files, req.Entrypoint.Name, "", req.Timeout, req.OnOutput)
+	res, err := e.launch(ctx, rt, files, req.Entrypoint.Name, "", false, req.Timeout, req.OnOutput)
 	if err != nil {
 		return nil, err
 	}
@@ -135,15 +139,21 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 
 // launch runs files (checked) with rt in a launcher sandbox, entry being the entrypoint; with
 // resultFile, the launcher's result is that file's text (ReturnValue, a JSON string), if the
-// program wrote it. A failed program's exit is worded in its own terms.
-func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File, entry, resultFile string, timeout time.Duration, onOutput func(string, []byte)) (*sandbox.Result, error) {
+// program wrote it. With mcp and an engine that has upstreams, the program's mcpFactory calls go
+// through the launcher to the engine's CallHandler, within its CallLimits, as run_deno_code's do.
+// A failed program's exit is worded in its own terms.
+func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File, entry, resultFile string, mcp bool, timeout time.Duration, onOutput func(string, []byte)) (*sandbox.Result, error) {
 	argv := append([]string{}, rt.Argv...)
 	if !rt.Dir {
 		argv = append(argv, entry)
 	}
-	globals, err := json.Marshal(map[string]launch{"__conductor_launch": {
-		Dir: config.WorkDir, Files: withDefaults(files, rt.Defaults), Env: runtimeEnv(rt), Argv: argv, Entry: entry, Result: resultFile,
-	}})
+	spec := launch{Dir: config.WorkDir, Files: withDefaults(files, rt.Defaults), Env: runtimeEnv(rt), Argv: argv, Entry: entry, Result: resultFile}
+	job := sandbox.Job{Code: launcher, Timeout: timeout, ResultLimit: 1 << 10, OnOutput: onOutput}
+	if mcp && e.o.Calls != nil {
+		job.Calls, job.CallLimits = e.o.Calls, e.o.CallLimits
+		spec.MCPMaxLine = relayMaxLine(e.o.CallLimits)
+	}
+	globals, err := json.Marshal(map[string]launch{"__conductor_launch": spec})
 	if err != nil {
 		return nil, fmt.Errorf("engine: launch: %w", err)
 	}
@@ -157,18 +167,27 @@ func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File,
 		return nil, err
 	}
 	defer e.teardown(sb)
-	limit := 1 << 10
+	job.Globals = globals
 	if resultFile != "" {
-		limit = 4 * sandbox.DefaultResultLimit // the file's text, escaped as a JSON string
+		job.ResultLimit = 4 * sandbox.DefaultResultLimit // the file's text, escaped as a JSON string
 	}
-	res := sb.Run(ctx, sandbox.Job{
-		Code: launcher, Globals: globals, Timeout: timeout, ResultLimit: limit, OnOutput: onOutput,
-	})
+	res := sb.Run(ctx, job)
 	describeExit(res, path.Base(rt.Program()))
 	if res.Error != nil {
 		res.Error.Stack = ""
 	}
 	return res, nil
+}
+
+// relayMaxLine is the longest request line the launcher's relay reads: one call's largest
+// request and room for the rest of the line, so a request over the limit still reaches the host,
+// whose refusal names the limit and its setting; a longer line closes the relay.
+func relayMaxLine(l sandbox.CallLimits) int64 {
+	req := l.MaxRequestBytes
+	if req <= 0 {
+		req = config.DefaultMCPMaxRequest
+	}
+	return 2*req + 64<<10
 }
 
 // withDefaults adds the runtime's default files the request does not bring (after the request's

@@ -78,7 +78,7 @@ func (e *Engine) ExecutePython(ctx context.Context, req PythonRequest) (*Result,
 		{Name: pyRunnerFile, Content: runtimes.PythonRunner},
 		{Name: pyGlobalsFile, Content: string(globals)},
 	}
-	res, err := e.launch(ctx, rt, files, pyRunnerFile, pyResultFile, req.Timeout, req.OnOutput)
+	res, err := e.launch(ctx, rt, files, pyRunnerFile, pyResultFile, true, req.Timeout, req.OnOutput)
 	if err != nil {
 		return nil, err
 	}
@@ -111,8 +111,11 @@ func (e *Engine) checkPython(req *PythonRequest) ([]byte, error) {
 			problems = append(problems, "globals must be a JSON object")
 		}
 		for k := range m {
-			if !pyIdentifier(k) || strings.HasPrefix(k, "__") {
+			switch {
+			case !pyIdentifier(k) || strings.HasPrefix(k, "__"):
 				problems = append(problems, fmt.Sprintf("global %q: names must be Python identifiers (ASCII letters, digits, _; not starting with a digit or __)", k))
+			case e.o.Calls != nil && (k == "mcpFactory" || k == "McpError"):
+				problems = append(problems, fmt.Sprintf("global %q would shadow the built-in global of that name; choose another name", k))
 			}
 		}
 		globals = req.Globals
