@@ -24,12 +24,12 @@ import (
 var launcher string
 
 // warmBoot is the boot module of a launcher sandbox whose runtime has a pre-started
-// interpreter (see warm.ts); warmSpec in it is replaced by the interpreter's command.
+// interpreter (see warm.ts); warmSpecMark in it is replaced by its warmSpec.
 //
 //go:embed warm.ts
 var warmBoot string
 
-const warmSpec = "__CONDUCTOR_WARM_SPEC__"
+const warmSpecMark = "__CONDUCTOR_WARM_SPEC__"
 
 // DefaultWorkDirSize is the size of a run's working directory unless the engine is told another.
 const DefaultWorkDirSize = 64 << 20
@@ -47,22 +47,35 @@ type CodeRequest struct {
 }
 
 // LauncherOptions are what a launcher sandbox for rt is started with: its deno may run rt's
-// program, read and write the working directory and read its own environment (the sandbox's, which
-// the program inherits; node:child_process reads it), nothing else; never the model's choice.
-func LauncherOptions(rt *runtimes.Runtime, workDirSize int64) sandbox.StartOptions {
+// program and read and write the working directory, nothing else; never the model's choice. With
+// relay (the engine has upstreams: Options.Calls), a pre-started interpreter gets the channel of
+// the launcher's mcpFactory relay (see warm.ts), and the deno may read its own environment (the
+// sandbox's, which the program inherits; node:child_process reads it).
+func LauncherOptions(rt *runtimes.Runtime, workDirSize int64, relay bool) sandbox.StartOptions {
 	if workDirSize <= 0 {
 		workDirSize = DefaultWorkDirSize
 	}
 	so := sandbox.StartOptions{
-		DenoFlags: []string{"--allow-read=" + config.WorkDir, "--allow-write=" + config.WorkDir, "--allow-env", "--allow-run=" + rt.Program()},
+		DenoFlags: []string{"--allow-read=" + config.WorkDir, "--allow-write=" + config.WorkDir, "--allow-run=" + rt.Program()},
 		WorkDir:   &sandbox.WorkDir{Path: config.WorkDir, Size: workDirSize, Exec: rt.Exec},
 	}
 	if len(rt.Warm) > 0 {
 		// The interpreter starts while the sandbox boots: a pooled sandbox holds it ready.
-		spec, _ := json.Marshal(launch{Dir: config.WorkDir, Argv: rt.Warm, Env: runtimeEnv(rt)})
-		so.Boot = strings.Replace(warmBoot, warmSpec, string(spec), 1)
+		spec, _ := json.Marshal(warmSpec{Dir: config.WorkDir, Argv: rt.Warm, Env: runtimeEnv(rt), Channel: relay})
+		so.Boot = strings.Replace(warmBoot, warmSpecMark, string(spec), 1)
+		if relay {
+			so.DenoFlags = append(so.DenoFlags, "--allow-env")
+		}
 	}
 	return so
+}
+
+// warmSpec is the boot module's global: the interpreter's command, and whether it gets a channel.
+type warmSpec struct {
+	Dir     string            `json:"dir"`
+	Argv    []string          `json:"argv"`
+	Env     map[string]string `json:"env"`
+	Channel bool              `json:"channel,omitempty"`
 }
 
 // runtimeEnv is what rt's program gets on top of the sandbox's environment.
@@ -162,7 +175,7 @@ func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File,
 		return nil, err
 	}
 	defer release()
-	sb, err := e.o.Sandboxes.StartWith(ctx, LauncherOptions(rt, e.o.WorkDirSize))
+	sb, err := e.o.Sandboxes.StartWith(ctx, LauncherOptions(rt, e.o.WorkDirSize, e.o.Calls != nil))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,6 @@
 // conductor's execute_code launcher: the module the bootstrap evaluates in a launcher sandbox.
-// Its deno may read and write only the working directory, read its environment and run only the
-// runtime's program. It writes the request's files there, runs the program (or hands the
+// Its deno may read and write only the working directory, run only the runtime's program and,
+// with the mcpFactory relay, read its environment. It writes the request's files there, runs the program (or hands the
 // entrypoint to the interpreter the sandbox started while booting, warm.ts) with its output going
 // to the sandbox's captured streams, and exits with the program's exit code.
 //
@@ -16,9 +16,10 @@ const L = (globalThis as any).__conductor_launch as {
   mcpMaxLine?: number;
 };
 type Exit = { code: number | null; signal: string | null; error?: string };
-// The runtime's pre-started interpreter, when its sandbox booted one (warm.ts).
+// The runtime's pre-started interpreter, when its sandbox booted one (warm.ts), with the relay's
+// end of its channel when it has one.
 const warm = (globalThis as any).__conductor_warm as
-  | { child: any; exited: Promise<Exit> }
+  | { start(entry: string): Promise<void>; exited: Promise<Exit>; channel: any; close(): void }
   | undefined;
 const enc = new TextEncoder();
 for (const f of L.files) {
@@ -142,18 +143,16 @@ function concat(parts: Uint8Array[], n: number): Uint8Array {
 
 let exit: Exit;
 if (warm) {
-  const channel = warm.child.stdio[3];
   const factory = (globalThis as any).mcpFactory as Factory | undefined;
-  if (channel) {
-    if (factory && L.mcpMaxLine) relay(channel, factory, L.mcpMaxLine);
-    else channel.destroy(); // the runner reads the end of file: no mcpFactory
+  if (warm.channel) {
+    if (factory && L.mcpMaxLine) relay(warm.channel, factory, L.mcpMaxLine);
+    else warm.channel.destroy(); // the runner reads the end of file: no mcpFactory
   }
   // It runs the entrypoint as argv would, once it has its name.
-  warm.child.stdin.end(L.entry + "\n");
+  await warm.start(L.entry + "\n");
   exit = await warm.exited;
   // The interpreter is gone: the relay ends with it (calls still in flight are answered to no one).
-  channel?.destroy();
-  warm.child.stdin.destroy();
+  warm.close();
   if (exit.error) throw new Error(`${L.argv[0]} could not be started: ${exit.error}`);
 } else {
   const st = await new Deno.Command(L.argv[0], {

@@ -32,6 +32,7 @@ const (
 	pyRunnerFile  = ".conductor/run.py"
 	pyGlobalsFile = ".conductor/globals.json"
 	pyResultFile  = ".conductor/result.json"
+	pyFactoryFile = ".conductor/mcp.py" // the mcpFactory client, on a server with upstreams
 )
 
 // pyIdentifier matches a global's name: a Python identifier of ASCII letters, digits and _.
@@ -77,6 +78,9 @@ func (e *Engine) ExecutePython(ctx context.Context, req PythonRequest) (*Result,
 		{Name: pyCodeFile, Content: req.Code},
 		{Name: pyRunnerFile, Content: runtimes.PythonRunner},
 		{Name: pyGlobalsFile, Content: string(globals)},
+	}
+	if e.o.Calls != nil {
+		files = append(files, File{Name: pyFactoryFile, Content: runtimes.PythonFactory})
 	}
 	res, err := e.launch(ctx, rt, files, pyRunnerFile, pyResultFile, true, req.Timeout, req.OnOutput)
 	if err != nil {

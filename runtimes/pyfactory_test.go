@@ -14,11 +14,11 @@ import (
 	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
 
-// factoryDriver loads the runner as a module, opens mcpFactory on fd 3 as the runner does before
-// the user's code runs, makes calls and prints what they returned or raised as one JSON line.
+// factoryDriver loads the client (PythonFactory) as the runner does, opens mcpFactory on fd 3 as
+// the runner does before the user's code runs, makes calls and prints what they returned or raised as one JSON line.
 const factoryDriver = `
 import asyncio, json, sys
-ns = {"__name__": "pyrun", "__file__": "/nonexistent/.conductor/run.py"}
+ns = {"__name__": "conductor_mcp"}
 exec(json.loads(sys.argv[1]), ns)
 f = ns["open_factory"]()
 McpError = ns["McpError"]
@@ -57,7 +57,7 @@ func startFactoryDriver(t *testing.T) (relay *os.File, output func() string) {
 		t.Fatal(err)
 	}
 	relay, child := os.NewFile(uintptr(fds[0]), "relay"), os.NewFile(uintptr(fds[1]), "runner")
-	src, _ := json.Marshal(PythonRunner)
+	src, _ := json.Marshal(PythonFactory)
 	cmd := exec.Command(py, "-E", "-s", "-B", "-c", factoryDriver, string(src))
 	cmd.ExtraFiles = []*os.File{child}
 	var stdout, stderr testenv.SyncBuffer
@@ -184,7 +184,7 @@ func TestPythonFactoryNoChannel(t *testing.T) {
 	if err != nil {
 		testenv.Unavailable(t, "no python3 on PATH: %v", err)
 	}
-	src, _ := json.Marshal(PythonRunner)
+	src, _ := json.Marshal(PythonFactory)
 	out, err := exec.Command(py, "-E", "-s", "-B", "-c", factoryDriver, string(src)).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "null" {
 		t.Errorf("without fd 3: %v %q, want null", err, out)
