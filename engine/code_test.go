@@ -28,23 +28,7 @@ import (
 // and the working directory's mount point, as conductor builds it.
 func newCodeEngine(t *testing.T) *Engine {
 	t.Helper()
-	ca := tools.HostCABundle()
-	rs, err := runtimes.Resolve(context.Background(), runtimes.Options{DenoPath: "/usr/bin/deno", Memory: 512 << 20, CABundle: ca})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, ok := rs.Language("python"); !ok {
-		testenv.Unavailable(t, "no python3 on PATH: the Python runtime cannot be tested here")
-	}
-	r := sandboxtest.RunnerWithRoot(t, func(o *rootfs.Options) {
-		o.Programs = rs.Programs()
-		o.MountPoints = []string{config.WorkDir}
-	}, func(o *sandbox.Options) {
-		// As conductor names the bundle the runtimes brought (cmd/conductor caBundle).
-		if ca != "" {
-			o.CABundle, o.CABundleEnv = ca, rs.CAVars()
-		}
-	})
+	rs, r := sandboxtest.PythonRunner(t)
 	return newEngine(t, func(o *Options) {
 		o.Sandboxes = r
 		o.Runtimes = rs

@@ -1,8 +1,8 @@
 // conductor's execute_code launcher: the module the bootstrap evaluates in a launcher sandbox.
 // Its deno may read and write only the working directory, run only the runtime's program and,
-// with the mcpFactory relay, read its environment. It writes the request's files there, runs the program (or hands the
-// entrypoint to the interpreter the sandbox started while booting, warm.ts) with its output going
-// to the sandbox's captured streams, and exits with the program's exit code.
+// with the mcpFactory relay, read its environment. It writes the request's files there, runs the
+// program (or hands the entrypoint to the interpreter the sandbox started while booting, warm.ts)
+// with its output going to the sandbox's captured streams, and exits with the program's exit code.
 //
 // With mcpFactory (run_python_code on a server with upstreams), it relays the interpreter's
 // calls: see relay below.

@@ -6,10 +6,11 @@
 // With channel (a server with upstreams: run_python_code's mcpFactory), the interpreter also gets
 // fd 3, one end of a socketpair whose other end the launcher holds (its relay, see launcher.ts). A
 // socketpair needs no bind, listen or connect, which the seccomp policy refuses without network;
-// only node:child_process gives a child a fourth descriptor. Loading it costs the boot ~55 ms of
-// CPU in a sandbox, so a server without upstreams starts the interpreter with Deno.Command. Node's
-// env replaces the inherited one, so the sandbox's own comes first, as Deno.Command passes it (the
-// launcher may then read its environment: --allow-env).
+// only node:child_process gives a child a fourth descriptor (Deno.Command's internal extra-stdio
+// option, which it uses, fails in the sandbox: "fd is not from BiPipe"). Loading it costs the
+// boot ~55 ms of CPU in a sandbox, so a server without upstreams starts the interpreter with
+// Deno.Command. Node's env replaces the inherited one, so the sandbox's own comes first, as
+// Deno.Command passes it (the launcher may then read its environment: --allow-env).
 type Exit = { code: number | null; signal: string | null; error?: string };
 const W: { dir: string; argv: string[]; env: Record<string, string>; channel?: boolean } = __CONDUCTOR_WARM_SPEC__;
 const enc = new TextEncoder();
