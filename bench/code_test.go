@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -92,7 +93,13 @@ func benchLanguage(b *testing.B, l codeLanguage, cold, warm *mcpServer) {
 			return warm.callTool(ctx, "run_python_code", pyArgs)
 		}}
 		pyB2B = &sample{name: fmt.Sprintf("warm run_python_code, %d b2b", codeBackToBack)}
-		all = append(all, pyWarm)
+		// On a server with upstreams the interpreter is started with the mcpFactory relay's
+		// channel (node:child_process in the launcher's boot).
+		up := upstreamServer(b)
+		upWarm := timed{&sample{name: "run_python_code, with upstreams"}, func() (time.Duration, error) {
+			return up.callTool(ctx, "run_python_code", pyArgs)
+		}}
+		all = append(all, pyWarm, upWarm)
 	}
 	// Unmeasured: page cache, the host's build cache, the warm server's
 	// pool for this language (started by its first request).
@@ -165,6 +172,20 @@ func backToBack(b *testing.B, run func() (time.Duration, error), into *sample) {
 		}
 		into.d = append(into.d, d)
 	}
+}
+
+// upstreamServer is a warm server (pool 2) with one upstream, server-everything over stdio.
+func upstreamServer(b *testing.B) *mcpServer {
+	_, bin := paths(b)
+	node, script := everythingServer(b)
+	cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{
+		"everything": map[string]any{"command": node, "args": []string{script, "stdio"}},
+	}})
+	path := filepath.Join(b.TempDir(), "mcp-config.json")
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return startServer(b, bin, "warm server with upstreams (pool 2)", "MCP_CONDUCTOR_POOL_SIZE=2", "MCP_CONDUCTOR_MAX_CONCURRENCY=4", "MCP_CONDUCTOR_MCP_CONFIG="+path)
 }
 
 // concurrently starts n runs at once and adds each one's latency to into.

@@ -20,15 +20,11 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/internal/sandboxtest"
 	"github.com/conductor-sandbox/conductor/mcp"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
-	"github.com/conductor-sandbox/conductor/rootfs"
-	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
-	"github.com/conductor-sandbox/conductor/tools"
 )
 
 // factoryRounds is how many interleaved rounds BenchmarkFactoryOverhead runs
@@ -245,7 +241,7 @@ func (f *factorySamples) report(w io.Writer, lang string, direct *sample) (overh
 func BenchmarkFactoryOverhead(b *testing.B) {
 	node, script := everythingServer(b)
 	ctx := context.Background()
-	rs, r := pythonRunner(b)
+	rs, r := sandboxtest.PythonRunner(b)
 
 	cfgJSON, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{
 		"everything": map[string]any{"command": node, "args": []string{script, "stdio"}},
@@ -394,26 +390,4 @@ func BenchmarkFactoryOverhead(b *testing.B) {
 	b.ReportMetric(pyOverhead, "python-overhead-p50-ms")
 	b.ReportMetric(pyRatio, "python-parallel3/single-p50")
 	b.ReportMetric(directRatio, "direct3/single-p50")
-}
-
-// pythonRunner is the host's Python as conductor resolves it, and a sandbox runner whose root
-// holds it and the working directory's mount point (the engine's test setup, engine/code_test.go).
-func pythonRunner(b *testing.B) (*runtimes.Set, *sandbox.Runner) {
-	ca := tools.HostCABundle()
-	rs, err := runtimes.Resolve(context.Background(), runtimes.Options{DenoPath: "/usr/bin/deno", Memory: 512 << 20, CABundle: ca})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, ok := rs.Language("python"); !ok {
-		sandboxtest.Unavailable(b, "no python3 on PATH: run_python_code's mcpFactory cannot be measured here")
-	}
-	r := sandboxtest.RunnerWithRoot(b, func(o *rootfs.Options) {
-		o.Programs = rs.Programs()
-		o.MountPoints = []string{config.WorkDir}
-	}, func(o *sandbox.Options) {
-		if ca != "" {
-			o.CABundle, o.CABundleEnv = ca, rs.CAVars()
-		}
-	})
-	return rs, r
 }
