@@ -242,6 +242,22 @@ found`, map[string]any{"cfg": s.cfgPath})
 		}
 	})
 
+	t.Run("the channel stays the runner's", func(t *testing.T) {
+		// The code's own processes do not inherit fd 3, and execute_code's Python (no mcpFactory
+		// there) finds its end closed.
+		r := s.pyRun(t, `
+import subprocess, sys
+child = subprocess.run([sys.executable, "-c", "import os; os.fstat(3)"], capture_output=True)
+[child.returncode, b"Bad file descriptor" in child.stderr]`, nil)
+		expectSuccess(t, r)
+		sameJSON(t, "a child process's fd 3", r.out["returnValue"], `[1, true]`)
+		res := s.tool(t, "execute_code", map[string]any{"language": "python", "entrypoint_code": `import os
+print(os.read(3, 10), "DENO_EXTRA_STDIO_FDS" in os.environ)`})
+		if got := toResult(t, res); got.res.IsError || got.str("stdout") != "b'' False\n" {
+			t.Errorf("execute_code's Python on a server with upstreams: %s", got)
+		}
+	})
+
 	t.Run("hostile lines on the channel", func(t *testing.T) {
 		// The code writes to the runner's channel (fd 3) itself: garbage, requests with bogus ids,
 		// an unknown method, bad params; the relay answers (to no call of the runner's) and the
