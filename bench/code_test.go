@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -82,12 +83,23 @@ func benchLanguage(b *testing.B, l codeLanguage, cold, warm *mcpServer) {
 		v.s.d = append(v.s.d, d)
 	}
 	all := append(append([]timed{}, l.bare...), coldMCP, warmMCP)
+	// run_python_code: the same interpreter with the runner (last expression as the value),
+	// spaced and back to back as execute_code.
+	var pyWarm timed
+	var pyB2B *sample
 	if l.lang == "python" {
-		// run_python_code: the same interpreter with the runner (last expression as the value).
 		pyArgs := map[string]any{"python_code": l.code}
-		all = append(all, timed{&sample{name: "warm run_python_code, spaced"}, func() (time.Duration, error) {
+		pyWarm = timed{&sample{name: "warm run_python_code, spaced"}, func() (time.Duration, error) {
 			return warm.callTool(ctx, "run_python_code", pyArgs)
-		}})
+		}}
+		pyB2B = &sample{name: fmt.Sprintf("warm run_python_code, %d b2b", codeBackToBack)}
+		// On a server with upstreams the interpreter is started with the mcpFactory relay's
+		// channel (node:child_process in the launcher's boot).
+		up := upstreamServer(b)
+		upWarm := timed{&sample{name: "run_python_code, with upstreams"}, func() (time.Duration, error) {
+			return up.callTool(ctx, "run_python_code", pyArgs)
+		}}
+		all = append(all, pyWarm, upWarm)
 	}
 	// Unmeasured: page cache, the host's build cache, the warm server's
 	// pool for this language (started by its first request).
@@ -104,12 +116,10 @@ func benchLanguage(b *testing.B, l codeLanguage, cold, warm *mcpServer) {
 				once(v)
 			}
 			time.Sleep(suiteSettle)
-			for range codeBackToBack {
-				d, err := warmMCP.run()
-				if err != nil {
-					b.Fatalf("%s back to back: %v", l.lang, err)
-				}
-				b2b.d = append(b2b.d, d)
+			backToBack(b, warmMCP.run, b2b)
+			if pyB2B != nil {
+				time.Sleep(suiteSettle)
+				backToBack(b, pyWarm.run, pyB2B)
 			}
 			time.Sleep(suiteSettle)
 			concurrently(b, codeBurst, l.bare[0].run, bareBurst)
@@ -128,9 +138,16 @@ func benchLanguage(b *testing.B, l codeLanguage, cold, warm *mcpServer) {
 	for _, v := range all[len(l.bare)+2:] {
 		rows = append(rows, v.s)
 	}
+	if pyB2B != nil {
+		rows = append(rows, pyB2B)
+	}
 	printTable(&out, l.bare[0].s, rows...)
 	fmt.Fprintf(&out, "  p99/base: cold %.2f, warm spaced %.2f, back to back %.2f\n",
 		ratioQ(coldMCP.s, l.bare[0].s, 0.99), ratioQ(warmMCP.s, l.bare[0].s, 0.99), ratioQ(b2b, l.bare[0].s, 0.99))
+	if pyB2B != nil {
+		fmt.Fprintf(&out, "  run_python_code p50/base: spaced %.2f, back to back %.2f; p99/base: spaced %.2f, back to back %.2f\n",
+			ratioQ(pyWarm.s, l.bare[0].s, 0.5), ratioQ(pyB2B, l.bare[0].s, 0.5), ratioQ(pyWarm.s, l.bare[0].s, 0.99), ratioQ(pyB2B, l.bare[0].s, 0.99))
+	}
 	for _, v := range l.bare[1:] {
 		fmt.Fprintf(&out, "  p50 to %s: cold %.2f, warm spaced %.2f, back to back %.2f\n", v.s.name,
 			ratioQ(coldMCP.s, v.s, 0.5), ratioQ(warmMCP.s, v.s, 0.5), ratioQ(b2b, v.s, 0.5))
@@ -144,6 +161,31 @@ func benchLanguage(b *testing.B, l codeLanguage, cold, warm *mcpServer) {
 	b.ReportMetric(ratioQ(coldMCP.s, l.bare[0].s, 0.5), "coldMCP/bare-p50")
 	b.ReportMetric(ratioQ(b2b, l.bare[0].s, 0.5), "b2b/bare-p50")
 	b.ReportMetric(ratioQ(burst, bareBurst, 0.5), "burst/bare-burst-p50")
+}
+
+// backToBack runs codeBackToBack calls, each as the previous returns, into into.
+func backToBack(b *testing.B, run func() (time.Duration, error), into *sample) {
+	for range codeBackToBack {
+		d, err := run()
+		if err != nil {
+			b.Fatalf("%s: %v", into.name, err)
+		}
+		into.d = append(into.d, d)
+	}
+}
+
+// upstreamServer is a warm server (pool 2) with one upstream, server-everything over stdio.
+func upstreamServer(b *testing.B) *mcpServer {
+	_, bin := paths(b)
+	node, script := everythingServer(b)
+	cfg, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{
+		"everything": map[string]any{"command": node, "args": []string{script, "stdio"}},
+	}})
+	path := filepath.Join(b.TempDir(), "mcp-config.json")
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return startServer(b, bin, "warm server with upstreams (pool 2)", "MCP_CONDUCTOR_POOL_SIZE=2", "MCP_CONDUCTOR_MAX_CONCURRENCY=4", "MCP_CONDUCTOR_MCP_CONFIG="+path)
 }
 
 // concurrently starts n runs at once and adds each one's latency to into.

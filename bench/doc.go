@@ -44,5 +44,12 @@
 // BenchmarkExecuteCode (issue 11) times execute_code of a hello in Python
 // and Go through a real MCP client, cold and warm, spaced, back to back and
 // in bursts, against bare `python3 -c` and bare `go run .` (of a new program
-// and of the same one); BENCH_CODE_ROUNDS (default 15) sets its rounds.
+// and of the same one); BENCH_CODE_ROUNDS (default 15) sets its rounds. Its
+// Python rows also time run_python_code warm, spaced and back to back, and
+// spaced on a server with upstreams (its interpreters started with the
+// mcpFactory relay's channel).
+//
+// BenchmarkFactoryOverhead (issue 4, Python rows issue 12) times mcpFactory
+// calls from inside run_deno_code and run_python_code executions against a
+// go-sdk client calling the same upstream directly.
 package bench

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -122,17 +123,125 @@ for (let i = 0; i < SLEEPS; i++) {
 }
 return { seq, one, three, sleep1, sleep3 };`
 
+// factoryPython is factoryCode in Python: the same calls, timed with time.perf_counter(), the
+// parallel ones with asyncio.gather (run_python_code's mcpFactory, issue 12).
+const factoryPython = `
+import asyncio, time
+ev = mcpFactory.load("everything")
+def check(r):
+    if r != "Echo: ping":
+        raise ValueError("echo answered %r" % (r,))
+def echo():
+    return ev.call_tool("echo", {"message": "ping"})
+for _ in range(20):
+    check(await echo())
+seq, one, three = [], [], []
+for _ in range(SEQ):
+    t0 = time.perf_counter()
+    r = await echo()
+    seq.append((time.perf_counter() - t0) * 1000)
+    check(r)
+for _ in range(PAR):
+    t0 = time.perf_counter()
+    check(await echo())
+    one.append((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter()
+    rs = await asyncio.gather(echo(), echo(), echo())
+    three.append((time.perf_counter() - t0) * 1000)
+    for r in rs:
+        check(r)
+sl = mcpFactory.load("sleep")
+sleep1, sleep3 = [], []
+for _ in range(SLEEPS):
+    t0 = time.perf_counter()
+    await sl.call_tool("sleep", {"ms": 5})
+    sleep1.append((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(sl.call_tool("sleep", {"ms": 5}) for _ in range(3)))
+    sleep3.append((time.perf_counter() - t0) * 1000)
+{"seq": seq, "one": one, "three": three, "sleep1": sleep1, "sleep3": sleep3}`
+
+// factorySamples are one language's timings inside its executions.
+type factorySamples struct {
+	seq, one, three, sleep1, sleep3 *sample
+	startups                        []time.Duration // per execution, the time outside the timed calls
+}
+
+func newFactorySamples(lang, parallel string) *factorySamples {
+	return &factorySamples{
+		seq:    &sample{name: lang + " callTool echo"},
+		one:    &sample{name: lang + " 1 call (paired)"},
+		three:  &sample{name: lang + " " + parallel + " x3 (paired)"},
+		sleep1: &sample{name: lang + " 1 x sleep 5 ms (Go upstr.)"},
+		sleep3: &sample{name: lang + " " + parallel + " x3 sleep 5 ms"},
+	}
+}
+
+// add records one execution's result (its return value: the lists of milliseconds).
+func (f *factorySamples) add(b *testing.B, res *engine.Result, err error, wall time.Duration) {
+	if err != nil {
+		b.Fatalf("execution: %v", err)
+	}
+	if res.Status != sandbox.StatusSuccess {
+		b.Fatalf("execution: status %s error %+v stderr %q", res.Status, res.Error, res.Stderr)
+	}
+	var out struct{ Seq, One, Three, Sleep1, Sleep3 []float64 }
+	if err := json.Unmarshal(res.ReturnValue, &out); err != nil {
+		b.Fatalf("return value: %v: %.300s", err, res.ReturnValue)
+	}
+	if len(out.Seq) != factorySeq || len(out.One) != factoryParallel || len(out.Three) != factoryParallel || len(out.Sleep3) != factorySleeps {
+		b.Fatalf("return value has %d/%d/%d/%d samples", len(out.Seq), len(out.One), len(out.Three), len(out.Sleep3))
+	}
+	add := func(s *sample, msList []float64) (sum time.Duration) {
+		for _, v := range msList {
+			d := time.Duration(v * float64(time.Millisecond))
+			s.d = append(s.d, d)
+			sum += d
+		}
+		return sum
+	}
+	measured := add(f.seq, out.Seq) + add(f.one, out.One) + add(f.three, out.Three) + add(f.sleep1, out.Sleep1) + add(f.sleep3, out.Sleep3)
+	f.startups = append(f.startups, wall-measured)
+	if want := 20 + factorySeq + 4*factoryParallel + 4*factorySleeps; res.Calls != want {
+		b.Fatalf("mcpCalls %d, want %d", res.Calls, want)
+	}
+}
+
+func (f *factorySamples) reset() {
+	f.seq.d, f.one.d, f.three.d, f.sleep1.d, f.sleep3.d, f.startups = nil, nil, nil, nil, nil, nil
+}
+
+// report writes the overhead against the direct client's calls.
+func (f *factorySamples) report(w io.Writer, lang string, direct *sample) (overhead, ratio float64) {
+	overhead = ms(f.seq.quantile(0.5)) - ms(direct.quantile(0.5))
+	ratio = float64(f.three.quantile(0.5)) / float64(f.one.quantile(0.5))
+	var startSum time.Duration
+	for _, d := range f.startups {
+		startSum += d
+	}
+	fmt.Fprintf(w, "%s: overhead at p50 (callTool - go-sdk client): %+.3f ms (target <= 1 ms); at p90 %+.3f ms, at p99 %+.3f ms\n", lang, overhead,
+		ms(f.seq.quantile(0.9))-ms(direct.quantile(0.9)), ms(f.seq.quantile(0.99))-ms(direct.quantile(0.99)))
+	fmt.Fprintf(w, "  3 in parallel / one echo, medians in the same execution: %.2fx (target < 1.5x)\n", ratio)
+	fmt.Fprintf(w, "  3 in parallel / one call of a 5 ms sleep on a concurrent Go upstream: %.2fx\n",
+		float64(f.sleep3.quantile(0.5))/float64(f.sleep1.quantile(0.5)))
+	fmt.Fprintf(w, "  per execution, time outside the timed calls (sandbox start-up, warm-up calls, result): %.0f ms on average\n",
+		ms(startSum)/float64(max(1, len(f.startups))))
+	return overhead, ratio
+}
+
 // BenchmarkFactoryOverhead measures what mcpFactory adds to an upstream MCP
 // call: server-everything's echo over stdio called (a) by a go-sdk client
 // directly (its own upstream process), (b) through the upstream Manager from
-// Go, and (c) with callTool from inside one sandboxed execution, the engine
+// Go, (c) with callTool from inside one sandboxed run_deno_code execution and
+// (d) with call_tool from inside one run_python_code execution (the Python's
+// calls go through the launcher's relay, then the same channel), the engine
 // and factory wired as cmd/conductor wires them; interleaved round by round.
-// It also compares Promise.all of three calls with one call inside the
-// sandbox. It reports; it asserts no timing.
+// It also compares three calls in parallel (Promise.all, asyncio.gather) with
+// one call inside the sandbox. It reports; it asserts no timing.
 func BenchmarkFactoryOverhead(b *testing.B) {
 	node, script := everythingServer(b)
-	r := sandboxtest.Runner(b, nil)
 	ctx := context.Background()
+	rs, r := sandboxtest.PythonRunner(b, "")
 
 	cfgJSON, _ := json.Marshal(map[string]any{"mcpServers": map[string]any{
 		"everything": map[string]any{"command": node, "args": []string{script, "stdio"}},
@@ -146,6 +255,7 @@ func BenchmarkFactoryOverhead(b *testing.B) {
 	b.Cleanup(func() { _ = m.Close() })
 	eng := engine.New(engine.Options{
 		Sandboxes:      r,
+		Runtimes:       rs,
 		Calls:          mcp.NewFactory(m, nil),
 		DefaultTimeout: 60 * time.Second,
 		MaxTimeout:     120 * time.Second,
@@ -217,56 +327,33 @@ func BenchmarkFactoryOverhead(b *testing.B) {
 
 	direct := &sample{name: "go-sdk client -> echo (baseline)"}
 	viaManager := &sample{name: "upstream.Manager -> echo"}
-	inSandbox := &sample{name: "sandbox callTool echo"}
-	inSandbox1 := &sample{name: "sandbox 1 call (paired)"}
-	inSandbox3 := &sample{name: "sandbox Promise.all x3 (paired)"}
 	direct3s := &sample{name: "go-sdk client 3 goroutines"}
-	sleep1 := &sample{name: "sandbox 1 x sleep 5 ms (Go upstr.)"}
-	sleep3 := &sample{name: "sandbox Promise.all x3 sleep 5 ms"}
-	var startups []time.Duration
+	ts := newFactorySamples("sandbox", "Promise.all")
+	py := newFactorySamples("python", "gather")
 
-	code := strings.NewReplacer("SEQ", strconv.Itoa(factorySeq), "PAR", strconv.Itoa(factoryParallel), "SLEEPS", strconv.Itoa(factorySleeps)).Replace(factoryCode)
+	repl := strings.NewReplacer("SEQ", strconv.Itoa(factorySeq), "PAR", strconv.Itoa(factoryParallel), "SLEEPS", strconv.Itoa(factorySleeps))
+	tsCode, pyCode := repl.Replace(factoryCode), repl.Replace(factoryPython)
 	sandboxRun := func() {
 		t0 := time.Now()
-		res, err := eng.Execute(ctx, engine.Request{Code: code, Timeout: 100 * time.Second})
-		wall := time.Since(t0)
-		if err != nil {
-			b.Fatalf("execution: %v", err)
-		}
-		if res.Status != sandbox.StatusSuccess {
-			b.Fatalf("execution: status %s error %+v stderr %q", res.Status, res.Error, res.Stderr)
-		}
-		var out struct{ Seq, One, Three, Sleep1, Sleep3 []float64 }
-		if err := json.Unmarshal(res.ReturnValue, &out); err != nil {
-			b.Fatalf("return value: %v: %.300s", err, res.ReturnValue)
-		}
-		if len(out.Seq) != factorySeq || len(out.One) != factoryParallel || len(out.Three) != factoryParallel || len(out.Sleep3) != factorySleeps {
-			b.Fatalf("return value has %d/%d/%d/%d samples", len(out.Seq), len(out.One), len(out.Three), len(out.Sleep3))
-		}
-		add := func(s *sample, msList []float64) (sum time.Duration) {
-			for _, v := range msList {
-				d := time.Duration(v * float64(time.Millisecond))
-				s.d = append(s.d, d)
-				sum += d
-			}
-			return sum
-		}
-		measured := add(inSandbox, out.Seq) + add(inSandbox1, out.One) + add(inSandbox3, out.Three) +
-			add(sleep1, out.Sleep1) + add(sleep3, out.Sleep3)
-		startups = append(startups, wall-measured)
-		if want := 20 + factorySeq + 4*factoryParallel + 4*factorySleeps; res.Calls != want {
-			b.Fatalf("mcpCalls %d, want %d", res.Calls, want)
-		}
+		res, err := eng.Execute(ctx, engine.Request{Code: tsCode, Timeout: 100 * time.Second})
+		ts.add(b, res, err, time.Since(t0))
+	}
+	pythonRun := func() {
+		t0 := time.Now()
+		res, err := eng.ExecutePython(ctx, engine.PythonRequest{Code: pyCode, Timeout: 100 * time.Second})
+		py.add(b, res, err, time.Since(t0))
 	}
 
 	// Warm everything once, unmeasured: both node processes, the
-	// Manager's session, the sandbox path.
+	// Manager's session, the sandbox paths.
 	for range 20 {
 		directCall()
 		managerCall()
 	}
 	sandboxRun()
-	inSandbox.d, inSandbox1.d, inSandbox3.d, sleep1.d, sleep3.d, startups = nil, nil, nil, nil, nil, nil
+	pythonRun()
+	ts.reset()
+	py.reset()
 
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -279,36 +366,28 @@ func BenchmarkFactoryOverhead(b *testing.B) {
 				direct3s.d = append(direct3s.d, direct3())
 			}
 			sandboxRun()
+			pythonRun()
 		}
 	}
 	b.StopTimer()
 
 	var table strings.Builder
-	printTable(&table, direct, viaManager, inSandbox, inSandbox1, inSandbox3, direct3s, sleep1, sleep3)
-	overhead := ms(inSandbox.quantile(0.5)) - ms(direct.quantile(0.5))
-	ratio := float64(inSandbox3.quantile(0.5)) / float64(inSandbox1.quantile(0.5))
-	directRatio := float64(direct3s.quantile(0.5)) / float64(direct.quantile(0.5))
-	sleepRatio := float64(sleep3.quantile(0.5)) / float64(sleep1.quantile(0.5))
-	var startSum time.Duration
-	for _, d := range startups {
-		startSum += d
-	}
+	printTable(&table, direct, viaManager, ts.seq, ts.one, ts.three, py.seq, py.one, py.three, direct3s, ts.sleep1, ts.sleep3, py.sleep1, py.sleep3)
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "overhead at p50 (sandbox callTool - go-sdk client): %+.3f ms (target <= 1 ms); at p90 %+.3f ms, at p99 %+.3f ms\n", overhead,
-		ms(inSandbox.quantile(0.9))-ms(direct.quantile(0.9)), ms(inSandbox.quantile(0.99))-ms(direct.quantile(0.99)))
-	fmt.Fprintf(&sb, "Promise.all of 3 echo / one echo, medians in the same execution: %.2fx (target < 1.5x)\n", ratio)
-	fmt.Fprintf(&sb, "  for reference, the go-sdk client's 3 goroutines / one call: %.2fx (what the upstream and 2 CPUs allow)\n", directRatio)
-	fmt.Fprintf(&sb, "  Promise.all of 3 / one call of a 5 ms sleep on a concurrent Go upstream: %.2fx\n", sleepRatio)
-	fmt.Fprintf(&sb, "per execution, time outside the timed calls (sandbox start-up, warm-up calls, result): %.0f ms on average\n",
-		ms(startSum)/float64(max(1, len(startups))))
+	overhead, ratio := ts.report(&sb, "TypeScript (run_deno_code)", direct)
+	pyOverhead, pyRatio := py.report(&sb, "Python (run_python_code)", direct)
+	directRatio := float64(direct3s.quantile(0.5)) / float64(direct.quantile(0.5))
+	fmt.Fprintf(&sb, "for reference, the go-sdk client's 3 goroutines / one call: %.2fx (what the upstream and 2 CPUs allow)\n", directRatio)
 	// The table goes to stdout whole (benchmark logs are cut at 10 lines).
 	fmt.Printf("BenchmarkFactoryOverhead: mcpFactory overhead, %d interleaved rounds (%d sequential + %d paired echo calls, %d paired sleeps per execution) on %d CPUs:\n%s%s",
 		factoryRounds(), factorySeq, factoryParallel, factorySleeps, runtime.NumCPU(), table.String(), sb.String())
 	b.Logf("\n%s", sb.String())
 	b.ReportMetric(ms(direct.quantile(0.5)), "direct-p50-ms")
-	b.ReportMetric(ms(inSandbox.quantile(0.5)), "sandbox-p50-ms")
+	b.ReportMetric(ms(ts.seq.quantile(0.5)), "sandbox-p50-ms")
 	b.ReportMetric(overhead, "overhead-p50-ms")
 	b.ReportMetric(ratio, "parallel3/single-p50")
+	b.ReportMetric(ms(py.seq.quantile(0.5)), "python-p50-ms")
+	b.ReportMetric(pyOverhead, "python-overhead-p50-ms")
+	b.ReportMetric(pyRatio, "python-parallel3/single-p50")
 	b.ReportMetric(directRatio, "direct3/single-p50")
-	b.ReportMetric(sleepRatio, "parallel3/single-sleep-p50")
 }

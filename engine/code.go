@@ -24,12 +24,12 @@ import (
 var launcher string
 
 // warmBoot is the boot module of a launcher sandbox whose runtime has a pre-started
-// interpreter (see warm.ts); warmSpec in it is replaced by the interpreter's command.
+// interpreter (see warm.ts); warmSpecMark in it is replaced by its warmSpec.
 //
 //go:embed warm.ts
 var warmBoot string
 
-const warmSpec = "__CONDUCTOR_WARM_SPEC__"
+const warmSpecMark = "__CONDUCTOR_WARM_SPEC__"
 
 // DefaultWorkDirSize is the size of a run's working directory unless the engine is told another.
 const DefaultWorkDirSize = 64 << 20
@@ -47,8 +47,11 @@ type CodeRequest struct {
 }
 
 // LauncherOptions are what a launcher sandbox for rt is started with: its deno may run rt's
-// program and read and write the working directory, nothing else; never the model's choice.
-func LauncherOptions(rt *runtimes.Runtime, workDirSize int64) sandbox.StartOptions {
+// program and read and write the working directory, nothing else; never the model's choice. With
+// relay (the engine has upstreams: Options.Calls), a pre-started interpreter gets the channel of
+// the launcher's mcpFactory relay (see warm.ts), and the deno may read its own environment (the
+// sandbox's, which the program inherits; node:child_process reads it).
+func LauncherOptions(rt *runtimes.Runtime, workDirSize int64, relay bool) sandbox.StartOptions {
 	if workDirSize <= 0 {
 		workDirSize = DefaultWorkDirSize
 	}
@@ -58,10 +61,21 @@ func LauncherOptions(rt *runtimes.Runtime, workDirSize int64) sandbox.StartOptio
 	}
 	if len(rt.Warm) > 0 {
 		// The interpreter starts while the sandbox boots: a pooled sandbox holds it ready.
-		spec, _ := json.Marshal(launch{Dir: config.WorkDir, Argv: rt.Warm, Env: runtimeEnv(rt)})
-		so.Boot = strings.Replace(warmBoot, warmSpec, string(spec), 1)
+		spec, _ := json.Marshal(warmSpec{Dir: config.WorkDir, Argv: rt.Warm, Env: runtimeEnv(rt), Channel: relay})
+		so.Boot = strings.Replace(warmBoot, warmSpecMark, string(spec), 1)
+		if relay {
+			so.DenoFlags = append(so.DenoFlags, "--allow-env")
+		}
 	}
 	return so
+}
+
+// warmSpec is the boot module's global: the interpreter's command, and whether it gets a channel.
+type warmSpec struct {
+	Dir     string            `json:"dir"`
+	Argv    []string          `json:"argv"`
+	Env     map[string]string `json:"env"`
+	Channel bool              `json:"channel,omitempty"`
 }
 
 // runtimeEnv is what rt's program gets on top of the sandbox's environment.
@@ -83,6 +97,9 @@ type launch struct {
 	Entry string            `json:"entry,omitempty"` // the entrypoint's name, for a pre-started interpreter
 	// Result names the file (in Dir) whose text the launcher returns when the program succeeds.
 	Result string `json:"result,omitempty"`
+	// MCPMaxLine, when set, makes the launcher relay a pre-started interpreter's mcpFactory calls
+	// (see launcher.ts), accepting request lines of up to this many bytes.
+	MCPMaxLine int64 `json:"mcpMaxLine,omitempty"`
 }
 
 // MarshalJSON of File: the launcher's field names.
@@ -124,7 +141,7 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
 	files = append(files, e.importCheck(rt, files, path.Dir(req.Entrypoint.Name), "")...)
-	res, err := e.launch(ctx, rt, files, req.Entrypoint.Name, "", req.Timeout, req.OnOutput)
+	res, err := e.launch(ctx, rt, files, req.Entrypoint.Name, "", false, req.Timeout, req.OnOutput)
 	if err != nil {
 		return nil, err
 	}
@@ -136,15 +153,21 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 
 // launch runs files (checked) with rt in a launcher sandbox, entry being the entrypoint; with
 // resultFile, the launcher's result is that file's text (ReturnValue, a JSON string), if the
-// program wrote it. A failed program's exit is worded in its own terms.
-func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File, entry, resultFile string, timeout time.Duration, onOutput func(string, []byte)) (*sandbox.Result, error) {
+// program wrote it. With mcp and an engine that has upstreams, the program's mcpFactory calls go
+// through the launcher to the engine's CallHandler, within its CallLimits, as run_deno_code's do.
+// A failed program's exit is worded in its own terms.
+func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File, entry, resultFile string, mcp bool, timeout time.Duration, onOutput func(string, []byte)) (*sandbox.Result, error) {
 	argv := append([]string{}, rt.Argv...)
 	if !rt.Dir {
 		argv = append(argv, entry)
 	}
-	globals, err := json.Marshal(map[string]launch{"__conductor_launch": {
-		Dir: config.WorkDir, Files: withDefaults(files, rt.Defaults), Env: runtimeEnv(rt), Argv: argv, Entry: entry, Result: resultFile,
-	}})
+	spec := launch{Dir: config.WorkDir, Files: withDefaults(files, rt.Defaults), Env: runtimeEnv(rt), Argv: argv, Entry: entry, Result: resultFile}
+	job := sandbox.Job{Code: launcher, Timeout: timeout, ResultLimit: 1 << 10, OnOutput: onOutput}
+	if mcp && e.o.Calls != nil {
+		job.Calls, job.CallLimits = e.o.Calls, e.o.CallLimits
+		spec.MCPMaxLine = relayMaxLine(e.o.CallLimits)
+	}
+	globals, err := json.Marshal(map[string]launch{"__conductor_launch": spec})
 	if err != nil {
 		return nil, fmt.Errorf("engine: launch: %w", err)
 	}
@@ -153,23 +176,32 @@ func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File,
 		return nil, err
 	}
 	defer release()
-	sb, err := e.o.Sandboxes.StartWith(ctx, LauncherOptions(rt, e.o.WorkDirSize))
+	sb, err := e.o.Sandboxes.StartWith(ctx, LauncherOptions(rt, e.o.WorkDirSize, e.o.Calls != nil))
 	if err != nil {
 		return nil, err
 	}
 	defer e.teardown(sb)
-	limit := 1 << 10
+	job.Globals = globals
 	if resultFile != "" {
-		limit = 4 * sandbox.DefaultResultLimit // the file's text, escaped as a JSON string
+		job.ResultLimit = 4 * sandbox.DefaultResultLimit // the file's text, escaped as a JSON string
 	}
-	res := sb.Run(ctx, sandbox.Job{
-		Code: launcher, Globals: globals, Timeout: timeout, ResultLimit: limit, OnOutput: onOutput,
-	})
+	res := sb.Run(ctx, job)
 	describeExit(res, path.Base(rt.Program()))
 	if res.Error != nil {
 		res.Error.Stack = ""
 	}
 	return res, nil
+}
+
+// relayMaxLine is the longest request line the launcher's relay reads: one call's largest
+// request and room for the rest of the line, so a request over the limit still reaches the host,
+// whose refusal names the limit and its setting; a longer line closes the relay.
+func relayMaxLine(l sandbox.CallLimits) int64 {
+	req := l.MaxRequestBytes
+	if req <= 0 {
+		req = config.DefaultMCPMaxRequest
+	}
+	return 2*req + 64<<10
 }
 
 // withDefaults adds the runtime's default files the request does not bring (after the request's

@@ -35,27 +35,7 @@ func newCodeEngine(t *testing.T) *Engine {
 // mutate applied to the engine's options.
 func newPythonEngine(t *testing.T, python string, mutate func(*Options)) *Engine {
 	t.Helper()
-	ca := tools.HostCABundle()
-	ro := runtimes.Options{DenoPath: "/usr/bin/deno", Memory: 512 << 20, CABundle: ca}
-	if python != "" {
-		ro.Python, ro.Go = python, config.GoOff // a root for that Python only
-	}
-	rs, err := runtimes.Resolve(context.Background(), ro)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, ok := rs.Language("python"); !ok {
-		testenv.Unavailable(t, "no python3 on PATH: the Python runtime cannot be tested here")
-	}
-	r := sandboxtest.RunnerWithRoot(t, func(o *rootfs.Options) {
-		o.Programs = rs.Programs()
-		o.MountPoints = []string{config.WorkDir}
-	}, func(o *sandbox.Options) {
-		// As conductor names the bundle the runtimes brought (cmd/conductor caBundle).
-		if ca != "" {
-			o.CABundle, o.CABundleEnv = ca, rs.CAVars()
-		}
-	})
+	rs, r := sandboxtest.PythonRunner(t, python)
 	return newEngine(t, func(o *Options) {
 		o.Sandboxes = r
 		o.Runtimes = rs

@@ -10,8 +10,9 @@
 // a pure function: relative, clean, no "..", no control characters, bounded
 // depth, count and bytes). The sandbox boots the usual bootstrap as a
 // launcher (LauncherOptions: allow-run of the runtime's program only, read
-// and write of the per-run working directory config.WorkDir, never the
-// model's choice); the launcher module (launcher.ts) receives the files and
+// and write of the per-run working directory config.WorkDir and, on a server
+// with upstreams, read of its own environment; never the model's choice);
+// the launcher module (launcher.ts) receives the files and
 // argv as a global, writes the files, spawns the runtime's command there
 // with its output going to the sandbox's captured streams, and exits with
 // its exit code. So limits, timeout, output caps, seccomp, the network door,
@@ -34,5 +35,10 @@
 // compiles the code (its last expression statement becomes the value, top-level
 // await allowed, the request's globals read-only names), runs it and writes its
 // outcome — the value as faithful JSON, or the error with the line and column
-// in the code — to a file the launcher returns as its result.
+// in the code — to a file the launcher returns as its result. On a server
+// with upstreams, the code has mcpFactory: the pre-started interpreter's fd 3
+// is a socketpair to the launcher (warm.ts, LauncherOptions' relay), which
+// relays its requests to the bootstrap's mcpFactory, so the host's
+// CallHandler and CallLimits answer Python's calls as they answer
+// run_deno_code's, over the one channel the launcher deno owns.
 package engine

@@ -38,6 +38,7 @@ const (
 	pyRunnerFile  = ".conductor/run.py"
 	pyGlobalsFile = ".conductor/globals.json"
 	pyResultFile  = ".conductor/result.json"
+	pyFactoryFile = ".conductor/mcp.py" // the mcpFactory client, on a server with upstreams
 )
 
 // pyOutcome is what the runner writes: a value or an error.
@@ -76,7 +77,10 @@ func (e *Engine) ExecutePython(ctx context.Context, req PythonRequest) (*Result,
 		{Name: pyGlobalsFile, Content: string(globals)},
 	}
 	files = append(files, e.importCheck(rt, []File{code}, ".", pyResultFile)...)
-	res, err := e.launch(ctx, rt, files, pyRunnerFile, pyResultFile, req.Timeout, req.OnOutput)
+	if e.o.Calls != nil {
+		files = append(files, File{Name: pyFactoryFile, Content: runtimes.PythonFactory})
+	}
+	res, err := e.launch(ctx, rt, files, pyRunnerFile, pyResultFile, true, req.Timeout, req.OnOutput)
 	if err != nil {
 		return nil, err
 	}
@@ -109,8 +113,11 @@ func (e *Engine) checkPython(req *PythonRequest) ([]byte, error) {
 			problems = append(problems, "globals must be a JSON object")
 		}
 		for k := range m {
-			if !runtimes.PyIdentifier(k) || strings.HasPrefix(k, "__") {
+			switch {
+			case !runtimes.PyIdentifier(k) || strings.HasPrefix(k, "__"):
 				problems = append(problems, fmt.Sprintf("global %q: names must be Python identifiers (ASCII letters, digits, _; not starting with a digit or __)", k))
+			case e.o.Calls != nil && (k == "mcpFactory" || k == "McpError"):
+				problems = append(problems, fmt.Sprintf("global %q would shadow the built-in global of that name; choose another name", k))
 			}
 		}
 		globals = req.Globals

@@ -72,6 +72,13 @@ func (s *Server) pythonDescription() string {
 	} else {
 		b.WriteString("No network. ")
 	}
+	if names := s.upstreamNames(); names != "" {
+		fmt.Fprintf(&b, "The global `mcpFactory` reaches these MCP servers: %s. "+
+			"`await mcpFactory.load(name).call_tool(tool, args)` returns the tool's structured content, else its parsed JSON text "+
+			"(dicts and lists), else the text; an upstream error raises McpError; also list_tools(), list_resources(), "+
+			"read_resource(uri), list_prompts(), get_prompt(name, args), and mcpFactory.list_servers() (camelCase aliases too). "+
+			"Calls run in parallel with asyncio.gather; process results in code and return only a summary. ", names)
+	}
 	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
 	return b.String()
 }

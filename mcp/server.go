@@ -157,15 +157,23 @@ func (s *Server) description() string {
 		b.WriteString(s.o.Packages + " ")
 	}
 	b.WriteString("Import packages as `npm:name` (the server pins the version); remote URLs are not allowed. ")
-	if s.o.Upstreams != nil && len(s.o.Upstreams.Names()) > 0 {
+	if names := s.upstreamNames(); names != "" {
 		fmt.Fprintf(&b, "The global `mcpFactory` reaches these MCP servers: %s. "+
 			"`await mcpFactory.load(name).callTool(tool, args)` resolves to the tool's structured content, else its parsed JSON text, else the text "+
 			"(an upstream error rejects); also listTools(), listResources(), readResource(uri), listPrompts(), getPrompt(name, args), and mcpFactory.listServers(). "+
 			"Calls can run in parallel with Promise.all; process results in code and return only a summary. "+
-			"Use get_tool_details to see a server's tools. ", strings.Join(s.o.Upstreams.Names(), ", "))
+			"Use get_tool_details to see a server's tools. ", names)
 	}
 	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
 	return b.String()
+}
+
+// upstreamNames lists the upstream servers mcpFactory reaches, "" when there are none.
+func (s *Server) upstreamNames() string {
+	if s.o.Upstreams == nil {
+		return ""
+	}
+	return strings.Join(s.o.Upstreams.Names(), ", ")
 }
 
 // SDK returns the underlying go-sdk server.

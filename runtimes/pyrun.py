@@ -15,6 +15,7 @@ CODE = "main.py"
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULT = os.path.join(HERE, "result.json")
 GLOBALS = os.path.join(HERE, "globals.json")
+FACTORY = os.path.join(HERE, "mcp.py")  # runtimes.PythonFactory
 VALUE = "__conductor_value__"
 LIMIT = 262144  # bytes of encoded value, as run_deno_code's (sandbox.DefaultResultLimit)
 MAX_DEPTH = 200
@@ -279,7 +280,8 @@ def prepare(src, names):
     for node, name in module_bindings(tree):
         if name in names:
             lines = src.splitlines()
-            err = SyntaxError("%r is a read-only global given with the request; use another name" % name)
+            whose = "of conductor's" if name in ("mcpFactory", "McpError") else "given with the request"
+            err = SyntaxError("%r is a read-only global %s; use another name" % (name, whose))
             err.filename, err.lineno, err.offset = CODE, node.lineno, node.col_offset + 1
             err.text = lines[node.lineno - 1] if 0 < node.lineno <= len(lines) else None
             raise err
@@ -323,6 +325,19 @@ def module_bindings(tree):
         todo.extend(ast.iter_child_nodes(node))
 
 
+def open_factory():
+    """(mcpFactory, McpError) when the engine wrote the client (mcp.py beside the runner, on a server
+    with upstreams) and the launcher's relay answers on fd 3, else None. The client is compiled only
+    there, not in every run."""
+    if not os.path.exists(FACTORY):
+        return None
+    ns = {"__name__": "conductor_mcp"}
+    with open(FACTORY, "rb") as f:
+        exec(compile(f.read(), FACTORY, "exec", dont_inherit=True), ns)
+    factory = ns["open_factory"]()
+    return None if factory is None else (factory, ns["McpError"])
+
+
 def main():
     with open(os.path.join(os.getcwd(), CODE), encoding="utf-8") as f:
         src = f.read()
@@ -330,6 +345,9 @@ def main():
     if os.path.exists(GLOBALS):
         with open(GLOBALS, encoding="utf-8") as f:
             given = json.load(f)
+    mcp = open_factory()
+    if mcp is not None:
+        given["mcpFactory"], given["McpError"] = mcp
     sys.path[0] = os.getcwd()
     sys.argv = [CODE]
     outcome = {}

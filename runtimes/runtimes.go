@@ -124,6 +124,12 @@ var pythonWarm string
 //go:embed pyrun.py
 var PythonRunner string
 
+// PythonFactory is run_python_code's mcpFactory client, which the runner loads beside it when
+// the server has upstreams (see pyfactory.py).
+//
+//go:embed pyfactory.py
+var PythonFactory string
+
 // File is a file of the working directory.
 type File struct{ Name, Content string }
 

@@ -143,6 +143,14 @@ def refuse_imports(spec):
 name = sys.stdin.readline().rstrip("\n")
 if not name:
     sys.exit(0)  # the run ended before it started: nothing to run
+# fd 3, when the launcher gave one (engine/warm.ts: run_python_code's mcpFactory channel), is the
+# runner's: the program's own children never inherit it, and deno's note of it leaves the
+# environment.
+if os.environ.pop("DENO_EXTRA_STDIO_FDS", None) is not None:
+    try:
+        os.set_inheritable(3, False)
+    except OSError:
+        pass
 null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(null, 0)  # the program's stdin is at end of file, as with stdin "null"
 os.close(null)

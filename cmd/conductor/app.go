@@ -281,7 +281,7 @@ func (a *app) startPool(size int) error {
 	a.pool.Pool(sandbox.StartOptions{ImportMap: static})
 	// Each execute_code runtime gets its launchers' pool on its first use.
 	for _, rt := range a.runtimes.Runtimes {
-		a.pool.Lazy(engine.LauncherOptions(rt, a.engineO.WorkDirSize))
+		a.pool.Lazy(engine.LauncherOptions(rt, a.engineO.WorkDirSize, a.engineO.Calls != nil))
 	}
 	o := a.engineO
 	o.Sandboxes = a.pool

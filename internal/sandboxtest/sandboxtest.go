@@ -13,9 +13,12 @@ import (
 	"testing"
 
 	"github.com/conductor-sandbox/conductor/cgroups"
+	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/rootfs"
+	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
 	"github.com/conductor-sandbox/conductor/seccomp"
+	"github.com/conductor-sandbox/conductor/tools"
 )
 
 // Unavailable fails tb on CI and skips it elsewhere, with the reason.
@@ -77,4 +80,33 @@ func RunnerWithRoot(tb testing.TB, root func(*rootfs.Options), mutate func(*sand
 	}
 	tb.Cleanup(func() { r.Close() })
 	return r
+}
+
+// PythonRunner returns a Python as conductor resolves it (python, or "" for the interpreter behind python3)
+// and a runner whose root holds it and the working directory's mount point, as conductor builds
+// it; without python3 the test is Unavailable.
+func PythonRunner(tb testing.TB, python string) (*runtimes.Set, *sandbox.Runner) {
+	tb.Helper()
+	ca := tools.HostCABundle()
+	ro := runtimes.Options{DenoPath: "/usr/bin/deno", Memory: 512 << 20, CABundle: ca}
+	if python != "" {
+		ro.Python, ro.Go = python, config.GoOff // a root for that Python only
+	}
+	rs, err := runtimes.Resolve(context.Background(), ro)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, _, ok := rs.Language("python"); !ok {
+		Unavailable(tb, "no python3 on PATH: the Python runtime cannot be tested here")
+	}
+	r := RunnerWithRoot(tb, func(o *rootfs.Options) {
+		o.Programs = rs.Programs()
+		o.MountPoints = []string{config.WorkDir}
+	}, func(o *sandbox.Options) {
+		// As conductor names the bundle the runtimes brought (cmd/conductor caBundle).
+		if ca != "" {
+			o.CABundle, o.CABundleEnv = ca, rs.CAVars()
+		}
+	})
+	return rs, r
 }
