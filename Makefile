@@ -13,7 +13,7 @@ BUILD       := .build
 DENO_BIN    := $(BUILD)/deno
 export CGO_ENABLED := 1
 
-.PHONY: host-deps host-deps-test build deno rootfs test test-go test-rootless test-vm bench run clean vet mcp-tools
+.PHONY: install host-deps host-deps-test build deno rootfs test test-go test-rootless test-vm bench run clean vet mcp-tools
 
 build: bin/conductor deno rootfs
 
@@ -81,6 +81,26 @@ run: build
 	bin/conductor doctor
 	@echo 'return [1, 2, 3, 4].reduce((a, b) => a + b, 0)' | bin/conductor exec --json - | grep -E '"(status|returnValue)"'
 	bin/conductor serve --http $(RUN_ADDR)
+
+# Install for use without the checkout: the binary in $(BINDIR); deno and the sandbox root in
+# $(DATADIR) (what conductor uses when MCP_CONDUCTOR_DATA_DIR is unset and it does not run from a
+# checkout); the systemd unit, with these paths, in $(UNITDIR). DESTDIR stages it elsewhere
+# (packaging; the tests). The root is built for this host's programs; a changed setting
+# (MCP_CONDUCTOR_TOOLS, PYTHON, GO) rebuilds it at the service's start.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= /var/lib/conductor
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /etc/systemd/system
+install: build
+	install -D -m 0755 bin/conductor $(DESTDIR)$(BINDIR)/conductor
+	install -D -m 0755 $(DENO_BIN) $(DESTDIR)$(DATADIR)/deno
+	@# Go's standard-library build cache, seeded by `make build` (minutes to seed again).
+	[ ! -d $(BUILD)/gocache ] || cp -a $(BUILD)/gocache $(DESTDIR)$(DATADIR)/
+	MCP_CONDUCTOR_DATA_DIR=$(DESTDIR)$(DATADIR) $(DESTDIR)$(BINDIR)/conductor rootfs build >/dev/null
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/conductor $(DESTDIR)$(UNITDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  packaging/conductor.service > $(DESTDIR)$(UNITDIR)/conductor.service
 
 clean:
 	rm -rf bin $(BUILD)/rootfs
