@@ -25,7 +25,7 @@ fi
 
 pkgs=(gcc make pkg-config libseccomp-dev git curl openssl ca-certificates)
 if [ "$mode" = test ]; then
-  pkgs+=(npm python3 python3-yaml python3-numpy util-linux passwd e2fsprogs xfsprogs systemd)
+  pkgs+=(npm python3 python3-pip python3-yaml python3-numpy util-linux passwd e2fsprogs xfsprogs systemd)
 fi
 need=()
 for p in "${pkgs[@]}"; do
