@@ -13,17 +13,24 @@ BUILD       := .build
 DENO_BIN    := $(BUILD)/deno
 export CGO_ENABLED := 1
 
-.PHONY: build deno rootfs test test-go test-rootless test-vm bench run clean vet mcp-tools
+.PHONY: install host-deps host-deps-test build deno rootfs test test-go test-rootless test-vm bench run clean vet mcp-tools
 
 build: bin/conductor deno rootfs
 
+# What the host needs (Go, gcc, pkg-config, libseccomp-dev, curl; for the tests also npm and
+# Python): checked on every build; installed with apt when root, else the command is printed.
+host-deps:
+	@scripts/host-deps.sh run
+host-deps-test:
+	@scripts/host-deps.sh test
+
 # Every non-test source file of the module is a prerequisite, with the files
 # it embeds (the bootstrap, the launcher's modules, Python's pre-started interpreter).
-bin/conductor: $(shell find . \( -path ./.build -o -name testdata \) -prune -o \( -name '*.go' ! -name '*_test.go' -o -name '*.js' -o -name '*.ts' -o -name '*.py' \) -print) go.mod go.sum
+bin/conductor: $(shell find . \( -path ./.build -o -name testdata \) -prune -o \( -name '*.go' ! -name '*_test.go' -o -name '*.js' -o -name '*.ts' -o -name '*.py' \) -print) go.mod go.sum | host-deps
 	$(GO) build $(GOFLAGS_TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/conductor
 
-# deno comes from the npm registry (version pinned in DENO_VERSION, tarball
-# integrity checked), or from DENO=/path/to/deno.
+# deno comes from the npm registry's tarball over HTTPS (version in DENO_VERSION, its sha512
+# pinned in DENO_SHA512), or from DENO=/path/to/deno.
 deno:
 ifdef DENO
 	@mkdir -p $(BUILD)
@@ -41,7 +48,7 @@ vet:
 
 # The whole suite: every package as root, then the rootless tests as an
 # unprivileged user (only when run as root; CI always is).
-test: build vet test-go test-rootless
+test: host-deps-test build vet test-go test-rootless
 
 # The official MCP inspector and conformance suite (npm, pinned) that the
 # end-to-end tests in mcp/ and cmd/conductor/ drive the server with.
@@ -74,6 +81,26 @@ run: build
 	bin/conductor doctor
 	@echo 'return [1, 2, 3, 4].reduce((a, b) => a + b, 0)' | bin/conductor exec --json - | grep -E '"(status|returnValue)"'
 	bin/conductor serve --http $(RUN_ADDR)
+
+# Install for use without the checkout: the binary in $(BINDIR); deno and the sandbox root in
+# $(DATADIR) (what conductor uses when MCP_CONDUCTOR_DATA_DIR is unset and it does not run from a
+# checkout); the systemd unit, with these paths, in $(UNITDIR). DESTDIR stages it elsewhere
+# (packaging; the tests). The root is built for this host's programs; a changed setting
+# (MCP_CONDUCTOR_TOOLS, PYTHON, GO) rebuilds it at the service's start.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= /var/lib/conductor
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /etc/systemd/system
+install: build
+	install -D -m 0755 bin/conductor $(DESTDIR)$(BINDIR)/conductor
+	install -D -m 0755 $(DENO_BIN) $(DESTDIR)$(DATADIR)/deno
+	@# Go's standard-library build cache, seeded by `make build` (minutes to seed again).
+	[ ! -d $(BUILD)/gocache ] || cp -a $(BUILD)/gocache $(DESTDIR)$(DATADIR)/
+	MCP_CONDUCTOR_DATA_DIR=$(DESTDIR)$(DATADIR) $(DESTDIR)$(BINDIR)/conductor rootfs build >/dev/null
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/conductor $(DESTDIR)$(UNITDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  packaging/conductor.service > $(DESTDIR)$(UNITDIR)/conductor.service
 
 clean:
 	rm -rf bin $(BUILD)/rootfs

@@ -28,6 +28,7 @@ const (
 	VarMaxTimeout      = Prefix + "MAX_TIMEOUT"
 	VarAllowDegraded   = Prefix + "ALLOW_DEGRADED"
 	VarStateDir        = Prefix + "STATE_DIR"
+	VarDataDir         = Prefix + "DATA_DIR"
 	VarCgroupParent    = Prefix + "CGROUP_PARENT"
 	VarWorkspace       = Prefix + "WORKSPACE"
 	VarAllowedPackages = Prefix + "ALLOWED_PACKAGES"
@@ -127,6 +128,9 @@ type Settings struct {
 	// StateDir is an absolute directory for conductor's state; "" means
 	// the caller decides.
 	StateDir string
+	// DataDir holds deno, the sandbox roots and the dependency cache; "" = conductor chooses
+	// (the checkout's .build/, else /var/lib/conductor or ~/.local/share/conductor).
+	DataDir string
 	// CgroupParent is the delegated cgroup (path below the cgroup2 mount)
 	// to create sandboxes under, for rootless use; "" means the caller
 	// decides.
@@ -446,6 +450,21 @@ var table = []setting{
 				return err
 			}
 			s.StateDir = v
+			return nil
+		},
+	},
+	{
+		Variable: Variable{
+			Name:        VarDataDir,
+			Default:     "",
+			Allowed:     "an absolute, clean directory path other than /, using letters, digits and - _ . / + @",
+			Description: "Directory for deno, the sandbox roots and the dependency cache. Unset: the checkout's .build/ next to the binary, else /var/lib/conductor (root) or ~/.local/share/conductor.",
+		},
+		parse: func(v string, s *Settings) error {
+			if err := checkDirPath(v); err != nil {
+				return err
+			}
+			s.DataDir = v
 			return nil
 		},
 	},
@@ -1016,6 +1035,60 @@ func UnknownVariables(environ []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// UnknownVariableProblems words UnknownVariables for the admin: each name, that it is ignored,
+// and the known variable it most likely means, if one is close.
+func UnknownVariableProblems(environ []string) []string {
+	var out []string
+	for _, name := range UnknownVariables(environ) {
+		msg := fmt.Sprintf("%s is not a conductor variable, so it is ignored", name)
+		if s := Suggest(name); s != "" {
+			msg += fmt.Sprintf("; did you mean %s?", s)
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+// Suggest returns the known variable closest to name (an edit distance of at most a third of
+// its length, compared without the prefix and case-insensitively), or "" when none is close.
+func Suggest(name string) string {
+	want := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(name), Prefix))
+	best, bestD := "", 0
+	for _, t := range table {
+		cand := strings.TrimPrefix(t.Name, Prefix)
+		d := editDistance(want, cand)
+		if best == "" || d < bestD {
+			best, bestD = t.Name, d
+		}
+	}
+	limit := max(1, len(want)/3)
+	if want == "" || bestD > limit {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, over bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func checkTimeouts(s *Settings, set map[string]string, bad map[string]bool) *Error {

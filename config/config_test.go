@@ -505,7 +505,7 @@ func TestVariables(t *testing.T) {
 	vs := Variables()
 	wantNames := []string{
 		VarRunArgs, VarMemory, VarPids, VarCPUs, VarMaxOutput, VarDefaultTimeout,
-		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarCgroupParent, VarWorkspace,
+		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarDataDir, VarCgroupParent, VarWorkspace,
 		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarSnippets, VarPoolSize,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
 		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
@@ -684,6 +684,38 @@ func TestIssue9Settings(t *testing.T) {
 			}
 			if got := tt.field(s); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnknownVariableProblems(t *testing.T) {
+	tests := []struct {
+		env  string
+		want string // "" = no problem
+	}{
+		{"MCP_CONDUCTOR_RUN_ARG=allow-net", "MCP_CONDUCTOR_RUN_ARG is not a conductor variable, so it is ignored; did you mean MCP_CONDUCTOR_RUN_ARGS?"},
+		{"MCP_CONDUCTOR_MEMROY=1G", "did you mean MCP_CONDUCTOR_MEMORY?"},
+		{"MCP_CONDUCTOR_RUNARGS=allow-all", "did you mean MCP_CONDUCTOR_RUN_ARGS?"},
+		{"MCP_CONDUCTOR_allowed_packages=npm:zod@^3", "did you mean MCP_CONDUCTOR_ALLOWED_PACKAGES?"},
+		{"MCP_CONDUCTOR_PID=64", "did you mean MCP_CONDUCTOR_PIDS?"},
+		{"MCP_CONDUCTOR_DATADIR=/x", "did you mean MCP_CONDUCTOR_DATA_DIR?"},
+		{"MCP_CONDUCTOR_FAVOURITE_COLOUR=blue", "MCP_CONDUCTOR_FAVOURITE_COLOUR is not a conductor variable, so it is ignored"},
+		{"MCP_CONDUCTOR_=1", "MCP_CONDUCTOR_ is not a conductor variable, so it is ignored"},
+		{"MCP_CONDUCTOR_DATA_DIR=/x", ""},
+		{"MCP_CONDUCTOR_MEMORY=1G", ""},
+		{"PATH=/bin", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.env, func(t *testing.T) {
+			got := UnknownVariableProblems([]string{tc.env})
+			switch {
+			case tc.want == "" && len(got) != 0:
+				t.Errorf("problems %q; want none", got)
+			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+				t.Errorf("problems %q; want one containing %q", got, tc.want)
+			case strings.Contains(tc.want, "ignored") && !strings.Contains(tc.want, "did you mean") && len(got) == 1 && strings.Contains(got[0], "did you mean"):
+				t.Errorf("problems %q suggest a name for something close to none", got)
 			}
 		})
 	}

@@ -185,8 +185,9 @@ await fetch("http://127.0.0.1:%[2]d/uncaught");
 	}
 	// The last fetch is uncaught: deno's refusal, told whose list it is.
 	if res.Status != StatusError || res.Error == nil || res.Error.Type != ErrorPermission ||
-		!strings.Contains(res.Error.Message, `Requires net access to "127.0.0.1:`+strconv.Itoa(otherPort)+`"`) ||
-		!strings.Contains(res.Error.Message, "only the admin can change that, in MCP_CONDUCTOR_RUN_ARGS") {
+		!strings.Contains(res.Error.Message, `net access to "127.0.0.1:`+strconv.Itoa(otherPort)+`" was refused`) ||
+		!strings.Contains(res.Error.Message, "only its admin can (allow-net in MCP_CONDUCTOR_RUN_ARGS)") ||
+		!strings.HasPrefix(res.Error.Cause, `Requires net access to "127.0.0.1:`) {
 		t.Errorf("uncaught refusal: status %s, error %+v", res.Status, res.Error)
 	}
 	out := map[string]string{}

@@ -58,6 +58,9 @@ type ErrorInfo struct {
 	Line    int    `json:"line,omitempty"`   // 1-based, in the user's code
 	Column  int    `json:"column,omitempty"` // 1-based, in UTF-16 code units as V8 counts
 	Stack   string `json:"stack,omitempty"`
+	// Cause is the original text when conductor reworded the message (deno's permission
+	// refusal, whose advice — run again with a flag — the agent cannot follow).
+	Cause string `json:"cause,omitempty"`
 }
 
 // Result is the outcome of one execution; `conductor exec --json` prints it.
@@ -191,13 +194,10 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 		res.Status = StatusError
 		info := *frame.err
 		info.Type = classify(info)
-		if info.Type == ErrorPermission && strings.Contains(info.Message, "Requires net access to") {
-			// deno says "run again with the --allow-net flag"; the agent
-			// cannot: say whose list it is.
-			info.Message += " (the server's allow-net does not list it; only the admin can change that, in MCP_CONDUCTOR_RUN_ARGS)"
-		}
-		if info.Type == ErrorPermission && strings.HasPrefix(info.Message, "Requires run access to ") {
-			info.Message += " (the server's allow-run does not list it; only the admin can change that, in MCP_CONDUCTOR_RUN_ARGS and MCP_CONDUCTOR_TOOLS)"
+		if info.Type == ErrorPermission {
+			if msg, ok := rewordPermission(info.Message); ok {
+				info.Message, info.Cause = msg, info.Message
+			}
 		}
 		if prog, ok := missingProgram(info); ok {
 			info.Message += " (" + prog + " is not in the sandbox: it holds deno and the CLI tools the admin lists in MCP_CONDUCTOR_TOOLS; only the admin can add one)"
@@ -239,6 +239,45 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 			res.Error.Message += " (the process/thread limit was reached)"
 		}
 	}
+}
+
+// permissionGrant names, per deno permission, the setting that grants it and an example.
+var permissionGrant = map[string]string{
+	"net":    "allow-net in MCP_CONDUCTOR_RUN_ARGS",
+	"read":   "allow-read in MCP_CONDUCTOR_RUN_ARGS (or MCP_CONDUCTOR_WORKSPACE)",
+	"write":  "allow-write in MCP_CONDUCTOR_RUN_ARGS (or MCP_CONDUCTOR_WORKSPACE)",
+	"env":    "allow-env in MCP_CONDUCTOR_RUN_ARGS",
+	"run":    "allow-run in MCP_CONDUCTOR_RUN_ARGS, and MCP_CONDUCTOR_TOOLS for the program itself",
+	"sys":    "allow-sys in MCP_CONDUCTOR_RUN_ARGS",
+	"ffi":    "allow-ffi in MCP_CONDUCTOR_RUN_ARGS",
+	"import": "allow-import in MCP_CONDUCTOR_RUN_ARGS",
+}
+
+// rewordPermission turns deno's refusal, `Requires net access to "x:443", run again with the
+// --allow-net flag` (advice an agent cannot follow), into what was refused and who can grant
+// it. ok is false for any other message, which is kept as it is. The message comes from the
+// sandbox: only deno's exact shape is reworded, and the target is kept as deno quoted it.
+func rewordPermission(msg string) (string, bool) {
+	rest, ok := strings.CutPrefix(msg, "Requires ")
+	if !ok {
+		return "", false
+	}
+	kind, rest, ok := strings.Cut(rest, " access")
+	grant := permissionGrant[kind]
+	if !ok || grant == "" {
+		return "", false
+	}
+	target, advice, ok := strings.Cut(rest, ", run again with the --allow-"+kind+" flag")
+	if !ok || strings.TrimSpace(advice) != "" {
+		return "", false
+	}
+	what := kind + " access"
+	if t, ok := strings.CutPrefix(target, " to "); ok {
+		what += " to " + t
+	} else if target != "" {
+		return "", false
+	}
+	return fmt.Sprintf("%s was refused: this server does not grant it, and only its admin can (%s)", what, grant), true
 }
 
 // missingProgram recognizes the error of starting a program the root does not hold: deno's

@@ -121,3 +121,35 @@ func canonical(t *testing.T, b []byte) string {
 	out, _ := json.Marshal(v)
 	return string(out)
 }
+
+func TestRewordPermission(t *testing.T) {
+	tests := []struct {
+		in, want string // want "" = kept as it is
+	}{
+		{`Requires net access to "example.com:443", run again with the --allow-net flag`,
+			`net access to "example.com:443" was refused: this server does not grant it, and only its admin can (allow-net in MCP_CONDUCTOR_RUN_ARGS)`},
+		{`Requires read access to "/etc/passwd", run again with the --allow-read flag`,
+			`read access to "/etc/passwd" was refused: this server does not grant it, and only its admin can (allow-read in MCP_CONDUCTOR_RUN_ARGS (or MCP_CONDUCTOR_WORKSPACE))`},
+		{`Requires env access to "HOME", run again with the --allow-env flag`, `env access to "HOME" was refused`},
+		{`Requires run access to "git", run again with the --allow-run flag`, `and MCP_CONDUCTOR_TOOLS for the program itself`},
+		{`Requires sys access to "hostname", run again with the --allow-sys flag`, `sys access to "hostname" was refused`},
+		{`Requires ffi access, run again with the --allow-ffi flag`, `ffi access was refused`},
+		{`Requires write access to "/x", run again with the --allow-write flag`, `write access to "/x" was refused`},
+		{`Requires net access to "a", run again with the --allow-read flag`, ""}, // the flags disagree: not deno's shape
+		{`Requires time access to "x", run again with the --allow-time flag`, ""},
+		{`Requires net access to "a", run again with the --allow-net flag; and more`, ""},
+		{`Requires net accessory`, ""},
+		{`Something else`, ""},
+	}
+	for _, tc := range tests {
+		got, ok := rewordPermission(tc.in)
+		switch {
+		case tc.want == "" && ok:
+			t.Errorf("rewordPermission(%q) = %q; want it kept", tc.in, got)
+		case tc.want != "" && (!ok || !strings.Contains(got, tc.want)):
+			t.Errorf("rewordPermission(%q) = %q, %v; want %q", tc.in, got, ok, tc.want)
+		case ok && strings.Contains(got, "run again"):
+			t.Errorf("rewordPermission(%q) = %q keeps deno's advice", tc.in, got)
+		}
+	}
+}

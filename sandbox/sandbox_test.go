@@ -31,7 +31,7 @@ func TestRunOutcomes(t *testing.T) {
 		{name: "thrown error has the user's line", code: "const a = 1;\n\nthrow new Error('boom')", status: StatusError, errType: ErrorRuntime, inMessage: "boom", inStack: "main.ts:3:7"},
 		{name: "syntax error", code: "const x = 1;\nlet y = ;", status: StatusError, errType: ErrorSyntax, inMessage: "main.ts:2:9"},
 		{name: "unhandled rejection", code: "setTimeout(() => Promise.reject(new TypeError('late')), 1)", status: StatusError, errType: ErrorRuntime, inMessage: "late"},
-		{name: "permission denied by deno", code: "await Deno.readTextFile('/etc/passwd')", status: StatusError, errType: ErrorPermission, inMessage: "Requires read access"},
+		{name: "permission denied by deno", code: "await Deno.readTextFile('/etc/passwd')", status: StatusError, errType: ErrorPermission, inMessage: `read access to "/etc/passwd" was refused: this server does not grant it, and only its admin can`},
 		{name: "uncached package", code: "import { z } from 'npm:zod@3';\nconsole.log(z)", status: StatusError, errType: ErrorDependency},
 		{name: "remote import refused", code: "await import('https://example.com/x.ts')", status: StatusError, errType: ErrorDependency},
 		{name: "exit code", code: "Deno.exit(3)", status: StatusError, errType: ErrorRuntime, inMessage: "code 3"},

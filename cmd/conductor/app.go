@@ -38,8 +38,8 @@ type layout struct {
 
 func resolveLayout(s config.Settings) layout {
 	var l layout
-	if d := os.Getenv("MCP_CONDUCTOR_DATA_DIR"); d != "" {
-		l.dataDir = d
+	if s.DataDir != "" {
+		l.dataDir = s.DataDir
 	} else if exe, err := executable(); err == nil {
 		if cand := filepath.Join(filepath.Dir(exe), "..", ".build"); isDir(cand) {
 			l.dataDir = filepath.Clean(cand)
@@ -110,6 +110,9 @@ func loadSettings(log *slog.Logger) (config.Settings, error) {
 	}
 	if s.AllowAll {
 		log.Warn("MCP_CONDUCTOR_RUN_ARGS grants allow-all: deno's own permission wall is open; only the OS sandbox holds")
+	}
+	for _, p := range config.UnknownVariableProblems(os.Environ()) {
+		log.Warn(p) // a typo would otherwise leave a limit or a grant silently at its default
 	}
 	return s, nil
 }

@@ -50,6 +50,16 @@ type doctorReport struct {
 
 func (r *doctorReport) add(c check) { r.Checks = append(r.Checks, c) }
 
+// variablesCheck fails on MCP_CONDUCTOR_* variables conductor does not know: a typo leaves the
+// setting the admin meant at its default, silently.
+func variablesCheck(environ []string) check {
+	probs := config.UnknownVariableProblems(environ)
+	if len(probs) == 0 {
+		return check{Name: "variables", OK: true, Detail: "every " + config.Prefix + "* variable is known"}
+	}
+	return check{Name: "variables", Detail: strings.Join(probs, "; "), Fix: "rename or remove them; README's settings table lists every variable"}
+}
+
 func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -88,6 +98,7 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 		return rep
 	}
 	rep.add(check{Name: "settings", OK: true, Detail: settingsSummary(s)})
+	rep.add(variablesCheck(os.Environ()))
 	l := resolveLayout(s)
 	limits := limitsFor(s)
 	rep.Settings = map[string]any{

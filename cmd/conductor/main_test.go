@@ -159,7 +159,7 @@ func TestDoctor(t *testing.T) {
 	for _, c := range rep.Checks {
 		names[c.Name] = c.OK
 	}
-	for _, want := range []string{"settings", "user namespaces", "seccomp", "limits", "deno", "rootfs", "sandbox run", "runtimes", "execute_code"} {
+	for _, want := range []string{"settings", "variables", "user namespaces", "seccomp", "limits", "deno", "rootfs", "sandbox run", "runtimes", "execute_code"} {
 		if ok, present := names[want]; !present || !ok {
 			t.Errorf("check %q present=%v ok=%v", want, present, ok)
 		}
@@ -340,5 +340,44 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 		if !strings.Contains(string(b), "| `"+v.Name+"` |") {
 			t.Errorf("README's settings table lacks %s", v.Name)
 		}
+	}
+}
+
+// TestDoctorMisconfigurations: each thing an admin can get wrong is a failed doctor check with
+// its exact message, and doctor exits 1.
+func TestDoctorMisconfigurations(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   []string
+		check string
+		want  string // in the check's detail
+		fix   string // in the check's fix
+	}{
+		{"typo'd variable", []string{"MCP_CONDUCTOR_RUN_ARG=allow-net"}, "variables",
+			"MCP_CONDUCTOR_RUN_ARG is not a conductor variable, so it is ignored; did you mean MCP_CONDUCTOR_RUN_ARGS?", "README's settings table"},
+		{"unknown variable", []string{"MCP_CONDUCTOR_FAVOURITE_COLOUR=blue"}, "variables",
+			"MCP_CONDUCTOR_FAVOURITE_COLOUR is not a conductor variable, so it is ignored", "rename or remove"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := conductor(t, "", tc.env, "doctor", "--json")
+			var rep doctorReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("doctor --json: %v\n%s\n%s", err, out, errOut)
+			}
+			if code != 1 || rep.OK {
+				t.Errorf("exit %d ok=%v; want exit 1, not ok", code, rep.OK)
+			}
+			for _, c := range rep.Checks {
+				if c.Name != tc.check {
+					continue
+				}
+				if c.OK || !strings.Contains(c.Detail, tc.want) || !strings.Contains(c.Fix, tc.fix) {
+					t.Errorf("check %q: ok=%v detail %q fix %q; want failed with %q, fix %q", c.Name, c.OK, c.Detail, c.Fix, tc.want, tc.fix)
+				}
+				return
+			}
+			t.Errorf("no %q check in %+v", tc.check, rep.Checks)
+		})
 	}
 }
