@@ -182,6 +182,9 @@ func TestExecuteCode(t *testing.T) {
 		{name: "python cannot exec from the working directory", req: CodeRequest{Language: "python",
 			Entrypoint: File{Content: "import os, shutil\nshutil.copy(os.path.realpath('/proc/self/exe'), 'py')\nos.chmod('py', 0o755)\nos.execv('./py', ['py', '-c', 'print(1)'])"}},
 			status: sandbox.StatusError, exit: 1, stderr: "Permission denied"},
+		{name: "python runs a file named like conductor's runner as its own content, not the runner compiled at boot", req: CodeRequest{Language: "python",
+			Entrypoint: File{Name: runtimes.PythonRunnerFile, Content: "print('mine', __name__)"}},
+			status: sandbox.StatusSuccess, stdout: "mine __main__\n"},
 	}
 	if tools.HostCABundle() != "" {
 		tests = append(tests, codeCase{name: "python's TLS trusts the host's CA bundle", req: CodeRequest{Language: "python",

@@ -35,10 +35,10 @@ type PythonRequest struct {
 // the runner, the globals and the outcome in .conductor/.
 const (
 	pyCodeFile    = "main.py"
-	pyRunnerFile  = ".conductor/run.py"
+	pyRunnerFile  = runtimes.PythonRunnerFile
 	pyGlobalsFile = ".conductor/globals.json"
 	pyResultFile  = ".conductor/result.json"
-	pyFactoryFile = ".conductor/mcp.py" // the mcpFactory client, on a server with upstreams
+	pyFactoryFile = runtimes.PythonFactoryFile // the mcpFactory client, on a server with upstreams
 )
 
 // pyOutcome is what the runner writes: a value or an error.

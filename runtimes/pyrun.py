@@ -333,7 +333,11 @@ def open_factory():
         return None
     ns = {"__name__": "conductor_mcp"}
     with open(FACTORY, "rb") as f:
-        exec(compile(f.read(), FACTORY, "exec", dont_inherit=True), ns)
+        source = f.read()
+    # Compiled while the sandbox booted, when the pre-started interpreter was given it (warm.py).
+    known = globals().get("__conductor_precompiled__", {}).get(os.path.abspath(FACTORY))
+    code = known[1] if known is not None and known[0] == source else compile(source, FACTORY, "exec", dont_inherit=True)
+    exec(code, ns)
     factory = ns["open_factory"]()
     return None if factory is None else (factory, ns["McpError"])
 

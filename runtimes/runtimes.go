@@ -130,6 +130,15 @@ var PythonRunner string
 //go:embed pyfactory.py
 var PythonFactory string
 
+// Where, in the working directory, run_python_code's runner and its mcpFactory client are
+// written. The pre-started interpreter compiles both while its sandbox boots (they follow the
+// import check's file on its command line, each as a name and its source) and runs the compiled
+// code for a file of that name whose content is the same, so a run does not compile them.
+const (
+	PythonRunnerFile  = ".conductor/run.py"
+	PythonFactoryFile = ".conductor/mcp.py"
+)
+
 // File is a file of the working directory.
 type File struct{ Name, Content string }
 
@@ -428,7 +437,8 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 		Argv: []string{prog.Path, "-E", "-s", "-B", "-u"},
 		// The pre-started interpreter puts config.PyPackagesDir on sys.path after the standard
 		// library and the base environment, and checks a run's imports (ImportCheck).
-		Warm:        []string{prog.Path, "-E", "-s", "-B", "-u", "-c", pythonWarm, config.PyPackagesDir, PythonImportCheck},
+		Warm: []string{prog.Path, "-E", "-s", "-B", "-u", "-c", pythonWarm, config.PyPackagesDir, PythonImportCheck,
+			PythonRunnerFile, PythonRunner, PythonFactoryFile, PythonFactory},
 		ImportCheck: PythonImportCheck,
 		Env:         []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"},
 		Version:     pr.Version,

@@ -22,6 +22,16 @@ packages_dir, import_check = (sys.argv[1:] + ["", ""])[:2]
 if packages_dir:
     site.addsitedir(packages_dir)
 
+# Then pairs of a working-directory file's name and its source: conductor's own programs
+# (run_python_code's runner and its mcpFactory client), compiled now, while the sandbox boots. A
+# run of a file of that name and that very content uses the compiled code; any other content (a
+# request's own file of that name) is compiled as usual.
+precompiled = {}
+for _name, _source in zip(sys.argv[3::2], sys.argv[4::2]):
+    _path = os.path.join(os.getcwd(), _name)
+    _bytes = _source.encode("utf-8")
+    precompiled[_path] = (_bytes, compile(_bytes, _path, "exec", dont_inherit=True))
+
 # The import check. Before the program runs, every absolute import statement (`import x.y`,
 # `from x import y`, at any depth: in functions, classes, branches) of the request's Python files
 # must name a top-level module the sandbox has: the standard library (sys.stdlib_module_names,
@@ -174,8 +184,14 @@ del main_names
 try:
     with open(path, "rb") as f:
         source = f.read()
-    # bytes: compile honours the file's coding declaration; dont_inherit: not this file's flags.
-    exec(compile(source, path, "exec", dont_inherit=True), main.__dict__)
+    known = precompiled.get(path)
+    if known is not None and known[0] == source:
+        code = known[1]
+        main.__dict__["__conductor_precompiled__"] = precompiled  # for the runner's own loads
+    else:
+        # bytes: compile honours the file's coding declaration; dont_inherit: not this file's flags.
+        code = compile(source, path, "exec", dont_inherit=True)
+    exec(code, main.__dict__)
 except SystemExit:
     raise
 except BaseException as e:
