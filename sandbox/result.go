@@ -244,8 +244,8 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 // permissionGrant names, per deno permission, the setting that grants it and an example.
 var permissionGrant = map[string]string{
 	"net":    "allow-net in MCP_CONDUCTOR_RUN_ARGS",
-	"read":   "allow-read in MCP_CONDUCTOR_RUN_ARGS (or MCP_CONDUCTOR_WORKSPACE)",
-	"write":  "allow-write in MCP_CONDUCTOR_RUN_ARGS (or MCP_CONDUCTOR_WORKSPACE)",
+	"read":   "allow-read in MCP_CONDUCTOR_RUN_ARGS",
+	"write":  "allow-write in MCP_CONDUCTOR_RUN_ARGS",
 	"env":    "allow-env in MCP_CONDUCTOR_RUN_ARGS",
 	"run":    "allow-run in MCP_CONDUCTOR_RUN_ARGS, and MCP_CONDUCTOR_TOOLS for the program itself",
 	"sys":    "allow-sys in MCP_CONDUCTOR_RUN_ARGS",

@@ -129,7 +129,7 @@ func TestRewordPermission(t *testing.T) {
 		{`Requires net access to "example.com:443", run again with the --allow-net flag`,
 			`net access to "example.com:443" was refused: this server does not grant it, and only its admin can (allow-net in MCP_CONDUCTOR_RUN_ARGS)`},
 		{`Requires read access to "/etc/passwd", run again with the --allow-read flag`,
-			`read access to "/etc/passwd" was refused: this server does not grant it, and only its admin can (allow-read in MCP_CONDUCTOR_RUN_ARGS (or MCP_CONDUCTOR_WORKSPACE))`},
+			`read access to "/etc/passwd" was refused: this server does not grant it, and only its admin can (allow-read in MCP_CONDUCTOR_RUN_ARGS)`},
 		{`Requires env access to "HOME", run again with the --allow-env flag`, `env access to "HOME" was refused`},
 		{`Requires run access to "git", run again with the --allow-run flag`, `and MCP_CONDUCTOR_TOOLS for the program itself`},
 		{`Requires sys access to "hostname", run again with the --allow-sys flag`, `sys access to "hostname" was refused`},
