@@ -11,7 +11,9 @@ import (
 // PipInRoot is the in-root directory that holds the Python interpreter's own pip (the package
 // directory `python -m pip` runs on the host, copied as a rootfs.Tree to PipInRoot/pip). It is
 // on no sys.path: only the install sandbox of pypi: packages runs it (Runtime.Pip), and code
-// cannot import it by name.
+// cannot import this copy by name. (A base environment that holds pip itself, as Debian's
+// dist-packages with python3-pip do, offers that one to code like any base package; it cannot
+// reach an index from a run, whose network is the admin's allow-net.)
 const PipInRoot = "/usr/lib/conductor/pip"
 
 // pipProbe prints the directory of the pip package the interpreter would import, without
