@@ -171,6 +171,29 @@ type Result struct {
 	*sandbox.Result
 }
 
+// Refusal is the result of a request refused before it ran (the error of Execute, ExecuteCode
+// or ExecutePython): status error, no exit code, and error.type saying why — dependency (a
+// package not allowed), invalid_request, busy, cancelled, or internal (the server failed).
+func Refusal(err error) *Result {
+	typ := sandbox.ErrorInternal
+	switch {
+	case errors.Is(err, ErrDependency):
+		typ = sandbox.ErrorDependency
+	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrLanguage), errors.Is(err, ErrNoPython):
+		typ = sandbox.ErrorInvalidRequest
+	case errors.Is(err, ErrBusy):
+		typ = sandbox.ErrorBusy
+	case errors.Is(err, ErrShutdown), errors.Is(err, context.Canceled):
+		typ = sandbox.ErrorCancelled
+	}
+	info := &sandbox.ErrorInfo{Type: typ, Message: err.Error()}
+	var pe *program.Error
+	if errors.As(err, &pe) {
+		info.Line, info.Column = pe.Line, pe.Column
+	}
+	return &Result{Result: &sandbox.Result{Status: sandbox.StatusError, Degraded: []string{}, Error: info}}
+}
+
 // identifier matches the global names a request may define.
 var identifier = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
 

@@ -2,7 +2,6 @@ package mcp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -58,9 +57,9 @@ func codeSchemas(languages []string) (in, out *jsonschema.Schema, err error) {
 }
 
 // codeHandler runs one execute_code call.
-func (s *Server) codeHandler(ctx context.Context, req *sdk.CallToolRequest, in CodeInput) (*sdk.CallToolResult, *RunOutput, error) {
+func (s *Server) codeHandler(ctx context.Context, req *sdk.CallToolRequest, in CodeInput) (*sdk.CallToolResult, RunOutput, error) {
 	if in.Timeout < 0 {
-		return nil, nil, fmt.Errorf("timeout %d ms: must be positive; allowed: 1 to %d ms", in.Timeout, s.o.MaxTimeout.Milliseconds())
+		return refused(codeSummary, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
 	}
 	r := engine.CodeRequest{
 		Language:   in.Language,
@@ -72,15 +71,15 @@ func (s *Server) codeHandler(ctx context.Context, req *sdk.CallToolRequest, in C
 	}
 	if in.SnippetName != "" {
 		if in.EntrypointCode != "" || in.Language != "" {
-			return nil, nil, errors.New("give either snippet_name or language and entrypoint_code, not both")
+			return refused(codeSummary, fmt.Errorf("%w: give either snippet_name or language and entrypoint_code, not both", engine.ErrInvalidRequest))
 		}
 		sn, err := s.o.Snippets.Get(in.SnippetName)
 		if err != nil {
-			return nil, nil, err
+			return refused(codeSummary, fmt.Errorf("%w: %w", engine.ErrInvalidRequest, err))
 		}
 		r.Language, r.Entrypoint = sn.Language, engine.File{Name: sn.FileName, Content: sn.Code}
 	} else if in.Language == "" || in.EntrypointCode == "" {
-		return nil, nil, errors.New("give snippet_name, or language and entrypoint_code")
+		return refused(codeSummary, fmt.Errorf("%w: give snippet_name, or language and entrypoint_code", engine.ErrInvalidRequest))
 	}
 	return s.call(ctx, req, codeSummary, func(observe func(string, []byte)) (*engine.Result, error) {
 		r.OnOutput = observe
@@ -99,17 +98,18 @@ func codeSummary(r *sandbox.Result) string {
 	if r.Error != nil {
 		fmt.Fprintf(&b, "error: %s\n", r.Error.Message)
 	}
-	section := func(name, text string, truncated bool, total int64) {
+	section := func(name, text string, truncated bool, total int64, file string) {
 		fmt.Fprintf(&b, "--- %s ---\n%s", name, text)
 		if text != "" && !strings.HasSuffix(text, "\n") {
 			b.WriteByte('\n')
 		}
-		if truncated {
-			fmt.Fprintf(&b, "(%s truncated: %d of %d bytes shown)\n", name, len(text), total)
-		}
+		b.WriteString(truncation(name, len(text), total, truncated, file))
 	}
-	section("stdout", r.Stdout, r.StdoutTruncated, r.StdoutBytes)
-	section("stderr", r.Stderr, r.StderrTruncated, r.StderrBytes)
+	section("stdout", r.Stdout, r.StdoutTruncated, r.StdoutBytes, r.StdoutFile)
+	section("stderr", r.Stderr, r.StderrTruncated, r.StderrBytes, r.StderrFile)
+	if r.OutputNote != "" {
+		fmt.Fprintf(&b, "note: %s\n", r.OutputNote)
+	}
 	for _, n := range r.Network {
 		if !n.Allowed {
 			fmt.Fprintf(&b, "network refused: %s: %s\n", netDest(n.Host, n.Port), n.Reason)

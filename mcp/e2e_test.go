@@ -171,6 +171,7 @@ func assertClean(t *testing.T, stateDir, instance string) {
 type stdioServer struct {
 	cs       *sdk.ClientSession
 	stderr   *testenv.SyncBuffer
+	wire     *testenv.SyncBuffer // every message as sent and received ("read: {...}"), bytes unchanged
 	stateDir string
 	instance string
 }
@@ -182,14 +183,16 @@ func startStdio(t *testing.T, copts *sdk.ClientOptions, args []string, env ...st
 	t.Helper()
 	bin := conductorBin(t)
 	denoBin(t)
-	s := &stdioServer{stderr: &testenv.SyncBuffer{}, stateDir: t.TempDir()}
+	s := &stdioServer{stderr: &testenv.SyncBuffer{}, wire: &testenv.SyncBuffer{}, stateDir: t.TempDir()}
 	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
 	cmd.Env = serverEnv(s.stateDir, env...)
 	cmd.Stderr = s.stderr
 	client := sdk.NewClient(&sdk.Implementation{Name: "conductor-e2e", Version: "1"}, copts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
+	cs, err := client.Connect(ctx, &sdk.LoggingTransport{
+		Transport: &sdk.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, Writer: s.wire,
+	}, nil)
 	if err != nil {
 		t.Fatalf("connect to `conductor serve` over stdio: %v\nstderr:\n%s", err, s.stderr)
 	}

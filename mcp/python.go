@@ -47,7 +47,7 @@ func pythonSchemas() (in, out *jsonschema.Schema, err error) {
 }
 
 // pythonHandler runs one run_python_code call.
-func (s *Server) pythonHandler(ctx context.Context, req *sdk.CallToolRequest, in PythonInput) (*sdk.CallToolResult, *RunOutput, error) {
+func (s *Server) pythonHandler(ctx context.Context, req *sdk.CallToolRequest, in PythonInput) (*sdk.CallToolResult, RunOutput, error) {
 	if in.Timeout < 0 {
 		return nil, nil, fmt.Errorf("timeout %d ms: must be positive; allowed: 1 to %d ms", in.Timeout, s.o.MaxTimeout.Milliseconds())
 	}

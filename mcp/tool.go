@@ -29,9 +29,11 @@ type RunInput struct {
 	Dependencies []string        `json:"dependencies,omitempty" jsonschema:"npm: or jsr: package specifiers the code needs; each must be in the server's allowed packages. Omit the version to get the one the server pins."`
 }
 
-// RunOutput is run_deno_code's structured output: the same object
-// `conductor exec --json` prints.
-type RunOutput = engine.Result
+// RunOutput is the output value the tool handlers hand the go-sdk: always nil. The structured
+// output, the engine.Result `conductor exec --json` prints, is encoded by call into
+// StructuredContent itself: the go-sdk re-encodes an output value through map[string]any, which
+// sorts every object's keys, returnValue's among them. The output schema is given explicitly.
+type RunOutput interface{ runOutput() }
 
 // anyJSON is the schema of a value that may be any JSON. It must not be the
 // empty schema: that serialises as `true`, which TypeScript MCP clients
@@ -61,7 +63,7 @@ func schemas() (in, out *jsonschema.Schema, err error) {
 }
 
 // runHandler executes one call.
-func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in RunInput) (*sdk.CallToolResult, *RunOutput, error) {
+func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in RunInput) (*sdk.CallToolResult, RunOutput, error) {
 	r := engine.Request{
 		Code:         in.DenoCode,
 		Timeout:      time.Duration(in.Timeout) * time.Millisecond,
@@ -69,7 +71,7 @@ func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in Ru
 		Dependencies: in.Dependencies,
 	}
 	if in.Timeout < 0 {
-		return nil, nil, fmt.Errorf("timeout %d ms: must be positive; allowed: 1 to %d ms", in.Timeout, s.o.MaxTimeout.Milliseconds())
+		return refused(summary, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
 	}
 	return s.call(ctx, req, summary, func(observe func(string, []byte)) (*engine.Result, error) {
 		r.OnOutput = observe
@@ -79,22 +81,39 @@ func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in Ru
 
 // call runs one execution for a tool (run reports its output to observe)
 // and makes the tool's result: text is what a client that reads only text
-// content sees; isError when the run did not succeed.
+// content sees; isError when the run did not succeed. A request the engine
+// refused is a result too (engine.Refusal), with error.type saying why.
 func (s *Server) call(ctx context.Context, req *sdk.CallToolRequest, text func(*sandbox.Result) string,
-	run func(observe func(string, []byte)) (*engine.Result, error)) (*sdk.CallToolResult, *RunOutput, error) {
+	run func(observe func(string, []byte)) (*engine.Result, error)) (*sdk.CallToolResult, RunOutput, error) {
 	observe, stop := s.reportProgress(ctx, req)
 	res, err := run(observe)
 	stop()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return nil, nil, errors.New("cancelled before the execution started")
+			err = fmt.Errorf("cancelled before the execution started: %w", err)
 		}
-		return nil, nil, err
+		return refused(text, err)
+	}
+	return toolResult(res, text)
+}
+
+// refused is the tool result of a request refused before it ran.
+func refused(text func(*sandbox.Result) string, err error) (*sdk.CallToolResult, RunOutput, error) {
+	return toolResult(engine.Refusal(err), text)
+}
+
+// toolResult is res as the tool's result: its JSON, keys in the order encoding/json writes them
+// (returnValue's in the order the code made them), as structuredContent; text as the content.
+func toolResult(res *engine.Result, text func(*sandbox.Result) string) (*sdk.CallToolResult, RunOutput, error) {
+	structured, err := json.Marshal(res)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mcp: encoding the result: %w", err)
 	}
 	return &sdk.CallToolResult{
-		IsError: res.Status != sandbox.StatusSuccess,
-		Content: []sdk.Content{&sdk.TextContent{Text: text(res.Result)}},
-	}, res, nil
+		IsError:           res.Status != sandbox.StatusSuccess,
+		Content:           []sdk.Content{&sdk.TextContent{Text: text(res.Result)}},
+		StructuredContent: json.RawMessage(structured),
+	}, nil, nil
 }
 
 // summary is the text a client that reads only text content sees.
@@ -105,20 +124,27 @@ func summary(r *sandbox.Result) string {
 		fmt.Fprintf(&b, " (%s)", r.Error.Type)
 	}
 	fmt.Fprintf(&b, " in %.0f ms\n", r.DurationMs)
-	if r.Error != nil {
+	if e := r.Error; e != nil {
 		where := ""
-		if r.Error.Line > 0 {
-			where = fmt.Sprintf(" at line %d, column %d", r.Error.Line, r.Error.Column)
+		if e.Line > 0 {
+			where = fmt.Sprintf(" at line %d, column %d", e.Line, e.Column)
 		}
-		fmt.Fprintf(&b, "error%s: %s\n", where, r.Error.Message)
+		msg := e.Message
+		if e.Name != "" && !strings.HasPrefix(msg, e.Name+":") {
+			msg = e.Name + ": " + msg
+		}
+		fmt.Fprintf(&b, "error%s: %s\n", where, msg)
+		if at := userFrame(e.Stack); at != "" {
+			fmt.Fprintf(&b, "    %s\n", at)
+		}
 	}
-	if len(r.ReturnValue) > 0 && string(r.ReturnValue) != `{"$type":"undefined"}` {
+	if len(r.ReturnValue) > 0 && string(r.ReturnValue) != sandbox.UndefinedJSON {
 		fmt.Fprintf(&b, "returnValue: %s\n", r.ReturnValue)
 		if r.ReturnTruncated {
 			b.WriteString("(returnValue truncated)\n")
 		}
 	}
-	section := func(name, text string, truncated bool, total int64) {
+	section := func(name, text string, truncated bool, total int64, file string) {
 		if text == "" {
 			return
 		}
@@ -126,15 +152,16 @@ func summary(r *sandbox.Result) string {
 		if !strings.HasSuffix(text, "\n") {
 			b.WriteByte('\n')
 		}
-		if truncated {
-			fmt.Fprintf(&b, "(%s truncated: %d of %d bytes shown)\n", name, len(text), total)
-		}
+		b.WriteString(truncation(name, len(text), total, truncated, file))
 	}
 	if r.PendingStopped {
 		fmt.Fprintf(&b, "note: work left pending after the result (timers, unawaited promises) was stopped %s after it; await what must finish\n", sandbox.AfterResultGrace)
 	}
-	section("stdout", r.Stdout, r.StdoutTruncated, r.StdoutBytes)
-	section("stderr", r.Stderr, r.StderrTruncated, r.StderrBytes)
+	section("stdout", r.Stdout, r.StdoutTruncated, r.StdoutBytes, r.StdoutFile)
+	section("stderr", r.Stderr, r.StderrTruncated, r.StderrBytes, r.StderrFile)
+	if r.OutputNote != "" {
+		fmt.Fprintf(&b, "note: %s\n", r.OutputNote)
+	}
 	for _, n := range r.Network {
 		if !n.Allowed {
 			fmt.Fprintf(&b, "network refused: %s: %s\n", netDest(n.Host, n.Port), n.Reason)
@@ -144,6 +171,29 @@ func summary(r *sandbox.Result) string {
 		fmt.Fprintf(&b, "DEGRADED: %s\n", strings.Join(r.Degraded, "; "))
 	}
 	return b.String()
+}
+
+// truncation is the line saying a stream was cut, and which file holds it in full ("" when it
+// was not cut).
+func truncation(name string, shown int, total int64, truncated bool, file string) string {
+	if !truncated {
+		return ""
+	}
+	where := ""
+	if file != "" {
+		where = "; the full " + name + " is in " + file
+	}
+	return fmt.Sprintf("(%s truncated: %d of %d bytes shown%s)\n", name, shown, total, where)
+}
+
+// userFrame is the first line of a stack that is in the user's code ("at f (main.ts:3:9)"), "" if none.
+func userFrame(stack string) string {
+	for _, l := range strings.Split(stack, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "at ") && strings.Contains(l, "main.ts:") {
+			return l
+		}
+	}
+	return ""
 }
 
 // netDest formats a network record's destination ("name" for a lookup).

@@ -39,6 +39,10 @@ const (
 	ErrorCancelled  = "cancelled"
 	ErrorInternal   = "internal"
 	ErrorQuota      = "quota" // the workspace is at its quota; the run was refused
+	// Refusals before a run: the request itself (bad input, a language the server does not
+	// offer) or the server having no slot free.
+	ErrorInvalidRequest = "invalid_request"
+	ErrorBusy           = "busy"
 )
 
 // Limits a run can hit, as reported in Result.LimitHit.
@@ -49,6 +53,9 @@ const (
 	// LimitWorkspaceQuota: the run was refused, the workspace being full.
 	LimitWorkspaceQuota = "workspaceQuota"
 )
+
+// UndefinedJSON is ReturnValue when the code's value is undefined: it returned nothing.
+const UndefinedJSON = `{"$type":"undefined"}`
 
 // ErrorInfo describes why a run did not succeed.
 type ErrorInfo struct {

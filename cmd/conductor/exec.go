@@ -77,12 +77,21 @@ func cmdExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	} else {
 		res, err = a.engine.Execute(ctx, engine.Request{Code: code, Timeout: timeout})
 	}
+	exit := 0
 	if err != nil {
+		// Refused before it ran: the message on stderr, and with --json the result too,
+		// its error.type saying why (engine.Refusal).
 		fmt.Fprintln(stderr, "conductor exec:", err)
+		exit = 1
 		if errors.Is(err, engine.ErrInvalidRequest) || errors.Is(err, engine.ErrDependency) || errors.Is(err, engine.ErrLanguage) {
-			return 2
+			exit = 2
 		}
-		return 1
+		if !*asJSON {
+			return exit
+		}
+		res = engine.Refusal(err)
+	} else if res.Status != sandbox.StatusSuccess {
+		exit = 1
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -94,10 +103,7 @@ func cmdExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	} else {
 		printHuman(res.Result, stdout, stderr)
 	}
-	if res.Status != sandbox.StatusSuccess {
-		return 1
-	}
-	return 0
+	return exit
 }
 
 // readCode reads the program from FILE or stdin ("-").
@@ -143,10 +149,20 @@ func readFile(name string) (engine.File, error) {
 	return engine.File{Name: name, Content: string(b)}, nil
 }
 
-// printHuman writes the program's own output unchanged, then a status line on
-// stderr when it did not succeed.
+// printHuman writes the program's own output unchanged, then its return value (unless undefined:
+// there is none) as JSON on a line of its own on stdout, then a status line on stderr when it did
+// not succeed.
 func printHuman(res *sandbox.Result, stdout, stderr io.Writer) {
 	io.WriteString(stdout, res.Stdout)
+	if v := res.ReturnValue; len(v) > 0 && string(v) != sandbox.UndefinedJSON {
+		if res.Stdout != "" && !strings.HasSuffix(res.Stdout, "\n") {
+			io.WriteString(stdout, "\n")
+		}
+		fmt.Fprintf(stdout, "%s\n", v)
+		if res.ReturnTruncated {
+			fmt.Fprintln(stderr, "conductor: the return value was cut at the result limit; parts of it are {\"$type\":\"truncated\"}")
+		}
+	}
 	io.WriteString(stderr, res.Stderr)
 	if res.StdoutTruncated || res.StderrTruncated {
 		fmt.Fprintf(stderr, "conductor: output truncated (stdout %d bytes, stderr %d bytes in all)\n", res.StdoutBytes, res.StderrBytes)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -378,6 +379,61 @@ func TestDoctorMisconfigurations(t *testing.T) {
 				return
 			}
 			t.Errorf("no %q check in %+v", tc.check, rep.Checks)
+		})
+	}
+}
+
+// TestExecMessages: `conductor exec` prints what the MCP tool returns: a request refused before
+// it ran is a JSON result with error.type under --json (exit 2 kept); without --json the return
+// value follows stdout as JSON on a line of its own (nothing for undefined); both keep the key
+// order the code made.
+func TestExecMessages(t *testing.T) {
+	tests := []struct {
+		name    string
+		code    string
+		args    []string
+		exit    int
+		stdout  string // exactly, without --json
+		errType string // with --json: error.type
+		compact string // with --json: a substring of the compacted JSON
+	}{
+		{name: "refused import", code: "import pad from 'npm:left-pad';\npad('x', 3)", args: []string{"--json"}, exit: 2, errType: sandbox.ErrorDependency},
+		{name: "refused empty code", code: "", args: []string{"--json"}, exit: 2, errType: sandbox.ErrorInvalidRequest, compact: `"exitCode":null`},
+		{name: "key order in JSON", code: "({ b: 1, a: 2, c: { z: 1, y: 2 } })", args: []string{"--json"}, compact: `"returnValue":{"b":1,"a":2,"c":{"z":1,"y":2}}`},
+		{name: "value after output", code: "console.log('hi');\n({ b: 1, a: 2, c: { z: 1, y: 2 } })", stdout: "hi\n" + `{"b":1,"a":2,"c":{"z":1,"y":2}}` + "\n"},
+		{name: "value on its own line", code: "Deno.stdout.writeSync(new TextEncoder().encode('no newline'));\n'v'", stdout: "no newline\n\"v\"\n"},
+		{name: "undefined prints nothing", code: "console.log('only output')", stdout: "only output\n"},
+		{name: "null is a value", code: "null", stdout: "null\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := conductor(t, tc.code, nil, append(append([]string{"exec"}, tc.args...), "-")...)
+			if code != tc.exit {
+				t.Fatalf("exit %d, want %d; stdout %q stderr %q", code, tc.exit, out, errOut)
+			}
+			if !slices.Contains(tc.args, "--json") {
+				if out != tc.stdout {
+					t.Errorf("stdout %q, want %q", out, tc.stdout)
+				}
+				return
+			}
+			var res struct {
+				Status string
+				Error  *sandbox.ErrorInfo
+			}
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("stdout is not one JSON result: %v\n%s\nstderr %q", err, out, errOut)
+			}
+			if tc.errType != "" && (res.Error == nil || res.Error.Type != tc.errType || res.Status != "error") {
+				t.Errorf("status %q error %+v, want error.type %q", res.Status, res.Error, tc.errType)
+			}
+			var c bytes.Buffer
+			if err := json.Compact(&c, []byte(out)); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(c.String(), tc.compact) {
+				t.Errorf("result %s does not contain %s", c.String(), tc.compact)
+			}
 		})
 	}
 }

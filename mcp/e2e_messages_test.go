@@ -1,0 +1,83 @@
+package mcp_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestE2EMessages: what an agent reads over MCP says what went wrong in terms it can act on —
+// refusals before the run are results with structuredContent and error.type, the text summary
+// has the error's name and the first frame of the user's code, and names the file holding output
+// that was cut; returnValue keeps the key order the code made, on the wire and in the text.
+func TestE2EMessages(t *testing.T) {
+	ws := t.TempDir()
+	if err := os.Chmod(ws, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ws, _ = filepath.EvalSymlinks(ws)
+	s := startStdio(t, nil, nil, "MCP_CONDUCTOR_WORKSPACE="+ws, "MCP_CONDUCTOR_MAX_OUTPUT=1K")
+	tests := []struct {
+		name    string
+		args    map[string]any
+		status  string
+		errType string
+		line    float64
+		inText  []string
+		onWire  string // a substring of the raw JSON-RPC messages
+	}{
+		{
+			name: "refused import", args: map[string]any{"deno_code": "import pad from 'npm:left-pad';\npad('x', 3)"},
+			status: "error", errType: "dependency", inText: []string{"status: error (dependency)", "npm:left-pad"},
+		},
+		{
+			name: "refused dependency", args: map[string]any{"deno_code": "1", "dependencies": []string{"npm:left-pad"}},
+			status: "error", errType: "dependency", inText: []string{"npm:left-pad"},
+		},
+		{
+			name: "invalid timeout", args: map[string]any{"deno_code": "1", "timeout": -5},
+			status: "error", errType: "invalid_request", inText: []string{"status: error (invalid_request)", "timeout -5 ms"},
+		},
+		{
+			name: "return with export", args: map[string]any{"deno_code": "export const a = 1;\nreturn 2"},
+			status: "error", errType: "invalid_request", line: 1, inText: []string{"cannot be combined with export", "the first top-level return is at main.ts:2:1"},
+		},
+		{
+			name: "error name and first user frame", args: map[string]any{"deno_code": "function f(o) {\n  return o.x.y;\n}\nf({})"},
+			status: "error", errType: "runtime", line: 2,
+			inText: []string{"error at line 2, column 14: TypeError: Cannot read properties of undefined", "\n    at f (main.ts:2:14)\n"},
+		},
+		{
+			name: "cut output names its file", args: map[string]any{"deno_code": "console.log('x'.repeat(5000))"},
+			status: "success", inText: []string{"(stdout truncated: 1024 of 5001 bytes shown; the full stdout is in " + ws + "/.conductor/output/"},
+		},
+		{
+			name: "return value keeps its key order", args: map[string]any{"deno_code": "({ b: 1, a: 2, c: { z: 1, y: 2 } })"},
+			status: "success", inText: []string{`returnValue: {"b":1,"a":2,"c":{"z":1,"y":2}}`},
+			onWire: `"returnValue":{"b":1,"a":2,"c":{"z":1,"y":2}}`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, s.cs, tc.args)
+			if r.str("status") != tc.status || r.res.IsError != (tc.status != "success") {
+				t.Fatalf("status %q isError %v, want %q: %s", r.str("status"), r.res.IsError, tc.status, r)
+			}
+			if got, _ := r.errField("type").(string); got != tc.errType {
+				t.Errorf("error.type %q, want %q: %s", got, tc.errType, r)
+			}
+			if tc.line != 0 && r.errField("line") != tc.line {
+				t.Errorf("error.line %v, want %v: %s", r.errField("line"), tc.line, r)
+			}
+			for _, w := range tc.inText {
+				if !strings.Contains(r.text, w) {
+					t.Errorf("text summary %q does not contain %q", r.text, w)
+				}
+			}
+			if tc.onWire != "" && !strings.Contains(s.wire.String(), tc.onWire) {
+				t.Errorf("no message on the wire contains %s; the last:\n%s", tc.onWire, tail(s.wire.String(), 2000))
+			}
+		})
+	}
+}
