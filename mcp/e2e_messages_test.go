@@ -81,3 +81,56 @@ func TestE2EMessages(t *testing.T) {
 		})
 	}
 }
+
+// limitRows are runs that hit a limit of a server with MCP_CONDUCTOR_MEMORY=256M and
+// MCP_CONDUCTOR_PIDS=24 (and allow-run): what its message or stderr must say — the limit, its
+// size, the setting — and must not (deno's advice to raise a container runtime's flag).
+var limitRows = []struct {
+	name     string
+	code     string
+	limitHit string
+	message  []string // in error.message
+	stderr   []string // in stderr
+}{
+	{name: "JavaScript heap", code: "const a = []; while (true) a.push({ s: 'x'.repeat(1024) + Math.random() });", limitHit: "memory",
+		message: []string{"JavaScript heap reached its limit of 86 MiB", "memory limit of 256 MiB", "admin", "MCP_CONDUCTOR_MEMORY"}},
+	{name: "cgroup memory", code: "const a = []; for (let i = 0; i < 32; i++) a.push(new Uint8Array(64 << 20).fill(i));", limitHit: "memory",
+		message: []string{"memory limit of 256 MiB", "killed", "MCP_CONDUCTOR_MEMORY"}},
+	{name: "threads", code: "const w = []; for (let i = 0; i < 200; i++) w.push(new Worker('data:application/javascript,setInterval(() => {}, 1000)', { type: 'module' }));", limitHit: "pids",
+		message: []string{"limit of 24 processes and threads", "admin", "MCP_CONDUCTOR_PIDS"}},
+	{name: "deno that cannot start", limitHit: "pids",
+		code:   "const k = []; try { for (let i = 0; i < 40; i++) k.push(new Deno.Command('deno', { args: ['eval', 'await new Promise(() => {})'] }).spawn()); } catch {}\nawait new Promise((r) => setTimeout(r, 2000)); for (const c of k) c.kill('SIGKILL');",
+		stderr: []string{"Deno could not start", "limit of 24 processes and threads", "MCP_CONDUCTOR_PIDS"}},
+}
+
+// limitEnv is the server settings limitRows run with.
+var limitEnv = []string{"MCP_CONDUCTOR_MEMORY=256M", "MCP_CONDUCTOR_PIDS=24", "MCP_CONDUCTOR_RUN_ARGS=allow-run"}
+
+// TestE2ELimitMessages: over MCP, a run that hits the memory or pids limit says which, how big it
+// is and that the admin sets it (MCP_CONDUCTOR_MEMORY, MCP_CONDUCTOR_PIDS); deno's Docker advice
+// is gone from stderr.
+func TestE2ELimitMessages(t *testing.T) {
+	s := startStdio(t, nil, nil, limitEnv...)
+	for _, tc := range limitRows {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, s.cs, map[string]any{"deno_code": tc.code, "timeout": 60000})
+			if r.str("limitHit") != tc.limitHit {
+				t.Fatalf("limitHit %q, want %q: %s", r.str("limitHit"), tc.limitHit, r)
+			}
+			msg, _ := r.errField("message").(string)
+			for _, w := range tc.message {
+				if !strings.Contains(msg, w) || !strings.Contains(r.text, w) {
+					t.Errorf("error.message %q (or the text) does not say %q", msg, w)
+				}
+			}
+			for _, w := range tc.stderr {
+				if !strings.Contains(r.str("stderr"), w) {
+					t.Errorf("stderr %q does not say %q", r.str("stderr"), w)
+				}
+			}
+			if strings.Contains(r.text, "--pids-limit") || strings.Contains(r.str("stderr"), "--pids-limit") {
+				t.Errorf("deno's container advice reached the agent: %s", r)
+			}
+		})
+	}
+}

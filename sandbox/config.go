@@ -212,6 +212,11 @@ func devMounts(rootfs string, nodes []string) []*configs.Mount {
 	return out
 }
 
+// oldSpaceMiB is the V8 heap (old space) limit deno gets under a memory limit of memory bytes.
+func oldSpaceMiB(memory int64) int64 {
+	return max((memory-v8Headroom)>>20, minOldSpaceMiB)
+}
+
 // denoArgs returns deno's command line: the fixed hardening flags, the
 // admin's permission flags, access to the two channel paths, and the
 // bootstrap.
@@ -223,11 +228,7 @@ func denoArgs(denoPath, bootstrap string, adminFlags []string, memory int64, imp
 		args = append(args, "--import-map=data:application/json;base64,"+base64.StdEncoding.EncodeToString(importMap))
 	}
 	if memory > 0 {
-		oldSpace := (memory - v8Headroom) >> 20
-		if oldSpace < minOldSpaceMiB {
-			oldSpace = minOldSpaceMiB
-		}
-		args = append(args, fmt.Sprintf("--v8-flags=--max-old-space-size=%d", oldSpace))
+		args = append(args, fmt.Sprintf("--v8-flags=--max-old-space-size=%d", oldSpaceMiB(memory)))
 	}
 	flags := config.GrantPath(adminFlags, "read", channelIn)
 	flags = config.GrantPath(flags, "write", channelOut)

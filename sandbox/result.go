@@ -11,7 +11,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/egress"
+	"github.com/conductor-sandbox/conductor/quota"
 )
 
 // Status is the outcome of one execution.
@@ -186,11 +188,7 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 		res.Error = &ErrorInfo{Type: ErrorCancelled, Message: "execution was cancelled; every process of the sandbox was killed"}
 	case heapOOM || (ev.oomKills > 0 && (signaled || !evaluated)):
 		res.Status, res.LimitHit = StatusOOM, LimitMemory
-		msg := "out of memory: the memory limit was reached and the sandbox was killed"
-		if heapOOM {
-			msg = "out of memory: the JavaScript heap limit was reached"
-		}
-		res.Error = &ErrorInfo{Type: ErrorOOM, Message: msg}
+		res.Error = &ErrorInfo{Type: ErrorOOM, Message: oomMessage(heapOOM, sb.r.opts.Limits.Memory, !sb.launcher)}
 	case frame != nil && frame.fault != nil:
 		res.Status = StatusError
 		res.Error = &ErrorInfo{Type: ErrorInternal, Message: "the sandbox broke the channel protocol: " + frame.fault.Error()}
@@ -243,9 +241,51 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 	if res.LimitHit == "" && ev.pidsMax > 0 {
 		res.LimitHit = LimitPids
 		if res.Error != nil {
-			res.Error.Message += " (the process/thread limit was reached)"
+			res.Error.Message += " (" + pidsLimitNote(sb.r.opts.Limits.Pids) + ")"
 		}
 	}
+	res.Stderr = rewordPidsAdvice(res.Stderr, sb.r.opts.Limits.Pids)
+}
+
+// oomMessage says which memory limit a run hit, its size, and who sets it: heap when V8 reported
+// its heap exhausted, else the sandbox's cgroup limit (memory bytes; 0 = none known). ownHeap: the
+// heap was the sandbox's own deno's, whose limit conductor sets (a launcher's program, a deno of
+// its own among them, has its runtime's default).
+func oomMessage(heap bool, memory int64, ownHeap bool) string {
+	admin := "; only the server's admin can raise it, with " + config.VarMemory
+	switch {
+	case memory <= 0 && heap:
+		return "out of memory: the JavaScript heap limit was reached"
+	case memory <= 0:
+		return "out of memory: the sandbox was killed for its memory use"
+	case heap && ownHeap:
+		return fmt.Sprintf("out of memory: the JavaScript heap reached its limit of %s (set from the sandbox's memory limit of %s%s)",
+			quota.FormatSize(oldSpaceMiB(memory)<<20), quota.FormatSize(memory), admin)
+	case heap:
+		return fmt.Sprintf("out of memory: a JavaScript heap limit was reached (the sandbox's memory limit is %s%s)", quota.FormatSize(memory), admin)
+	}
+	return fmt.Sprintf("out of memory: the sandbox reached its memory limit of %s and was killed%s", quota.FormatSize(memory), admin)
+}
+
+// pidsLimitNote says that the sandbox's process/thread limit (pids; 0 = not known) was reached and who sets it.
+func pidsLimitNote(pids int64) string {
+	if pids <= 0 {
+		return "the sandbox's process/thread limit was reached"
+	}
+	return fmt.Sprintf("the sandbox's limit of %d processes and threads was reached; only the server's admin can raise it, with %s", pids, config.VarPids)
+}
+
+// denoPidsAdvice is what deno prints when it cannot start its threads: advice for a container
+// runtime's flag, which neither the code nor the agent can act on.
+const denoPidsAdvice = "This usually happens when running in a container with a low\nPID limit. Try increasing the limit (e.g. --pids-limit=40)."
+
+// rewordPidsAdvice replaces deno's advice in stderr with the sandbox's limit and who sets it.
+func rewordPidsAdvice(stderr string, pids int64) string {
+	if !strings.Contains(stderr, denoPidsAdvice) {
+		return stderr
+	}
+	note := pidsLimitNote(pids)
+	return strings.ReplaceAll(stderr, denoPidsAdvice, strings.ToUpper(note[:1])+note[1:]+".")
 }
 
 // permissionGrant names, per deno permission, the setting that grants it and an example.

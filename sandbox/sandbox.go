@@ -32,6 +32,9 @@ type Sandbox struct {
 	proc     *libcontainer.Process
 	degraded []string
 	started  time.Time
+	// launcher: started with a WorkDir, deno runs another program there (execute_code), so a
+	// heap that ran out may be that program's, not the one conductor sized.
+	launcher bool
 
 	toBox   *os.File   // host end of fd 4
 	toBoxMu sync.Mutex // one frame at a time on toBox
@@ -216,7 +219,7 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		return nil, fmt.Errorf("%w: create %s: %w", ErrStart, id, err)
 	}
 	sb := &Sandbox{
-		r: r, id: id, ctr: ctr, degraded: degraded, started: time.Now(),
+		r: r, id: id, ctr: ctr, degraded: degraded, started: time.Now(), launcher: so.WorkDir != nil,
 		spill:     spill,
 		stdout:    r.capture(spill, "stdout"),
 		stderr:    r.capture(spill, "stderr"),

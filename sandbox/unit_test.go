@@ -452,3 +452,41 @@ func TestCheckInstall(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitMessages: an out-of-memory or pids message names the limit that was hit, its size and
+// the setting the admin raises it with; deno's advice for a container runtime's flag is replaced.
+func TestLimitMessages(t *testing.T) {
+	tests := []struct {
+		name    string
+		got     string
+		want    []string
+		notWant []string
+	}{
+		{"heap of the sandbox's deno", oomMessage(true, 512<<20, true), []string{"JavaScript heap", "342 MiB", "512 MiB", "MCP_CONDUCTOR_MEMORY", "admin"}, nil},
+		{"heap of a launched program", oomMessage(true, 256<<20, false), []string{"a JavaScript heap limit", "256 MiB", "MCP_CONDUCTOR_MEMORY"}, []string{"86 MiB"}},
+		{"cgroup kill", oomMessage(false, 1<<30, true), []string{"memory limit of 1 GiB", "killed", "MCP_CONDUCTOR_MEMORY", "admin"}, []string{"heap"}},
+		{"no limit known", oomMessage(false, 0, true), []string{"out of memory"}, []string{"MCP_CONDUCTOR_MEMORY", "0 B"}},
+		{"pids", pidsLimitNote(80), []string{"limit of 80 processes and threads", "MCP_CONDUCTOR_PIDS", "admin"}, nil},
+		{
+			"deno's advice reworded",
+			rewordPidsAdvice("\n====\nDeno could not start: unable to create worker threads.\n\n"+denoPidsAdvice+"\n\nPlatform: linux\n", 40),
+			[]string{"Deno could not start: unable to create worker threads.\n\nThe sandbox's limit of 40 processes and threads was reached; only the server's admin can raise it, with MCP_CONDUCTOR_PIDS.\n\nPlatform: linux"},
+			[]string{"--pids-limit", "container"},
+		},
+		{"other stderr kept", rewordPidsAdvice("Try increasing the limit (e.g. --pids-limit=40).", 40), []string{"--pids-limit=40"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, w := range tc.want {
+				if !strings.Contains(tc.got, w) {
+					t.Errorf("%q does not contain %q", tc.got, w)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(tc.got, w) {
+					t.Errorf("%q contains %q", tc.got, w)
+				}
+			}
+		})
+	}
+}

@@ -175,11 +175,15 @@ func printHuman(res *sandbox.Result, stdout, stderr io.Writer) {
 			fmt.Fprintf(stderr, "conductor: network refused: %s:%d: %s\n", n.Host, n.Port, n.Reason)
 		}
 	}
-	if res.Status != sandbox.StatusSuccess && res.Error != nil {
-		msg := res.Error.Message
-		if res.Error.Stack != "" {
-			msg = res.Error.Stack
+	if e := res.Error; res.Status != sandbox.StatusSuccess && e != nil {
+		msg := e.Message
+		if e.Name != "" && !strings.HasPrefix(msg, e.Name+":") {
+			msg = e.Name + ": " + msg
 		}
-		fmt.Fprintf(stderr, "conductor: %s (%s): %s\n", res.Status, res.Error.Type, msg)
+		// The stack's frames; its first line is deno's message, before conductor's words.
+		if _, frames, ok := strings.Cut(e.Stack, "\n    at "); ok {
+			msg += "\n    at " + frames
+		}
+		fmt.Fprintf(stderr, "conductor: %s (%s): %s\n", res.Status, e.Type, msg)
 	}
 }

@@ -437,3 +437,29 @@ func TestExecMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestExecLimitMessages: `conductor exec` words a limit hit as the MCP tool does — the limit, its
+// size, the setting the admin raises it with.
+func TestExecLimitMessages(t *testing.T) {
+	env := []string{"MCP_CONDUCTOR_MEMORY=256M", "MCP_CONDUCTOR_PIDS=24"}
+	tests := []struct {
+		name, code string
+		want       []string
+	}{
+		{"heap", "const a = []; while (true) a.push({ s: 'x'.repeat(1024) + Math.random() });", []string{"oom (oom)", "heap reached its limit of 86 MiB", "256 MiB", "MCP_CONDUCTOR_MEMORY"}},
+		{"threads", "for (let i = 0; i < 200; i++) new Worker('data:application/javascript,setInterval(() => {}, 1000)', { type: 'module' });", []string{"limit of 24 processes and threads", "MCP_CONDUCTOR_PIDS"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errOut, code := conductor(t, tc.code, env, "exec", "-")
+			if code != 1 {
+				t.Fatalf("exit %d, want 1; stderr %q", code, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr %q does not say %q", errOut, w)
+				}
+			}
+		})
+	}
+}
