@@ -145,7 +145,7 @@ func (e *Engine) ExecuteCode(ctx context.Context, req CodeRequest) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	res.DurationMs = float64(time.Since(t0).Microseconds()) / 1000
+	res.DurationMs = sandbox.Millis(time.Since(t0)) - res.QueuedMs
 	res.ReturnValue = nil
 	e.log.Debug("execute_code", "language", req.Language, "status", res.Status, "ms", res.DurationMs)
 	return &Result{Result: res}, nil
@@ -171,7 +171,7 @@ func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File,
 	if err != nil {
 		return nil, fmt.Errorf("engine: launch: %w", err)
 	}
-	release, err := e.slot(ctx)
+	release, queued, err := e.slot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +190,7 @@ func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File,
 	if res.Error != nil {
 		res.Error.Stack = ""
 	}
+	res.QueuedMs = sandbox.Millis(queued)
 	return res, nil
 }
 
@@ -215,20 +216,22 @@ func withDefaults(files []File, defaults []runtimes.File) []File {
 	return files
 }
 
-// slot waits for a queue place and an execution slot; release gives both back.
-func (e *Engine) slot(ctx context.Context) (release func(), err error) {
+// slot waits for a queue place and an execution slot; release gives both back; queued is how
+// long it waited.
+func (e *Engine) slot(ctx context.Context) (release func(), queued time.Duration, err error) {
 	select {
 	case e.queue <- struct{}{}:
 	default:
-		return nil, fmt.Errorf("%w: %d executions are running and %d waiting; try again shortly", ErrBusy, cap(e.slots), e.o.MaxQueue)
+		return nil, 0, fmt.Errorf("%w: %d executions are running and %d waiting; try again shortly", ErrBusy, cap(e.slots), e.o.MaxQueue)
 	}
+	t0 := time.Now()
 	select {
 	case e.slots <- struct{}{}:
 	case <-ctx.Done():
 		<-e.queue
-		return nil, ctx.Err()
+		return nil, 0, ctx.Err()
 	}
-	return func() { <-e.slots; <-e.queue }, nil
+	return func() { <-e.slots; <-e.queue }, time.Since(t0), nil
 }
 
 // describeExit words a failed program's exit in its own terms: the launcher deno exits with the

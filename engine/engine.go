@@ -316,7 +316,7 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 
-	release, err := e.slot(ctx)
+	release, queued, err := e.slot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -331,7 +331,8 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 		Code: prog.Module, Globals: req.Globals, Timeout: req.Timeout, ResultLimit: e.o.ResultLimit,
 		OnOutput: req.OnOutput, Calls: e.o.Calls, CallLimits: e.o.CallLimits,
 	})
-	res.DurationMs = float64(time.Since(t0).Microseconds()) / 1000
+	res.QueuedMs = sandbox.Millis(queued)
+	res.DurationMs = sandbox.Millis(time.Since(t0)) - res.QueuedMs
 	mapPositions(res, prog)
 	e.log.Debug("execution", "status", res.Status, "ms", res.DurationMs)
 	return &Result{Result: res}, nil

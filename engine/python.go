@@ -84,7 +84,7 @@ func (e *Engine) ExecutePython(ctx context.Context, req PythonRequest) (*Result,
 	if err != nil {
 		return nil, err
 	}
-	res.DurationMs = float64(time.Since(t0).Microseconds()) / 1000
+	res.DurationMs = sandbox.Millis(time.Since(t0)) - res.QueuedMs
 	if err := applyOutcome(res); err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func codeSummary(r *sandbox.Result) string {
 	if r.ExitCode != nil {
 		fmt.Fprintf(&b, ", exit code %d", *r.ExitCode)
 	}
-	fmt.Fprintf(&b, " in %.0f ms\n", r.DurationMs)
+	fmt.Fprintf(&b, " in %.0f ms%s\n", r.DurationMs, queuedNote(r))
 	if r.Error != nil {
 		fmt.Fprintf(&b, "error: %s\n", r.Error.Message)
 	}

@@ -1,9 +1,12 @@
 package mcp_test
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -132,5 +135,36 @@ func TestE2ELimitMessages(t *testing.T) {
 				t.Errorf("deno's container advice reached the agent: %s", r)
 			}
 		})
+	}
+}
+
+// TestE2EQueuedMs: with one execution slot, of two calls made together the second waits for the
+// first: its queuedMs is that wait, and its durationMs is its own run, without the wait.
+func TestE2EQueuedMs(t *testing.T) {
+	s := startStdio(t, nil, nil, "MCP_CONDUCTOR_MAX_CONCURRENCY=1", "MCP_CONDUCTOR_MAX_QUEUE=1")
+	results := make([]result, 2)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = run(t, s.cs, map[string]any{"deno_code": "await new Promise((r) => setTimeout(r, 1000)); 'done'"})
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(results, func(a, b result) int { return cmp.Compare(a.out["queuedMs"].(float64), b.out["queuedMs"].(float64)) })
+	first, second := results[0], results[1]
+	expectSuccess(t, first)
+	expectSuccess(t, second)
+	q1, q2 := first.out["queuedMs"].(float64), second.out["queuedMs"].(float64)
+	d2 := second.out["durationMs"].(float64)
+	if q1 > 300 || q2 < 800 {
+		t.Fatalf("queuedMs %v and %v: want one call not waiting and the other waiting about 1 s", q1, q2)
+	}
+	if d2 < 1000 || d2 >= 1000+q2 {
+		t.Errorf("the waiting call's durationMs %v (queuedMs %v): want its own run (the 1 s sleep and a little), without the wait", d2, q2)
+	}
+	if !strings.Contains(second.text, "waiting for a free slot") {
+		t.Errorf("text %q does not mention the wait", second.text)
 	}
 }

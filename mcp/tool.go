@@ -123,7 +123,7 @@ func summary(r *sandbox.Result) string {
 	if r.Error != nil {
 		fmt.Fprintf(&b, " (%s)", r.Error.Type)
 	}
-	fmt.Fprintf(&b, " in %.0f ms\n", r.DurationMs)
+	fmt.Fprintf(&b, " in %.0f ms%s\n", r.DurationMs, queuedNote(r))
 	if e := r.Error; e != nil {
 		where := ""
 		if e.Line > 0 {
@@ -171,6 +171,14 @@ func summary(r *sandbox.Result) string {
 		fmt.Fprintf(&b, "DEGRADED: %s\n", strings.Join(r.Degraded, "; "))
 	}
 	return b.String()
+}
+
+// queuedNote says how long the call waited for an execution slot, "" when not a millisecond.
+func queuedNote(r *sandbox.Result) string {
+	if r.QueuedMs < 1 {
+		return ""
+	}
+	return fmt.Sprintf(", after %.0f ms waiting for a free slot", r.QueuedMs)
 }
 
 // truncation is the line saying a stream was cut, and which file holds it in full ("" when it

@@ -86,7 +86,8 @@ type Result struct {
 	StdoutFile      string          `json:"stdoutFile,omitempty"` // the full stdout, in the workspace, when the inline copy was cut
 	StderrFile      string          `json:"stderrFile,omitempty"`
 	OutputNote      string          `json:"outputNote,omitempty"` // why output could not be kept in full, if so
-	DurationMs      float64         `json:"durationMs"`
+	DurationMs      float64         `json:"durationMs"`           // the call's time, without QueuedMs
+	QueuedMs        float64         `json:"queuedMs"`             // the wait for an execution slot (MCP_CONDUCTOR_MAX_CONCURRENCY)
 	CPUMs           float64         `json:"cpuMs"`
 	MemoryPeakBytes int64           `json:"memoryPeakBytes"`
 	ReturnValue     json.RawMessage `json:"returnValue"`
@@ -116,7 +117,7 @@ var v8OOMMarkers = []string{
 
 // collect fills res after deno has exited (or was killed).
 func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed time.Duration) {
-	res.DurationMs = durationMs(elapsed)
+	res.DurationMs = Millis(elapsed)
 	res.Stdout, res.StdoutTruncated, res.StdoutBytes = sb.stdout.Result()
 	res.Stderr, res.StderrTruncated, res.StderrBytes = sb.stderr.Result()
 	var notes []string
@@ -142,7 +143,7 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 		res.Degraded = []string{}
 	}
 	if st := sb.state; st != nil {
-		res.CPUMs = durationMs(st.UserTime() + st.SystemTime())
+		res.CPUMs = Millis(st.UserTime() + st.SystemTime())
 	}
 	ev := sb.cgroupEvents()
 	res.MemoryPeakBytes = ev.memoryPeak

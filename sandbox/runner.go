@@ -391,10 +391,11 @@ func (r *Runner) Run(ctx context.Context, job Job) (*Result, error) {
 	}
 	defer sb.Close()
 	res := sb.Run(ctx, job)
-	res.DurationMs = durationMs(time.Since(t0))
+	res.DurationMs = Millis(time.Since(t0))
 	return res, nil
 }
 
-func durationMs(d time.Duration) float64 {
+// Millis is d in milliseconds, to the microsecond: how results give durations.
+func Millis(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
 }

@@ -81,7 +81,7 @@ func TestExecJSON(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
 			}
-			for _, key := range []string{"status", "exitCode", "signal", "stdout", "stderr", "stdoutTruncated", "stderrTruncated", "durationMs", "cpuMs", "memoryPeakBytes", "limitHit", "degraded", "error"} {
+			for _, key := range []string{"status", "exitCode", "signal", "stdout", "stderr", "stdoutTruncated", "stderrTruncated", "durationMs", "queuedMs", "cpuMs", "memoryPeakBytes", "limitHit", "degraded", "error"} {
 				if _, ok := res[key]; !ok {
 					t.Errorf("result lacks %q", key)
 				}
