@@ -168,3 +168,20 @@ func TestE2EQueuedMs(t *testing.T) {
 		t.Errorf("text %q does not mention the wait", second.text)
 	}
 }
+
+// TestE2EUncaughtMcpErrorLine: an upstream error the code does not catch fails the run at the
+// line and column of the code's callTool, not at a frame of conductor's.
+func TestE2EUncaughtMcpErrorLine(t *testing.T) {
+	goup := startGoUpstream(t)
+	s := startFactoryServer(t, map[string]any{"goup": map[string]any{"url": goup.url, "type": "http"}}, nil)
+	r := s.exec(t, "const g = mcpFactory.load(\"goup\");\nawait new Promise((r) => setTimeout(r, 10));\n  await g.callTool(\"fail\", { message: \"uncaught\" });", nil)
+	if !r.res.IsError || r.errField("name") != "McpError" || r.errField("message") != "goup: deliberate failure: uncaught" {
+		t.Fatalf("want the upstream's McpError uncaught: %s", r)
+	}
+	if r.errField("line") != float64(3) || r.errField("column") != float64(11) {
+		t.Errorf("error at line %v, column %v; want 3, 11 (the callTool): %s", r.errField("line"), r.errField("column"), r)
+	}
+	if !strings.Contains(r.text, "error at line 3, column 11: McpError: goup: deliberate failure: uncaught\n    at main.ts:3:11") {
+		t.Errorf("text %q: want the error's name, line and the frame of the call", r.text)
+	}
+}

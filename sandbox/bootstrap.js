@@ -314,6 +314,14 @@ class McpError extends Error {
     this.name = "McpError";
   }
 }
+// callError is the McpError a call rejects with. It is made when the code makes the call, so its
+// stack is the code's (made when the reply arrives it would hold no frame of the code, and an
+// uncaught one no line of the user's); V8 formats the stack when it is first read, with the
+// message set by then. (A stack replaced by hand makes deno re-wrap a module's error.)
+function callError(pending, message) {
+  pending.error.message = message;
+  return pending.error;
+}
 let nextCallId = 1;
 const pendingCalls = new Map();
 let readingReplies = false;
@@ -324,7 +332,7 @@ async function pumpReplies() {
     while (pendingCalls.size > 0) {
       const f = await readFrame();
       if (f === null) {
-        for (const p of pendingCalls.values()) p.reject(new McpError("conductor closed the channel"));
+        for (const p of pendingCalls.values()) p.reject(callError(p, "conductor closed the channel"));
         pendingCalls.clear();
         return;
       }
@@ -332,7 +340,7 @@ async function pumpReplies() {
       const p = pendingCalls.get(f.id);
       if (!p) continue;
       pendingCalls.delete(f.id);
-      if (f.error) p.reject(new McpError(String(f.error.message)));
+      if (f.error) p.reject(callError(p, String(f.error.message)));
       else p.resolve(f.result);
     }
   } finally {
@@ -342,7 +350,8 @@ async function pumpReplies() {
 
 function hostCall(method, params) {
   const id = nextCallId++;
-  const promise = new Promise((resolve, reject) => pendingCalls.set(id, { resolve, reject }));
+  const error = new McpError(""); // see callError
+  const promise = new Promise((resolve, reject) => pendingCalls.set(id, { resolve, reject, error }));
   send({ type: "call", id, method, params });
   if (!readingReplies) pumpReplies();
   return promise;

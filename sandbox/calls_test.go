@@ -124,6 +124,16 @@ func TestCalls(t *testing.T) {
 			t.Fatalf("status %s, error %+v, returnValue %s; want the execution killed with the handler's reason", res.Status, res.Error, res.ReturnValue)
 		}
 	})
+	t.Run("an uncaught upstream error is at the user's call", func(t *testing.T) {
+		res := run("const a = mcpFactory.load(\"a\");\nawait new Promise((r) => setTimeout(r, 10));\n  await a.callTool(\"fail\");", CallLimits{})
+		if res.Status != StatusError || res.Error == nil || res.Error.Name != "McpError" {
+			t.Fatalf("status %s error %+v; want the McpError uncaught", res.Status, res.Error)
+		}
+		// The stack is the call's: its first frame is the callTool in the code (line 3, column 11).
+		if first, _, _ := strings.Cut(strings.TrimPrefix(res.Error.Stack, "McpError: upstream said no\n"), "\n"); !strings.Contains(first, "main.ts:3:11") {
+			t.Errorf("stack %q: want its first frame at main.ts:3:11, the callTool", res.Error.Stack)
+		}
+	})
 	t.Run("parallel calls overlap", func(t *testing.T) {
 		h.maxActive.Store(0)
 		res := run(`const a = mcpFactory.load("a"); export default await Promise.all([1, 2, 3].map(() => a.callTool("sleep", {ms: 300})))`, CallLimits{})
