@@ -2,12 +2,14 @@ package mcp_test
 
 import (
 	"cmp"
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestE2EMessages: what an agent reads over MCP says what went wrong in terms it can act on —
@@ -183,5 +185,59 @@ func TestE2EUncaughtMcpErrorLine(t *testing.T) {
 	}
 	if !strings.Contains(r.text, "error at line 3, column 11: McpError: goup: deliberate failure: uncaught\n    at main.ts:3:11") {
 		t.Errorf("text %q: want the error's name, line and the frame of the call", r.text)
+	}
+}
+
+// TestE2EWorkspace: with MCP_CONDUCTOR_WORKSPACE, run_deno_code runs in the workspace (a relative
+// path lands there, on the host too), the tool description names it and what code may do there,
+// and a server whose allow-read/allow-write do not cover it warns at start.
+func TestE2EWorkspace(t *testing.T) {
+	tests := []struct {
+		name     string
+		runArgs  string
+		may      string // in the description
+		wantWarn bool
+	}{
+		{"granted", "allow-read=WS,allow-write=WS", "code may read and write files there", false},
+		{"read only", "allow-read=WS", "code may read files there but not write them", true},
+		{"not granted", "", "code may neither read nor write there (only the admin can grant it)", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := t.TempDir()
+			if err := os.Chmod(ws, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			ws, _ = filepath.EvalSymlinks(ws)
+			s := startStdio(t, nil, nil, "MCP_CONDUCTOR_WORKSPACE="+ws, "MCP_CONDUCTOR_RUN_ARGS="+strings.ReplaceAll(tc.runArgs, "WS", ws))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			list, err := s.cs.ListTools(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			desc := runDenoTool(list.Tools).Description
+			if !strings.Contains(desc, "The working directory is the workspace "+ws) || !strings.Contains(desc, tc.may) {
+				t.Errorf("description %q: want the workspace %s named and %q", desc, ws, tc.may)
+			}
+			warned := strings.Contains(s.stderr.String(), "MCP_CONDUCTOR_RUN_ARGS does not grant allow-")
+			if warned != tc.wantWarn {
+				t.Errorf("warned at start: %v, want %v; stderr:\n%s", warned, tc.wantWarn, s.stderr)
+			}
+			r := run(t, s.cs, map[string]any{"deno_code": "Deno.cwd()"})
+			if r.str("status") != "success" && tc.runArgs != "" {
+				t.Fatalf("Deno.cwd(): %s", r)
+			}
+			if tc.runArgs != "" && r.out["returnValue"] != ws {
+				t.Errorf("Deno.cwd() = %v, want the workspace %s", r.out["returnValue"], ws)
+			}
+			if !tc.wantWarn {
+				r = run(t, s.cs, map[string]any{"deno_code": "await Deno.writeTextFile('note.txt', 'kept')"})
+				expectSuccess(t, r)
+				if b, err := os.ReadFile(filepath.Join(ws, "note.txt")); err != nil || string(b) != "kept" {
+					t.Errorf("a relative write did not land in the workspace: %q, %v", b, err)
+				}
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
 )
@@ -20,6 +21,7 @@ type Options struct {
 	Engine      *engine.Engine
 	Version     string
 	Permissions []string // the admin's deno permission flags, for the tool description
+	Workspace   string   // the workspace (MCP_CONDUCTOR_WORKSPACE), run_deno_code's working directory; "" = none
 	// Network describes what runs can reach (egress.Policy.String); "" =
 	// nothing.
 	Network  string
@@ -144,6 +146,9 @@ func (s *Server) description() string {
 	} else {
 		fmt.Fprintf(&b, "Permissions granted: %s. ", strings.Join(s.o.Permissions, " "))
 	}
+	if s.o.Workspace != "" {
+		b.WriteString(workspaceDescription(s.o.Workspace, s.o.Permissions))
+	}
 	if s.o.Network != "" {
 		fmt.Fprintf(&b, "Network (fetch, node:http, WebSocket, Deno.connect, Deno.resolveDns; enforced by the server below deno): %s. "+
 			"A refused connection fails with a reset and the result's network list says why; only the admin can change what is reachable. ", s.o.Network)
@@ -174,6 +179,22 @@ func (s *Server) upstreamNames() string {
 		return ""
 	}
 	return strings.Join(s.o.Upstreams.Names(), ", ")
+}
+
+// workspaceDescription tells the model where the workspace is and what code may do there.
+func workspaceDescription(ws string, perms []string) string {
+	read, write := config.PathAccess(perms, ws)
+	may := "may read and write files there; what it writes stays for later calls and for the user"
+	switch {
+	case read && !write:
+		may = "may read files there but not write them"
+	case write && !read:
+		may = "may write files there but not read them"
+	case !read && !write:
+		may = "may neither read nor write there (only the admin can grant it)"
+	}
+	return fmt.Sprintf("The working directory is the workspace %s, a directory shared with the server's host and kept between calls "+
+		"(relative paths resolve there): code %s. ", ws, may)
 }
 
 // SDK returns the underlying go-sdk server.

@@ -348,9 +348,14 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		args = in.Argv
 		env = append(env, in.Env...)
 	}
+	// The run's working directory: a launcher's, else the workspace, shared with the host, where
+	// relative paths of the code's land; else /tmp.
 	cwd := "/tmp"
-	if so.WorkDir != nil {
+	switch {
+	case so.WorkDir != nil:
 		cwd = so.WorkDir.Path
+	case so.Install == nil && o.Workspace != "":
+		cwd = o.Workspace
 	}
 	sb.proc = &libcontainer.Process{
 		Args:       args,

@@ -111,6 +111,9 @@ func loadSettings(log *slog.Logger) (config.Settings, error) {
 	if s.AllowAll {
 		log.Warn("MCP_CONDUCTOR_RUN_ARGS grants allow-all: deno's own permission wall is open; only the OS sandbox holds")
 	}
+	if p := config.WorkspaceProblem(s); p != "" {
+		log.Warn(p) // the model is told what it may do there; the admin should know it is nothing
+	}
 	for _, p := range config.UnknownVariableProblems(os.Environ()) {
 		log.Warn(p) // a typo would otherwise leave a limit or a grant silently at its default
 	}

@@ -112,7 +112,12 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	rep.add(networkCheck(s))
 	rep.add(seccompCheck())
 	if s.Workspace != "" {
-		rep.add(workspaceCheck(ctx, s, log))
+		c := workspaceCheck(ctx, s, log)
+		if p := config.WorkspaceProblem(s); p != "" {
+			// A warning, not a failure: nothing is unsafe, the workspace is only of no use to code.
+			c.Detail = "WARNING: " + p + "; " + c.Detail
+		}
+		rep.add(c)
 	}
 
 	host, err := cgroups.Detect(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: s.CgroupParent})

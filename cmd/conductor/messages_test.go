@@ -46,3 +46,44 @@ func TestExecUncaughtMcpErrorLine(t *testing.T) {
 		t.Errorf("error %+v: want the McpError at line 3, column 11 (the callTool)", e)
 	}
 }
+
+// TestExecWorkspace: `conductor exec` runs code in the workspace, and doctor warns (without
+// failing the check) when allow-read/allow-write do not cover it.
+func TestExecWorkspace(t *testing.T) {
+	ws := t.TempDir()
+	if err := os.Chmod(ws, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	ws, _ = filepath.EvalSymlinks(ws)
+	env := []string{"MCP_CONDUCTOR_WORKSPACE=" + ws, "MCP_CONDUCTOR_RUN_ARGS=allow-read=" + ws + ",allow-write=" + ws}
+	out, errOut, code := conductor(t, "await Deno.writeTextFile('rel.txt', 'here'); Deno.cwd()", env, "exec", "-")
+	if code != 0 || out != `"`+ws+`"`+"\n" {
+		t.Fatalf("exit %d stdout %q stderr %q; want the workspace as the working directory", code, out, errOut)
+	}
+	if b, err := os.ReadFile(filepath.Join(ws, "rel.txt")); err != nil || string(b) != "here" {
+		t.Errorf("a relative write did not land in the workspace: %q, %v", b, err)
+	}
+	if strings.Contains(errOut, "does not grant") {
+		t.Errorf("warned though the workspace is granted: %q", errOut)
+	}
+
+	_, errOut, _ = conductor(t, "1", []string{"MCP_CONDUCTOR_WORKSPACE=" + ws, "MCP_CONDUCTOR_RUN_ARGS=allow-read=" + ws}, "exec", "-")
+	want := "MCP_CONDUCTOR_RUN_ARGS does not grant allow-write=" + ws
+	if !strings.Contains(errOut, want) {
+		t.Errorf("stderr %q: want the warning %q", errOut, want)
+	}
+	out, _, _ = conductor(t, "", []string{"MCP_CONDUCTOR_WORKSPACE=" + ws}, "doctor", "--json")
+	var rep doctorReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, c := range rep.Checks {
+		if c.Name == "workspace" {
+			if !c.OK || !strings.HasPrefix(c.Detail, "WARNING: MCP_CONDUCTOR_WORKSPACE is "+ws+", but MCP_CONDUCTOR_RUN_ARGS does not grant allow-read="+ws+" or allow-write="+ws) {
+				t.Errorf("workspace check %+v: want it ok, with the warning first", c)
+			}
+			return
+		}
+	}
+	t.Errorf("doctor has no workspace check: %s", out)
+}

@@ -69,6 +69,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		Engine:         eng,
 		Version:        version,
 		Permissions:    a.settings.RunArgs,
+		Workspace:      a.settings.Workspace,
 		Network:        networkDescription(a.settings),
 		Packages:       a.allow.Description(),
 		Tools:          a.tools.Names(),
