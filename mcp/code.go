@@ -94,7 +94,7 @@ func codeSummary(r *sandbox.Result) string {
 	if r.ExitCode != nil {
 		fmt.Fprintf(&b, ", exit code %d", *r.ExitCode)
 	}
-	fmt.Fprintf(&b, " in %.0f ms%s\n", r.DurationMs, queuedNote(r))
+	b.WriteString(timing(r) + "\n")
 	if r.Error != nil {
 		fmt.Fprintf(&b, "error: %s\n", r.Error.Message)
 	}

@@ -34,7 +34,7 @@ func TestE2EMessages(t *testing.T) {
 	}{
 		{
 			name: "refused import", args: map[string]any{"deno_code": "import pad from 'npm:left-pad';\npad('x', 3)"},
-			status: "error", errType: "dependency", inText: []string{"status: error (dependency)", "npm:left-pad"},
+			status: "error", errType: "dependency", inText: []string{"status: error (dependency), refused before it ran\n", "npm:left-pad"},
 		},
 		{
 			name: "refused dependency", args: map[string]any{"deno_code": "1", "dependencies": []string{"npm:left-pad"}},

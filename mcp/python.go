@@ -49,7 +49,7 @@ func pythonSchemas() (in, out *jsonschema.Schema, err error) {
 // pythonHandler runs one run_python_code call.
 func (s *Server) pythonHandler(ctx context.Context, req *sdk.CallToolRequest, in PythonInput) (*sdk.CallToolResult, RunOutput, error) {
 	if in.Timeout < 0 {
-		return nil, nil, fmt.Errorf("timeout %d ms: must be positive; allowed: 1 to %d ms", in.Timeout, s.o.MaxTimeout.Milliseconds())
+		return refused(summary, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
 	}
 	return s.call(ctx, req, summary, func(observe func(string, []byte)) (*engine.Result, error) {
 		return s.o.Engine.ExecutePython(ctx, engine.PythonRequest{

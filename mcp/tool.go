@@ -123,7 +123,7 @@ func summary(r *sandbox.Result) string {
 	if r.Error != nil {
 		fmt.Fprintf(&b, " (%s)", r.Error.Type)
 	}
-	fmt.Fprintf(&b, " in %.0f ms%s\n", r.DurationMs, queuedNote(r))
+	b.WriteString(timing(r) + "\n")
 	if e := r.Error; e != nil {
 		where := ""
 		if e.Line > 0 {
@@ -173,12 +173,16 @@ func summary(r *sandbox.Result) string {
 	return b.String()
 }
 
-// queuedNote says how long the call waited for an execution slot, "" when not a millisecond.
-func queuedNote(r *sandbox.Result) string {
-	if r.QueuedMs < 1 {
-		return ""
+// timing is the end of the summary's status line: how long the call took and waited for an
+// execution slot, or that it was refused before it ran (engine.Refusal: no time, no exit code).
+func timing(r *sandbox.Result) string {
+	switch {
+	case r.DurationMs == 0 && r.ExitCode == nil && r.Error != nil:
+		return ", refused before it ran"
+	case r.QueuedMs >= 1:
+		return fmt.Sprintf(" in %.0f ms, after %.0f ms waiting for a free slot", r.DurationMs, r.QueuedMs)
 	}
-	return fmt.Sprintf(", after %.0f ms waiting for a free slot", r.QueuedMs)
+	return fmt.Sprintf(" in %.0f ms", r.DurationMs)
 }
 
 // truncation is the line saying a stream was cut, and which file holds it in full ("" when it
