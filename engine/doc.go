@@ -3,7 +3,11 @@
 // allowlist, prepares the program (return value capture), waits for a free
 // execution slot, runs it in a fresh sandbox, and maps error positions back to
 // the user's own code. The MCP tool and `conductor exec` both use it, so they
-// return the same result object.
+// return the same result object. A request refused before it runs returns an
+// error wrapping one of the sentinels (ErrDependency, ErrInvalidRequest,
+// ErrBusy...); Refusal makes it the result both return, its error.type saying
+// why. A result's durationMs is the request's own time; the wait for a slot is
+// queuedMs.
 //
 // ExecuteCode runs execute_code's requests: a program's files in a language
 // of package runtimes. The file names are checked on the host (CheckFiles,
