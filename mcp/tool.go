@@ -198,14 +198,19 @@ func truncation(name string, shown int, total int64, truncated bool, file string
 	return fmt.Sprintf("(%s truncated: %d of %d bytes shown%s)\n", name, shown, total, where)
 }
 
-// userFrame is the first line of a stack that is in the user's code ("at f (main.ts:3:9)"), "" if none.
+// userFrame is the innermost frame of a stack that is in the user's code, "" if none: V8's first
+// "at f (main.ts:3:9)", or a Python traceback's last `File "main.py", line 3, in f`.
 func userFrame(stack string) string {
+	frame := ""
 	for _, l := range strings.Split(stack, "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, "at ") && strings.Contains(l, "main.ts:") {
+		switch l = strings.TrimSpace(l); {
+		case strings.HasPrefix(l, "at ") && strings.Contains(l, "main.ts:"):
 			return l
+		case strings.HasPrefix(l, `File "main.py", line `):
+			frame = l
 		}
 	}
-	return ""
+	return frame
 }
 
 // netDest formats a network record's destination ("name" for a lookup).
