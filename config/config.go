@@ -353,7 +353,7 @@ var table = []setting{
 			Default: "",
 			Allowed: runArgsAllowed(),
 			Description: "Deno permissions granted to all code, written without dashes and separated by commas, " +
-				"e.g. allow-read=/data,allow-net=api.example.com:443,deno.land. " +
+				"e.g. allow-read=/srv/ws,allow-net=api.example.com:443,deno.land. " +
 				"A comma-separated item without \"=\" that is not a flag name adds one more value to the flag before it. " +
 				"Unset means no permissions. allow-import is refused: code imports only the admin's allowed packages.",
 		},

@@ -75,3 +75,45 @@ func GrantPath(flags []string, perm, path string) []string {
 	}
 	return out
 }
+
+// GrantProblems names the path grants in s.RunArgs that give code nothing in a sandbox, so that
+// conductor refuses them instead of telling the model about a permission that cannot work: an
+// allow-read path the sandbox does not hold (inRoot reports whether its read-only root has the
+// path; /tmp, /dev, /proc and the workspace are always there), and an allow-write path outside
+// what code can write there (/tmp, /dev and the workspace; the root is read-only). A directory
+// above the workspace is usable: it covers the workspace.
+func GrantProblems(s Settings, inRoot func(path string) bool) []string {
+	under := func(p, dir string) bool {
+		return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+	}
+	shared := func(p string) bool {
+		return p == "/" || under(p, "/tmp") || under(p, "/dev") ||
+			(s.Workspace != "" && (under(p, s.Workspace) || under(s.Workspace, p)))
+	}
+	ws := "none: " + VarWorkspace + " is unset"
+	if s.Workspace != "" {
+		ws = s.Workspace
+	}
+	var probs []string
+	for _, f := range s.RunArgs {
+		perm, list, ok := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+		if !ok || (perm != "allow-read" && perm != "allow-write") {
+			continue
+		}
+		for _, p := range strings.Split(list, ",") {
+			switch {
+			case perm == "allow-read" && !shared(p) && !under(p, "/proc") && !inRoot(p):
+				probs = append(probs, fmt.Sprintf("allow-read=%s grants nothing: %s is not in the sandbox, which holds only its "+
+					"read-only root (deno and the admin's tools), a fresh /tmp and the workspace (%s)", p, p, ws))
+			case perm == "allow-write" && !shared(p):
+				probs = append(probs, fmt.Sprintf("allow-write=%s grants nothing: the sandbox's root is read-only; code can write "+
+					"only /tmp (fresh each run) and the workspace (%s)", p, ws))
+			}
+		}
+	}
+	return probs
+}
+
+// GrantFix is what the admin does about GrantProblems.
+const GrantFix = "remove those paths from " + VarRunArgs + ", or set " + VarWorkspace +
+	" to the host directory code should share (and grant that)"

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -70,6 +71,43 @@ func TestWorkspaceProblem(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := WorkspaceProblem(tc.s); got != tc.want {
 				t.Errorf("got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestGrantProblems(t *testing.T) {
+	inRoot := func(p string) bool { return p == "/usr" || p == "/usr/share/doc" || p == "/etc/ssl/certs" }
+	readMissing := func(p, ws string) string {
+		return "allow-read=" + p + " grants nothing: " + p + " is not in the sandbox, which holds only its read-only root (deno and the admin's tools), a fresh /tmp and the workspace (" + ws + ")"
+	}
+	writeRO := func(p, ws string) string {
+		return "allow-write=" + p + " grants nothing: the sandbox's root is read-only; code can write only /tmp (fresh each run) and the workspace (" + ws + ")"
+	}
+	const noWS = "none: MCP_CONDUCTOR_WORKSPACE is unset"
+	tests := []struct {
+		name string
+		s    Settings
+		want []string
+	}{
+		{"no grants", Settings{}, nil},
+		{"bare grants and allow-all", Settings{RunArgs: []string{"--allow-read", "--allow-write", "--allow-net"}}, nil},
+		{"allow-all", Settings{RunArgs: []string{"--allow-all"}}, nil},
+		{"the root's own paths", Settings{RunArgs: []string{"--allow-read=/usr,/etc/ssl/certs,/proc/self,/dev/null"}}, nil},
+		{"tmp", Settings{RunArgs: []string{"--allow-read=/tmp", "--allow-write=/tmp/out,/dev/null"}}, nil},
+		{"slash", Settings{RunArgs: []string{"--allow-read=/", "--allow-write=/"}}, nil},
+		{"workspace, inside it and above it", Settings{Workspace: "/srv/ws", RunArgs: []string{"--allow-read=/srv,/srv/ws/in", "--allow-write=/srv/ws"}}, nil},
+		{"a host directory not shared", Settings{RunArgs: []string{"--allow-read=/data"}}, []string{readMissing("/data", noWS)}},
+		{"a sibling of the workspace", Settings{Workspace: "/srv/ws", RunArgs: []string{"--allow-read=/srv/ws2", "--allow-write=/srv/ws2"}},
+			[]string{readMissing("/srv/ws2", "/srv/ws"), writeRO("/srv/ws2", "/srv/ws")}},
+		{"writing the read-only root", Settings{RunArgs: []string{"--allow-read=/usr", "--allow-write=/usr/share/doc,/tmp"}}, []string{writeRO("/usr/share/doc", noWS)}},
+		{"deny flags are not grants", Settings{RunArgs: []string{"--deny-read=/data", "--deny-write=/usr"}}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := GrantProblems(tc.s, inRoot)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/cgroups"
@@ -133,6 +134,17 @@ func limitsFor(s config.Settings) cgroups.Limits {
 // errRootfsMissing tells the user how to build the root.
 var errRootfsMissing = errors.New("conductor is not set up: run `make build` (it fetches deno and builds the sandbox root)")
 
+// errUnusableGrant: MCP_CONDUCTOR_RUN_ARGS grants a path the sandbox does not hold or cannot write.
+var errUnusableGrant = errors.New(config.VarRunArgs + " grants what code cannot use in a sandbox")
+
+// rootHas reports whether the sandbox root at dir holds path (an absolute path inside the sandbox).
+func rootHas(dir string) func(path string) bool {
+	return func(path string) bool {
+		_, err := os.Lstat(filepath.Join(dir, path))
+		return err == nil
+	}
+}
+
 // newApp wires settings, cgroups, the root, seccomp and a sandbox runner,
 // using the allowlist's cache view if it exists (exec, doctor).
 func newApp(ctx context.Context, log *slog.Logger) (*app, error) {
@@ -182,6 +194,10 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	a.root, err = rootfs.NewStore(a.layout.rootfs).WithLogger(log).Ensure(ctx, rootO)
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %w", err)
+	}
+	// Fail closed: a grant the sandbox cannot honour would be advertised to the model.
+	if probs := config.GrantProblems(s, rootHas(a.root.Path)); len(probs) > 0 {
+		return nil, fmt.Errorf("%w: %s (%s)", errUnusableGrant, strings.Join(probs, "; "), config.GrantFix)
 	}
 	upCfg, err := upstream.LoadConfigFromEnv(os.LookupEnv)
 	if err != nil {

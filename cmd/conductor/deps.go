@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -312,6 +313,7 @@ func lastLines(s string, n int) string {
 }
 
 const depsUsage = `usage: conductor deps install [--force]   fetch the allowed packages into this allowlist's view of the cache
+       conductor deps list [--json]       each allowed package: installed or not, and the version it resolved to
        conductor deps status              the view in use, its packages, the other views
        conductor deps prune               remove every view no server uses, except the current one, and the old shared cache`
 
@@ -320,6 +322,8 @@ func cmdDeps(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case len(args) >= 1 && args[0] == "install" && (len(args) == 1 || len(args) == 2 && args[1] == "--force"):
 		return cmdDepsInstall(ctx, len(args) == 2, stdout, stderr)
+	case len(args) >= 1 && args[0] == "list" && (len(args) == 1 || len(args) == 2 && args[1] == "--json"):
+		return cmdDepsList(ctx, len(args) == 2, stdout, stderr)
 	case len(args) == 1 && args[0] == "status":
 		return cmdDepsStatus(ctx, stdout, stderr)
 	case len(args) == 1 && args[0] == "prune":
@@ -428,16 +432,7 @@ func cmdDepsStatus(ctx context.Context, stdout, stderr io.Writer) int {
 			fmt.Fprintf(&b, "  pypi: packages from %s for %s, at %s in sandboxes (read-only)\n", cv.key.PyIndex, cv.key.Python, config.PyPackagesDir)
 		}
 		dists := deps.InstalledDists(deps.PyPackagesIn(dir))
-		for _, p := range cv.allow.Packages() {
-			state := "NOT installed (run `conductor deps install`)"
-			if slices.Contains(installed, p) {
-				state = "installed"
-				if d, ok := deps.FindDist(dists, p); ok {
-					state += " (" + d.Name + " " + d.Version + ")"
-				}
-			}
-			fmt.Fprintf(&b, "  %-40s %s\n", p.Specifier(), state)
-		}
+		writeStates(&b, "  ", views.States(*cv.key))
 		if len(cv.allow.PythonPackages()) > 0 && len(installed) > 0 {
 			var others []string
 			for _, d := range dists {
@@ -469,6 +464,54 @@ func cmdDepsStatus(ctx context.Context, stdout, stderr io.Writer) int {
 		fmt.Fprintf(&b, "old shared cache, no longer mounted (`conductor deps prune` removes it): %s\n", strings.Join(legacy, " "))
 	}
 	io.WriteString(stdout, b.String())
+	return 0
+}
+
+// writeStates writes one line per allowlist entry: its specifier and what the view holds of it.
+func writeStates(w io.Writer, indent string, states []deps.PackageState) {
+	for _, st := range states {
+		line := st.String()
+		if !st.Installed {
+			line += " (run `conductor deps install`; serve installs it at start)"
+		}
+		fmt.Fprintf(w, "%s%-40s %s\n", indent, st.Package.Specifier(), line)
+	}
+}
+
+// listedPackage is one line of `conductor deps list --json`.
+type listedPackage struct {
+	Package   string   `json:"package"`
+	Installed bool     `json:"installed"`
+	Versions  []string `json:"versions,omitempty"`
+}
+
+// cmdDepsList is `conductor deps list`: each allowed package, installed or not, with the versions
+// the current view holds of it.
+func cmdDepsList(ctx context.Context, asJSON bool, stdout, stderr io.Writer) int {
+	cv, err := loadCurrentView(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor deps:", err)
+		return 1
+	}
+	var states []deps.PackageState
+	if cv.key != nil {
+		states = deps.NewViews(cv.layout.deps).States(*cv.key)
+	}
+	if asJSON {
+		out := []listedPackage{}
+		for _, st := range states {
+			out = append(out, listedPackage{Package: st.Package.Specifier(), Installed: st.Installed, Versions: st.Versions})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+		return 0
+	}
+	if len(states) == 0 {
+		fmt.Fprintln(stdout, config.VarAllowedPackages+" is empty: code may import no packages")
+		return 0
+	}
+	writeStates(stdout, "", states)
 	return 0
 }
 

@@ -44,7 +44,7 @@ type doctorReport struct {
 	Checks   []check         `json:"checks"`
 	Cgroups  *cgroups.Report `json:"cgroups,omitempty"`
 	Settings map[string]any  `json:"settings,omitempty"`
-	// Upstreams are filled by `doctor --upstreams` (doctor_upstream.go).
+	// Upstreams are the MCP config's servers as doctor found them (doctor_upstream.go).
 	Upstreams []upstreamReport `json:"upstreams,omitempty"`
 }
 
@@ -64,7 +64,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	ups := fs.Bool("upstreams", false, "also start every upstream MCP server of the MCP config, list it and report its state (with the last stderr lines of those that fail)")
+	ups := fs.Bool("upstreams", true, "start every upstream MCP server of the MCP config, list it and report its state (with the last stderr lines of those that fail); -upstreams=false skips it")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -157,10 +157,10 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 			rep.add(check{Name: "rootfs", Detail: err.Error(), Fix: "run `conductor rootfs build`"})
 		} else {
 			rep.add(check{Name: "rootfs", OK: true, Detail: fmt.Sprintf("%s (content hash %s, verified)", root.Path, short(root.Hash))})
+			rep.add(grantsCheck(s, root.Path))
 		}
 	}
 
-	rep.add(packagesCheck(ctx))
 	if len(s.Tools) > 0 {
 		rep.add(toolsCheck(ctx, s))
 	}
@@ -177,17 +177,38 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	if rep.allOK() && s.Network {
 		rep.add(networkProof(ctx, log))
 	}
+	// After the proofs: a package not yet installed is the admin's next step, not a reason to
+	// leave the host unproven.
+	rep.add(packagesCheck(ctx))
 	rep.finish()
 	return rep
 }
 
-// packagesCheck reports the view of the dependency cache sandboxes mount
-// under the current allowlist, and which of its packages are installed.
+// grantsCheck fails on path grants a sandbox cannot honour (serve and exec refuse to start with
+// them) and warns about allow-all, as serve does.
+func grantsCheck(s config.Settings, root string) check {
+	c := check{Name: "grants", OK: true, Detail: "every path granted in " + config.VarRunArgs + " is in the sandbox"}
+	if probs := config.GrantProblems(s, rootHas(root)); len(probs) > 0 {
+		c.OK = false
+		c.Detail = strings.Join(probs, "; ")
+		c.Fix = config.GrantFix + "; serve and exec refuse to start until then"
+		return c
+	}
+	if s.AllowAll {
+		c.Detail = "WARNING: allow-all: deno's own permission wall is open (every file the sandbox holds, every program in its root, " +
+			"the network through the door); only the OS sandbox holds"
+	}
+	return c
+}
+
+// packagesCheck lists the allowed packages with the versions the cache view sandboxes mount holds
+// of each; one not installed fails it (code importing it would fail).
 func packagesCheck(ctx context.Context) check {
 	c := check{Name: "packages"}
 	cv, err := loadCurrentView(ctx)
 	if err != nil {
 		c.Detail = err.Error()
+		c.Fix = "fix " + config.VarAllowedPackages
 		return c
 	}
 	c.OK = true
@@ -195,22 +216,32 @@ func packagesCheck(ctx context.Context) check {
 		c.Detail = "none allowed: sandboxes mount no dependency cache"
 		return c
 	}
-	dir, installed, _ := deps.NewViews(cv.layout.deps).Inspect(*cv.key)
-	c.Detail = fmt.Sprintf("cache view %s (only these packages and their dependencies): %d of %d installed", dir, len(installed), cv.allow.Len())
-	if dists := deps.InstalledDists(deps.PyPackagesIn(dir)); len(cv.allow.PythonPackages()) > 0 {
-		var py []string
-		for _, p := range cv.allow.PythonPackages() {
-			v := "not installed"
-			if d, ok := deps.FindDist(dists, p); ok && slices.Contains(installed, p) {
-				v = d.Version
-			}
-			py = append(py, p.Name+" "+v)
+	views := deps.NewViews(cv.layout.deps)
+	dir, _, _ := views.Inspect(*cv.key)
+	var have, missing []string
+	for _, st := range views.States(*cv.key) {
+		if !st.Installed {
+			missing = append(missing, st.Package.Specifier())
+			continue
 		}
-		c.Detail += fmt.Sprintf("; pypi: %s (from %s)", strings.Join(py, ", "), cv.key.PyIndex)
+		v := st.Package.Specifier()
+		if len(st.Versions) > 0 {
+			v += " (" + strings.Join(st.Versions, ", ") + ")"
+		}
+		have = append(have, v)
 	}
-	if len(installed) < cv.allow.Len() {
-		c.Detail += "; serve installs the rest at start"
-		c.Fix = "or run `conductor deps install` now; `conductor deps status` lists them"
+	if len(missing) > 0 {
+		c.OK = false
+		c.Detail = fmt.Sprintf("NOT installed: %s; code importing them fails", strings.Join(missing, ", "))
+		c.Fix = "run `conductor deps install` (serve also installs them at start); `conductor deps list` lists them"
+		if len(have) > 0 {
+			c.Detail += "; installed: " + strings.Join(have, ", ")
+		}
+		return c
+	}
+	c.Detail = fmt.Sprintf("all %d installed in %s: %s", len(have), dir, strings.Join(have, ", "))
+	if cv.key.PyIndex != "" && len(cv.allow.PythonPackages()) > 0 {
+		c.Detail += "; pypi from " + cv.key.PyIndex
 	}
 	return c
 }

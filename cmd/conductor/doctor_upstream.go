@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/config"
@@ -32,8 +33,9 @@ const upstreamConnectLimit = 45 * time.Second
 // checkUpstreams checks the MCP config (serve refuses to start when it is
 // invalid, so that is a failing check) and, when connect is set, starts
 // every enabled upstream, lists it and reports its state, with the last
-// stderr lines of stdio servers that failed. An upstream that fails does
-// not fail the doctor: serve runs without it and retries on use.
+// stderr lines of stdio servers that failed. An upstream that does not
+// start and list within the limit fails the doctor with its own check
+// ("upstream NAME"): serve would run without it, and code calling it fails.
 func checkUpstreams(ctx context.Context, rep *doctorReport, connect bool) {
 	cfg, err := upstream.LoadConfigFromEnv(os.LookupEnv)
 	if err != nil {
@@ -46,7 +48,7 @@ func checkUpstreams(ctx context.Context, rep *doctorReport, connect bool) {
 	}
 	detail := fmt.Sprintf("%s: %d upstream MCP servers", cfg.Path, len(cfg.Servers))
 	if !connect {
-		detail += " (run `conductor doctor --upstreams` to start and check them)"
+		detail += " (not started: -upstreams=false)"
 	}
 	rep.add(check{Name: "mcp config", OK: true, Detail: detail})
 	if !connect {
@@ -64,7 +66,24 @@ func checkUpstreams(ctx context.Context, rep *doctorReport, connect bool) {
 			r.Stderr = m.LastStderr(st.Name)
 		}
 		rep.Upstreams = append(rep.Upstreams, r)
+		if c, failed := upstreamCheck(cfg.Path, r); failed {
+			rep.add(c)
+		}
 	}
+}
+
+// upstreamCheck is the failing check of an upstream that did not start and list (failed is false
+// for one that did, or is disabled).
+func upstreamCheck(path string, r upstreamReport) (c check, failed bool) {
+	if r.State == upstream.StateConnected || r.State == upstream.StateDisabled {
+		return check{}, false
+	}
+	c = check{Name: "upstream " + r.Name, Detail: fmt.Sprintf("%s, %s within %s: %s", r.Transport, r.State, upstreamConnectLimit, r.Error)}
+	if len(r.Stderr) > 0 {
+		c.Detail += "; its stderr ends: " + strings.Join(r.Stderr, " | ")
+	}
+	c.Fix = fmt.Sprintf("fix its entry in %s (command, args, env, url), or set \"disabled\": true; serve starts without it and code calling it fails", path)
+	return c, true
 }
 
 // printUpstreams writes the upstream section of the text report.

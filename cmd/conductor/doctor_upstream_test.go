@@ -11,9 +11,9 @@ import (
 )
 
 // TestDoctorUpstreams: `conductor doctor` checks the MCP config (an invalid
-// one fails it: serve would refuse to start); with --upstreams it starts the
-// upstreams and shows the admin what code never sees — how a failing one
-// ended and its last stderr lines — without failing the doctor.
+// one fails it: serve would refuse to start), starts the upstreams and shows
+// the admin what code never sees — how a failing one ended and its last
+// stderr lines — and fails on it; -upstreams=false leaves them alone.
 func TestDoctorUpstreams(t *testing.T) {
 	secret := "doctor-secret-4711"
 	write := func(t *testing.T, cfg string) string {
@@ -30,25 +30,32 @@ func TestDoctorUpstreams(t *testing.T) {
 	env := []string{"MCP_CONDUCTOR_MCP_CONFIG=" + good, "DOCTOR_TOKEN=" + secret}
 
 	t.Run("config only", func(t *testing.T) {
-		out, errOut, code := conductor(t, "", env, "doctor", "--json")
+		out, errOut, code := conductor(t, "", env, "doctor", "--json", "-upstreams=false")
 		var rep doctorReport
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatalf("doctor --json: %v\n%s\n%s", err, out, errOut)
 		}
 		i := slices.IndexFunc(rep.Checks, func(c check) bool { return c.Name == "mcp config" })
-		if code != 0 || i < 0 || !rep.Checks[i].OK || !strings.Contains(rep.Checks[i].Detail, "--upstreams") || len(rep.Upstreams) != 0 {
+		if code != 0 || i < 0 || !rep.Checks[i].OK || !strings.Contains(rep.Checks[i].Detail, "not started: -upstreams=false") || len(rep.Upstreams) != 0 {
 			t.Fatalf("exit %d, checks %+v, upstreams %+v", code, rep.Checks, rep.Upstreams)
 		}
 	})
 
-	t.Run("--upstreams", func(t *testing.T) {
-		out, errOut, code := conductor(t, "", env, "doctor", "--json", "--upstreams")
+	t.Run("started", func(t *testing.T) {
+		out, errOut, code := conductor(t, "", env, "doctor", "--json")
 		var rep doctorReport
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
-			t.Fatalf("doctor --json --upstreams: %v\n%s\n%s", err, out, errOut)
+			t.Fatalf("doctor --json: %v\n%s\n%s", err, out, errOut)
 		}
-		if code != 0 || !rep.OK {
-			t.Errorf("a failing upstream failed the doctor (exit %d): %+v", code, rep.Checks)
+		i := slices.IndexFunc(rep.Checks, func(c check) bool { return c.Name == "upstream broken" })
+		if code != 1 || rep.OK || i < 0 || rep.Checks[i].OK ||
+			!strings.HasPrefix(rep.Checks[i].Detail, "stdio, failed within 45s: ") ||
+			!strings.Contains(rep.Checks[i].Detail, "its stderr ends: ") || !strings.Contains(rep.Checks[i].Detail, "broken: cannot start without a database") ||
+			!strings.Contains(rep.Checks[i].Fix, good) {
+			t.Errorf("a failing upstream: exit %d, checks %+v", code, rep.Checks)
+		}
+		if slices.ContainsFunc(rep.Checks, func(c check) bool { return c.Name == "upstream off" }) {
+			t.Errorf("a disabled upstream has a check: %+v", rep.Checks)
 		}
 		byName := map[string]upstreamReport{}
 		for _, u := range rep.Upstreams {
@@ -63,7 +70,7 @@ func TestDoctorUpstreams(t *testing.T) {
 		if off := byName["off"]; off.State != "disabled" {
 			t.Errorf("off: %+v", off)
 		}
-		text, _, _ := conductor(t, "", env, "doctor", "--upstreams")
+		text, _, _ := conductor(t, "", env, "doctor")
 		if !strings.Contains(text, "stderr: broken: cannot start without a database") {
 			t.Errorf("the text report lacks the stderr line:\n%s", text)
 		}

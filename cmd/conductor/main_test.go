@@ -126,6 +126,8 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"bad memory", []string{"MCP_CONDUCTOR_MEMORY=12Q"}, []string{"exec", "-"}, 1, []string{"MCP_CONDUCTOR_MEMORY", "12Q", "allowed"}},
 		{"injected run args", []string{"MCP_CONDUCTOR_RUN_ARGS=allow-read=/x --allow-all"}, []string{"exec", "-"}, 1, []string{"MCP_CONDUCTOR_RUN_ARGS", "allowed"}},
+		{"write grant on the read-only root", []string{"MCP_CONDUCTOR_RUN_ARGS=allow-write=/etc"}, []string{"exec", "-"}, 1,
+			[]string{"allow-write=/etc grants nothing: the sandbox's root is read-only", "remove those paths from MCP_CONDUCTOR_RUN_ARGS"}},
 		{"two bad vars, both named", []string{"MCP_CONDUCTOR_PIDS=-1", "MCP_CONDUCTOR_ALLOW_DEGRADED=maybe"}, []string{"exec", "-"}, 1, []string{"MCP_CONDUCTOR_PIDS", "MCP_CONDUCTOR_ALLOW_DEGRADED"}},
 		{"timeout above max", []string{"MCP_CONDUCTOR_MAX_TIMEOUT=1000"}, []string{"exec", "--timeout", "5000", "-"}, 2, []string{"--timeout", "1000"}},
 		{"unknown command", nil, []string{"frobnicate"}, 2, []string{"unknown command", "Usage"}},
@@ -187,7 +189,8 @@ func TestDoctorWorkspaceQuota(t *testing.T) {
 	if err := os.Chmod(ws, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"MCP_CONDUCTOR_WORKSPACE=" + ws, "MCP_CONDUCTOR_WORKSPACE_QUOTA=2M", "MCP_CONDUCTOR_SPILL_MAX=1M"}
+	env := []string{"MCP_CONDUCTOR_WORKSPACE=" + ws, "MCP_CONDUCTOR_WORKSPACE_QUOTA=2M", "MCP_CONDUCTOR_SPILL_MAX=1M",
+		"MCP_CONDUCTOR_RUN_ARGS=allow-read=" + ws + ",allow-write=" + ws}
 	out, errOut, code := conductor(t, "", env, "doctor", "--json")
 	var rep doctorReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
@@ -345,19 +348,37 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 }
 
 // TestDoctorMisconfigurations: each thing an admin can get wrong is a failed doctor check with
-// its exact message, and doctor exits 1.
+// its exact message, and doctor exits 1; allow-all is a warning (exit 0), as at serve's start.
 func TestDoctorMisconfigurations(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "mcp.json")
+	if err := os.WriteFile(cfg, []byte(`{"mcpServers": {"dead": {"command": "sh", "args": ["-c", "echo 'dead: no API key' >&2; exit 7"]}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		env   []string
+		exit  int
 		check string
 		want  string // in the check's detail
 		fix   string // in the check's fix
 	}{
-		{"typo'd variable", []string{"MCP_CONDUCTOR_RUN_ARG=allow-net"}, "variables",
+		{"typo'd variable", []string{"MCP_CONDUCTOR_RUN_ARG=allow-net"}, 1, "variables",
 			"MCP_CONDUCTOR_RUN_ARG is not a conductor variable, so it is ignored; did you mean MCP_CONDUCTOR_RUN_ARGS?", "README's settings table"},
-		{"unknown variable", []string{"MCP_CONDUCTOR_FAVOURITE_COLOUR=blue"}, "variables",
+		{"unknown variable", []string{"MCP_CONDUCTOR_FAVOURITE_COLOUR=blue"}, 1, "variables",
 			"MCP_CONDUCTOR_FAVOURITE_COLOUR is not a conductor variable, so it is ignored", "rename or remove"},
+		{"missing package", []string{"MCP_CONDUCTOR_ALLOWED_PACKAGES=npm:conductor-doctor-never-installed@1.0.0"}, 1, "packages",
+			"NOT installed: npm:conductor-doctor-never-installed@1.0.0; code importing them fails", "run `conductor deps install`"},
+		{"dead upstream", []string{"MCP_CONDUCTOR_MCP_CONFIG=" + cfg}, 1, "upstream dead",
+			"its stderr ends: dead: no API key", "fix its entry in " + cfg},
+		{"read grant of a path the sandbox lacks", []string{"MCP_CONDUCTOR_RUN_ARGS=allow-read=/data"}, 1, "grants",
+			"allow-read=/data grants nothing: /data is not in the sandbox, which holds only its read-only root (deno and the admin's tools), " +
+				"a fresh /tmp and the workspace (none: MCP_CONDUCTOR_WORKSPACE is unset)", "set MCP_CONDUCTOR_WORKSPACE"},
+		{"write grant on the read-only root", []string{"MCP_CONDUCTOR_RUN_ARGS=allow-write=/usr"}, 1, "grants",
+			"allow-write=/usr grants nothing: the sandbox's root is read-only; code can write only /tmp (fresh each run) and the workspace", "remove those paths"},
+		{"run grant of a program the sandbox lacks", []string{"MCP_CONDUCTOR_RUN_ARGS=allow-run=git"}, 1, "settings",
+			"allow-run lists git, which is not in the sandbox: add it to MCP_CONDUCTOR_TOOLS", "fix the MCP_CONDUCTOR_* variables"},
+		{"allow-all", []string{"MCP_CONDUCTOR_RUN_ARGS=allow-all"}, 0, "grants",
+			"WARNING: allow-all: deno's own permission wall is open", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -366,15 +387,15 @@ func TestDoctorMisconfigurations(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
 				t.Fatalf("doctor --json: %v\n%s\n%s", err, out, errOut)
 			}
-			if code != 1 || rep.OK {
-				t.Errorf("exit %d ok=%v; want exit 1, not ok", code, rep.OK)
+			if code != tc.exit || rep.OK != (tc.exit == 0) {
+				t.Errorf("exit %d ok=%v; want exit %d", code, rep.OK, tc.exit)
 			}
 			for _, c := range rep.Checks {
 				if c.Name != tc.check {
 					continue
 				}
-				if c.OK || !strings.Contains(c.Detail, tc.want) || !strings.Contains(c.Fix, tc.fix) {
-					t.Errorf("check %q: ok=%v detail %q fix %q; want failed with %q, fix %q", c.Name, c.OK, c.Detail, c.Fix, tc.want, tc.fix)
+				if c.OK != (tc.exit == 0) || !strings.Contains(c.Detail, tc.want) || !strings.Contains(c.Fix, tc.fix) {
+					t.Errorf("check %q: ok=%v detail %q fix %q; want %q, fix %q", c.Name, c.OK, c.Detail, c.Fix, tc.want, tc.fix)
 				}
 				return
 			}

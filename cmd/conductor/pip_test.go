@@ -147,11 +147,15 @@ func TestPipInstall(t *testing.T) {
 		t.Errorf("second deps install: exit %d, want already installed\n%s\n%s", code, out, errOut)
 	}
 	out, errOut, code = conductor(t, "", env("pypi:tinypkg==1.0.0"), "deps", "status")
-	if code != 0 || !strings.Contains(out, "installed (tinypkg 1.0.0)") || !strings.Contains(out, "/conductor/pypi") {
+	if code != 0 || !strings.Contains(out, "installed: tinypkg 1.0.0") || !strings.Contains(out, "/conductor/pypi") {
 		t.Errorf("deps status: exit %d, want tinypkg's installed version\n%s\n%s", code, out, errOut)
 	}
-	if out, errOut, _ = conductor(t, "", env("pypi:tinypkg==1.0.0"), "doctor"); !strings.Contains(out, "pypi: tinypkg 1.0.0 (from "+index+")") {
+	if out, errOut, _ = conductor(t, "", env("pypi:tinypkg==1.0.0"), "doctor"); !strings.Contains(out, "pypi:tinypkg==1.0.0 (1.0.0); pypi from "+index) {
 		t.Errorf("doctor does not list tinypkg's installed version:\n%s\n%s", out, errOut)
+	}
+	if out, errOut, code = conductor(t, "", env("pypi:tinypkg==1.0.0"), "deps", "list", "--json"); code != 0 ||
+		!strings.Contains(out, `"package": "pypi:tinypkg==1.0.0",`) || !strings.Contains(out, `"versions": [`+"\n"+`      "1.0.0"`) {
+		t.Errorf("deps list --json: exit %d\n%s\n%s", code, out, errOut)
 	}
 
 	// A run imports it from the read-only mount, which is on sys.path, and the import check
