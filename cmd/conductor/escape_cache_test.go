@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -279,6 +280,10 @@ func TestDepsViewStatusAndPrune(t *testing.T) {
 		!strings.Contains(out, "other view: ") || !strings.Contains(out, "npm:is-odd@^3") || !strings.Contains(out, "old shared cache") {
 		t.Fatalf("deps status: exit %d\n%s\n%s", code, out, errOut)
 	}
+	out, errOut, code = conductor(t, "", envA, "deps", "list")
+	if code != 0 || !regexp.MustCompile(`(?m)^npm:is-number@\^7 +installed: is-number 7\.\d+\.\d+$`).MatchString(out) {
+		t.Errorf("deps list: exit %d\n%s\n%s", code, out, errOut)
+	}
 	out, errOut, _ = conductor(t, "", envA, "doctor", "--json")
 	var rep doctorReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
@@ -288,7 +293,7 @@ func TestDepsViewStatusAndPrune(t *testing.T) {
 	for _, c := range rep.Checks {
 		if c.Name == "packages" {
 			found = true
-			if !c.OK || !strings.Contains(c.Detail, viewA) || !strings.Contains(c.Detail, "all 1 installed in "+viewA+": npm:is-odd@^3 (3.") {
+			if !c.OK || !strings.Contains(c.Detail, viewA) || !strings.Contains(c.Detail, "all 1 installed in "+viewA+": npm:is-number@^7 (7.") {
 				t.Errorf("doctor's packages check: %+v", c)
 			}
 		}
