@@ -30,7 +30,10 @@
 //     binary) redirects every IPv4 TCP connection to the door's listener
 //     on 127.0.0.1:DoorPort, and its output filter (policy drop) lets
 //     through only replies, that redirect, and UDP to the responder: other
-//     UDP, ICMP and all IPv6 fail with EPERM.
+//     UDP, ICMP and IPv6 fail with EPERM, except IPv6 TCP (which the
+//     redirect does not take), answered with a reset so that connect fails
+//     at once with ECONNREFUSED instead of retransmitting its SYN until
+//     the run's timeout.
 //
 // The listener is served from the host: SO_ORIGINAL_DST gives the address
 // the sandbox dialed; a fake address maps back to its name. The door then

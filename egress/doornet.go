@@ -148,12 +148,16 @@ func routeFakeRange() error {
 //	  chain out { type filter hook output priority 0; policy drop;
 //	    ct state established,related accept
 //	    ip daddr 127.0.0.1 tcp dport DoorPort accept
-//	    ip daddr 127.0.0.53 udp dport 53 accept }
+//	    ip daddr 127.0.0.53 udp dport 53 accept
+//	    meta l4proto tcp reject with tcp reset }
 //	}
 //
 // So every IPv4 TCP connection lands on the door, UDP reaches only the DNS
-// responder, and IPv6 and every other protocol are dropped (EPERM to the
-// sender).
+// responder, and everything else is dropped (EPERM to the sender: other
+// UDP, ICMP, raw IPv6) — except TCP the redirect did not take (IPv6, as
+// to [::1]): it is answered with a reset, so connect fails at once with
+// ECONNREFUSED. A dropped SYN would make connect retransmit until the
+// run's timeout instead.
 func installFilter() error {
 	c, err := nftables.New(nftables.AsLasting())
 	if err != nil {
@@ -196,6 +200,13 @@ func installFilter() error {
 		matchDest(dnsAddr, binary.BigEndian.AppendUint16(nil, 53)),
 		[]expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}},
 	)})
+	// Last: TCP still here was not redirected (IPv4 TCP always is, and is
+	// accepted above), i.e. IPv6. A reset makes its connect fail at once.
+	c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Reject{Type: unix.NFT_REJECT_TCP_RST},
+	}})
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("egress: install the nftables redirect and filter: %w", err)
 	}

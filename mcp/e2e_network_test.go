@@ -100,9 +100,17 @@ except OSError as e:
 	t.Run("allow-all refuses loopback", func(t *testing.T) {
 		s := startStdio(t, nil, nil, "MCP_CONDUCTOR_RUN_ARGS=allow-all")
 		r := run(t, s.cs, map[string]any{"deno_code": fmt.Sprintf(`await fetch("http://127.0.0.1:%d/")`, otherPort)})
-		want := fmt.Sprintf("network refused: 127.0.0.1:%d: a loopback, private, link-local, CGNAT or metadata address", otherPort)
-		if !strings.Contains(r.text, want) {
-			t.Errorf("tool text lacks %q:\n%s", want, r.text)
+		for _, want := range []string{
+			fmt.Sprintf("network refused: 127.0.0.1:%d: a loopback, private, link-local, CGNAT or metadata address", otherPort),
+			// The error says it too, not deno's bare "fetch failed".
+			fmt.Sprintf("error at line 1, column 1: TypeError: fetch failed: the server's network policy refused 127.0.0.1:%d: a loopback", otherPort),
+		} {
+			if !strings.Contains(r.text, want) {
+				t.Errorf("tool text lacks %q:\n%s", want, r.text)
+			}
+		}
+		if e, _ := r.out["error"].(map[string]any); e == nil || !strings.Contains(fmt.Sprint(e["cause"]), "Connection reset by peer") {
+			t.Errorf("structured error %v, want deno's text as its cause", r.out["error"])
 		}
 		if n := otherHits.Load(); n != 0 {
 			t.Errorf("the loopback listener got %d connections", n)

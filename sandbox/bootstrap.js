@@ -58,11 +58,64 @@ function clean(text) {
     .join("\n");
 }
 
+// maxCauseText bounds the text withCause adds to a message.
+const maxCauseText = 500;
+
+// withCause is err's message followed by the texts of its cause chain (an
+// Error's message, or a string) that the message does not already hold:
+// "fetch failed: ... Connection refused (os error 111)". A failed fetch is
+// deno's TypeError("fetch failed") with the reason only in its cause, which
+// e.message, String(e) and the error's report leave out.
+function withCause(err) {
+  let message = String(err.message);
+  try {
+    const parts = [];
+    let c = err.cause;
+    for (let depth = 0; depth < 5 && c !== undefined && c !== null; depth++) {
+      let text;
+      if (c instanceof Error) text = String(c.message || (c.name !== "Error" ? c.name : ""));
+      else if (typeof c === "string") text = c;
+      else break;
+      text = text.trim();
+      if (text !== "" && !message.includes(text) && !parts.some((p) => p.includes(text))) parts.push(text);
+      c = c instanceof Error ? c.cause : undefined;
+    }
+    let added = parts.join(": ");
+    if (added.length > maxCauseText) added = added.slice(0, maxCauseText) + "…";
+    if (added !== "") message = message === "" ? added : message + ": " + added;
+  } catch {
+    // a cause whose getters throw adds nothing
+  }
+  return message;
+}
+
+// fetch is deno's, with withCause's message on the error of a failed request, so that code
+// catching it reads why (connection refused, a reset, a name that does not resolve). The stack is
+// formatted first and stays deno's (V8 formats it when first read, with the message then).
+const denoFetch = globalThis.fetch;
+async function fetch(...args) {
+  try {
+    return await denoFetch(...args);
+  } catch (err) {
+    if (err instanceof Error && err.cause !== undefined) {
+      try {
+        void err.stack;
+        err.message = withCause(err);
+      } catch {
+        // a frozen error keeps its message
+      }
+    }
+    throw err;
+  }
+}
+Object.defineProperty(fetch, "length", { value: denoFetch.length });
+globalThis.fetch = fetch;
+
 function describe(err) {
   if (err instanceof Error) {
     return {
       name: clean(err.name),
-      message: clean(err.message),
+      message: clean(withCause(err)),
       stack: clean(err.stack ?? ""),
     };
   }

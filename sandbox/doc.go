@@ -55,8 +55,10 @@
 // from a responder at 127.0.0.53 (deno is granted that address so
 // Deno.resolveDns works), every IPv4 TCP connection redirected to the door,
 // which decides, dials from the host and relays; other UDP and IPv6
-// refused. Result.Network lists each decision (host, port, allowed, reason,
-// bytes). Rootless, egress wires it through its helper. Install sandboxes
+// refused (IPv6 TCP with a reset: connect fails at once). Result.Network
+// lists each decision (host, port, allowed, reason, bytes); a run whose
+// error is a failed connection the door refused says what and why
+// (rewordNetwork), deno's text in ErrorInfo.Cause. Rootless, egress wires it through its helper. Install sandboxes
 // go through the same door with their registry-only allowlist
 // (Runner.doorFor): one network mechanism for both.
 //

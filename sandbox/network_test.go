@@ -295,3 +295,154 @@ func TestNetworkPolicyRefused(t *testing.T) {
 		t.Errorf("New with an empty policy: %v, want ErrNoNetwork", err)
 	}
 }
+
+// closedPort is a loopback port nothing listens on (it was bound, then closed).
+func closedPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
+}
+
+// TestNetworkFailureMessages: a fetch the door fails says why. Code that catches it reads the
+// cause deno keeps apart (the reset, the name that did not resolve) in e.message; an uncaught one
+// is reported with the door's record — what was refused, why, and who can change it, or that the
+// destination is allowed and the connection itself failed — and deno's text as the cause.
+func TestNetworkFailureMessages(t *testing.T) {
+	httpPort, otherPort, otherHits := hostServers(t)
+	hp, op := strconv.Itoa(httpPort), strconv.Itoa(otherPort)
+	closed := strconv.Itoa(closedPort(t))
+	listed, err := egress.NewPolicy([]string{"127.0.0.1:" + hp, "127.0.0.1:" + closed}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anyPublic, err := egress.NewPolicy(nil, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		pol    egress.Policy
+		url    string
+		caught string   // in the caught error's message, after "fetch failed: "
+		want   []string // in the uncaught error's message
+		cause  string   // in its cause
+	}{
+		{
+			// deno's own check is looser than the door's (as in TestNetworkDoorBelowDeno):
+			// the responder refuses the name.
+			name:   "unlisted name",
+			pol:    listed,
+			url:    "http://unlisted.test:" + hp + "/",
+			caught: "unlisted.test",
+			want: []string{"fetch failed: the server's network policy refused the name unlisted.test",
+				"not in the server's allow-net (MCP_CONDUCTOR_RUN_ARGS); only the admin can add it"},
+			cause: "fetch failed: ",
+		},
+		{
+			name:   "unlisted port",
+			pol:    listed,
+			url:    "http://127.0.0.1:" + op + "/",
+			caught: "Connection reset by peer",
+			want: []string{"fetch failed: the server's network policy refused 127.0.0.1:" + op + ":",
+				"not in the server's allow-net (MCP_CONDUCTOR_RUN_ARGS)"},
+			cause: "Connection reset by peer",
+		},
+		{
+			name:   "name the server cannot resolve",
+			pol:    anyPublic,
+			url:    "http://other.example/",
+			caught: "Connection reset by peer",
+			want:   []string{"fetch failed: the server cannot resolve the name other.example: no such host"},
+			cause:  "Connection reset by peer",
+		},
+		{
+			name:   "allowed, nothing listens",
+			pol:    listed,
+			url:    "http://127.0.0.1:" + closed + "/",
+			caught: "Connection reset by peer",
+			want:   []string{"fetch failed: cannot connect to 127.0.0.1:" + closed + ": connection refused (the server's network policy allows it"},
+			cause:  "Connection reset by peer",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newNetRunner(t, []string{"--allow-net"}, tc.pol, &netHooks{})
+			code := fmt.Sprintf(`
+try { await fetch(%[1]q); } catch (e) { console.log(JSON.stringify((e as Error).message)); }
+await fetch(%[1]q);
+`, tc.url)
+			res, err := r.Run(context.Background(), Job{Code: code, Timeout: testenv.Scale(30 * time.Second)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var caught string
+			if err := json.Unmarshal([]byte(lastLines(res.Stdout, 1)), &caught); err != nil {
+				t.Fatalf("stdout %q: %v (status %s, %+v)", res.Stdout, err, res.Status, res.Error)
+			}
+			if !strings.HasPrefix(caught, "fetch failed: ") || !strings.Contains(caught, tc.caught) {
+				t.Errorf("caught e.message = %q, want fetch failed: and %q", caught, tc.caught)
+			}
+			if res.Status != StatusError || res.Error == nil || res.Error.Type != ErrorRuntime || res.Error.Name != "TypeError" {
+				t.Fatalf("uncaught: status %s, error %+v", res.Status, res.Error)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(res.Error.Message, w) {
+					t.Errorf("error.message = %q\nwant it to hold %q", res.Error.Message, w)
+				}
+			}
+			if !strings.Contains(res.Error.Cause, tc.cause) {
+				t.Errorf("error.cause = %q, want deno's text with %q", res.Error.Cause, tc.cause)
+			}
+			if !strings.HasPrefix(res.Error.Stack, "TypeError: fetch failed\n") || !strings.Contains(res.Error.Stack, "main.ts:3:") {
+				t.Errorf("error.stack = %q, want deno's, at the code's line 3", res.Error.Stack)
+			}
+			t.Logf("caught: %s\nuncaught: %s\ncause: %s", caught, res.Error.Message, res.Error.Cause)
+		})
+	}
+	if n := otherHits.Load(); n != 0 {
+		t.Errorf("the unlisted host port got %d connections", n)
+	}
+}
+
+// TestNetworkIPv6Refused: TCP over IPv6, which the door's redirect does not take, is refused at
+// once (a reset) instead of hanging until the run's timeout: Deno.connect fails with
+// ConnectionRefused, and an uncaught fetch is an error, not a timeout, whose message keeps
+// deno's cause.
+func TestNetworkIPv6Refused(t *testing.T) {
+	pol, err := egress.NewPolicy(nil, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newNetRunner(t, []string{"--allow-net"}, pol, &netHooks{})
+	code := `
+try { await Deno.connect({ hostname: "::1", port: 80 }); console.log("connected"); }
+catch (e) { console.log(JSON.stringify([(e as Error).name, (e as Error).message])); }
+await fetch("http://[::1]:1234/");
+`
+	res, err := r.Run(context.Background(), Job{Code: code, Timeout: testenv.Scale(10 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var connect []string
+	if err := json.Unmarshal([]byte(lastLines(res.Stdout, 1)), &connect); err != nil {
+		t.Fatalf("stdout %q: %v (status %s, %+v)", res.Stdout, err, res.Status, res.Error)
+	}
+	if len(connect) != 2 || connect[0] != "ConnectionRefused" {
+		t.Errorf("Deno.connect([::1]:80) failed with %q, want ConnectionRefused", connect)
+	}
+	if res.Status != StatusError || res.Error == nil {
+		t.Fatalf("fetch of [::1]: status %s (%+v), want an error, not a timeout", res.Status, res.Error)
+	}
+	if want := "fetch failed: error sending request for url (http://[::1]:1234/)"; !strings.HasPrefix(res.Error.Message, want) ||
+		!strings.Contains(res.Error.Message, "Connection refused") || res.Error.Cause != "" {
+		t.Errorf("fetch of [::1]: error %+v, want %q... with deno's Connection refused, not reworded", res.Error, want)
+	}
+	if len(res.Network) != 0 {
+		t.Errorf("network records %+v, want none: IPv6 never reaches the door", res.Network)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,7 +70,8 @@ type ErrorInfo struct {
 	Column  int    `json:"column,omitempty"` // 1-based, in UTF-16 code units as V8 counts
 	Stack   string `json:"stack,omitempty"`
 	// Cause is the original text when conductor reworded the message (deno's permission
-	// refusal, whose advice — run again with a flag — the agent cannot follow).
+	// refusal, whose advice — run again with a flag — the agent cannot follow; a connection
+	// the network door refused, which code sees only as reset or unresolved).
 	Cause string `json:"cause,omitempty"`
 }
 
@@ -326,6 +329,134 @@ func rewordPermission(msg string) (string, bool) {
 		return "", false
 	}
 	return fmt.Sprintf("%s was refused: this server does not grant it, and only its admin can (%s)", what, grant), true
+}
+
+// networkFailureMarks are in the message of a connection that failed, as deno (fetch, Deno.connect),
+// node:net and Python word it. Behind the door a refused destination is a reset connection, and a
+// name the policy does not allow does not resolve.
+var networkFailureMarks = []string{
+	"fetch failed", "error sending request", "tcp connect error",
+	"Connection refused", "Connection reset", "connection reset", "connection refused",
+	"os error 104", "os error 111", "Errno 104", "Errno 111",
+	"ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN",
+	"dns error", "failed to lookup address", "Name or service not known", "Temporary failure in name resolution",
+	"nodename nor servname",
+}
+
+// networkErrorNames are deno's error classes of a failed connection.
+var networkErrorNames = map[string]bool{"ConnectionRefused": true, "ConnectionReset": true, "ConnectionAborted": true}
+
+// rewordNetwork says why a connection failed when the door refused it: code sees only a reset
+// connection (fetch's "fetch failed", "Connection reset by peer"), or a name that does not
+// resolve; the door's record (recs, the run's network list) has the reason. The record is the
+// last refusal for the host:port the message names (a URL, node's "connect ECONNRESET ip:port"),
+// or, when it names none, the run's last refusal; a named destination whose last record was
+// allowed, or that has none (an IPv6 literal, which the door does not take), keeps deno's message.
+// A policy refusal is said as one, with the reason naming who can change it; a destination the
+// policy allows that did not answer (nothing listens, no such name) as a failed connection. ok is
+// false when e is no failed connection or nothing the door refused explains it.
+func rewordNetwork(e ErrorInfo, recs []egress.Record) (string, bool) {
+	if e.Type != ErrorRuntime || (!networkErrorNames[e.Name] && !containsAny(e.Message, networkFailureMarks)) {
+		return "", false
+	}
+	var rec *egress.Record
+	others := map[string]bool{} // refused destinations besides rec
+	if host, port, named := namedDest(e.Message); named {
+		for i := len(recs) - 1; i >= 0; i-- {
+			r := &recs[i]
+			if strings.EqualFold(strings.TrimSuffix(r.Host, "."), host) && (r.Port == port || r.Port == 0 || port == 0) {
+				rec = r
+				break
+			}
+		}
+		if rec == nil || rec.Allowed {
+			return "", false
+		}
+	} else {
+		for i := len(recs) - 1; i >= 0; i-- {
+			if !recs[i].Allowed {
+				rec = &recs[i]
+				break
+			}
+		}
+		if rec == nil {
+			return "", false
+		}
+	}
+	for _, r := range recs {
+		if !r.Allowed && (r.Host != rec.Host || r.Port != rec.Port) {
+			others[net.JoinHostPort(r.Host, strconv.Itoa(r.Port))] = true
+		}
+	}
+	lead := "connection failed"
+	if strings.HasPrefix(e.Message, "fetch failed") || strings.Contains(e.Message, "error sending request") {
+		lead = "fetch failed"
+	}
+	msg := lead + ": " + refusalText(*rec)
+	if n := len(others); n > 0 {
+		msg += fmt.Sprintf(" (the result's network list has %d other refused destination(s) of this run)", n)
+	}
+	return msg, true
+}
+
+// refusalText says what the door decided about one refused record, and why.
+func refusalText(r egress.Record) string {
+	dest := r.Host
+	if r.Port != 0 {
+		dest = net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
+	}
+	switch reason := r.Reason; {
+	case strings.HasPrefix(reason, "cannot connect: "):
+		why := strings.TrimPrefix(strings.TrimPrefix(reason, "cannot connect: "), "connect: ")
+		return fmt.Sprintf("cannot connect to %s: %s (the server's network policy allows it; the connection itself failed)", dest, why)
+	case reason == "connecting timed out":
+		return fmt.Sprintf("connecting to %s timed out (the server's network policy allows it; the connection itself failed)", dest)
+	case strings.HasPrefix(reason, "cannot resolve the name on the server: "):
+		return fmt.Sprintf("the server cannot resolve the name %s: %s (the server's network policy allows it)", r.Host, strings.TrimPrefix(reason, "cannot resolve the name on the server: "))
+	case reason == "the name has no addresses":
+		return fmt.Sprintf("the name %s has no addresses on the server (the server's network policy allows it)", r.Host)
+	case strings.HasPrefix(reason, "DNS lookup refused: "):
+		return fmt.Sprintf("the server's network policy refused the name %s (its DNS lookup): %s", r.Host, strings.TrimPrefix(reason, "DNS lookup refused: "))
+	case reason == "":
+		return "the server's network policy refused " + dest
+	default:
+		return fmt.Sprintf("the server's network policy refused %s: %s", dest, reason)
+	}
+}
+
+// destInMessage finds a URL's authority, or what follows node's "connect ECONNRESET ".
+var destInMessage = regexp.MustCompile(`(?:\b(https?|wss?)://([^/\s)?#]+)|\b(?:ECONNRESET|ECONNREFUSED) (\S+))`)
+
+// namedDest is the host and port a failed connection's message names (0 port: the scheme's
+// default is unknown, any port matches), lowercased and without IPv6 brackets.
+func namedDest(msg string) (host string, port int, ok bool) {
+	m := destInMessage.FindStringSubmatch(msg)
+	if m == nil {
+		return "", 0, false
+	}
+	authority := m[2]
+	if authority == "" {
+		authority = m[3]
+	}
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		authority = authority[at+1:]
+	}
+	h, p, err := net.SplitHostPort(authority)
+	if err != nil {
+		h, p = strings.Trim(authority, "[]"), ""
+	}
+	if p != "" {
+		port, _ = strconv.Atoi(p)
+	} else {
+		switch m[1] {
+		case "http", "ws":
+			port = 80
+		case "https", "wss":
+			port = 443
+		}
+	}
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
+	return h, port, h != ""
 }
 
 // missingProgram recognizes the error of starting a program the root does not hold: deno's

@@ -3,9 +3,12 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/conductor-sandbox/conductor/egress"
 )
 
 // TestReturnValueEncoding: the module's default export comes back in the
@@ -151,5 +154,141 @@ func TestRewordPermission(t *testing.T) {
 		case ok && strings.Contains(got, "run again"):
 			t.Errorf("rewordPermission(%q) = %q keeps deno's advice", tc.in, got)
 		}
+	}
+}
+
+// TestRewordNetwork: a failed connection's message says what the door decided and why, from
+// the run's network records; deno's text is left to the caller to keep as the cause.
+func TestRewordNetwork(t *testing.T) {
+	const (
+		notListed  = "not in the server's allow-net (MCP_CONDUCTOR_RUN_ARGS); only the admin can add it"
+		fetchReset = "fetch failed: error sending request for url (http://%s/): client error (Connect): tcp connect error: Connection reset by peer (os error 104)"
+		nonPublic  = "a loopback, private, link-local, CGNAT or metadata address: reachable only through an IP-literal allow-net entry or a range in MCP_CONDUCTOR_NET_PRIVATE, which only the admin sets"
+	)
+	refused := func(host string, port int, reason string) egress.Record {
+		return egress.Record{Host: host, Port: port, Reason: reason}
+	}
+	allowed := egress.Record{Host: "127.0.0.1", Port: 8080, Allowed: true, BytesOut: 10, BytesIn: 20}
+	tests := []struct {
+		name    string
+		e       ErrorInfo
+		recs    []egress.Record
+		want    string // "" = kept as it is
+		without []string
+	}{
+		{
+			name: "refused unresolvable host",
+			e:    ErrorInfo{Type: ErrorRuntime, Name: "TypeError", Message: fmt.Sprintf(fetchReset, "other.example")},
+			recs: []egress.Record{allowed, refused("other.example", 80, "cannot resolve the name on the server: no such host")},
+			want: "fetch failed: the server cannot resolve the name other.example: no such host (the server's network policy allows it)",
+		},
+		{
+			name: "refused unlisted host",
+			e:    ErrorInfo{Type: ErrorRuntime, Name: "TypeError", Message: fmt.Sprintf(fetchReset, "unlisted.test:8080")},
+			recs: []egress.Record{refused("unlisted.test", 0, "DNS lookup refused: "+notListed)},
+			want: "fetch failed: the server's network policy refused the name unlisted.test (its DNS lookup): " + notListed,
+		},
+		{
+			name: "refused unlisted port",
+			e:    ErrorInfo{Type: ErrorRuntime, Name: "TypeError", Message: fmt.Sprintf(fetchReset, "127.0.0.1:9999")},
+			recs: []egress.Record{refused("127.0.0.1", 9999, notListed), allowed},
+			want: "fetch failed: the server's network policy refused 127.0.0.1:9999: " + notListed,
+		},
+		{
+			name:    "allowed host, connection refused",
+			e:       ErrorInfo{Type: ErrorRuntime, Name: "TypeError", Message: fmt.Sprintf(fetchReset, "127.0.0.1:1234")},
+			recs:    []egress.Record{refused("127.0.0.1", 1234, "cannot connect: connect: connection refused")},
+			want:    "fetch failed: cannot connect to 127.0.0.1:1234: connection refused (the server's network policy allows it; the connection itself failed)",
+			without: []string{"policy refused", "admin"},
+		},
+		{
+			name: "Deno.connect names no host: the last refusal, and how many others",
+			e:    ErrorInfo{Type: ErrorRuntime, Name: "ConnectionReset", Message: "Connection reset by peer (os error 104)"},
+			recs: []egress.Record{refused("10.1.2.3", 80, nonPublic), allowed, refused("127.0.0.1", 5432, nonPublic), allowed},
+			want: "connection failed: the server's network policy refused 127.0.0.1:5432: " + nonPublic + " (the result's network list has 1 other refused destination(s) of this run)",
+		},
+		{
+			name: "node's ECONNRESET names its destination",
+			e:    ErrorInfo{Type: ErrorRuntime, Name: "Error", Message: "connect ECONNRESET 10.1.2.3:80"},
+			recs: []egress.Record{refused("10.1.2.3", 80, nonPublic), refused("127.0.0.1", 5432, nonPublic)},
+			want: "connection failed: the server's network policy refused 10.1.2.3:80: " + nonPublic + " (the result's network list has 1 other refused destination(s) of this run)",
+		},
+		{
+			name: "the named host was allowed: the failure is not the door's",
+			e:    ErrorInfo{Type: ErrorRuntime, Name: "TypeError", Message: fmt.Sprintf(fetchReset, "127.0.0.1:8080")},
+			recs: []egress.Record{refused("127.0.0.1", 9999, notListed), allowed},
+		},
+		{
+			name: "IPv6 literal: the door has no record of it",
+			e:    ErrorInfo{Type: ErrorRuntime, Name: "TypeError", Message: "fetch failed: error sending request for url (http://[::1]:1234/): client error (Connect): tcp connect error: Connection refused (os error 111)"},
+			recs: []egress.Record{refused("127.0.0.1", 9999, notListed)},
+		},
+		{
+			name: "no refusal recorded",
+			e:    ErrorInfo{Type: ErrorRuntime, Name: "ConnectionReset", Message: "Connection reset by peer (os error 104)"},
+			recs: []egress.Record{allowed},
+		},
+		{
+			name: "a non-network error is untouched",
+			e:    ErrorInfo{Type: ErrorRuntime, Name: "Error", Message: "boom"},
+			recs: []egress.Record{refused("127.0.0.1", 9999, notListed)},
+		},
+		{
+			name: "deno's permission refusal is not the door's",
+			e:    ErrorInfo{Type: ErrorPermission, Name: "NotCapable", Message: `Requires net access to "127.0.0.1:9999", run again with the --allow-net flag`},
+			recs: []egress.Record{refused("127.0.0.1", 9999, notListed)},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := rewordNetwork(tc.e, tc.recs)
+			switch {
+			case tc.want == "" && ok:
+				t.Errorf("reworded to %q; want it kept", got)
+			case tc.want != "" && (!ok || got != tc.want):
+				t.Errorf("got %q, %v\nwant %q", got, ok, tc.want)
+			}
+			for _, w := range tc.without {
+				if strings.Contains(got, w) {
+					t.Errorf("%q says %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+// TestUncaughtErrorCause: an uncaught error's message carries its cause chain (an Error's
+// message or a string) when the message does not already hold it, bounded; name and stack stay
+// the error's own.
+func TestUncaughtErrorCause(t *testing.T) {
+	r := newTestRunner(t, nil)
+	long := strings.Repeat("x", 2000)
+	tests := []struct {
+		name, code, message string
+	}{
+		{"Error cause", `throw new TypeError("fetch failed", { cause: new Error("Connection refused (os error 111)") })`,
+			"fetch failed: Connection refused (os error 111)"},
+		{"string cause", `throw new Error("outer", { cause: "a string" })`, "outer: a string"},
+		{"a chain", `throw new Error("a", { cause: new Error("b", { cause: new RangeError("c") }) })`, "a: b: c"},
+		{"cause already in the message", `throw new Error("load failed: disk full", { cause: new Error("disk full") })`,
+			"load failed: disk full"},
+		{"other causes are not text", `throw new Error("outer", { cause: { code: 7 } })`, "outer"},
+		{"no cause", `throw new Error("plain")`, "plain"},
+		{"a long cause is cut", `throw new Error("outer", { cause: "` + long + `" })`, "outer: " + long[:500] + "…"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runCode(t, r, tc.code, 20*time.Second)
+			if res.Status != StatusError || res.Error == nil {
+				t.Fatalf("status %s, error %+v", res.Status, res.Error)
+			}
+			if res.Error.Message != tc.message {
+				t.Errorf("message = %q, want %q", res.Error.Message, tc.message)
+			}
+			if first, _, _ := strings.Cut(res.Error.Stack, "\n"); strings.Contains(first, "cause") || !strings.Contains(res.Error.Stack, "main.ts:1:") ||
+				(tc.name == "Error cause" && (res.Error.Name != "TypeError" || first != "TypeError: fetch failed")) {
+				t.Errorf("name %q, stack %q: want the error's own", res.Error.Name, res.Error.Stack)
+			}
+		})
 	}
 }

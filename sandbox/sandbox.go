@@ -612,6 +612,13 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 	sb.collect(res, killedFor, settled, elapsed)
 	if sb.door != nil {
 		res.Network, res.NetworkDropped = sb.door.Records()
+		// The door records a refusal before it resets the connection, so
+		// the record of the failure the code saw is here.
+		if e := res.Error; e != nil && res.Status == StatusError && e.Cause == "" {
+			if msg, ok := rewordNetwork(*e, res.Network); ok {
+				e.Message, e.Cause = msg, e.Message
+			}
+		}
 	}
 	return res
 }

@@ -67,6 +67,52 @@ export default { a, b };`, port, port+1)
 	}
 }
 
+// TestExecFetchRefused: a fetch the door refuses (bare allow-net: any public address, and a
+// loopback one is not) fails in exec's text and JSON with what was refused and why, deno's own
+// text ("fetch failed" and a reset) as the JSON error's cause. Nothing is dialed.
+func TestExecFetchRefused(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var hits atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			hits.Add(1)
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	env := []string{"MCP_CONDUCTOR_RUN_ARGS=allow-net"}
+	code := fmt.Sprintf(`await fetch("http://127.0.0.1:%d/")`, port)
+	want := fmt.Sprintf("TypeError: fetch failed: the server's network policy refused 127.0.0.1:%d: a loopback, private, link-local, CGNAT or metadata address", port)
+
+	_, errOut, exit := conductor(t, code, env, "exec", "-")
+	if exit == 0 || !strings.Contains(errOut, "conductor: error (runtime): "+want) || !strings.Contains(errOut, "MCP_CONDUCTOR_NET_PRIVATE") {
+		t.Errorf("exec: exit %d, stderr:\n%s\nwant %q", exit, errOut, want)
+	}
+	out, errOut, _ := conductor(t, code, env, "exec", "--json", "-")
+	var res struct {
+		Error struct{ Name, Message, Cause, Stack string } `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %s\n%s", err, out, errOut)
+	}
+	if e := res.Error; !strings.HasPrefix(e.Name+": "+e.Message, want) ||
+		!strings.HasPrefix(e.Cause, "fetch failed: ") || !strings.Contains(e.Cause, "Connection reset by peer") ||
+		!strings.HasPrefix(e.Stack, "TypeError: fetch failed\n") {
+		t.Errorf("exec --json error = %+v\nwant message %q..., deno's text as the cause", e, want)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the loopback listener got %d connections", n)
+	}
+}
+
 // TestAxiosThroughTheDoor: an npm SDK on node:http (axios, installed by
 // `conductor deps install` from the npm registry) reaches the listed
 // loopback server with no proxy settings or other cooperation.
