@@ -158,8 +158,14 @@ func NewManager(cfg *Config, o Options) *Manager {
 		u.resAllow = newAllowList("allowedResources", sc.AllowedResources, sc.AllowedTools != nil)
 		u.promptAllow = newAllowList("allowedPrompts", sc.AllowedPrompts, sc.AllowedTools != nil)
 		// No roots, sampling or elicitation: conductor has nothing to offer
-		// an upstream that asks.
-		u.client = mcp.NewClient(o.ClientInfo, &mcp.ClientOptions{Capabilities: &mcp.ClientCapabilities{}})
+		// an upstream that asks. A changed tool list moves ToolsVersion.
+		u.client = mcp.NewClient(o.ClientInfo, &mcp.ClientOptions{
+			Capabilities: &mcp.ClientCapabilities{},
+			ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+				u.toolsVersion.Add(1)
+				log.Debug("upstream tool list changed", "server", u.cfg.Name)
+			},
+		})
 		if sc.Transport != TransportStdio {
 			u.httpTransport = http.DefaultTransport.(*http.Transport).Clone()
 		}
@@ -173,6 +179,18 @@ func NewManager(cfg *Config, o Options) *Manager {
 
 // Names returns the enabled upstreams, sorted.
 func (m *Manager) Names() []string { return slices.Clone(m.enabled) }
+
+// ToolsVersion changes whenever server's tool list may have changed: on a
+// notifications/tools/list_changed from it and on every new session. Caches
+// of its tools (typegen.Cache) list again when it moved. 0 for an unknown
+// server.
+func (m *Manager) ToolsVersion(server string) uint64 {
+	u, ok := m.ups[server]
+	if !ok {
+		return 0
+	}
+	return u.toolsVersion.Load()
+}
 
 // Status reports every configured upstream (disabled ones too), sorted by
 // name. It never connects: counts come from the last successful list.
@@ -554,6 +572,7 @@ type upstream struct {
 	client        *mcp.Client
 	httpTransport *http.Transport // HTTP transports only
 	warnedMissing atomic.Bool
+	toolsVersion  atomic.Uint64 // see Manager.ToolsVersion
 
 	mu        sync.Mutex
 	state     string
@@ -747,6 +766,7 @@ func (u *upstream) run(a *attempt) {
 	} else {
 		u.sess = s
 		u.state = StateConnected
+		u.toolsVersion.Add(1) // a new session may list other tools
 		if s.caps != nil {
 			if s.caps.Tools == nil {
 				u.tools = 0

@@ -1,0 +1,188 @@
+package typegen
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/conductor-sandbox/conductor/internal/testenv"
+)
+
+func TestTS(t *testing.T) {
+	cases := []struct {
+		name, schema, want string
+	}{
+		{"string", `{"type":"string"}`, "string"},
+		{"integer", `{"type":"integer"}`, "number"},
+		{"nullable", `{"type":["string","null"]}`, "string | null"},
+		{"enum", `{"type":"string","enum":["a","b c"]}`, `"a" | "b c"`},
+		{"const", `{"const":-1.5}`, "-1.5"},
+		{"enum of objects", `{"enum":[{"a":1}]}`, "unknown"},
+		{"empty enum", `{"enum":[]}`, "never"},
+		{"array", `{"type":"array","items":{"type":"number"}}`, "Array<number>"},
+		{"array of union", `{"type":"array","items":{"type":["number","boolean"]}}`, "Array<number | boolean>"},
+		{"tuple", `{"type":"array","items":[{"type":"number"}]}`, "unknown[]"},
+		{"object", `{"type":"object","properties":{"a":{"type":"string"},"b-c":{"type":"number"}},"required":["a"]}`,
+			"{\n  a: string;\n  \"b-c\"?: number;\n}"},
+		{"record", `{"type":"object","additionalProperties":{"type":"number"}}`, "{ [key: string]: number }"},
+		{"closed empty", `{"type":"object","additionalProperties":false}`, "Record<string, never>"},
+		{"open object", `{"type":"object"}`, "{ [key: string]: unknown }"},
+		{"props and extra", `{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":true}`,
+			"{\n  a?: string;\n  [key: string]: unknown;\n}"},
+		{"oneOf", `{"oneOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]}`, "string | Array<string>"},
+		{"anyOf nested union", `{"anyOf":[{"type":["string","null"]},{"type":"number"}]}`, "(string | null) | number"},
+		{"allOf", `{"allOf":[{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]},{"type":"object","properties":{"b":{"type":"number"}}}]}`,
+			"{\n  a: string;\n} & {\n  b?: number;\n}"},
+		{"$defs", `{"type":"object","properties":{"p":{"$ref":"#/$defs/P"}},"required":["p"],"$defs":{"P":{"type":"string","enum":["x"]}}}`,
+			"{\n  p: \"x\";\n}"},
+		{"cycle", `{"$defs":{"N":{"type":"object","properties":{"next":{"$ref":"#/$defs/N"}}}},"$ref":"#/$defs/N"}`,
+			"{\n  next?: unknown;\n}"},
+		{"self", `{"type":"object","properties":{"me":{"$ref":"#"}}}`, "{\n  me?: {\n    me?: unknown;\n  };\n}"},
+		{"remote ref", `{"$ref":"https://example.com/s.json"}`, "unknown"},
+		{"false", `false`, "never"},
+		{"true", `true`, "unknown"},
+		{"not a schema", `[1,2]`, "unknown"},
+		{"unknown type", `{"type":"date"}`, "unknown"},
+		{"description", `{"type":"object","properties":{"a":{"type":"string","description":"ends */ here\nsecond"}}}`,
+			"{\n  /**\n   * ends *\\/ here\n   * second\n   */\n  a?: string;\n}"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var s any
+			if err := json.Unmarshal([]byte(c.schema), &s); err != nil {
+				t.Fatal(err)
+			}
+			if got := TS(s); got != c.want {
+				t.Errorf("TS(%s)\n got %q\nwant %q", c.schema, got, c.want)
+			}
+		})
+	}
+}
+
+// tricky is a tool list with every awkward name and schema shape.
+func tricky(t testing.TB) []*mcp.Tool {
+	raw := `[
+	 {"name":"get-sum","description":"Adds two numbers.","inputSchema":{"type":"object","properties":{"a":{"type":"number"},"b":{"type":"number"}},"required":["a","b"]},
+	  "outputSchema":{"type":"object","properties":{"result":{"type":"number"}},"required":["result"]}},
+	 {"name":"delete","description":"A reserved word. Ends */ early? /* no","inputSchema":{"type":"object","properties":{"id":{"type":"string"}},"required":["id"]}},
+	 {"name":"get_sum","inputSchema":{"type":"object"}},
+	 {"name":"1st tool ☃","inputSchema":{"type":"object","properties":{"mode":{"enum":["a","b",3,null,true]}}}},
+	 {"name":"nested","inputSchema":{"type":"object","properties":{"opts":{"type":"object","properties":{"deep":{"type":"array","items":{"$ref":"#/$defs/D"}}},"additionalProperties":{"type":"string"}}},
+	   "$defs":{"D":{"anyOf":[{"type":"string"},{"type":"object","properties":{"k":{"type":"integer"}},"required":["k"]}]}}}},
+	 {"name":"constructor","inputSchema":{"type":"object","properties":{"__proto__":{"type":"string"},"\"q\"":{"type":"string"}}}}
+	]`
+	var tools []*mcp.Tool
+	if err := json.Unmarshal([]byte(raw), &tools); err != nil {
+		t.Fatal(err)
+	}
+	return tools
+}
+
+func denoCheck(t *testing.T, files map[string]string) (string, error) {
+	t.Helper()
+	deno := testenv.Deno(t)
+	dir := t.TempDir()
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, deno, "check", "--no-config", "main.ts")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "DENO_DIR="+filepath.Join(dir, ".deno"), "DENO_NO_UPDATE_CHECK=1", "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestDenoCheck: the declarations of two servers with awkward names, put
+// together, pass deno check with code using them; code calling them wrongly
+// fails at the expected lines.
+func TestDenoCheck(t *testing.T) {
+	tools := tricky(t)
+	ns := namespaces([]string{"my-server", "my_server", "delete"})
+	var decl strings.Builder
+	for _, s := range []string{"my-server", "my_server", "delete"} {
+		d, err := serverDecl(s, ns[s], tools, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decl.WriteString(d)
+	}
+	// ForTools' partial texts concatenate too.
+	part, err := serverDecl("extra", "extra", tools, []string{"get-sum"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl.WriteString(part)
+	const good = `/// <reference path="./servers.d.ts" />
+const r = await servers["my-server"]["get-sum"]({ a: 1, b: 2 });
+const n: number = r.result;
+await servers.my_server.delete({ id: "x" });
+await servers.delete.get_sum();
+await servers["my-server"]["1st tool ☃"]({ mode: null });
+await servers["my-server"].nested({ opts: { deep: ["s", { k: 1 }], other: "x" } });
+await servers.extra["get-sum"]({ a: 1, b: 2 });
+const v: unknown = await servers.my_server.constructor({ __proto__: "p", '"q"': "q" });
+export { n, v };
+`
+	if out, err := denoCheck(t, map[string]string{"servers.d.ts": decl.String(), "main.ts": good}); err != nil {
+		t.Fatalf("deno check of the declarations failed: %v\n%s\n--- servers.d.ts ---\n%s", err, out, decl.String())
+	}
+	bad := []struct{ name, code, want string }{
+		{"wrong argument type", `await servers["my-server"]["get-sum"]({ a: "1", b: 2 });`, "TS2322"},
+		{"misspelled tool", `await servers["my-server"]["get-summ"]({ a: 1, b: 2 });`, "TS2551"},
+		{"missing required field", `await servers["my-server"]["get-sum"]({ a: 1 });`, "TS2345"},
+		{"unknown field", `await servers.my_server.delete({ id: "x", idd: 1 });`, "TS2353"},
+		{"enum", `await servers["my-server"]["1st tool ☃"]({ mode: "c" });`, "TS2322"},
+		{"tool left out of ForTools", `await servers.extra.delete({ id: "x" });`, "TS2339"},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			code := "/// <reference path=\"./servers.d.ts\" />\n" + c.code + "\nexport {};\n"
+			out, err := denoCheck(t, map[string]string{"servers.d.ts": decl.String(), "main.ts": code})
+			if err == nil {
+				t.Fatalf("deno check accepted %s", c.code)
+			}
+			if !strings.Contains(out, c.want) || !regexp.MustCompile(`main\.ts:2:\d+`).MatchString(out) {
+				t.Errorf("want %s at main.ts:2, got:\n%s", c.want, out)
+			}
+		})
+	}
+}
+
+func TestSignature(t *testing.T) {
+	tools := tricky(t)
+	want := map[string]string{
+		"get-sum":     `servers["my-server"]["get-sum"](args: { a: number; b: number }): Promise<{ result: number }>`,
+		"delete":      `servers["my-server"].delete(args: { id: string }): Promise<unknown>`,
+		"get_sum":     `servers["my-server"].get_sum(args?: {}): Promise<unknown>`,
+		"1st tool ☃": `servers["my-server"]["1st tool ☃"](args?: { mode?: "a" | "b" | 3 | null | true }): Promise<unknown>`,
+		"nested":      `servers["my-server"].nested(args?: { opts?: object }): Promise<unknown>`,
+	}
+	for _, tool := range tools {
+		w, ok := want[tool.Name]
+		if !ok {
+			continue
+		}
+		if got := Signature("my-server", tool); got != w {
+			t.Errorf("Signature(%q)\n got %s\nwant %s", tool.Name, got, w)
+		}
+	}
+}
+
+func TestServerUnknownTool(t *testing.T) {
+	_, err := Server("s", tricky(t), []string{"get-sum", "nope"})
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
