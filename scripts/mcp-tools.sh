@@ -6,9 +6,10 @@
 #   @modelcontextprotocol/conformance  the official server conformance scenarios (needs Node >= 22,
 #                                      so the tests run it under deno instead)
 #   @modelcontextprotocol/sdk          pinned so both tools above share one known SDK version
-#   @modelcontextprotocol/server-everything, server-memory
+#   @modelcontextprotocol/server-everything, server-memory, server-filesystem
 #                                      reference upstream MCP servers that mcp/upstream's tests
-#                                      connect to (stdio and streamable HTTP)
+#                                      connect to (stdio and streamable HTTP); the code-mode test
+#                                      (typed bindings, search_tools) uses all three
 # The inspector's own packages are pinned too, so its ^0.15.0 ranges cannot drift.
 # Re-runs are offline: when every pinned package is already installed at its version, nothing
 # is fetched. MCP_TOOLS_FORCE=1 reinstalls.
@@ -25,6 +26,7 @@ pins=(
   @modelcontextprotocol/sdk@1.32.2
   @modelcontextprotocol/server-everything@2026.8.31
   @modelcontextprotocol/server-memory@2026.8.31
+  @modelcontextprotocol/server-filesystem@2026.8.31
 )
 
 # installed NAME prints the version of NAME under $dir, or nothing.
