@@ -429,6 +429,52 @@ function makeMcpFactory() {
   return Object.freeze({ listServers: () => hostCall("listServers", {}), load });
 }
 
+// makeServers is the global `servers`: servers.<server>.<tool>(args) (or
+// servers["my-server"]["tool-name"](args)) is
+// mcpFactory.load(server).callTool(tool, args). Frozen proxies: nothing can
+// be assigned or deleted; "then" is never a tool (so `await servers.x` is
+// not taken for a thenable), nor "toJSON" or a symbol. An unknown server or
+// tool rejects with the host's error when called.
+function makeServers() {
+  const frozen = () => Object.freeze(Object.create(null));
+  const readOnly = {
+    set: () => false,
+    defineProperty: () => false,
+    deleteProperty: () => false,
+    setPrototypeOf: () => false,
+  };
+  const notTool = (key) => typeof key !== "string" || key === "then" || key === "toJSON";
+  const byServer = new Map();
+  const serverProxy = (server) => {
+    const tools = new Map();
+    return new Proxy(frozen(), {
+      ...readOnly,
+      get(_target, tool) {
+        if (notTool(tool)) return undefined;
+        let fn = tools.get(tool);
+        if (!fn) {
+          fn = (args = {}) => hostCall("callTool", { server, tool, args });
+          Object.defineProperty(fn, "name", { value: tool });
+          tools.set(tool, fn);
+        }
+        return fn;
+      },
+    });
+  };
+  return new Proxy(frozen(), {
+    ...readOnly,
+    get(_target, server) {
+      if (notTool(server)) return undefined;
+      let p = byServer.get(server);
+      if (!p) {
+        p = serverProxy(server);
+        byServer.set(server, p);
+      }
+      return p;
+    },
+  });
+}
+
 // defineGlobals makes each admin- or model-supplied global a read-only
 // property of globalThis, so both `city` and `globalThis.city` work.
 function defineGlobals(globals) {
@@ -484,6 +530,17 @@ try {
   if (msg.mcp) {
     Object.defineProperty(globalThis, "mcpFactory", {
       value: makeMcpFactory(),
+      writable: false,
+      enumerable: false,
+      configurable: false,
+    });
+    if ("servers" in globalThis) {
+      throw new TypeError(
+        'global "servers" is taken by the typed MCP bindings (servers.<server>.<tool>(args)) on this server; choose another name',
+      );
+    }
+    Object.defineProperty(globalThis, "servers", {
+      value: makeServers(),
       writable: false,
       enumerable: false,
       configurable: false,

@@ -98,6 +98,18 @@ func TestCalls(t *testing.T) {
 		{"in-flight bytes of all executions", `const a = mcpFactory.load("a"), pad = "p".repeat(600); export default (await Promise.allSettled([a.callTool("sleep", {ms: 300, pad}), a.callTool("sleep", {ms: 300, pad}), a.callTool("echo", {pad})])).map(r => r.status === "rejected" ? r.reason.message.includes("(MCP_CONDUCTOR_MCP_MAX_INFLIGHT_TOTAL,") : r.status)`,
 			CallLimits{MaxRequestBytes: 1024, MaxInFlightBytes: 1 << 20, Shared: shared}, `["fulfilled","fulfilled",true]`, 2},
 		{"load needs a name", `export default (() => { try { mcpFactory.load(42) } catch (e) { return e.message } })()`, CallLimits{}, `"mcpFactory.load(name): name must be a server name string"`, 0},
+		{"servers: typed binding", `export default await servers.a.echo({n: 1})`, CallLimits{},
+			`{"args":{"n":1},"server":"a","tool":"echo"}`, 1},
+		{"servers: names that are not identifiers", `export default await servers["my-server"]["echo"]({a: 1})`, CallLimits{},
+			`{"args":{"a":1},"server":"my-server","tool":"echo"}`, 1},
+		{"servers: no args sends {}", `export default await servers.a.echo()`, CallLimits{},
+			`{"args":{},"server":"a","tool":"echo"}`, 1},
+		{"servers: errors reject like mcpFactory's", `export default await servers.a.fail({}).catch(e => [e.name, e.message])`, CallLimits{},
+			`["McpError","upstream said no"]`, 1},
+		{"servers: not thenable, frozen, stable", `const s = await servers.a; const out = [s === servers.a, typeof servers.then, typeof servers.a.then, typeof servers.a.toJSON, Object.isFrozen(servers), servers.a.echo === servers.a.echo, servers.a.echo.name];
+for (const f of [() => { servers.x = 1 }, () => { servers.a.echo = 1 }, () => { delete servers.a }, () => Object.defineProperty(servers, "y", {value: 1})]) { try { f(); out.push("changed") } catch (e) { out.push(e.name) } }
+export default out`, CallLimits{},
+			`[true,"undefined","undefined","undefined",true,true,"echo","TypeError","TypeError","TypeError","TypeError"]`, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,6 +164,19 @@ func TestCalls(t *testing.T) {
 		res, _ := r.Run(context.Background(), Job{Code: `export default typeof mcpFactory`, Timeout: 10 * time.Second})
 		if string(res.ReturnValue) != `"undefined"` {
 			t.Fatalf("typeof mcpFactory = %s without upstreams", res.ReturnValue)
+		}
+		res, _ = r.Run(context.Background(), Job{Code: `export default typeof servers`, Timeout: 10 * time.Second})
+		if string(res.ReturnValue) != `"undefined"` {
+			t.Fatalf("typeof servers = %s without upstreams", res.ReturnValue)
+		}
+	})
+	t.Run("a global named servers is refused with upstreams", func(t *testing.T) {
+		res, err := r.Run(context.Background(), Job{Code: `export default 1`, Timeout: 10 * time.Second, Calls: h, Globals: json.RawMessage(`{"servers": 1}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Error == nil || !strings.Contains(res.Error.Message, `global "servers" is taken by the typed MCP bindings`) {
+			t.Fatalf("status %s, error %+v", res.Status, res.Error)
 		}
 	})
 }
