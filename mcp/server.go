@@ -13,6 +13,7 @@ import (
 
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/engine"
+	"github.com/conductor-sandbox/conductor/mcp/typegen"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
 )
 
@@ -32,9 +33,12 @@ type Options struct {
 	DefaultTimeout   time.Duration
 	MaxTimeout       time.Duration
 	ProgressInterval time.Duration // 0 = 1 s
-	// Upstreams, when set, adds list_mcp_servers and get_tool_details and
-	// tells the model about mcpFactory.
+	// Upstreams, when set, adds list_mcp_servers, get_tool_details and
+	// search_tools and tells the model about mcpFactory and servers.
 	Upstreams *upstream.Manager
+	// Types are the upstreams' TypeScript declarations; nil: New makes one
+	// over Upstreams (pass one to share it, e.g. with a type checker).
+	Types *typegen.Cache
 	// Languages are execute_code's languages (none: no execute_code tool).
 	Languages []string
 	// Snippets, when set, are listed as prompts and run by snippet_name.
@@ -44,8 +48,9 @@ type Options struct {
 
 // Server is conductor's MCP server.
 type Server struct {
-	o   Options
-	sdk *sdk.Server
+	o     Options
+	sdk   *sdk.Server
+	types *typegen.Cache // nil without upstreams
 
 	promptsMu  sync.Mutex
 	prompts    map[string]string // snippet name -> the code its prompt shows
@@ -92,6 +97,10 @@ func New(o Options) (*Server, error) {
 		},
 	}, s.runHandler)
 	if o.Upstreams != nil && len(o.Upstreams.Names()) > 0 {
+		s.types = o.Types
+		if s.types == nil {
+			s.types = typegen.NewCache(o.Upstreams, o.Logger)
+		}
 		s.addProxyTools(o.Upstreams)
 	}
 	if len(o.Languages) > 0 {
@@ -166,8 +175,9 @@ func (s *Server) description() string {
 		fmt.Fprintf(&b, "The global `mcpFactory` reaches these MCP servers: %s. "+
 			"`await mcpFactory.load(name).callTool(tool, args)` resolves to the tool's structured content, else its parsed JSON text, else the text "+
 			"(an upstream error rejects); also listTools(), listResources(), readResource(uri), listPrompts(), getPrompt(name, args), and mcpFactory.listServers(). "+
+			"Typed bindings too: `await servers.<server>.<tool>(args)` (servers[\"my-server\"][\"tool-name\"](args) for other names) is the same call. "+
 			"Calls can run in parallel with Promise.all; process results in code and return only a summary. "+
-			"Use get_tool_details to see a server's tools. ", names)
+			"Find tools with search_tools {query}, then get_tool_details {server, tools} for their TypeScript declarations. ", names)
 	}
 	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
 	return b.String()
@@ -196,6 +206,9 @@ func workspaceDescription(ws string, perms []string) string {
 	return fmt.Sprintf("The working directory is the workspace %s, a directory shared with the server's host and kept between calls "+
 		"(relative paths resolve there): code %s. ", ws, may)
 }
+
+// Types returns the upstreams' declarations cache (nil without upstreams).
+func (s *Server) Types() *typegen.Cache { return s.types }
 
 // SDK returns the underlying go-sdk server.
 func (s *Server) SDK() *sdk.Server { return s.sdk }
