@@ -71,7 +71,7 @@ func short(v any, depth int) string {
 			return "unknown[]"
 		}
 		item := short(s["items"], depth+1)
-		if !atomic(item) {
+		if !isAtomic(item) {
 			item = "(" + item + ")"
 		}
 		return item + "[]"

@@ -375,16 +375,16 @@ func join(parts []string, sep, empty string) string {
 		return out[0]
 	}
 	for i, p := range out {
-		if !atomic(p) {
+		if !isAtomic(p) {
 			out[i] = "(" + p + ")"
 		}
 	}
 	return strings.Join(out, sep)
 }
 
-// atomic reports whether t needs no parentheses inside a union or an
+// isAtomic reports whether t needs no parentheses inside a union or an
 // intersection: no | or & outside brackets and string literals.
-func atomic(t string) bool {
+func isAtomic(t string) bool {
 	depth, inStr := 0, false
 	for i := 0; i < len(t); i++ {
 		c := t[i]

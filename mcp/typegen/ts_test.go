@@ -163,11 +163,11 @@ export { n, v };
 func TestSignature(t *testing.T) {
 	tools := tricky(t)
 	want := map[string]string{
-		"get-sum":     `servers["my-server"]["get-sum"](args: { a: number; b: number }): Promise<{ result: number }>`,
-		"delete":      `servers["my-server"].delete(args: { id: string }): Promise<unknown>`,
-		"get_sum":     `servers["my-server"].get_sum(args?: {}): Promise<unknown>`,
+		"get-sum":    `servers["my-server"]["get-sum"](args: { a: number; b: number }): Promise<{ result: number }>`,
+		"delete":     `servers["my-server"].delete(args: { id: string }): Promise<unknown>`,
+		"get_sum":    `servers["my-server"].get_sum(args?: {}): Promise<unknown>`,
 		"1st tool ☃": `servers["my-server"]["1st tool ☃"](args?: { mode?: "a" | "b" | 3 | null | true }): Promise<unknown>`,
-		"nested":      `servers["my-server"].nested(args?: { opts?: object }): Promise<unknown>`,
+		"nested":     `servers["my-server"].nested(args?: { opts?: object }): Promise<unknown>`,
 	}
 	for _, tool := range tools {
 		w, ok := want[tool.Name]
