@@ -12,6 +12,15 @@
 // run it — re-read before prompts/list, prompts/get and every snippet run
 // when the directory or a file in it changed.
 //
+// Code mode: with upstreams, code also has the global servers
+// (servers.<server>.<tool>(args), typed by the declarations package typegen
+// generates from each upstream's tool list, cached per list hash and
+// regenerated on tools/list_changed). search_tools ranks every upstream's
+// tools for a query offline (package toolsearch) and returns one-line
+// signatures; get_tool_details returns the named tools' schemas and their
+// declarations, so a model loads a few tools' types instead of every
+// schema.
+//
 // Factory answers the mcpFactory calls of sandboxed code by forwarding them
 // to the upstream MCP servers (package upstream). What one execution may ask
 // of the host is bounded in package sandbox (sandbox.CallLimits: calls,

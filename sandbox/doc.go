@@ -40,7 +40,9 @@
 // package quota at New (fail closed) and, where the kernel does not enforce
 // it, checked by Sandbox.Run before the code is sent (ErrorQuota).
 //
-// Calls (mcpFactory) are bounded by CallLimits: calls per execution, calls
+// With a CallHandler the code has the globals mcpFactory and servers
+// (servers.<server>.<tool>(args) is mcpFactory.load(server).callTool(tool,
+// args); frozen proxies that are never thenable). Calls are bounded by CallLimits: calls per execution, calls
 // in flight, reply bytes, and request bytes — one call's encoded parameters
 // (checked before they are copied or decoded), one execution's in flight,
 // and all executions' in flight through a shared Budget. A call over a

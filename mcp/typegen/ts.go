@@ -154,14 +154,8 @@ func (g *tsGen) ofType(t string, s map[string]any, depth int, indent string) str
 		return "null"
 	case "array":
 		items, ok := s["items"]
-		if !ok {
-			if _, ok := s["prefixItems"]; ok {
-				return "unknown[]"
-			}
-			return "unknown[]"
-		}
-		if _, tuple := items.([]any); tuple {
-			return "unknown[]"
+		if _, tuple := items.([]any); !ok || tuple {
+			return "unknown[]" // no items, or a tuple (draft 4-7 items array, prefixItems): any array
 		}
 		return "Array<" + g.typeOf(items, depth+1, indent) + ">"
 	case "object":
@@ -307,12 +301,7 @@ func literal(v any) (string, bool) {
 		if math.IsInf(x, 0) || math.IsNaN(x) {
 			return "", false
 		}
-		s := strconv.FormatFloat(x, 'g', -1, 64)
-		if x < 0 {
-			// A negative literal type is a prefix expression; keep it atomic.
-			return s, true
-		}
-		return s, true
+		return strconv.FormatFloat(x, 'g', -1, 64), true // "-1.5", "1e+21": valid literal types
 	case bool:
 		return strconv.FormatBool(x), true
 	case nil:

@@ -73,7 +73,9 @@
 // stateful server keeps its state across calls and executions. Concurrent
 // callers share one connection attempt. The client offers protocol
 // DefaultProtocolVersion (2025-11-25) and no client capabilities (no roots,
-// sampling or elicitation).
+// sampling or elicitation). It handles notifications/tools/list_changed:
+// Manager.ToolsVersion moves on one and on every new session, so caches of
+// a tool list (typegen.Cache's declarations) list again only then.
 //
 // A call that fails because the session is gone marks the upstream failed
 // and closes the session; the next call reconnects. The failed call itself
