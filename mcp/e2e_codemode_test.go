@@ -177,7 +177,7 @@ export { names, text };
 			details(t, "memory", "create_entities"),
 			details(t, "filesystem", "write_file", "read_text_file"),
 		} {
-			if len(d.Tools) == 0 || !strings.Contains(d.Declarations, "declare namespace "+d.Server) {
+			if len(d.Tools) == 0 || !strings.Contains(d.Declarations, "declare namespace McpServers."+d.Server) {
 				t.Fatalf("%s: %d tools, declarations:\n%s", d.Server, len(d.Tools), d.Declarations)
 			}
 			decl.WriteString(d.Declarations)

@@ -5,12 +5,12 @@
 //
 // For every enabled upstream server S the declarations hold
 //
-//	declare namespace S {                 // S sanitized to an identifier (Namespace)
-//	  type Tool_nameArgs = { … };        // from the tool's inputSchema
-//	  type Tool_nameResult = …;          // from its outputSchema, else unknown
-//	  interface Tools { "tool_name"(args: Tool_nameArgs): Promise<Tool_nameResult>; }
+//	declare namespace McpServers.S {      // S sanitized to an identifier (Namespace)
+//	  type tool_nameArgs = { … };        // from the tool's inputSchema
+//	  type tool_nameResult = …;          // from its outputSchema, else unknown
+//	  interface Tools { "tool-name"(args: tool_nameArgs): Promise<tool_nameResult>; }
 //	}
-//	interface ConductorServers { readonly "S": S.Tools }
+//	interface ConductorServers { readonly "S": McpServers.S.Tools }
 //	declare var servers: ConductorServers;
 //
 // and in the sandbox the global `servers` is a frozen Proxy where
@@ -18,7 +18,9 @@
 // (sandbox/bootstrap.js). Names that are not identifiers stay reachable as
 // quoted properties: servers["my-server"]["get-sum"]({ a: 1, b: 2 }). The
 // interface merges and `declare var` may be repeated, so the texts of several
-// ForTools calls can be concatenated into one valid .d.ts.
+// ForTools calls can be concatenated into one valid .d.ts. The server
+// namespaces live inside McpServers (Outer) so that a server named Deno,
+// Promise or globalThis merges with no global.
 //
 // A tool without an outputSchema resolves to what mcpFactory's callTool
 // gives (mcp/factory.go toolValue): the structured content, else the JSON

@@ -22,8 +22,12 @@ var reserved = map[string]bool{
 	"unknown": true, "object": true, "undefined": true, "bigint": true,
 	"declare": true, "namespace": true, "module": true, "type": true, "global": true,
 	// The declarations' own global names.
-	"servers": true, "ConductorServers": true, "mcpFactory": true,
+	"servers": true, "ConductorServers": true, "mcpFactory": true, Outer: true,
 }
+
+// Outer is the namespace the servers' namespaces are declared in, so that a
+// server's name never merges with a global's (Deno, Promise, globalThis).
+const Outer = "McpServers"
 
 // Ident turns name into an identifier: characters outside [A-Za-z0-9_$]
 // become _, a leading digit or a reserved word gets a leading _.
@@ -44,7 +48,8 @@ func Ident(name string) string {
 	return s
 }
 
-// Namespace is the namespace that holds server's types.
+// Namespace is the namespace inside Outer that holds server's types
+// (McpServers.<Namespace>.<tool>Args).
 func Namespace(server string) string { return Ident(server) }
 
 // ResultDoc is what a tool without an outputSchema resolves to.
@@ -95,7 +100,7 @@ func serverDecl(server, ns string, tools []*mcp.Tool, only []string) (string, er
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "/** Tools of the MCP server %s: servers%s.<tool>(args). */\n", Quote(server), Access(server))
-	fmt.Fprintf(&b, "declare namespace %s {\n", ns)
+	fmt.Fprintf(&b, "declare namespace %s.%s {\n", Outer, ns)
 	typeNames := map[string]bool{}
 	var iface strings.Builder
 	for _, t := range sel {
@@ -106,10 +111,10 @@ func serverDecl(server, ns string, tools []*mcp.Tool, only []string) (string, er
 		typeNames[base] = true
 		args, result := base+"Args", base+"Result"
 		fmt.Fprintf(&b, "  /** Arguments of %s. */\n", Quote(t.Name))
-		fmt.Fprintf(&b, "  type %s = %s;\n", args, TS(t.InputSchema))
+		fmt.Fprintf(&b, "  type %s = %s;\n", args, tsAt(t.InputSchema, "  "))
 		if t.OutputSchema != nil {
 			fmt.Fprintf(&b, "  /** Result of %s (its structured content). */\n", Quote(t.Name))
-			fmt.Fprintf(&b, "  type %s = %s;\n", result, TS(t.OutputSchema))
+			fmt.Fprintf(&b, "  type %s = %s;\n", result, tsAt(t.OutputSchema, "  "))
 		} else {
 			fmt.Fprintf(&b, "  /** Result of %s: unknown. %s */\n", Quote(t.Name), ResultDoc)
 			fmt.Fprintf(&b, "  type %s = unknown;\n", result)
@@ -128,7 +133,7 @@ func serverDecl(server, ns string, tools []*mcp.Tool, only []string) (string, er
 		fmt.Fprintf(&iface, "    %s(args%s: %s): Promise<%s>;\n", PropName(t.Name), opt, args, result)
 	}
 	fmt.Fprintf(&b, "  interface Tools {\n%s  }\n}\n", iface.String())
-	fmt.Fprintf(&b, "interface ConductorServers {\n  readonly %s: %s.Tools;\n}\n", PropName(server), ns)
+	fmt.Fprintf(&b, "interface ConductorServers {\n  readonly %s: %s.%s.Tools;\n}\n", PropName(server), Outer, ns)
 	b.WriteString("declare var servers: ConductorServers;\n")
 	return b.String(), nil
 }

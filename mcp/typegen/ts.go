@@ -45,10 +45,13 @@ func normalize(schema any) any {
 
 // TS returns a TypeScript type expression for the JSON schema. It never
 // fails: what it cannot express is unknown.
-func TS(schema any) string {
+func TS(schema any) string { return tsAt(schema, "") }
+
+// tsAt is TS for a type that starts on a line indented by indent.
+func tsAt(schema any, indent string) string {
 	s := normalize(schema)
 	g := &tsGen{root: s, refs: map[string]bool{}}
-	return g.typeOf(s, 0, "")
+	return g.typeOf(s, 0, indent)
 }
 
 type tsGen struct {

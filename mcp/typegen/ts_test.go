@@ -109,9 +109,10 @@ func denoCheck(t *testing.T, files map[string]string) (string, error) {
 // fails at the expected lines.
 func TestDenoCheck(t *testing.T) {
 	tools := tricky(t)
-	ns := namespaces([]string{"my-server", "my_server", "delete"})
+	names := []string{"my-server", "my_server", "delete", "Array", "Promise", "Record", "Deno", "console", "globalThis", "JSON", "Symbol", "Object", "Error", "Tools"}
+	ns := namespaces(names)
 	var decl strings.Builder
-	for _, s := range []string{"my-server", "my_server", "delete"} {
+	for _, s := range names {
 		d, err := serverDecl(s, ns[s], tools, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -132,6 +133,10 @@ await servers.delete.get_sum();
 await servers["my-server"]["1st tool ☃"]({ mode: null });
 await servers["my-server"].nested({ opts: { deep: ["s", { k: 1 }], other: "x" } });
 await servers.extra["get-sum"]({ a: 1, b: 2 });
+const p: number = (await servers.Promise["get-sum"]({ a: 1, b: 2 })).result + (await servers.Array["get-sum"]({ a: 1, b: 2 })).result;
+const arr: Array<number> = [1, 2];
+const rec: Record<string, number> = {};
+console.log(JSON.stringify(Object.keys(rec)), arr, p, Deno.pid, Symbol("x"), new Error("e"), globalThis.Promise.resolve(1));
 const v: unknown = await servers.my_server.constructor({ __proto__: "p", '"q"': "q" });
 export { n, v };
 `
