@@ -139,6 +139,7 @@ func TestE2ECodeMode(t *testing.T) {
 				t.Errorf("server memory, delete: got %s/%s", r.Server, r.Tool)
 			}
 		}
+		expectRefused(t, toResult(t, s.tool(t, "search_tools", map[string]any{"query": "  "})), "needs a query")
 		res = s.tool(t, "search_tools", map[string]any{"query": "add numbers", "server": "nowhere"})
 		decodeInto(t, res.StructuredContent, &out)
 		if len(out.Results) != 0 || len(out.Unavailable) != 1 || !strings.Contains(out.Unavailable[0].Error, `unknown MCP server "nowhere"`) {

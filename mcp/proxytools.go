@@ -151,6 +151,9 @@ func (s *Server) addProxyTools(m *upstream.Manager) {
 			"of the ones you will call.",
 		Annotations: &sdk.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: boolPtr(false)},
 	}, func(ctx context.Context, _ *sdk.CallToolRequest, in SearchToolsInput) (*sdk.CallToolResult, SearchToolsOutput, error) {
+		if strings.TrimSpace(in.Query) == "" {
+			return nil, SearchToolsOutput{}, fmt.Errorf("search_tools needs a query: a few words saying what the tool should do (e.g. \"write a file\")")
+		}
 		return nil, s.searchTools(ctx, m, in), nil
 	})
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -50,7 +52,14 @@ func TestCacheRegenerates(t *testing.T) {
 	}))
 	t.Cleanup(hs.Close)
 
-	cfg, err := upstream.ParseConfig("test.json", []byte(fmt.Sprintf(`{"mcpServers":{"chg":{"url":%q}}}`, hs.URL)), func(string) (string, bool) { return "", false })
+	// A server nothing listens for: left out of Declarations with the reason.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String() + "/mcp"
+	ln.Close()
+	cfg, err := upstream.ParseConfig("test.json", []byte(fmt.Sprintf(`{"mcpServers":{"chg":{"url":%q},"dead":{"url":%q}}}`, hs.URL, dead)), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +75,9 @@ func TestCacheRegenerates(t *testing.T) {
 	}
 	if !strings.Contains(d1, "add(args: addArgs): Promise<addResult>") || !strings.Contains(d1, "sum: number;") {
 		t.Fatalf("declarations lack add:\n%s", d1)
+	}
+	if !regexp.MustCompile(`(?m)^// MCP server "dead" is left out: .*\S$`).MatchString(d1) || strings.Contains(d1, "McpServers.dead") {
+		t.Errorf("the dead server is not left out with a one-line reason:\n%s", d1)
 	}
 	if _, err := c.Declarations(ctx); err != nil { // the version moved with the first session: one more list, same hash
 		t.Fatal(err)
