@@ -97,6 +97,7 @@ func FuzzServer(f *testing.F) {
 	f.Add("my-server", "get-sum", "Adds */ numbers\r\n/* more", `{"type":"object","properties":{"a":{"type":"number"}}}`)
 	f.Add("delete", "constructor", "", `{}`)
 	f.Add("x", "\u2028\"", "*", `{"required":["a"]}`)
+	f.Add("a*/b", "tool */ x", "*/", `{"type":"object","properties":{"*/":{"type":"string"}}}`)
 	f.Fuzz(func(t *testing.T, server, tool, desc, schema string) {
 		var in any
 		if json.Unmarshal([]byte(schema), &in) != nil {

@@ -99,7 +99,7 @@ func serverDecl(server, ns string, tools []*mcp.Tool, only []string) (string, er
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "/** Tools of the MCP server %s: servers%s.<tool>(args). */\n", Quote(server), Access(server))
+	b.WriteString(JSDoc("", fmt.Sprintf("Tools of the MCP server %s: servers%s.<tool>(args).", Quote(server), Access(server))))
 	fmt.Fprintf(&b, "declare namespace %s.%s {\n", Outer, ns)
 	typeNames := map[string]bool{}
 	var iface strings.Builder
@@ -110,13 +110,13 @@ func serverDecl(server, ns string, tools []*mcp.Tool, only []string) (string, er
 		}
 		typeNames[base] = true
 		args, result := base+"Args", base+"Result"
-		fmt.Fprintf(&b, "  /** Arguments of %s. */\n", Quote(t.Name))
+		b.WriteString(JSDoc("  ", "Arguments of "+Quote(t.Name)+"."))
 		fmt.Fprintf(&b, "  type %s = %s;\n", args, tsAt(t.InputSchema, "  "))
 		if t.OutputSchema != nil {
-			fmt.Fprintf(&b, "  /** Result of %s (its structured content). */\n", Quote(t.Name))
+			b.WriteString(JSDoc("  ", "Result of "+Quote(t.Name)+" (its structured content)."))
 			fmt.Fprintf(&b, "  type %s = %s;\n", result, tsAt(t.OutputSchema, "  "))
 		} else {
-			fmt.Fprintf(&b, "  /** Result of %s: unknown. %s */\n", Quote(t.Name), ResultDoc)
+			b.WriteString(JSDoc("  ", "Result of "+Quote(t.Name)+": unknown. "+ResultDoc))
 			fmt.Fprintf(&b, "  type %s = unknown;\n", result)
 		}
 		doc := t.Description

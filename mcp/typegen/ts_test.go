@@ -3,6 +3,8 @@ package typegen
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,5 +191,88 @@ func TestServerUnknownTool(t *testing.T) {
 	_, err := Server("s", tricky(t), []string{"get-sum", "nope"})
 	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// randomSchema builds a schema from the keywords TS understands and some it
+// does not, with hostile names and values.
+func randomSchema(r *rand.Rand, depth int) any {
+	words := []string{"a", "b-c", "*/", "\"q\"", "__proto__", "constructor", "1x", "ünï", "\u2028", "", "then", "${x}", "</script>", "\\"}
+	word := func() string { return words[r.IntN(len(words))] }
+	if depth > 4 || r.IntN(8) == 0 {
+		switch r.IntN(4) {
+		case 0:
+			return r.IntN(2) == 0
+		case 1:
+			return map[string]any{"type": []string{"string", "number", "integer", "boolean", "null", "date"}[r.IntN(6)]}
+		case 2:
+			return map[string]any{"const": []any{word(), -1.5, 1e300, true, nil}[r.IntN(5)]}
+		default:
+			return map[string]any{"enum": []any{word(), word(), 3, nil, map[string]any{}}[:1+r.IntN(4)]}
+		}
+	}
+	s := map[string]any{}
+	switch r.IntN(7) {
+	case 0, 1:
+		s["type"] = "object"
+		props := map[string]any{}
+		var req []any
+		for range r.IntN(4) {
+			n := word()
+			props[n] = randomSchema(r, depth+1)
+			if r.IntN(2) == 0 {
+				req = append(req, n)
+			}
+		}
+		s["properties"] = props
+		s["required"] = req
+		switch r.IntN(3) {
+		case 0:
+			s["additionalProperties"] = randomSchema(r, depth+1)
+		case 1:
+			s["additionalProperties"] = false
+		}
+	case 2:
+		s["type"] = []any{"array", "null"}[:1+r.IntN(2)]
+		s["items"] = randomSchema(r, depth+1)
+	case 3:
+		s[[]string{"oneOf", "anyOf", "allOf"}[r.IntN(3)]] = []any{randomSchema(r, depth+1), randomSchema(r, depth+1)}
+	case 4:
+		s["$defs"] = map[string]any{"D": randomSchema(r, depth+1)}
+		s["$ref"] = []string{"#/$defs/D", "#", "#/$defs/none", "other.json"}[r.IntN(4)]
+	case 5:
+		s["type"] = "object"
+		s["properties"] = map[string]any{word(): map[string]any{"$ref": "#"}}
+	default:
+		s["not"] = randomSchema(r, depth+1)
+		s["description"] = word()
+	}
+	if r.IntN(3) == 0 {
+		s["description"] = word() + " */ " + word()
+	}
+	return s
+}
+
+// TestDenoCheckRandom: 300 random schemas (fixed seed), each made a type,
+// and tools with random names and descriptions, pass deno check together.
+func TestDenoCheckRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(14, 2026))
+	var b strings.Builder
+	var tools []*mcp.Tool
+	for i := range 300 {
+		s := randomSchema(r, 0)
+		fmt.Fprintf(&b, "type T%d = %s;\n", i, TS(s))
+		if i%10 == 0 {
+			tools = append(tools, &mcp.Tool{Name: fmt.Sprintf("tool %d */ %s", i, []string{"x", "ü", "\"", "-"}[i%4]), Description: "d */ /* " + fmt.Sprint(i), InputSchema: s, OutputSchema: s})
+		}
+	}
+	decl, err := Server("rand-server", tools, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.WriteString(decl)
+	main := "/// <reference path=\"./servers.d.ts\" />\nexport const t: unknown = servers[\"rand-server\"];\n"
+	if out, err := denoCheck(t, map[string]string{"servers.d.ts": b.String(), "main.ts": main}); err != nil {
+		t.Fatalf("deno check: %v\n%s", err, out)
 	}
 }
