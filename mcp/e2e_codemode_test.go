@@ -233,10 +233,17 @@ return { n, doubled: Number(back.content), observations: graph.entities[0].obser
 		if calls, _ := r.out["mcpCalls"].(float64); calls != 5 {
 			t.Errorf("mcpCalls = %v, want 5", r.out["mcpCalls"])
 		}
-		r = s.exec(t, `return await servers.everything["no-such-tool"]({}).then(() => "ran", (e) => e.name + ": " + e.message)`, nil)
-		expectSuccess(t, r)
-		if got, _ := r.out["returnValue"].(string); !strings.HasPrefix(got, "McpError: ") || !strings.Contains(got, "no-such-tool") {
-			t.Errorf("an unknown tool: %q", got)
+		for _, c := range []struct{ call, want string }{
+			{`servers.everything["no-such-tool"]({})`, "no-such-tool"},
+			{`servers.nowhere.echo({})`, `unknown MCP server "nowhere"`},
+		} {
+			r = s.exec(t, `return await `+c.call+`.then(() => "ran", (e) => e.name + ": " + e.message)`, nil)
+			expectSuccess(t, r)
+			if got, _ := r.out["returnValue"].(string); !strings.HasPrefix(got, "McpError: ") || !strings.Contains(got, c.want) {
+				t.Errorf("%s: %q, want an McpError naming %s", c.call, got, c.want)
+			} else {
+				t.Logf("%s → %s", c.call, got)
+			}
 		}
 	})
 
