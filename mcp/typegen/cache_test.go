@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -112,6 +113,19 @@ func TestCacheRegenerates(t *testing.T) {
 			t.Fatalf("the added tool never appeared (ToolsVersion %d):\n%s", m.ToolsVersion("chg"), d)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// Concurrent readers (the MCP server handles calls in parallel) agree.
+	var wg sync.WaitGroup
+	texts := make([]string, 8)
+	for i := range texts {
+		wg.Go(func() { texts[i], _ = c.Declarations(ctx) })
+	}
+	wg.Wait()
+	deadLine := regexp.MustCompile(`(?m)^// MCP server "dead".*$`) // its reason says when the next attempt is due
+	for _, d := range texts {
+		if deadLine.ReplaceAllString(d, "") != deadLine.ReplaceAllString(texts[0], "") || !strings.Contains(d, `"mul-two"`) {
+			t.Fatalf("concurrent Declarations differ or lack mul-two:\n%s\n---\n%s", d, texts[0])
+		}
 	}
 	if g := c.generations("chg"); g != 2 {
 		t.Errorf("generated %d times after one change, want 2", g)

@@ -31,7 +31,8 @@
 //
 // TS (the schema → type mapping) takes hostile input: any JSON, and must
 // always produce a valid TypeScript type expression (FuzzTS checks the
-// output's lexical shape; TestDenoCheck runs deno check over the table).
+// output's lexical shape; TestDenoCheck runs deno check over a table of
+// awkward cases, TestDenoCheckRandom over 300 random schemas and names).
 // Mapping: type string/number/integer/boolean/null, arrays of types →
 // unions, enum and const → literal unions, objects → object types
 // (required fields without '?'; additionalProperties true or a schema → an
