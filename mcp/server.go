@@ -47,6 +47,8 @@ type Server struct {
 	o   Options
 	sdk *sdk.Server
 
+	paused pausedRuns // runs waiting for a client's approvals (approval.go)
+
 	promptsMu  sync.Mutex
 	prompts    map[string]string // snippet name -> the code its prompt shows
 	promptLang map[string]string
