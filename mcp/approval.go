@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -101,8 +102,12 @@ func approvalQuestion(server, tool string, args json.RawMessage) *sdk.ElicitPara
 	}
 	note := ""
 	if len(shown) > maxApprovalArgs {
-		note = fmt.Sprintf("\n(arguments cut: the first %d of %d bytes are shown)", maxApprovalArgs, len(shown))
-		shown = shown[:maxApprovalArgs]
+		cut := maxApprovalArgs
+		for cut > 0 && !utf8.RuneStart(shown[cut]) {
+			cut--
+		}
+		note = fmt.Sprintf("\n(arguments cut: the first %d of %d bytes are shown)", cut, len(shown))
+		shown = shown[:cut]
 	}
 	return &sdk.ElicitParams{
 		Mode: "form",
