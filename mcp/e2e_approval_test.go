@@ -25,7 +25,7 @@ import (
 // asker is a client's elicitation handler under the test's control.
 type asker struct {
 	mu     sync.Mutex
-	decide func(ctx context.Context) string // the action; nil: "accept"
+	decide func(ctx context.Context, msg string) string // the action; nil: "accept"
 	asked  []string                         // the messages, in order
 }
 
@@ -36,7 +36,7 @@ func (a *asker) handle(ctx context.Context, req *sdk.ElicitRequest) (*sdk.Elicit
 	a.mu.Unlock()
 	action := "accept"
 	if decide != nil {
-		action = decide(ctx)
+		action = decide(ctx, req.Params.Message)
 	}
 	res := &sdk.ElicitResult{Action: action}
 	if action == "accept" {
@@ -45,7 +45,7 @@ func (a *asker) handle(ctx context.Context, req *sdk.ElicitRequest) (*sdk.Elicit
 	return res, nil
 }
 
-func (a *asker) reset(decide func(ctx context.Context) string) {
+func (a *asker) reset(decide func(ctx context.Context, msg string) string) {
 	a.mu.Lock()
 	a.decide, a.asked = decide, nil
 	a.mu.Unlock()
@@ -135,7 +135,7 @@ func TestE2EApprovals(t *testing.T) {
 			}
 			cases := []struct {
 				name    string
-				decide  func(ctx context.Context) string
+				decide  func(ctx context.Context, msg string) string
 				code    string
 				timeout int
 				check   func(t *testing.T, r result, asked []string)
@@ -174,7 +174,7 @@ return { echoed, sum };`,
 					},
 				},
 				{
-					name: "decline", decide: func(context.Context) string { return "decline" }, code: declinedCode,
+					name: "decline", decide: func(context.Context, string) string { return "decline" }, code: declinedCode,
 					check: func(t *testing.T, r result, asked []string) {
 						expectSuccess(t, r)
 						rv, _ := r.out["returnValue"].(map[string]any)
@@ -194,7 +194,7 @@ return { echoed, sum };`,
 					},
 				},
 				{
-					name: "cancel", decide: func(context.Context) string { return "cancel" }, code: declinedCode,
+					name: "cancel", decide: func(context.Context, string) string { return "cancel" }, code: declinedCode,
 					check: func(t *testing.T, r result, asked []string) {
 						expectSuccess(t, r)
 						rv, _ := r.out["returnValue"].(map[string]any)
@@ -231,7 +231,7 @@ return await Promise.all([ev.callTool("echo", { message: "one" }), ev.callTool("
 				},
 				{
 					name: "the timeout runs while the user decides", timeout: 2500,
-					decide: func(ctx context.Context) string {
+					decide: func(ctx context.Context, _ string) string {
 						select { // a user who answers too late
 						case <-ctx.Done():
 						case <-time.After(6 * time.Second):
@@ -328,4 +328,42 @@ try { await ev.callTool("echo", { message: "x" }); return "ran"; } catch (e) { r
 		}
 		check(t, sc["returnValue"], sc["mcpCallDetails"])
 	})
+}
+
+// TestE2EApprovalsPython: run_python_code's calls take the same path: the
+// user approves echo and declines create_entities in one run; Python sees
+// the refusal as McpError and the graph stays empty.
+func TestE2EApprovalsPython(t *testing.T) {
+	ft := needFactoryTools(t)
+	a := &asker{}
+	a.reset(func(_ context.Context, msg string) string {
+		if strings.Contains(msg, `"create_entities"`) {
+			return "decline"
+		}
+		return "accept"
+	})
+	s := startFactoryServerWith(t, &sdk.ClientOptions{ElicitationHandler: a.handle}, nil, approvalConfig(t, ft), nil, "MCP_CONDUCTOR_PYTHON="+hostPython(t))
+	r := s.pyRun(t, `
+ev = mcpFactory.load("everything")
+mem = mcpFactory.load("memory")
+echo = await ev.call_tool("echo", {"message": "from python"})
+try:
+    await mem.call_tool("create_entities", {"entities": [{"name": "py-probe", "entityType": "probe", "observations": []}]})
+    refusal = "the call went through"
+except McpError as e:
+    refusal = str(e)
+graph = await mem.call_tool("read_graph", {})
+{"echo": echo, "refusal": refusal, "names": [e["name"] for e in graph["entities"]]}`, nil)
+	expectSuccess(t, r)
+	sameJSON(t, "returnValue", r.out["returnValue"], `{"echo": "Echo: from python",
+  "refusal": "the user declined the call of tool \"create_entities\" on server \"memory\"", "names": []}`)
+	if q := a.questions(); len(q) != 2 {
+		t.Errorf("the user was asked %d times, want twice (echo, create_entities): %q", len(q), q)
+	}
+	if d := detailOf(t, r, "create_entities"); d.Approval != "declined" || d.Outcome != "refused" {
+		t.Errorf("create_entities' detail %+v", d)
+	}
+	if d := detailOf(t, r, "echo"); d.Approval != "accepted" || d.Outcome != "ok" {
+		t.Errorf("echo's detail %+v", d)
+	}
 }
