@@ -26,7 +26,7 @@ import (
 type asker struct {
 	mu     sync.Mutex
 	decide func(ctx context.Context, msg string) string // the action; nil: "accept"
-	asked  []string                         // the messages, in order
+	asked  []string                                     // the messages, in order
 }
 
 func (a *asker) handle(ctx context.Context, req *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
