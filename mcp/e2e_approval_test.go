@@ -367,3 +367,62 @@ graph = await mem.call_tool("read_graph", {})
 		t.Errorf("echo's detail %+v", d)
 	}
 }
+
+// TestE2EApprovalRounds drives the 2026-07-28 rounds by hand (a go-sdk
+// client whose automatic retries are off): the tools/call answers with one
+// input request naming the tool and a requestState; a retry with a
+// requestState conductor never gave is refused; the retry with the user's
+// decline finishes the run, whose code caught the refusal.
+func TestE2EApprovalRounds(t *testing.T) {
+	ft := needFactoryTools(t)
+	a := &asker{}
+	s := startFactoryServerWith(t, &sdk.ClientOptions{ElicitationHandler: a.handle, MultiRoundTrip: &sdk.MultiRoundTripOptions{Disabled: true}},
+		nil, approvalConfig(t, ft), nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	params := &sdk.CallToolParams{Name: toolName, Arguments: map[string]any{"deno_code": declinedCode, "timeout": 45000}}
+	first, err := s.cs.CallTool(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.NeedsInput() || len(first.InputRequests) != 1 || first.RequestState == "" {
+		t.Fatalf("want one input request and a requestState, got %+v", first)
+	}
+	var id string
+	for k, v := range first.InputRequests {
+		q, ok := v.(*sdk.ElicitParams)
+		if !ok || !strings.Contains(q.Message, `"create_entities"`) || !strings.Contains(q.Message, `"memory"`) {
+			t.Fatalf("input request %q: %#v, want an elicitation naming create_entities on memory", k, v)
+		}
+		id = k
+	}
+
+	forged := *params
+	forged.RequestState, forged.InputResponses = "00112233445566778899aabbccddeeff", sdk.InputResponseMap{id: &sdk.ElicitResult{Action: "accept", Content: map[string]any{}}}
+	res, err := s.cs.CallTool(ctx, &forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := toResult(t, res); !res.IsError || !strings.Contains(r.text, "no run of this server is waiting for these answers") {
+		t.Fatalf("a forged requestState: want a refusal, got %s", r)
+	}
+
+	retry := *params
+	retry.RequestState, retry.InputResponses = first.RequestState, sdk.InputResponseMap{id: &sdk.ElicitResult{Action: "decline"}}
+	res, err = s.cs.CallTool(ctx, &retry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := toResult(t, res)
+	expectSuccess(t, r)
+	rv, _ := r.out["returnValue"].(map[string]any)
+	if got := fmt.Sprint(rv["refusal"]); got != `McpError: the user declined the call of tool "create_entities" on server "memory"` {
+		t.Errorf("the code caught %q", got)
+	}
+	if names, _ := rv["names"].([]any); len(names) != 0 {
+		t.Errorf("the graph holds %v after a decline", names)
+	}
+	if len(a.questions()) != 0 {
+		t.Errorf("the client's handler was called %d times with automatic rounds off", len(a.questions()))
+	}
+}
