@@ -81,7 +81,7 @@ func (s *Server) codeHandler(ctx context.Context, req *sdk.CallToolRequest, in C
 	} else if in.Language == "" || in.EntrypointCode == "" {
 		return refused(codeSummary, fmt.Errorf("%w: give snippet_name, or language and entrypoint_code", engine.ErrInvalidRequest))
 	}
-	return s.call(ctx, req, codeSummary, func(observe func(string, []byte)) (*engine.Result, error) {
+	return s.call(ctx, req, codeSummary, func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error) {
 		r.OnOutput = observe
 		return s.o.Engine.ExecuteCode(ctx, r)
 	})

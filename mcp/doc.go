@@ -35,6 +35,14 @@
 // on the restarted server and succeed. Upstream stderr never reaches code
 // or a tool result (see package upstream).
 //
+// A tool call of code to a tool that requires approval (requireApproval)
+// waits for the user's decision, asked through MCP elicitation on the
+// session whose tools/call started the run (approval.go: a request while
+// the call is in flight before protocol 2026-07-28, input requests and a
+// retry from it); declined, dismissed or unaskable, it rejects in the code.
+// Every call's server, tool, time, outcome and approval are in the result
+// (mcpCallDetails) and every decision in the log.
+//
 // Over HTTP (Server.NewHTTPServer) the transport defends itself against
 // clients that hold resources without finishing requests:
 //

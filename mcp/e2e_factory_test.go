@@ -338,6 +338,13 @@ type factoryServer struct {
 // sandbox left, and every upstream process conductor started gone.
 func startFactoryServer(t *testing.T, cfg map[string]any, args []string, env ...string) *factoryServer {
 	t.Helper()
+	return startFactoryServerWith(t, nil, nil, cfg, args, env...)
+}
+
+// startFactoryServerWith is startFactoryServer with the client's options
+// (an elicitation handler) and its session's (a protocol version).
+func startFactoryServerWith(t *testing.T, copts *sdk.ClientOptions, sopts *sdk.ClientSessionOptions, cfg map[string]any, args []string, env ...string) *factoryServer {
+	t.Helper()
 	bin := conductorBin(t)
 	b, err := json.MarshalIndent(map[string]any{"mcpServers": cfg}, "", "  ")
 	if err != nil {
@@ -351,10 +358,10 @@ func startFactoryServer(t *testing.T, cfg map[string]any, args []string, env ...
 	s.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
 	s.cmd.Env = serverEnv(s.stateDir, append([]string{"MCP_CONDUCTOR_MCP_CONFIG=" + s.cfgPath}, env...)...)
 	s.cmd.Stderr = s.stderr
-	client := sdk.NewClient(&sdk.Implementation{Name: "conductor-factory-e2e", Version: "1"}, nil)
+	client := sdk.NewClient(&sdk.Implementation{Name: "conductor-factory-e2e", Version: "1"}, copts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: s.cmd, TerminateDuration: 15 * time.Second}, nil)
+	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: s.cmd, TerminateDuration: 15 * time.Second}, sopts)
 	if err != nil {
 		t.Fatalf("connect to `conductor serve`: %v\nstderr:\n%s", err, s.stderr)
 	}

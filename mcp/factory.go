@@ -25,6 +25,9 @@ type Upstreams interface {
 	ReadResource(ctx context.Context, server, uri string) (*sdk.ReadResourceResult, error)
 	ListPrompts(ctx context.Context, server string) ([]*sdk.Prompt, error)
 	GetPrompt(ctx context.Context, server, name string, args map[string]string) (*sdk.GetPromptResult, error)
+	// RequiresApproval reports whether a call of tool on server waits for
+	// the user's approval (requireApproval in the upstream config).
+	RequiresApproval(server, tool string) bool
 }
 
 // Factory answers mcpFactory calls from sandboxed code
@@ -53,8 +56,15 @@ type factoryParams struct {
 }
 
 // Call implements sandbox.CallHandler.
+//
+// Every tool call of sandboxed code comes here (callTool: mcpFactory's and
+// any binding that sends the same frame). A tool that requires approval is
+// called only once the user accepted (approve); the decision is logged and
+// in the run's mcpCallDetails.
 func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) (result any, err error) {
 	t0 := time.Now()
+	var approval string // the decision, when the call required one
+	toolError := false  // the upstream tool reported an error
 	var p factoryParams
 	if len(raw) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(raw))
@@ -67,11 +77,18 @@ func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) 
 		if errors.Is(err, upstream.ErrCrashed) {
 			err = &endExecution{err}
 		}
-		outcome := "ok"
-		if err != nil {
-			outcome = err.Error()
+		outcome, msg := "ok", ""
+		switch {
+		case errors.Is(err, ErrApprovalDeclined), errors.Is(err, ErrApprovalUnavailable):
+			outcome, msg = "refused", err.Error()
+		case toolError:
+			outcome, msg = "tool_error", err.Error()
+		case err != nil:
+			outcome, msg = "error", err.Error()
 		}
-		f.log.Debug("mcpFactory call", "method", method, "server", p.Server, "tool", p.Tool, "ms", time.Since(t0).Milliseconds(), "outcome", outcome)
+		sandbox.RecordCall(ctx, sandbox.CallDetail{Method: method, Server: p.Server, Tool: p.Tool,
+			Ms: sandbox.Millis(time.Since(t0)), Outcome: outcome, Approval: approval, Error: msg})
+		f.log.Debug("mcpFactory call", "method", method, "server", p.Server, "tool", p.Tool, "ms", time.Since(t0).Milliseconds(), "outcome", outcome, "error", msg)
 	}()
 	if method != "listServers" && p.Server == "" {
 		return nil, fmt.Errorf("%s: no server named; load one of: %s", method, strings.Join(f.up.Names(), ", "))
@@ -103,10 +120,16 @@ func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) 
 				return nil, fmt.Errorf("callTool(%q, args): args must be an object", p.Tool)
 			}
 		}
+		if f.up.RequiresApproval(p.Server, p.Tool) {
+			if approval, err = f.approve(ctx, p.Server, p.Tool, p.Args); err != nil {
+				return nil, err
+			}
+		}
 		res, err := f.up.CallTool(ctx, p.Server, p.Tool, args)
 		if err != nil {
 			return nil, err
 		}
+		toolError = res.IsError
 		return toolValue(res)
 	case "listResources":
 		return f.up.ListResources(ctx, p.Server)
@@ -130,6 +153,34 @@ func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) 
 		return f.up.GetPrompt(ctx, p.Server, p.Name, args)
 	}
 	return nil, fmt.Errorf("unknown mcpFactory method %q", method)
+}
+
+// approve asks the user, through the approver the run's request put in
+// ctx, whether the call of tool on server with args may go on. It returns
+// the decision and, unless it was accepted, the refusal code sees. The wait
+// is bounded by ctx, which ends with the execution (its timeout runs on).
+func (f *Factory) approve(ctx context.Context, server, tool string, args json.RawMessage) (string, error) {
+	a := approverFrom(ctx)
+	var d string
+	var cause error
+	if a == nil {
+		d = ApprovalUnavailable
+	} else if d, cause = a.approve(ctx, approvalQuestion(server, tool, args)); cause != nil {
+		if ctx.Err() != nil { // the execution ended while the user was asked
+			f.log.Info("nested tool call approval", "server", server, "tool", tool, "decision", "abandoned", "reason", "the execution ended")
+			return "", fmt.Errorf("the execution ended while the user was asked to approve the call of tool %q on server %q: %w", tool, server, ctx.Err())
+		}
+		d = ApprovalUnavailable
+	}
+	log := f.log.With("server", server, "tool", tool, "decision", d)
+	if cause != nil {
+		log = log.With("error", cause)
+	}
+	log.Info("nested tool call approval")
+	if d == ApprovalAccepted {
+		return d, nil
+	}
+	return d, approvalError(d, server, tool, cause)
 }
 
 // endExecution ends the execution whose call was in flight when an upstream

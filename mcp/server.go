@@ -52,6 +52,8 @@ type Server struct {
 	sdk   *sdk.Server
 	types *typegen.Cache // nil without upstreams
 
+	paused pausedRuns // runs waiting for a client's approvals (approval.go)
+
 	promptsMu  sync.Mutex
 	prompts    map[string]string // snippet name -> the code its prompt shows
 	promptLang map[string]string

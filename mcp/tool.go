@@ -73,7 +73,7 @@ func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in Ru
 	if in.Timeout < 0 {
 		return refused(summary, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
 	}
-	return s.call(ctx, req, summary, func(observe func(string, []byte)) (*engine.Result, error) {
+	return s.call(ctx, req, summary, func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error) {
 		r.OnOutput = observe
 		return s.o.Engine.Execute(ctx, r)
 	})
@@ -83,18 +83,39 @@ func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in Ru
 // and makes the tool's result: text is what a client that reads only text
 // content sees; isError when the run did not succeed. A request the engine
 // refused is a result too (engine.Refusal), with error.type saying why.
+// When upstream tools require approval, the run's context says whom to ask
+// (approval.go).
 func (s *Server) call(ctx context.Context, req *sdk.CallToolRequest, text func(*sandbox.Result) string,
-	run func(observe func(string, []byte)) (*engine.Result, error)) (*sdk.CallToolResult, RunOutput, error) {
-	observe, stop := s.reportProgress(ctx, req)
-	res, err := run(observe)
-	stop()
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			err = fmt.Errorf("cancelled before the execution started: %w", err)
+	run func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error)) (*sdk.CallToolResult, RunOutput, error) {
+	exec := func(ctx context.Context, progress bool) (*sdk.CallToolResult, error) {
+		var observe func(string, []byte)
+		stop := func() {}
+		if progress {
+			observe, stop = s.reportProgress(ctx, req)
 		}
-		return refused(text, err)
+		res, err := run(ctx, observe)
+		stop()
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				err = fmt.Errorf("cancelled before the execution started: %w", err)
+			}
+			res = engine.Refusal(err)
+		}
+		out, _, err := toolResult(res, text)
+		return out, err
 	}
-	return toolResult(res, text)
+	if s.o.Upstreams != nil && s.o.Upstreams.HasApprovals() && req != nil && req.Session != nil {
+		switch {
+		case canElicit(req) && req.ProtocolVersion() >= protocolMRTR:
+			// The run goes on after this call returns its questions: no
+			// progress notifications for a request that has ended.
+			return s.callApproving(ctx, req, func(ctx context.Context) (*sdk.CallToolResult, error) { return exec(ctx, false) })
+		case canElicit(req):
+			ctx = withApprover(ctx, directApprover{req.Session})
+		}
+	}
+	res, err := exec(ctx, true)
+	return res, nil, err
 }
 
 // refused is the tool result of a request refused before it ran.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/conductor-sandbox/conductor/config"
 )
@@ -161,15 +162,21 @@ type calls struct {
 	made     int
 	replied  int64 // bytes
 	wg       sync.WaitGroup
+	details  *callDetails
 }
 
-func newCalls(h CallHandler, l CallLimits, send func(any) error, end func(reason string)) *calls {
-	ctx, cancel := context.WithCancel(context.Background())
+// newCalls starts the host side of one execution's calls. The handler's
+// ctx carries parent's values (what the request that started the run put
+// there, such as who to ask for an approval) but not its cancellation: it
+// ends when the execution does (stop).
+func newCalls(parent context.Context, h CallHandler, l CallLimits, send func(any) error, end func(reason string)) *calls {
+	details := &callDetails{}
+	ctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(parent), callDetailsKey{}, details))
 	l = l.withDefaults()
 	if end == nil {
 		end = func(string) {}
 	}
-	c := &calls{handler: h, limits: l, end: end, ctx: ctx, cancel: cancel, inFlight: map[uint64]bool{},
+	c := &calls{handler: h, limits: l, end: end, ctx: ctx, cancel: cancel, inFlight: map[uint64]bool{}, details: details,
 		replies: make(chan replyFrame, l.maxFrames())}
 	go func() {
 		for r := range c.replies {
@@ -325,8 +332,9 @@ func (c *calls) reply(id uint64, result any, err error) error {
 	return nil
 }
 
-// stop cancels every call in flight and waits for their goroutines.
-func (c *calls) stop() int {
+// stop cancels every call in flight and waits for their goroutines. It
+// returns the number of calls made and the details handlers recorded.
+func (c *calls) stop() (int, []CallDetail, int) {
 	c.mu.Lock()
 	c.cancel()
 	made := c.made
@@ -338,5 +346,69 @@ func (c *calls) stop() int {
 		close(c.replies)
 	}
 	c.mu.Unlock()
-	return made
+	details, dropped := c.details.take()
+	return made, details, dropped
+}
+
+// CallDetail is what a CallHandler recorded about one call (RecordCall),
+// listed in the run's result as mcpCallDetails.
+type CallDetail struct {
+	Method string  `json:"method"`           // callTool, listTools, …
+	Server string  `json:"server,omitempty"` // the upstream MCP server
+	Tool   string  `json:"tool,omitempty"`   // callTool's tool
+	Ms     float64 `json:"ms"`
+	// Outcome: "ok", "tool_error" (the tool reported an error), "error"
+	// (the call failed), or "refused" (it needed an approval it did not get).
+	Outcome string `json:"outcome"`
+	// Approval is the user's decision on a call that required one:
+	// "accepted", "declined", "cancelled" (the user dismissed the question),
+	// or "unavailable" (the client could not be asked); "" when none was
+	// required.
+	Approval string `json:"approval,omitempty"`
+	Error    string `json:"error,omitempty"` // the message code saw, cut at MaxCallDetailError bytes
+}
+
+// MaxCallDetails is how many calls' details one result lists; the count of
+// the others is mcpCallDetailsDropped. MaxCallDetailError caps each error.
+const (
+	MaxCallDetails     = 100
+	MaxCallDetailError = 300
+)
+
+type callDetailsKey struct{}
+
+// callDetails collects one execution's CallDetails.
+type callDetails struct {
+	mu      sync.Mutex
+	list    []CallDetail
+	dropped int
+}
+
+func (d *callDetails) take() ([]CallDetail, int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.list, d.dropped
+}
+
+// RecordCall adds d to the details of the execution whose call ctx is
+// (the ctx a CallHandler's Call gets); elsewhere it does nothing.
+func RecordCall(ctx context.Context, d CallDetail) {
+	cd, ok := ctx.Value(callDetailsKey{}).(*callDetails)
+	if !ok {
+		return
+	}
+	if len(d.Error) > MaxCallDetailError {
+		cut := MaxCallDetailError
+		for cut > 0 && !utf8.RuneStart(d.Error[cut]) {
+			cut--
+		}
+		d.Error = d.Error[:cut] + "…"
+	}
+	cd.mu.Lock()
+	defer cd.mu.Unlock()
+	if len(cd.list) >= MaxCallDetails {
+		cd.dropped++
+		return
+	}
+	cd.list = append(cd.list, d)
 }

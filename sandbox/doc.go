@@ -49,6 +49,10 @@
 // limit is refused at once with the limit and the variable the admin sets
 // it with. A CallHandler error wrapping ErrEndExecution ends the execution:
 // the sandbox is killed and the result is status "killed" with the reason.
+// A handler's ctx carries the values of the ctx Run was given (what the
+// request put there: whom to ask for an approval) but ends with the
+// execution, not with that ctx; RecordCall on it adds a CallDetail to the
+// result's mcpCallDetails (at most MaxCallDetails).
 //
 // Network: a run sandbox's namespace holds only its lo. With Options.Net
 // (the admin's allow-net, see egress.Policy) every run sandbox gets a door

@@ -96,6 +96,10 @@ type Result struct {
 	ReturnValue     json.RawMessage `json:"returnValue"`
 	ReturnTruncated bool            `json:"returnValueTruncated"`
 	Calls           int             `json:"mcpCalls"` // mcpFactory calls the code made
+	// CallDetails are the calls' server, tool, time, outcome and approval
+	// (at most MaxCallDetails; CallDetailsDropped more not listed).
+	CallDetails        []CallDetail `json:"mcpCallDetails,omitempty"`
+	CallDetailsDropped int          `json:"mcpCallDetailsDropped,omitempty"`
 	// PendingStopped: the code left work pending after its result (timers,
 	// unawaited promises) that had not finished AfterResultGrace later; the
 	// run ended there and the result is the value.

@@ -584,7 +584,7 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 	}
 	limit = min(limit, maxResultLimit)
 	frame := runFrame{Type: "run", Code: job.Code, Globals: job.Globals, ResultLimit: limit, MCP: job.Calls != nil}
-	c := newCalls(job.Calls, job.CallLimits, sb.sendFrame, func(reason string) { sb.pushFrame(frameInfo{ended: reason}) })
+	c := newCalls(ctx, job.Calls, job.CallLimits, sb.sendFrame, func(reason string) { sb.pushFrame(frameInfo{ended: reason}) })
 	sb.calls.Store(c)
 	if job.OnOutput != nil {
 		sb.stdout.setObserver(func(b []byte) { job.OnOutput("stdout", b) })
@@ -604,7 +604,7 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 		<-sb.exited
 	}
 	elapsed := time.Since(t0)
-	res.Calls = c.stop() // calls still in flight fail: the execution is over
+	res.Calls, res.CallDetails, res.CallDetailsDropped = c.stop() // calls still in flight fail: the execution is over
 	sb.toBoxMu.Lock()
 	sb.toBox.Close()
 	sb.toBoxMu.Unlock()

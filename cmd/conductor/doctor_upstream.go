@@ -24,6 +24,20 @@ type upstreamReport struct {
 	Prompts   int      `json:"prompts"`
 	Error     string   `json:"error,omitempty"`
 	Stderr    []string `json:"stderr,omitempty"` // last lines (stdio), secrets redacted
+	// RequireApproval names the tools whose calls from code wait for the
+	// user's approval: "every tool", or the list; "" when none does.
+	RequireApproval string `json:"requireApproval,omitempty"`
+}
+
+// approvalOf describes sc's requireApproval for the report.
+func approvalOf(sc *upstream.ServerConfig) string {
+	if sc == nil {
+		return ""
+	}
+	if sc.RequireApproval {
+		return "every tool"
+	}
+	return strings.Join(sc.ApprovalTools, ", ")
 }
 
 // upstreamConnectLimit bounds how long `doctor --upstreams` waits for the
@@ -65,6 +79,11 @@ func checkUpstreams(ctx context.Context, rep *doctorReport, connect bool) {
 		if st.State != upstream.StateConnected && st.State != upstream.StateDisabled {
 			r.Stderr = m.LastStderr(st.Name)
 		}
+		for i := range cfg.Servers {
+			if cfg.Servers[i].Name == st.Name {
+				r.RequireApproval = approvalOf(&cfg.Servers[i])
+			}
+		}
 		rep.Upstreams = append(rep.Upstreams, r)
 		if c, failed := upstreamCheck(cfg.Path, r); failed {
 			rep.add(c)
@@ -103,6 +122,9 @@ func printUpstreams(w io.Writer, ups []upstreamReport) {
 			for _, l := range u.Stderr {
 				fmt.Fprintf(w, "    %-16s stderr: %s\n", "", l)
 			}
+		}
+		if u.RequireApproval != "" {
+			fmt.Fprintf(w, "    %-16s calls from code ask the user's approval (MCP elicitation) for: %s\n", "", u.RequireApproval)
 		}
 	}
 }

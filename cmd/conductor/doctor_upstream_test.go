@@ -25,8 +25,8 @@ func TestDoctorUpstreams(t *testing.T) {
 	}
 	good := write(t, `{"mcpServers": {
 		"broken": {"command": "sh", "args": ["-c", "printf '%s' \"$TOKEN\" | base64 >&2; echo 'broken: cannot start without a database' >&2; exit 3"],
-		           "env": {"TOKEN": "${DOCTOR_TOKEN}"}},
-		"off": {"command": "nothing", "disabled": true}}}`)
+		           "env": {"TOKEN": "${DOCTOR_TOKEN}"}, "requireApproval": ["create", "drop"]},
+		"off": {"command": "nothing", "disabled": true, "requireApproval": true}}}`)
 	env := []string{"MCP_CONDUCTOR_MCP_CONFIG=" + good, "DOCTOR_TOKEN=" + secret}
 
 	t.Run("config only", func(t *testing.T) {
@@ -67,12 +67,18 @@ func TestDoctorUpstreams(t *testing.T) {
 			!slices.Contains(b.Stderr, base64.StdEncoding.EncodeToString([]byte(secret))) {
 			t.Errorf("broken: %+v", b)
 		}
-		if off := byName["off"]; off.State != "disabled" {
+		if off := byName["off"]; off.State != "disabled" || off.RequireApproval != "every tool" {
 			t.Errorf("off: %+v", off)
+		}
+		if b.RequireApproval != "create, drop" {
+			t.Errorf("broken's requireApproval %q, want the two tools", b.RequireApproval)
 		}
 		text, _, _ := conductor(t, "", env, "doctor")
 		if !strings.Contains(text, "stderr: broken: cannot start without a database") {
 			t.Errorf("the text report lacks the stderr line:\n%s", text)
+		}
+		if !strings.Contains(text, "calls from code ask the user's approval (MCP elicitation) for: create, drop") {
+			t.Errorf("the text report does not say which calls need approval:\n%s", text)
 		}
 	})
 

@@ -63,6 +63,13 @@ type ServerConfig struct {
 	AllowedResources []string
 	AllowedPrompts   []string
 
+	// RequireApproval ("requireApproval": true) makes every tool call of
+	// sandboxed code on this server wait for the user's approval, asked
+	// through MCP elicitation; ApprovalTools ("requireApproval": ["tool", …])
+	// does it for the named tools only. Both unset: no approval.
+	RequireApproval bool
+	ApprovalTools   []string
+
 	// secrets are the values substituted for ${VAR}s; they are replaced by
 	// "[redacted]" in every error message and log line about this server.
 	secrets []string
@@ -318,7 +325,7 @@ func (p *parser) object(raw json.RawMessage, server, field string) ([]keyValue, 
 
 var serverNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-var serverFields = []string{"type", "command", "args", "env", "cwd", "url", "headers", "allowedTools", "allowedResources", "allowedPrompts", "disabled"}
+var serverFields = []string{"type", "command", "args", "env", "cwd", "url", "headers", "allowedTools", "allowedResources", "allowedPrompts", "requireApproval", "disabled"}
 
 // Headers the MCP transports set themselves; a config may not override them.
 var reservedHeaders = []string{
@@ -430,6 +437,9 @@ func (p *parser) server(name string, raw json.RawMessage) (*ServerConfig, error)
 		return nil, err
 	}
 	if sc.AllowedPrompts, err = p.patterns(name, "allowedPrompts", strList); err != nil {
+		return nil, err
+	}
+	if sc.RequireApproval, sc.ApprovalTools, err = p.requireApproval(name, get); err != nil {
 		return nil, err
 	}
 	if raw, ok := get("disabled"); ok {
@@ -588,6 +598,55 @@ func (p *parser) server(name string, raw json.RawMessage) (*ServerConfig, error)
 		sc.Headers[k] = v
 	}
 	return sc, nil
+}
+
+// requireApproval reads "requireApproval": true (every tool), false (none,
+// as when absent), or an array of tool names (each non-empty, at most 1024
+// bytes, no control characters; duplicates are an error, as they are
+// likely a typo for another name).
+func (p *parser) requireApproval(server string, get func(string) (json.RawMessage, bool)) (all bool, tools []string, err error) {
+	raw, ok := get("requireApproval")
+	if !ok {
+		return false, nil, nil
+	}
+	switch kind(raw) {
+	case "a boolean":
+		_ = json.Unmarshal(raw, &all)
+		return all, nil, nil
+	case "an array":
+	default:
+		return false, nil, p.errf(server, "requireApproval", "must be true (every tool), false, or an array of tool names, not %s", kind(raw))
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return false, nil, p.errf(server, "requireApproval", "%v", err)
+	}
+	tools = make([]string, 0, len(items))
+	for i, it := range items {
+		at := fmt.Sprintf("requireApproval[%d]", i)
+		var t string
+		if kind(it) != "a string" || json.Unmarshal(it, &t) != nil {
+			return false, nil, p.errf(server, at, "must be a tool name (a string), not %s", kind(it))
+		}
+		switch {
+		case t == "":
+			return false, nil, p.errf(server, at, "is empty (use \"requireApproval\": true for every tool)")
+		case len(t) > 1024:
+			return false, nil, p.errf(server, at, "is longer than 1024 bytes")
+		case strings.IndexFunc(t, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+			return false, nil, p.errf(server, at, "contains a control character")
+		case slices.Contains(tools, t):
+			return false, nil, p.errf(server, at, "names %q twice", t)
+		}
+		tools = append(tools, t)
+	}
+	return false, tools, nil
+}
+
+// NeedsApproval reports whether a call of tool on this server waits for
+// the user's approval (requireApproval).
+func (sc *ServerConfig) NeedsApproval(tool string) bool {
+	return sc.RequireApproval || slices.Contains(sc.ApprovalTools, tool)
 }
 
 // patterns reads an allowlist of patterns (allowedResources,

@@ -19,7 +19,7 @@
 //	} }
 //
 // Server fields: type, command, args, env, cwd (stdio); url, headers (HTTP);
-// allowedTools, allowedResources, allowedPrompts, disabled (both). "type" may be left out (stdio with
+// allowedTools, allowedResources, allowedPrompts, requireApproval, disabled (both). "type" may be left out (stdio with
 // "command", streamable HTTP with "url") or be "stdio", "http" or
 // "streamable-http", or "sse" (the legacy HTTP+SSE transport). The file is
 // checked strictly and a problem stops conductor with an error naming the
@@ -46,6 +46,12 @@
 // allowedTools, when present, is the complete list of tools that may be
 // listed and called (an empty list allows none); a call outside it fails
 // with ErrToolNotAllowed without contacting the server.
+//
+// requireApproval is true (every tool), false (none, as when absent) or a
+// list of tool names (non-empty, no control characters, no duplicates):
+// a call of such a tool from sandboxed code waits for the user's approval
+// (package mcp asks; Manager.RequiresApproval says which calls). Names
+// the server does not list are logged once, like allowedTools'.
 //
 // allowedResources and allowedPrompts are lists of patterns over resource
 // URIs and prompt names: '*' matches any run of characters (including '/'

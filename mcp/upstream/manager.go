@@ -283,6 +283,15 @@ func (m *Manager) ListTools(ctx context.Context, server string) ([]*mcp.Tool, er
 			m.log.Warn("allowedTools names tools the upstream does not have", "server", server, "missing", missing)
 		}
 	}
+	if len(u.cfg.ApprovalTools) > 0 {
+		have := map[string]bool{}
+		for _, t := range tools {
+			have[t.Name] = true
+		}
+		if missing := missingTools(u.cfg.ApprovalTools, have); len(missing) > 0 && !u.warnedApproval.Swap(true) {
+			m.log.Warn("requireApproval names tools the upstream does not list", "server", server, "missing", missing)
+		}
+	}
 	u.setCount(&u.tools, len(tools))
 	return tools, nil
 }
@@ -295,6 +304,24 @@ func missingTools(allowed []string, have map[string]bool) []string {
 		}
 	}
 	return out
+}
+
+// RequiresApproval reports whether sandboxed code's call of tool on server
+// must wait for the user's approval (requireApproval in the config).
+func (m *Manager) RequiresApproval(server, tool string) bool {
+	u, ok := m.ups[server]
+	return ok && u.cfg.NeedsApproval(tool)
+}
+
+// HasApprovals reports whether any enabled upstream requires approval of
+// some of its tools.
+func (m *Manager) HasApprovals() bool {
+	for _, name := range m.enabled {
+		if c := m.ups[name].cfg; c.RequireApproval || len(c.ApprovalTools) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // CallTool calls tool on server. A tool outside allowedTools is refused
@@ -573,6 +600,8 @@ type upstream struct {
 	httpTransport *http.Transport // HTTP transports only
 	warnedMissing atomic.Bool
 	toolsVersion  atomic.Uint64 // see Manager.ToolsVersion
+	// warnedApproval: requireApproval's missing names were logged once.
+	warnedApproval atomic.Bool
 
 	mu        sync.Mutex
 	state     string
