@@ -14,6 +14,7 @@ import (
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
+	"github.com/conductor-sandbox/conductor/playbook"
 )
 
 // Options configure a Server.
@@ -39,7 +40,10 @@ type Options struct {
 	Languages []string
 	// Snippets, when set, are listed as prompts and run by snippet_name.
 	Snippets *Snippets
-	Logger   *slog.Logger
+	// Playbooks, when set, adds list_playbooks, get_playbook (and save_playbook when writable),
+	// their resources, and tells the model about the playbooks global.
+	Playbooks *playbook.Dir
+	Logger    *slog.Logger
 }
 
 // Server is conductor's MCP server.
@@ -50,6 +54,9 @@ type Server struct {
 	promptsMu  sync.Mutex
 	prompts    map[string]string // snippet name -> the code its prompt shows
 	promptLang map[string]string
+
+	playbooksMu sync.Mutex
+	playbookRes map[string]string // playbook name -> the file its resource shows
 }
 
 // New builds the server and registers its tools.
@@ -93,6 +100,9 @@ func New(o Options) (*Server, error) {
 	}, s.runHandler)
 	if o.Upstreams != nil && len(o.Upstreams.Names()) > 0 {
 		s.addProxyTools(o.Upstreams)
+	}
+	if o.Playbooks != nil {
+		s.addPlaybookTools()
 	}
 	if len(o.Languages) > 0 {
 		if err := s.addCodeTool(); err != nil {
@@ -169,6 +179,7 @@ func (s *Server) description() string {
 			"Calls can run in parallel with Promise.all; process results in code and return only a summary. "+
 			"Use get_tool_details to see a server's tools. ", names)
 	}
+	b.WriteString(s.playbooksDescription())
 	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
 	return b.String()
 }
