@@ -225,16 +225,18 @@ func resolveInputs(in json.RawMessage) (*jsonschema.Resolved, error) {
 
 // Format is the file text of a playbook: its front-matter, then its code.
 func Format(m Meta, code string) (string, error) {
-	b, err := json.Marshal(struct {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // readable; U+2028 and U+2029 are still escaped
+	if err := enc.Encode(struct {
 		Name        string          `json:"name"`
 		Description string          `json:"description"`
 		Inputs      json.RawMessage `json:"inputs,omitempty"`
-	}{m.Name, m.Description, m.Inputs})
-	if err != nil {
+	}{m.Name, m.Description, m.Inputs}); err != nil {
 		return "", fmt.Errorf("%w: front-matter: %v", ErrInvalid, err)
 	}
 	// "*/" can only be inside a JSON string, where "\/" is the same "/".
-	fm := strings.ReplaceAll(string(b), "*/", `*\/`)
+	fm := strings.ReplaceAll(strings.TrimSuffix(b.String(), "\n"), "*/", `*\/`)
 	return openLine + "\n" + fm + "\n" + closeLine + "\n" + code, nil
 }
 
