@@ -32,8 +32,8 @@ type Globals interface {
 	Serves(global string) bool
 }
 
-// serves reports whether h answers the global's calls.
-func serves(h CallHandler, global string) bool {
+// Serves reports whether h answers the global's calls (false for a nil h).
+func Serves(h CallHandler, global string) bool {
 	if h == nil {
 		return false
 	}

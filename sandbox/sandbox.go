@@ -585,7 +585,7 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 	}
 	limit = min(limit, maxResultLimit)
 	frame := runFrame{Type: "run", Code: job.Code, Globals: job.Globals, ResultLimit: limit,
-		MCP: serves(job.Calls, GlobalMCPFactory), Playbooks: serves(job.Calls, GlobalPlaybooks)}
+		MCP: Serves(job.Calls, GlobalMCPFactory), Playbooks: Serves(job.Calls, GlobalPlaybooks)}
 	c := newCalls(job.Calls, job.CallLimits, sb.sendFrame, func(reason string) { sb.pushFrame(frameInfo{ended: reason}) })
 	sb.calls.Store(c)
 	if job.OnOutput != nil {

@@ -315,7 +315,7 @@ func (a *app) startPool(size int) error {
 	a.pool.Pool(sandbox.StartOptions{ImportMap: static})
 	// Each execute_code runtime gets its launchers' pool on its first use.
 	for _, rt := range a.runtimes.Runtimes {
-		a.pool.Lazy(engine.LauncherOptions(rt, a.engineO.WorkDirSize, a.engineO.Calls != nil))
+		a.pool.Lazy(engine.LauncherOptions(rt, a.engineO.WorkDirSize, sandbox.Serves(a.engineO.Calls, sandbox.GlobalMCPFactory)))
 	}
 	o := a.engineO
 	o.Sandboxes = a.pool
