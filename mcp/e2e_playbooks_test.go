@@ -289,3 +289,48 @@ func TestE2EPlaybooksSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EPlaybooksWithUpstreams: a playbook calls an upstream (server-everything's get-sum) through
+// mcpFactory and another playbook, and the caller gets the computed value; an upstream error inside
+// the playbook carries the playbook's name and its own line and column (its callTool, on the line
+// the module rewrites for its value).
+func TestE2EPlaybooksWithUpstreams(t *testing.T) {
+	ft := needFactoryTools(t)
+	dir := writePlaybooks(t)
+	for name, text := range map[string]string{
+		"upsum.ts": `/* ---
+{"name": "upsum", "description": "Adds with the upstream, then with the sum playbook.",
+ "inputs": {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]}}
+--- */
+const ev = mcpFactory.load("everything");
+const r = await ev.callTool("get-sum", { a: args.x, b: 1 });
+const viaUpstream = Number(JSON.stringify(r).match(/(\d+)\D*$/)?.[1]); // "The sum of 41 and 1 is 42."
+const viaPlaybook = await playbooks.run("sum", { a: viaUpstream });
+({ viaUpstream, viaPlaybook })
+`,
+		"upfail.ts": `/* ---
+{"name": "upfail", "description": "Calls a tool that does not exist."}
+--- */
+
+await mcpFactory.load("everything").callTool("no-such-tool", {})
+`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := startFactoryServer(t, map[string]any{
+		"everything": map[string]any{"command": ft.node, "args": []string{ft.everything, "stdio"}},
+	}, nil, "MCP_CONDUCTOR_PLAYBOOKS="+dir)
+
+	r := s.exec(t, `await playbooks.run("upsum", { x: 41 })`, nil)
+	expectSuccess(t, r)
+	if rv, _ := r.out["returnValue"].(map[string]any); rv["viaUpstream"] != 42.0 || rv["viaPlaybook"] != 52.0 {
+		t.Errorf("returnValue = %v, want viaUpstream 42 and viaPlaybook 52", r.out["returnValue"])
+	}
+	r = s.exec(t, "await playbooks.run(\"upfail\")", nil)
+	msg, _ := r.errField("message").(string)
+	if r.str("status") != "error" || !strings.Contains(msg, `playbook "upfail" failed at its line 5, column 37`) || !strings.Contains(msg, "no-such-tool") {
+		t.Errorf("an upstream error in a playbook: %s", r)
+	}
+}
