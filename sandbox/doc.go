@@ -47,6 +47,9 @@
 // limit is refused at once with the limit and the variable the admin sets
 // it with. A CallHandler error wrapping ErrEndExecution ends the execution:
 // the sandbox is killed and the result is status "killed" with the reason.
+// The bootstrap defines the globals the job's CallHandler answers (Serves:
+// mcpFactory by default; a handler implementing Globals names them, e.g.
+// playbooks), and those only.
 //
 // Network: a run sandbox's namespace holds only its lo. With Options.Net
 // (the admin's allow-net, see egress.Policy) every run sandbox gets a door
