@@ -90,6 +90,7 @@ func (s *Server) addPlaybookTools() {
 		Description: "Get one playbook: its front-matter (name, description, inputs), its code and its whole file.",
 		Annotations: ro,
 	}, func(ctx context.Context, _ *sdk.CallToolRequest, in GetPlaybookInput) (*sdk.CallToolResult, GetPlaybookOutput, error) {
+		s.syncPlaybookResources()
 		p, err := d.Get(in.Name)
 		if err != nil {
 			return nil, GetPlaybookOutput{}, err
