@@ -127,7 +127,7 @@ func (d *Dir) refreshLocked() {
 	ents, err := os.ReadDir(d.dir)
 	if err != nil {
 		d.problems = append(d.problems, fmt.Sprintf("%s: cannot be read: %v", d.dir, err))
-		d.log.Warn("playbooks: the directory cannot be read; no playbooks", "dir", d.dir, "err", err)
+		d.log.Warn("the playbook directory cannot be read; no playbooks", "dir", d.dir, "err", err)
 		return
 	}
 	for _, e := range ents {
@@ -137,7 +137,7 @@ func (d *Dir) refreshLocked() {
 		}
 		skip := func(why string) {
 			d.problems = append(d.problems, fmt.Sprintf("%s: %s", name, why))
-			d.log.Warn("playbooks: file skipped", "file", filepath.Join(d.dir, name), "reason", why)
+			d.log.Warn("playbook file skipped", "file", filepath.Join(d.dir, name), "reason", why)
 		}
 		if !e.Type().IsRegular() {
 			skip("not a regular file (links and directories are not playbooks)")
