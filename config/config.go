@@ -55,6 +55,8 @@ const (
 	VarPython              = Prefix + "PYTHON"
 	VarGo                  = Prefix + "GO"
 	VarSnippets            = Prefix + "SNIPPETS"
+	VarPlaybooks           = Prefix + "PLAYBOOKS"
+	VarPlaybooksWritable   = Prefix + "PLAYBOOKS_WRITABLE"
 )
 
 // PythonOff is the MCP_CONDUCTOR_PYTHON value that offers no Python.
@@ -161,6 +163,10 @@ type Settings struct {
 	Go string
 	// Snippets is a directory of named snippets for execute_code; "" = none.
 	Snippets string
+	// Playbooks is the directory of playbooks (package playbook); "" = none.
+	Playbooks string
+	// PlaybooksWritable lets clients save playbooks (save_playbook). Only with Playbooks.
+	PlaybooksWritable bool
 	// PoolSize is how many pre-started sandboxes `serve` keeps ready; 0 = off.
 	PoolSize int
 
@@ -627,6 +633,33 @@ var table = []setting{
 	},
 	{
 		Variable: Variable{
+			Name:    VarPlaybooks,
+			Default: "",
+			Allowed: "an absolute clean path of an existing directory",
+			Description: "Playbooks: saved, reusable TypeScript (NAME.ts with a JSON front-matter: name, description, inputs) that code runs " +
+				"with `await playbooks.run(name, args)`, listed by list_playbooks and as MCP resources playbook://NAME; re-read when it changes. " +
+				"Bad files are skipped with a log line and reported by doctor. A directory that cannot be read stops serve at start.",
+		},
+		parse: func(v string, s *Settings) error {
+			if !path.IsAbs(v) || path.Clean(v) != v || strings.ContainsAny(v, "\x00\n") {
+				return errors.New("not an absolute clean path")
+			}
+			s.Playbooks = v
+			return nil
+		},
+	},
+	{
+		Variable: Variable{
+			Name:    VarPlaybooksWritable,
+			Default: "false",
+			Allowed: "1, 0, true, false, yes or no (any case); needs " + VarPlaybooks,
+			Description: "Let MCP clients save playbooks with save_playbook (atomic writes; overwriting needs overwrite: true). " +
+				"Off: save_playbook is not offered. A directory serve cannot write stops it at start.",
+		},
+		parse: boolInto(func(s *Settings, b bool) { s.PlaybooksWritable = b }),
+	},
+	{
+		Variable: Variable{
 			Name:        VarPoolSize,
 			Default:     strconv.Itoa(DefaultPoolSize),
 			Allowed:     "an integer from 0 to 64",
@@ -953,6 +986,7 @@ var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Er
 	checkNetPrivate,
 	checkNetSecrets,
 	checkTools,
+	checkPlaybooksWritable,
 	checkExcludes(VarHTTPInsecureNoAuth, VarHTTPToken, func(s *Settings) bool { return s.HTTPInsecureNoAuth && s.HTTPToken != "" }),
 }
 
@@ -1332,6 +1366,15 @@ func checkExcludes(v, other string, conflict func(*Settings) bool) func(*Setting
 		}
 		return &Error{Var: v, Value: set[v], Allowed: "not together with " + other, Err: fmt.Errorf("%s is set too", other)}
 	}
+}
+
+// checkPlaybooksWritable refuses PLAYBOOKS_WRITABLE without PLAYBOOKS: there is nothing to write to.
+func checkPlaybooksWritable(s *Settings, set map[string]string, bad map[string]bool) *Error {
+	if !s.PlaybooksWritable || bad[VarPlaybooks] || s.Playbooks != "" {
+		return nil
+	}
+	return &Error{Var: VarPlaybooksWritable, Value: set[VarPlaybooksWritable], Allowed: "only with " + VarPlaybooks,
+		Err: fmt.Errorf("%s is not set", VarPlaybooks)}
 }
 
 // checkNetSecrets refuses NET_SECRETS when RUN_ARGS grants no network:

@@ -163,7 +163,7 @@ func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File,
 	}
 	spec := launch{Dir: config.WorkDir, Files: withDefaults(files, rt.Defaults), Env: runtimeEnv(rt), Argv: argv, Entry: entry, Result: resultFile}
 	job := sandbox.Job{Code: launcher, Timeout: timeout, ResultLimit: 1 << 10, OnOutput: onOutput}
-	if mcp && e.o.Calls != nil {
+	if mcp && sandbox.Serves(e.o.Calls, sandbox.GlobalMCPFactory) {
 		job.Calls, job.CallLimits = e.o.Calls, e.o.CallLimits
 		spec.MCPMaxLine = relayMaxLine(e.o.CallLimits)
 	}
@@ -176,7 +176,7 @@ func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File,
 		return nil, err
 	}
 	defer release()
-	sb, err := e.o.Sandboxes.StartWith(ctx, LauncherOptions(rt, e.o.WorkDirSize, e.o.Calls != nil))
+	sb, err := e.o.Sandboxes.StartWith(ctx, LauncherOptions(rt, e.o.WorkDirSize, sandbox.Serves(e.o.Calls, sandbox.GlobalMCPFactory)))
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,7 @@ func (e *Engine) ExecutePython(ctx context.Context, req PythonRequest) (*Result,
 		{Name: pyGlobalsFile, Content: string(globals)},
 	}
 	files = append(files, e.importCheck(rt, []File{code}, ".", pyResultFile)...)
-	if e.o.Calls != nil {
+	if sandbox.Serves(e.o.Calls, sandbox.GlobalMCPFactory) {
 		files = append(files, File{Name: pyFactoryFile, Content: runtimes.PythonFactory})
 	}
 	res, err := e.launch(ctx, rt, files, pyRunnerFile, pyResultFile, true, req.Timeout, req.OnOutput)
@@ -116,7 +116,7 @@ func (e *Engine) checkPython(req *PythonRequest) ([]byte, error) {
 			switch {
 			case !runtimes.PyIdentifier(k) || strings.HasPrefix(k, "__"):
 				problems = append(problems, fmt.Sprintf("global %q: names must be Python identifiers (ASCII letters, digits, _; not starting with a digit or __)", k))
-			case e.o.Calls != nil && (k == "mcpFactory" || k == "McpError"):
+			case sandbox.Serves(e.o.Calls, sandbox.GlobalMCPFactory) && (k == "mcpFactory" || k == "McpError"):
 				problems = append(problems, fmt.Sprintf("global %q would shadow the built-in global of that name; choose another name", k))
 			}
 		}

@@ -20,6 +20,13 @@
 // signatures; get_tool_details returns the named tools' schemas and their
 // declarations, so a model loads a few tools' types instead of every
 // schema.
+// Playbooks (MCP_CONDUCTOR_PLAYBOOKS, package playbook) are the tools
+// list_playbooks, get_playbook and, when the admin made the directory
+// writable, save_playbook, and the resources playbook://NAME, re-synced
+// before resources/list and resources/read and after each playbook tool call
+// (the go-sdk sends resources/list_changed). Calls routes the host calls of
+// sandboxed code: the playbooks global's to playbook.Calls, mcpFactory's to
+// the Factory.
 //
 // Factory answers the mcpFactory calls of sandboxed code by forwarding them
 // to the upstream MCP servers (package upstream). What one execution may ask

@@ -15,6 +15,7 @@ import (
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/mcp/typegen"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
+	"github.com/conductor-sandbox/conductor/playbook"
 )
 
 // Options configure a Server.
@@ -43,7 +44,10 @@ type Options struct {
 	Languages []string
 	// Snippets, when set, are listed as prompts and run by snippet_name.
 	Snippets *Snippets
-	Logger   *slog.Logger
+	// Playbooks, when set, adds list_playbooks, get_playbook (and save_playbook when writable),
+	// their resources, and tells the model about the playbooks global.
+	Playbooks *playbook.Dir
+	Logger    *slog.Logger
 }
 
 // Server is conductor's MCP server.
@@ -57,6 +61,9 @@ type Server struct {
 	promptsMu  sync.Mutex
 	prompts    map[string]string // snippet name -> the code its prompt shows
 	promptLang map[string]string
+
+	playbooksMu sync.Mutex
+	playbookRes map[string]string // playbook name -> the file its resource shows
 }
 
 // New builds the server and registers its tools.
@@ -104,6 +111,9 @@ func New(o Options) (*Server, error) {
 			s.types = typegen.NewCache(o.Upstreams, o.Logger)
 		}
 		s.addProxyTools(o.Upstreams)
+	}
+	if o.Playbooks != nil {
+		s.addPlaybookTools()
 	}
 	if len(o.Languages) > 0 {
 		if err := s.addCodeTool(); err != nil {
@@ -181,6 +191,7 @@ func (s *Server) description() string {
 			"Calls can run in parallel with Promise.all; process results in code and return only a summary. "+
 			"Find tools with search_tools {query}, then get_tool_details {server, tools} for their TypeScript declarations. ", names)
 	}
+	b.WriteString(s.playbooksDescription())
 	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
 	return b.String()
 }

@@ -9,10 +9,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"unicode/utf8"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/conductor-sandbox/conductor/internal/textdir"
 )
 
 // MaxSnippetBytes bounds one snippet file.
@@ -82,21 +83,7 @@ func (s *Snippets) List() map[string]Snippet {
 }
 
 // stampNow is the directory's and its entries' modification times and sizes.
-func (s *Snippets) stampNow() string {
-	var b strings.Builder
-	st, err := os.Stat(s.dir)
-	if err != nil {
-		return "missing"
-	}
-	fmt.Fprint(&b, st.ModTime().UnixNano())
-	ents, _ := os.ReadDir(s.dir)
-	for _, e := range ents {
-		if info, err := e.Info(); err == nil {
-			fmt.Fprintf(&b, "|%s:%d:%d", e.Name(), info.ModTime().UnixNano(), info.Size())
-		}
-	}
-	return b.String()
-}
+func (s *Snippets) stampNow() string { return textdir.Stamp(s.dir) }
 
 // read reads the directory.
 func (s *Snippets) read() map[string]Snippet {
@@ -130,7 +117,7 @@ func (s *Snippets) read() map[string]Snippet {
 			skip("no name before the extension")
 			continue
 		}
-		data, err := readSmall(filepath.Join(s.dir, name))
+		data, err := textdir.ReadFile(filepath.Join(s.dir, name), MaxSnippetBytes)
 		if err != nil {
 			skip(err.Error())
 			continue
@@ -148,30 +135,6 @@ func (s *Snippets) read() map[string]Snippet {
 		out[base] = Snippet{Name: base, Language: lang, FileName: name, Code: data}
 	}
 	return out
-}
-
-// readSmall reads a regular file of at most MaxSnippetBytes, not following a link.
-func readSmall(p string) (string, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("not a regular file")
-	}
-	if st.Size() > MaxSnippetBytes {
-		return "", fmt.Errorf("%d bytes; the limit is %d", st.Size(), MaxSnippetBytes)
-	}
-	buf := make([]byte, st.Size())
-	if _, err := f.ReadAt(buf, 0); err != nil && st.Size() > 0 {
-		return "", err
-	}
-	return string(buf), nil
 }
 
 // syncPrompts makes the server's prompts the snippets' (one prompt per snippet: its code and

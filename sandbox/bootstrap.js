@@ -475,6 +475,65 @@ function makeServers() {
   });
 }
 
+// ---- playbooks -------------------------------------------------------------
+// playbooks.run(name, args) asks the host for the playbook's module (its arguments checked against
+// its inputs schema there and bound to `const args` on its first line), imports it from a blob:
+// URL (one per run, so the module runs again each time) and resolves to its default export, the
+// playbook's value. An error in it rejects with a PlaybookError made at the call (its stack is the
+// caller's) whose message names the playbook and the position in its own file, mapped by the host.
+class PlaybookError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "PlaybookError";
+  }
+}
+const playbookPosition = /main\.ts:(\d+):(\d+)/;
+
+async function playbookFailure(name, token, url, err) {
+  // The playbook's frames become main.ts for the host's mapping; the caller's keep their data: URL.
+  const what = describe(err);
+  let text = err instanceof Error ? withCause(err) + "\n" + String(err.stack ?? "") : what.message;
+  text = text.replaceAll(url, "main.ts");
+  try {
+    text = String(await hostCall("playbooks.map", { token, text }));
+  } catch {
+    // unmapped positions are still the file's lines
+  }
+  const at = playbookPosition.exec(text);
+  const where = at ? ` at its line ${at[1]}, column ${at[2]}` : "";
+  const message = text.split("\n")[0].replace(/main\.ts:(\d+):(\d+)/g, `${name}.ts line $1, column $2`);
+  return `playbook "${name}" failed${where}: ${what.name === "Uncaught" ? "" : what.name + ": "}${message}`;
+}
+
+function makePlaybooks() {
+  async function run(name, args = {}) {
+    const error = new PlaybookError(""); // before any await: its stack is the caller's
+    if (typeof name !== "string" || name === "") {
+      error.message = "playbooks.run(name, args): name must be a playbook name string; playbooks.list() lists them";
+      throw error;
+    }
+    let reply;
+    try {
+      reply = await hostCall("playbooks.run", { name, args: args ?? {} });
+    } catch (err) {
+      error.message = err.message;
+      throw error;
+    }
+    const url = URL.createObjectURL(new Blob([reply.module], { type: "application/typescript" }));
+    try {
+      const mod = await import(url);
+      return await mod.default;
+    } catch (err) {
+      error.message = await playbookFailure(name, reply.token, url, err);
+      error.playbook = name;
+      throw error;
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+  }
+  return Object.freeze({ run, list: () => hostCall("playbooks.list", {}) });
+}
+
 // defineGlobals makes each admin- or model-supplied global a read-only
 // property of globalThis, so both `city` and `globalThis.city` work.
 function defineGlobals(globals) {
@@ -541,6 +600,14 @@ try {
     }
     Object.defineProperty(globalThis, "servers", {
       value: makeServers(),
+      writable: false,
+      enumerable: false,
+      configurable: false,
+    });
+  }
+  if (msg.playbooks) {
+    Object.defineProperty(globalThis, "playbooks", {
+      value: makePlaybooks(),
       writable: false,
       enumerable: false,
       configurable: false,

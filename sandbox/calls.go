@@ -21,6 +21,29 @@ type CallHandler interface {
 	Call(ctx context.Context, method string, params json.RawMessage) (any, error)
 }
 
+// The in-sandbox globals a CallHandler can answer.
+const (
+	GlobalMCPFactory = "mcpFactory"
+	GlobalPlaybooks  = "playbooks"
+)
+
+// Globals is implemented by a CallHandler that says which in-sandbox globals it answers (the
+// bootstrap defines those); a CallHandler without it answers mcpFactory only.
+type Globals interface {
+	Serves(global string) bool
+}
+
+// Serves reports whether h answers the global's calls (false for a nil h).
+func Serves(h CallHandler, global string) bool {
+	if h == nil {
+		return false
+	}
+	if g, ok := h.(Globals); ok {
+		return g.Serves(global)
+	}
+	return global == GlobalMCPFactory
+}
+
 // ErrEndExecution, wrapped in a CallHandler's error, ends the execution
 // that made the call (its sandbox is killed) instead of only failing the
 // call: the call did something that must not be repeated, such as taking

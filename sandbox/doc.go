@@ -53,6 +53,9 @@
 // request put there: whom to ask for an approval) but ends with the
 // execution, not with that ctx; RecordCall on it adds a CallDetail to the
 // result's mcpCallDetails (at most MaxCallDetails).
+// The bootstrap defines the globals the job's CallHandler answers (Serves:
+// mcpFactory by default; a handler implementing Globals names them, e.g.
+// playbooks), and those only.
 //
 // Network: a run sandbox's namespace holds only its lo. With Options.Net
 // (the admin's allow-net, see egress.Policy) every run sandbox gets a door

@@ -543,7 +543,8 @@ type runFrame struct {
 	Code        string          `json:"code"`
 	Globals     json.RawMessage `json:"globals,omitempty"`
 	ResultLimit int             `json:"resultLimit"`
-	MCP         bool            `json:"mcp"` // define mcpFactory
+	MCP         bool            `json:"mcp"`                 // define mcpFactory
+	Playbooks   bool            `json:"playbooks,omitempty"` // define playbooks
 }
 
 // sendFrame writes one frame to the sandbox, never interleaved with another.
@@ -583,7 +584,8 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 		limit = DefaultResultLimit
 	}
 	limit = min(limit, maxResultLimit)
-	frame := runFrame{Type: "run", Code: job.Code, Globals: job.Globals, ResultLimit: limit, MCP: job.Calls != nil}
+	frame := runFrame{Type: "run", Code: job.Code, Globals: job.Globals, ResultLimit: limit,
+		MCP: Serves(job.Calls, GlobalMCPFactory), Playbooks: Serves(job.Calls, GlobalPlaybooks)}
 	c := newCalls(ctx, job.Calls, job.CallLimits, sb.sendFrame, func(reason string) { sb.pushFrame(frameInfo{ended: reason}) })
 	sb.calls.Store(c)
 	if job.OnOutput != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/mcp"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
+	"github.com/conductor-sandbox/conductor/playbook"
 	"github.com/conductor-sandbox/conductor/pool"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/runtimes"
@@ -94,9 +95,11 @@ type app struct {
 	registry *url.URL   // the npm registry, when npm: or jsr: packages are allowed
 	view     *deps.View // this allowlist's view of the dependency cache; nil = no packages
 	upstream *upstream.Manager
-	pool     *pool.Set // serve only; nil = every run starts cold
-	engineO  engine.Options
-	engine   *engine.Engine
+	// playbooks is MCP_CONDUCTOR_PLAYBOOKS; nil = none.
+	playbooks *playbook.Dir
+	pool      *pool.Set // serve only; nil = every run starts cold
+	engineO   engine.Options
+	engine    *engine.Engine
 }
 
 func newLogger(level slog.Level) *slog.Logger {
@@ -248,10 +251,19 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	if err != nil {
 		return nil, err
 	}
-	var calls sandbox.CallHandler
+	var factory *mcp.Factory
 	if a.upstream != nil && len(a.upstream.Names()) > 0 {
-		calls = mcp.NewFactory(a.upstream, log)
+		factory = mcp.NewFactory(a.upstream, log)
 	}
+	var pbCalls *playbook.Calls
+	if s.Playbooks != "" {
+		// Fail closed: a directory that cannot be read (or written, when saving is on) stops the start.
+		if a.playbooks, err = playbook.Open(s.Playbooks, s.PlaybooksWritable, log.With("component", "playbooks")); err != nil {
+			return nil, fmt.Errorf("%s: %w", config.VarPlaybooks, err)
+		}
+		pbCalls = playbook.NewCalls(a.playbooks, log.With("component", "playbooks"))
+	}
+	calls := mcp.NewCalls(factory, pbCalls)
 	a.engineO = engine.Options{
 		Calls: calls,
 		// Request bytes of mcpFactory calls: one call, one execution's in
@@ -303,7 +315,7 @@ func (a *app) startPool(size int) error {
 	a.pool.Pool(sandbox.StartOptions{ImportMap: static})
 	// Each execute_code runtime gets its launchers' pool on its first use.
 	for _, rt := range a.runtimes.Runtimes {
-		a.pool.Lazy(engine.LauncherOptions(rt, a.engineO.WorkDirSize, a.engineO.Calls != nil))
+		a.pool.Lazy(engine.LauncherOptions(rt, a.engineO.WorkDirSize, sandbox.Serves(a.engineO.Calls, sandbox.GlobalMCPFactory)))
 	}
 	o := a.engineO
 	o.Sandboxes = a.pool

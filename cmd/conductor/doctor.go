@@ -120,6 +120,9 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 		rep.add(c)
 	}
 
+	if s.Playbooks != "" {
+		rep.add(playbooksCheck(s))
+	}
 	host, err := cgroups.Detect(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: s.CgroupParent})
 	if err != nil {
 		rep.add(check{Name: "cgroups", Detail: err.Error()})

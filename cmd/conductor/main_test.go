@@ -354,6 +354,10 @@ func TestDoctorMisconfigurations(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(`{"mcpServers": {"dead": {"command": "sh", "args": ["-c", "echo 'dead: no API key' >&2; exit 7"]}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	pbDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(pbDir, "broken.ts"), []byte("args.a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		env   []string
@@ -379,6 +383,10 @@ func TestDoctorMisconfigurations(t *testing.T) {
 			"allow-run lists git, which is not in the sandbox: add it to MCP_CONDUCTOR_TOOLS", "fix the MCP_CONDUCTOR_* variables"},
 		{"allow-all", []string{"MCP_CONDUCTOR_RUN_ARGS=allow-all"}, 0, "grants",
 			"WARNING: allow-all: deno's own permission wall is open", ""},
+		{"missing playbook directory", []string{"MCP_CONDUCTOR_PLAYBOOKS=" + filepath.Join(pbDir, "nope")}, 1, "playbooks",
+			"playbook directory " + filepath.Join(pbDir, "nope") + ": stat", "create the directory"},
+		{"a bad playbook file", []string{"MCP_CONDUCTOR_PLAYBOOKS=" + pbDir, "MCP_CONDUCTOR_PLAYBOOKS_WRITABLE=1"}, 0, "playbooks",
+			"WARNING: files skipped: broken.ts: the first line must be \"/* ---\"", "fix or remove the skipped files"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -75,6 +75,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		Tools:          a.tools.Names(),
 		Languages:      a.runtimes.Names(),
 		Snippets:       snippetsFor(a, log),
+		Playbooks:      a.playbooks,
 		DefaultTimeout: a.settings.DefaultTimeout,
 		MaxTimeout:     a.settings.MaxTimeout,
 		Logger:         log,
