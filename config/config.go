@@ -73,6 +73,11 @@ const WorkDir = "/conductor/work"
 // install sandbox; Python code finds it on sys.path.
 const PyPackagesDir = "/conductor/pypi"
 
+// TypeScriptDir is where, in the type checker's sandbox, TypeScript's compiler and the
+// declarations it checks against are (the host's <data dir>/typescript, mounted read-only;
+// `make build` fetches them). Every root has the mount point.
+const TypeScriptDir = "/conductor/typescript"
+
 // ToolsDir is the directory of the sandbox root that holds the admin's
 // tools (MCP_CONDUCTOR_TOOLS): each at ToolsDir/<name>, where code's PATH
 // finds it. deno is there too.
