@@ -55,6 +55,7 @@ const (
 	VarPython              = Prefix + "PYTHON"
 	VarGo                  = Prefix + "GO"
 	VarSnippets            = Prefix + "SNIPPETS"
+	VarTypeCheck           = Prefix + "TYPECHECK"
 )
 
 // PythonOff is the MCP_CONDUCTOR_PYTHON value that offers no Python.
@@ -130,6 +131,9 @@ type Settings struct {
 	MaxTimeout time.Duration
 	// AllowDegraded lets conductor run when some hardening is unavailable.
 	AllowDegraded bool
+	// TypeCheck: every run_deno_code call is type-checked before it runs (package typecheck);
+	// the server refuses to start when it cannot type-check.
+	TypeCheck bool
 	// StateDir is an absolute directory for conductor's state; "" means
 	// the caller decides.
 	StateDir string
@@ -612,6 +616,17 @@ var table = []setting{
 			s.Go = v
 			return nil
 		},
+	},
+	{
+		Variable: Variable{
+			Name:    VarTypeCheck,
+			Default: "false",
+			Allowed: "1, 0, true, false, yes or no (any case)",
+			Description: "Type-check every run_deno_code call before it runs, against deno's declarations, mcpFactory's and the upstreams' " +
+				"(in a sandbox; a type error is returned with its line and column and nothing runs). The server refuses to start " +
+				"when it cannot type-check. When off, a call can still ask for it with typecheck: true.",
+		},
+		parse: boolInto(func(s *Settings, b bool) { s.TypeCheck = b }),
 	},
 	{
 		Variable: Variable{

@@ -240,6 +240,7 @@ func TestLoadInvalid(t *testing.T) {
 		{VarGo, "go", "absolute"},
 		{VarGo, "/usr/local/go/", "absolute"},
 		{VarSnippets, "rel/dir", "absolute"},
+		{VarTypeCheck, "maybe", "yes/no"},
 		{VarAllowDegraded, "on", "not a yes/no value"},
 		{VarAllowDegraded, "off", "not a yes/no value"},
 		{VarAllowDegraded, "y", "not a yes/no value"},
@@ -506,7 +507,7 @@ func TestVariables(t *testing.T) {
 	wantNames := []string{
 		VarRunArgs, VarMemory, VarPids, VarCPUs, VarMaxOutput, VarDefaultTimeout,
 		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarDataDir, VarCgroupParent, VarWorkspace,
-		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarSnippets, VarPoolSize,
+		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarTypeCheck, VarSnippets, VarPoolSize,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
 		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
 		VarNetPrivate, VarNetSecrets, VarTools,

@@ -39,6 +39,9 @@ type Options struct {
 	Languages []string
 	// Snippets, when set, are listed as prompts and run by snippet_name.
 	Snippets *Snippets
+	// TypeCheckAll: every run_deno_code call is type-checked (MCP_CONDUCTOR_TYPECHECK); else,
+	// with TypeCheckAvailable, calls that ask are.
+	TypeCheckAll, TypeCheckAvailable bool
 	Logger   *slog.Logger
 }
 
@@ -169,6 +172,7 @@ func (s *Server) description() string {
 			"Calls can run in parallel with Promise.all; process results in code and return only a summary. "+
 			"Use get_tool_details to see a server's tools. ", names)
 	}
+	b.WriteString(s.typeCheckDescription())
 	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
 	return b.String()
 }
