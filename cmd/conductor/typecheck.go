@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/sandbox"
@@ -56,4 +58,42 @@ func (a *app) closeTypeCheck() error {
 		return a.checkRunner.Close()
 	}
 	return nil
+}
+
+// typeCheckProof is doctor's check of the type checker: that a sandboxed checker finds a
+// known type error. Without TypeScript's files it passes when the setting is off (calls that
+// ask are refused) and fails when it is on.
+func typeCheckProof(ctx context.Context, s config.Settings, log *slog.Logger) check {
+	c := check{Name: "type checker"}
+	a, err := newApp(ctx, log)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	defer a.Close()
+	if a.checker == nil {
+		c.OK = !s.TypeCheck
+		c.Detail = fmt.Sprintf("not installed (%s/typescript): run_deno_code's typecheck: true is refused", a.layout.dataDir)
+		c.Fix = "run `make build` (it fetches TypeScript's compiler), then `make install` for an installed server"
+		return c
+	}
+	t0 := time.Now()
+	diags, err := a.checker.Check(ctx, "const n: number = \"x\";\nn", "")
+	switch {
+	case err != nil:
+		c.Detail = err.Error()
+	case len(diags) != 1 || diags[0].Code != 2322 || diags[0].Line != 1 || diags[0].Column != 7:
+		c.Detail = fmt.Sprintf("the checker missed a known type error (TS2322 at 1:7), it reported %v", diags)
+	default:
+		c.OK = true
+		mode := "calls that ask (typecheck: true)"
+		if s.TypeCheck {
+			mode = "every call (" + config.VarTypeCheck + "=1)"
+		}
+		c.Detail = fmt.Sprintf("a sandboxed checker found a known type error in %d ms (its boot included); checks %s", time.Since(t0).Milliseconds(), mode)
+	}
+	if !c.OK {
+		c.Fix = "see the detail; " + config.VarMemory + " bounds the checker's memory too"
+	}
+	return c
 }
