@@ -50,7 +50,7 @@ func (e *Engine) typeCheck(ctx context.Context, req *Request, prog *program.Prog
 		return fmt.Errorf("%w: typecheck was asked for, but this server cannot type-check (TypeScript's compiler is not installed: "+
 			"the admin runs `make build`, or sets %s=1 to check every call); run without typecheck", ErrInvalidRequest, config.VarTypeCheck)
 	}
-	diags, err := e.o.TypeCheck.CheckProgram(ctx, prog)
+	diags, err := e.o.TypeCheck.CheckProgram(ctx, prog, req.Globals)
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -77,19 +78,22 @@ func TestTypeCheck(t *testing.T) {
 		all      bool // the engine that checks every request
 		ask      bool // Request.TypeCheck
 		code     string
-		wantLine int // 0: the code runs
+		globals  string // Request.Globals
+		wantLine int    // 0: the code runs
 		wantCol  int
 		wantMsg  string
 	}{
-		{"wrong argument type", false, true, "const r = await servers.demo.add({ a: 1, b: \"2\" });\nreturn r.sum;", 2, 42, "2:42: TS2322: Type 'string' is not assignable to type 'number'"},
-		{"misspelled function", false, true, "const r = await servers.demo.ad({ a: 1, b: 2 });\nr", 2, 30, "2:30: TS2339: Property 'ad' does not exist"},
-		{"misspelled property of a result", true, false, "const r = await servers.demo.add({ a: 1, b: 2 });\nreturn r.summ;", 3, 10, "3:10: TS2551: Property 'summ' does not exist"},
-		{"missing required field", true, false, "\tawait servers.demo.add({ a: 1 })", 2, 25, "2:25: TS2345"},
-		{"a Deno API misused", true, true, "const t: string = await Deno.readTextFile(42);\nt", 2, 43, "2:43: TS2345"},
-		{"false does not turn the server's checking off", true, false, "let n: number = 1;\nn = \"one\";\nn", 3, 1, "3:1: TS2322"},
-		{"not asked: the code runs", false, false, "const n: number = \"x\" as any;\nconst s: string = 1 as unknown as string;\nlet m: number = 2; m = \"two\" as never; m", 0, 0, ""},
-		{"type-checks and runs", false, true, "const x: number = 20;\nx + 1", 0, 0, ""},
-		{"type-checks and runs with every request checked", true, false, "const xs: number[] = [1, 2];\nreturn xs.reduce((a, b) => a + b, 0);", 0, 0, ""},
+		{"wrong argument type", false, true, "const r = await servers.demo.add({ a: 1, b: \"2\" });\nreturn r.sum;", "", 2, 42, "2:42: TS2322: Type 'string' is not assignable to type 'number'"},
+		{"misspelled function", false, true, "const r = await servers.demo.ad({ a: 1, b: 2 });\nr", "", 2, 30, "2:30: TS2339: Property 'ad' does not exist"},
+		{"misspelled property of a result", true, false, "const r = await servers.demo.add({ a: 1, b: 2 });\nreturn r.summ;", "", 3, 10, "3:10: TS2551: Property 'summ' does not exist"},
+		{"missing required field", true, false, "\tawait servers.demo.add({ a: 1 })", "", 2, 25, "2:25: TS2345"},
+		{"a Deno API misused", true, true, "const t: string = await Deno.readTextFile(42);\nt", "", 2, 43, "2:43: TS2345"},
+		{"false does not turn the server's checking off", true, false, "let n: number = 1;\nn = \"one\";\nn", "", 3, 1, "3:1: TS2322"},
+		{"not asked: the code runs", false, false, "const n: number = \"x\" as any;\nconst s: string = 1 as unknown as string;\nlet m: number = 2; m = \"two\" as never; m", "", 0, 0, ""},
+		{"globals are declared with their JSON types", false, true, "const c: string = city.name.toUpperCase();\nreturn c + days.length;", `{"city": {"name": "Oslo"}, "days": [1, 2]}`, 0, 0, ""},
+		{"a global misused", true, false, "return city.nmae;", `{"city": {"name": "Oslo"}}`, 2, 13, "2:13: TS2339: Property 'nmae' does not exist"},
+		{"type-checks and runs", false, true, "const x: number = 20;\nx + 1", "", 0, 0, ""},
+		{"type-checks and runs with every request checked", true, false, "const xs: number[] = [1, 2];\nreturn xs.reduce((a, b) => a + b, 0);", "", 0, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			probe := filepath.Join(ws, fmt.Sprintf("probe-%d", i))
@@ -98,7 +102,7 @@ func TestTypeCheck(t *testing.T) {
 			if tc.all {
 				e = all
 			}
-			res, err := e.Execute(ctx, Request{Code: code, TypeCheck: tc.ask})
+			res, err := e.Execute(ctx, Request{Code: code, TypeCheck: tc.ask, Globals: json.RawMessage(tc.globals)})
 			_, statErr := os.Stat(probe)
 			if tc.wantLine == 0 {
 				if err != nil || res.Status != sandbox.StatusSuccess {

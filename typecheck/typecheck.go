@@ -192,8 +192,9 @@ func (c *Checker) Check(ctx context.Context, code, decls string) ([]Diagnostic, 
 	return c.check(ctx, prog, decls)
 }
 
-// CheckProgram is Check of a prepared program, with Options.Declarations' text.
-func (c *Checker) CheckProgram(ctx context.Context, prog *program.Program) ([]Diagnostic, error) {
+// CheckProgram is Check of a prepared program, with Options.Declarations' text and the
+// request's globals (run_deno_code's globals, a JSON object or nil; see RequestGlobals).
+func (c *Checker) CheckProgram(ctx context.Context, prog *program.Program, globals json.RawMessage) ([]Diagnostic, error) {
 	var decls string
 	if c.o.Declarations != nil {
 		d, err := c.o.Declarations(ctx)
@@ -201,6 +202,13 @@ func (c *Checker) CheckProgram(ctx context.Context, prog *program.Program) ([]Di
 			return nil, fmt.Errorf("%w: the upstreams' declarations: %w", ErrChecker, err)
 		}
 		decls = d
+	}
+	g, err := RequestGlobals(globals)
+	if err != nil {
+		return nil, err
+	}
+	if g != "" {
+		decls += "\n" + g
 	}
 	return c.check(ctx, prog, decls)
 }

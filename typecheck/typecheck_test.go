@@ -142,7 +142,7 @@ func TestCheckGlobals(t *testing.T) {
 		})
 	}
 	prog := mustPrepare(t, "1")
-	if _, err := c.CheckProgram(ctx, prog); !errors.Is(err, typecheck.ErrChecker) || !strings.Contains(err.Error(), "declarations do not parse") {
+	if _, err := c.CheckProgram(ctx, prog, nil); !errors.Is(err, typecheck.ErrChecker) || !strings.Contains(err.Error(), "declarations do not parse") {
 		t.Fatalf("broken declarations: err = %v, want ErrChecker naming them", err)
 	}
 	// The checker survives that: the next check works.
