@@ -31,6 +31,7 @@
 // would fail at run time.
 //
 // Declarations are global scripts (no top-level import or export): conductor.d.ts, the
-// playbooks' declaration when Options.Playbooks, and Options.Declarations' text, which must
-// parse (a syntax error there is an ErrChecker naming it, not the user's type error).
+// playbooks' declaration when Options.Playbooks, Options.Declarations' text, which must parse
+// (a syntax error there is an ErrChecker naming it, not the user's type error), and the
+// request's globals, each a `declare const` typed from its JSON value (RequestGlobals).
 package typecheck
