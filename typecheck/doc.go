@@ -14,8 +14,9 @@
 // declarations, and each reply's diagnostics come back with its next call. Reusing it is safe
 // because it never runs the code it checks: code is only text given to the compiler. It checks
 // one program at a time (a Checker serialises Check calls); it is replaced after MaxChecks
-// checks, and when it dies or a check overruns Options.Timeout (the check fails with
-// ErrChecker: never a silent pass); the next check boots a new one.
+// checks (its replacement boots at once, in the background), and when it dies or a check
+// overruns Options.Timeout (the check fails with ErrChecker: never a silent pass); then the next
+// check boots a new one.
 //
 // # What is checked
 //

@@ -168,7 +168,8 @@ func (c *Checker) Start(ctx context.Context) error {
 	return err
 }
 
-// Close stops the checker and waits until its sandbox is gone.
+// Close stops the checker and waits until its sandbox is gone, and a boot in progress has
+// ended; checks after it fail with ErrChecker.
 func (c *Checker) Close() error {
 	c.mu.Lock()
 	c.closed = true
@@ -176,8 +177,10 @@ func (c *Checker) Close() error {
 	c.w = nil
 	c.mu.Unlock()
 	if w != nil {
-		w.stop()
+		w.stop() // a check in progress ends at once: its checker is gone
 	}
+	c.sem <- struct{}{} // a boot in progress ends (and stops what it booted) first
+	<-c.sem
 	return nil
 }
 
@@ -265,6 +268,7 @@ func (c *Checker) check(ctx context.Context, prog *program.Program, decls string
 	}
 	if w.checks.Add(1) >= int64(c.o.MaxChecks) {
 		c.retire(w)
+		go c.rewarm() // the replacement boots now, not on the next check
 	}
 	if rep.Error != "" {
 		return nil, fmt.Errorf("%w: %s", ErrChecker, capText(rep.Error, 2000))
@@ -311,13 +315,35 @@ func (c *Checker) worker(ctx context.Context) (*worker, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		go w.stop()
+	closed = c.closed
+	if !closed {
+		c.w = w
+	}
+	c.mu.Unlock()
+	if closed {
+		w.stop()
 		return nil, fmt.Errorf("%w: it is shut down", ErrChecker)
 	}
-	c.w = w
 	return w, nil
+}
+
+// rewarm boots a checker unless one is running (or the checker is closed).
+func (c *Checker) rewarm() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.o.StartTimeout)
+	defer cancel()
+	if err := c.acquire(ctx); err != nil {
+		return
+	}
+	defer c.release()
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return
+	}
+	if _, err := c.worker(ctx); err != nil {
+		c.log.Warn("the type checker's replacement did not start; the next check tries again", "err", err)
+	}
 }
 
 // retire stops w (in the background) unless it was replaced already.
