@@ -26,8 +26,9 @@
 // own line and column (1-based, UTF-16 columns: program's positions). Options are deno's
 // defaults where they matter to code: strict, target and lib ESNext plus deno's own
 // declarations (no DOM), module detection forced. Only errors in the user's code are reported,
-// the first Options.MaxDiagnostics of them. Imports of npm:, jsr: and node: modules are of type
-// any: their declarations are not at hand (whether a package may be imported at all is the
+// the first Options.MaxDiagnostics of them. Imports of npm:, jsr: and node: modules, and of
+// packages by bare name (which the import map resolves), are of type any: their declarations
+// are not at hand (whether a package may be imported at all is the
 // allowlist's check, made before this one). A relative or remote import stays an error, as it
 // would fail at run time.
 //

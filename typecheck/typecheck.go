@@ -238,7 +238,7 @@ func (c *Checker) check(ctx context.Context, prog *program.Program, decls string
 		return nil, err
 	}
 	r := &request{
-		frame: requestFrame{ID: c.ids.Add(1), Code: prog.Module, Globals: c.globals, Decls: decls},
+		frame: requestFrame{ID: c.ids.Add(1), Code: prog.Module, Globals: c.globals + packageModules(prog), Decls: decls},
 		reply: make(chan replyFrame, 1),
 	}
 	timer := time.NewTimer(c.o.Timeout)
@@ -284,6 +284,24 @@ func (c *Checker) check(ctx context.Context, prog *program.Program, decls string
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// packageModules declares the packages prog imports by bare name ("zod", which the import map
+// resolves to the admin's version) as modules of type any, like npm: ones; relative and remote
+// imports stay errors (they fail at run time).
+func packageModules(prog *program.Program) string {
+	var b strings.Builder
+	for _, imp := range prog.Imports {
+		sp := imp.Specifier
+		if imp.NonLiteral || sp == "" || strings.HasPrefix(sp, ".") || strings.HasPrefix(sp, "/") || strings.Contains(sp, ":") {
+			continue
+		}
+		q, err := json.Marshal(sp)
+		if err == nil {
+			fmt.Fprintf(&b, "declare module %s;\n", q)
+		}
+	}
+	return b.String()
 }
 
 // capText cuts hostile text (it comes from the sandbox) to n bytes.

@@ -91,6 +91,8 @@ func TestCheck(t *testing.T) {
 		{"deno's APIs misused", "await Deno.readTextFile(42);",
 			[]diag{{1, 25, 2345, "not assignable to parameter of type 'string | URL'"}}},
 		{"npm:, jsr: and node: imports are any", "import { z } from \"npm:zod@3\";\nimport * as path from \"node:path\";\nimport { assert } from \"jsr:@std/assert\";\nreturn [z.string(), path.join(\"a\"), assert];", nil},
+		{"packages imported by bare name are any", "import { z } from \"zod\";\nimport def from \"@scope/pkg/sub\";\nreturn [z.string(), def()];", nil},
+		{"a relative import is an error", "import { x } from \"./x.ts\";\nx", []diag{{1, 19, 2307, "Cannot find module './x.ts'"}}},
 		{"mcpFactory", "const s = mcpFactory.load(\"demo\");\nconst v = await s.callTool(\"add\", { a: 1, b: 2 });\nreturn [v.sum, (await mcpFactory.listServers()).join()];", nil},
 		{"mcpFactory misused", "mcpFactory.load(\"demo\").callTol(\"add\");",
 			[]diag{{1, 25, 2551, "Did you mean 'callTool'"}}},
