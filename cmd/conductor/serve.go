@@ -65,21 +65,23 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	eng := a.engine
 	srv, err := mcp.New(mcp.Options{
-		Upstreams:          a.upstream,
-		Engine:             eng,
-		Version:            version,
-		Permissions:        a.settings.RunArgs,
-		Workspace:          a.settings.Workspace,
-		Network:            networkDescription(a.settings),
-		Packages:           a.allow.Description(),
-		Tools:              a.tools.Names(),
-		Languages:          a.runtimes.Names(),
-		Snippets:           snippetsFor(a, log),
+		Upstreams:      a.upstream,
+		Engine:         eng,
+		Version:        version,
+		Permissions:    a.settings.RunArgs,
+		Workspace:      a.settings.Workspace,
+		Network:        networkDescription(a.settings),
+		Packages:       a.allow.Description(),
+		Tools:          a.tools.Names(),
+		Languages:      a.runtimes.Names(),
+		Snippets:       snippetsFor(a, log),
+		DefaultTimeout: a.settings.DefaultTimeout,
+		MaxTimeout:     a.settings.MaxTimeout,
+		Logger:         log,
+
+		// Type-checking before run (issue 14).
 		TypeCheckAll:       a.settings.TypeCheck,
 		TypeCheckAvailable: a.checker != nil,
-		DefaultTimeout:     a.settings.DefaultTimeout,
-		MaxTimeout:         a.settings.MaxTimeout,
-		Logger:             log,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor serve:", err)
