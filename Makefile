@@ -13,9 +13,9 @@ BUILD       := .build
 DENO_BIN    := $(BUILD)/deno
 export CGO_ENABLED := 1
 
-.PHONY: install host-deps host-deps-test build deno rootfs test test-go test-rootless test-vm bench run clean vet mcp-tools
+.PHONY: install host-deps host-deps-test build deno typescript rootfs test test-go test-rootless test-vm bench run clean vet mcp-tools
 
-build: bin/conductor deno rootfs
+build: bin/conductor deno typescript rootfs
 
 # What the host needs (Go, gcc, pkg-config, libseccomp-dev, curl; for the tests also npm and
 # Python): checked on every build; installed with apt when root, else the command is printed.
@@ -39,6 +39,12 @@ ifdef DENO
 else
 	@scripts/fetch-deno.sh $(DENO_BIN)
 endif
+
+# TypeScript's compiler and lib files from the npm registry's tarball (version in
+# TYPESCRIPT_VERSION, its sha512 pinned in TYPESCRIPT_SHA512) and deno's own declarations
+# (`deno types`): what the type checker's sandbox mounts (MCP_CONDUCTOR_TYPECHECK).
+typescript: deno
+	@DENO_BIN=$(DENO_BIN) scripts/fetch-typescript.sh $(BUILD)/typescript
 
 rootfs: bin/conductor deno
 	@bin/conductor rootfs build >/dev/null
@@ -95,6 +101,7 @@ UNITDIR    ?= /etc/systemd/system
 install: build
 	install -D -m 0755 bin/conductor $(DESTDIR)$(BINDIR)/conductor
 	install -D -m 0755 $(DENO_BIN) $(DESTDIR)$(DATADIR)/deno
+	rm -rf $(DESTDIR)$(DATADIR)/typescript && cp -a $(BUILD)/typescript $(DESTDIR)$(DATADIR)/typescript
 	@# Go's standard-library build cache, seeded by `make build` (minutes to seed again).
 	[ ! -d $(BUILD)/gocache ] || cp -a $(BUILD)/gocache $(DESTDIR)$(DATADIR)/
 	MCP_CONDUCTOR_DATA_DIR=$(DESTDIR)$(DATADIR) $(DESTDIR)$(BINDIR)/conductor rootfs build >/dev/null

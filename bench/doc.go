@@ -52,4 +52,9 @@
 // BenchmarkFactoryOverhead (issue 4, Python rows issue 12) times mcpFactory
 // calls from inside run_deno_code and run_python_code executions against a
 // go-sdk client calling the same upstream directly.
+//
+// BenchmarkTypeCheck (issue 14) times run_deno_code of a typical small program on warm engines
+// without and with type-checking (the pre-booted checker of package typecheck), spaced and back
+// to back, as on/off ratios at p50 and p95 in one process; and the refusal of the same program
+// with a type error against `deno check` of that file on the host.
 package bench

@@ -57,6 +57,7 @@ const (
 	VarSnippets            = Prefix + "SNIPPETS"
 	VarPlaybooks           = Prefix + "PLAYBOOKS"
 	VarPlaybooksWritable   = Prefix + "PLAYBOOKS_WRITABLE"
+	VarTypeCheck           = Prefix + "TYPECHECK"
 )
 
 // PythonOff is the MCP_CONDUCTOR_PYTHON value that offers no Python.
@@ -74,6 +75,11 @@ const WorkDir = "/conductor/work"
 // cache view's site-packages (pip install --target), read-only in runs, writable only in the
 // install sandbox; Python code finds it on sys.path.
 const PyPackagesDir = "/conductor/pypi"
+
+// TypeScriptDir is where, in the type checker's sandbox, TypeScript's compiler and the
+// declarations it checks against are (the host's <data dir>/typescript, mounted read-only;
+// `make build` fetches them). Every root has the mount point.
+const TypeScriptDir = "/conductor/typescript"
 
 // ToolsDir is the directory of the sandbox root that holds the admin's
 // tools (MCP_CONDUCTOR_TOOLS): each at ToolsDir/<name>, where code's PATH
@@ -127,6 +133,9 @@ type Settings struct {
 	MaxTimeout time.Duration
 	// AllowDegraded lets conductor run when some hardening is unavailable.
 	AllowDegraded bool
+	// TypeCheck: every run_deno_code call is type-checked before it runs (package typecheck);
+	// the server refuses to start when it cannot type-check.
+	TypeCheck bool
 	// StateDir is an absolute directory for conductor's state; "" means
 	// the caller decides.
 	StateDir string
@@ -613,6 +622,17 @@ var table = []setting{
 			s.Go = v
 			return nil
 		},
+	},
+	{
+		Variable: Variable{
+			Name:    VarTypeCheck,
+			Default: "false",
+			Allowed: "1, 0, true, false, yes or no (any case)",
+			Description: "Type-check every run_deno_code call before it runs, against deno's declarations, mcpFactory's and the upstreams' " +
+				"(in a sandbox; a type error is returned with its line and column and nothing runs). The server refuses to start " +
+				"when it cannot type-check. When off, a call can still ask for it with typecheck: true.",
+		},
+		parse: boolInto(func(s *Settings, b bool) { s.TypeCheck = b }),
 	},
 	{
 		Variable: Variable{

@@ -243,6 +243,7 @@ func TestLoadInvalid(t *testing.T) {
 		{VarPlaybooks, "rel/dir", "absolute"},
 		{VarPlaybooks, "/a/../b", "absolute"},
 		{VarPlaybooksWritable, "maybe", "not a yes/no value"},
+		{VarTypeCheck, "maybe", "yes/no"},
 		{VarAllowDegraded, "on", "not a yes/no value"},
 		{VarAllowDegraded, "off", "not a yes/no value"},
 		{VarAllowDegraded, "y", "not a yes/no value"},
@@ -509,7 +510,7 @@ func TestVariables(t *testing.T) {
 	wantNames := []string{
 		VarRunArgs, VarMemory, VarPids, VarCPUs, VarMaxOutput, VarDefaultTimeout,
 		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarDataDir, VarCgroupParent, VarWorkspace,
-		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarSnippets, VarPlaybooks, VarPlaybooksWritable, VarPoolSize,
+		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarTypeCheck, VarSnippets, VarPlaybooks, VarPlaybooksWritable, VarPoolSize,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
 		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
 		VarNetPrivate, VarNetSecrets, VarTools,

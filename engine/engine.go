@@ -17,6 +17,7 @@ import (
 	"github.com/conductor-sandbox/conductor/program"
 	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
+	"github.com/conductor-sandbox/conductor/typecheck"
 )
 
 // Sentinel errors callers branch on. Each is wrapped with the details.
@@ -45,6 +46,10 @@ type Options struct {
 	// CallLimits bound each execution's calls.
 	Calls      sandbox.CallHandler
 	CallLimits sandbox.CallLimits
+	// TypeCheck type-checks code before it runs (nil: this server cannot); with TypeCheckAll
+	// every request is checked, else those that ask (Request.TypeCheck).
+	TypeCheck    *typecheck.Checker
+	TypeCheckAll bool
 	// Runtimes run execute_code's languages (nil: none offered).
 	Runtimes *runtimes.Set
 	// WorkDirSize is the size of an execute_code run's working directory; 0 = DefaultWorkDirSize.
@@ -161,6 +166,9 @@ type Request struct {
 	Timeout      time.Duration   // 0 = the default timeout
 	Globals      json.RawMessage // a JSON object, or nil
 	Dependencies []string        // npm:/jsr: specifiers; each must pass the allowlist
+	// TypeCheck asks for the code to be type-checked before it runs, even when the server does
+	// not check every request (Options.TypeCheckAll); false does not turn the server's off.
+	TypeCheck bool
 	// OnOutput sees output as it arrives (see sandbox.Job.OnOutput).
 	OnOutput func(stream string, chunk []byte)
 }
@@ -186,10 +194,17 @@ func Refusal(err error) *Result {
 	case errors.Is(err, ErrShutdown), errors.Is(err, context.Canceled):
 		typ = sandbox.ErrorCancelled
 	}
+	var te *TypeError
+	if errors.As(err, &te) {
+		typ = sandbox.ErrorType
+	}
 	info := &sandbox.ErrorInfo{Type: typ, Message: err.Error()}
 	var pe *program.Error
 	if errors.As(err, &pe) {
 		info.Line, info.Column = pe.Line, pe.Column
+	}
+	if te != nil && len(te.Diagnostics) > 0 {
+		info.Line, info.Column = te.Diagnostics[0].Line, te.Diagnostics[0].Column
 	}
 	return &Result{Result: &sandbox.Result{Status: sandbox.StatusError, Degraded: []string{}, Error: info}}
 }
@@ -313,6 +328,9 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 	}
 	importMap, err := e.checkPackages(&req, prog)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.typeCheck(ctx, &req, prog); err != nil {
 		return nil, err
 	}
 

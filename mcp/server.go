@@ -47,7 +47,10 @@ type Options struct {
 	// Playbooks, when set, adds list_playbooks, get_playbook (and save_playbook when writable),
 	// their resources, and tells the model about the playbooks global.
 	Playbooks *playbook.Dir
-	Logger    *slog.Logger
+	// TypeCheckAll: every run_deno_code call is type-checked (MCP_CONDUCTOR_TYPECHECK); else,
+	// with TypeCheckAvailable, calls that ask are.
+	TypeCheckAll, TypeCheckAvailable bool
+	Logger                           *slog.Logger
 }
 
 // Server is conductor's MCP server.
@@ -192,6 +195,7 @@ func (s *Server) description() string {
 			"Find tools with search_tools {query}, then get_tool_details {server, tools} for their TypeScript declarations. ", names)
 	}
 	b.WriteString(s.playbooksDescription())
+	b.WriteString(s.typeCheckDescription())
 	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
 	return b.String()
 }

@@ -27,6 +27,7 @@ type RunInput struct {
 	Timeout      int64           `json:"timeout,omitempty" jsonschema:"Timeout in milliseconds."`
 	Globals      json.RawMessage `json:"globals,omitempty" jsonschema:"A JSON object; each key becomes a read-only global variable (usable as name and globalThis.name) before the code runs."`
 	Dependencies []string        `json:"dependencies,omitempty" jsonschema:"npm: or jsr: package specifiers the code needs; each must be in the server's allowed packages. Omit the version to get the one the server pins."`
+	TypeCheck    bool            `json:"typecheck,omitempty" jsonschema:"Type-check the code first (strict TypeScript against deno's, mcpFactory's and the upstream servers' declarations); a type error returns error.type \"type\" with each diagnostic's line and column, and nothing runs. false does not turn off a server that checks every call."`
 }
 
 // RunOutput is the output value the tool handlers hand the go-sdk: always nil. The structured
@@ -69,6 +70,7 @@ func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in Ru
 		Timeout:      time.Duration(in.Timeout) * time.Millisecond,
 		Globals:      in.Globals,
 		Dependencies: in.Dependencies,
+		TypeCheck:    in.TypeCheck,
 	}
 	if in.Timeout < 0 {
 		return refused(summary, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))

@@ -47,6 +47,8 @@ const (
 	// offer) or the server having no slot free.
 	ErrorInvalidRequest = "invalid_request"
 	ErrorBusy           = "busy"
+	// ErrorType: the code does not type-check (run_deno_code with type-checking); it did not run.
+	ErrorType = "type"
 )
 
 // Limits a run can hit, as reported in Result.LimitHit.

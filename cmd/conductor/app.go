@@ -26,6 +26,7 @@ import (
 	"github.com/conductor-sandbox/conductor/sandbox"
 	"github.com/conductor-sandbox/conductor/seccomp"
 	"github.com/conductor-sandbox/conductor/tools"
+	"github.com/conductor-sandbox/conductor/typecheck"
 )
 
 // layout says where conductor's files live: next to the binary in a checkout
@@ -100,6 +101,10 @@ type app struct {
 	pool      *pool.Set // serve only; nil = every run starts cold
 	engineO   engine.Options
 	engine    *engine.Engine
+	// checker type-checks run_deno_code's code in sandboxes of checkRunner; nil without
+	// TypeScript's files (see setupTypeCheck).
+	checker     *typecheck.Checker
+	checkRunner *sandbox.Runner
 }
 
 func newLogger(level slog.Level) *slog.Logger {
@@ -287,6 +292,11 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		OnIdle:    releaseMemory,
 		IdleAfter: memoryIdle,
 	}
+	if err := a.setupTypeCheck(ctx); err != nil {
+		_ = a.closeTypeCheck()
+		_ = a.runner.Close()
+		return nil, err
+	}
 	a.engine = engine.New(a.engineO)
 	return a, nil
 }
@@ -340,9 +350,9 @@ func (a *app) Close() error {
 	if a.upstream != nil {
 		_ = a.upstream.Close() // ends every upstream child process
 	}
-	var err error
+	err := a.closeTypeCheck()
 	if a.runner != nil {
-		err = a.runner.Close()
+		err = errors.Join(err, a.runner.Close())
 	}
 	return errors.Join(err, a.view.Release())
 }

@@ -180,6 +180,9 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	if rep.allOK() && s.Network {
 		rep.add(networkProof(ctx, log))
 	}
+	if rep.allOK() {
+		rep.add(typeCheckProof(ctx, s, log))
+	}
 	// After the proofs: a package not yet installed is the admin's next step, not a reason to
 	// leave the host unproven.
 	rep.add(packagesCheck(ctx))

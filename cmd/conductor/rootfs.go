@@ -30,7 +30,7 @@ import (
 // its seeded build cache kept in <data dir>/gocache and built there the first
 // time) add their programs, and the root gets the mount points of the per-run
 // working directory, config.WorkDir, and of the allowlist's pypi: packages,
-// config.PyPackagesDir.
+// config.PyPackagesDir, and of the type checker's TypeScript directory, config.TypeScriptDir.
 func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Options, *tools.Set, *runtimes.Set, error) {
 	ts, err := tools.Resolve(ctx, s.Tools, tools.Options{})
 	if err != nil {
@@ -51,7 +51,7 @@ func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Opt
 		Deno:        l.deno,
 		Programs:    append(ts.Programs(), rs.Programs()...),
 		Bootstrap:   map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap},
-		MountPoints: []string{config.WorkDir, config.PyPackagesDir},
+		MountPoints: []string{config.WorkDir, config.PyPackagesDir, config.TypeScriptDir},
 	}
 	if s.Workspace != "" {
 		o.MountPoints = append(o.MountPoints, s.Workspace)

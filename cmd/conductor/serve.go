@@ -79,6 +79,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		DefaultTimeout: a.settings.DefaultTimeout,
 		MaxTimeout:     a.settings.MaxTimeout,
 		Logger:         log,
+
+		// Type-checking before run (issue 14).
+		TypeCheckAll:       a.settings.TypeCheck,
+		TypeCheckAvailable: a.checker != nil,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor serve:", err)

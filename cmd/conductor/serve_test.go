@@ -53,6 +53,8 @@ func TestServeBadSettings(t *testing.T) {
 		{"read grant of a path the sandbox lacks", []string{"MCP_CONDUCTOR_RUN_ARGS=allow-read=/data,allow-write=/srv"}, nil, 1,
 			[]string{"MCP_CONDUCTOR_RUN_ARGS grants what code cannot use in a sandbox", "allow-read=/data grants nothing: /data is not in the sandbox",
 				"allow-write=/srv grants nothing", "set MCP_CONDUCTOR_WORKSPACE"}, ""},
+		{"type-checking that cannot run here fails closed", []string{"MCP_CONDUCTOR_TYPECHECK=1", "MCP_CONDUCTOR_MEMORY=64M"}, nil, 1,
+			[]string{"MCP_CONDUCTOR_TYPECHECK=1: the type checker cannot run here", "out of memory", "MCP_CONDUCTOR_MEMORY"}, ""},
 		{"bad --http address", nil, []string{"--http", "not-an-address"}, 2,
 			[]string{"--http", "not-an-address"}, ""},
 		{"relative unix socket", nil, []string{"--http", "unix:relative.sock"}, 2,
