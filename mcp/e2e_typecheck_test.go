@@ -47,6 +47,15 @@ func TestE2ETypeCheck(t *testing.T) {
 			3, 22, []string{"3:22: TS2554: Expected 1-2 arguments, but got 0"}},
 		{"three errors, all listed", map[string]any{"deno_code": write + "\n" + create + "\nlet a: string = 1;\nlet b: number = \"1\";\nconst c: boolean = a + b;"},
 			3, 5, []string{"3 errors", "3:5: TS2322", "4:5: TS2322", "5:7: TS2322"}},
+		// The typed bindings, checked against the declarations generated from server-memory's tools.
+		{"typed call: wrong argument type", map[string]any{"deno_code": write + "\n" + create + "\nawait servers.memory.create_entities({ entities: \"x\" });"},
+			3, 40, []string{"3:40: TS2322"}},
+		{"typed call: misspelled tool", map[string]any{"deno_code": write + "\n" + create + "\nawait servers.memory.create_entitys({ entities: [] });"},
+			3, 22, []string{"3:22: TS2551", "create_entities"}},
+		{"typed call: missing required field", map[string]any{"deno_code": write + "\n" + create + "\nawait servers.memory.create_entities({ entities: [{ name: \"a\", entityType: \"b\" }] });"},
+			3, 51, []string{"3:51: TS2741", "observations"}},
+		{"typed call: unknown server", map[string]any{"deno_code": write + "\n" + create + "\nawait servers.memroy.read_graph({});"},
+			3, 15, []string{"3:15: TS2551", "memory"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, s.cs, tc.args)
@@ -70,7 +79,7 @@ func TestE2ETypeCheck(t *testing.T) {
 		r := s.exec(t, `const mem = mcpFactory.load("memory");
 const before = JSON.stringify(await mem.callTool("read_graph", {})).includes(`+fmt.Sprintf("%q", entity)+`);
 `+create+`
-const g = await mem.callTool("read_graph", {});
+const g = await servers.memory.read_graph({});
 const after: boolean = JSON.stringify(g).includes(`+fmt.Sprintf("%q", entity)+`);
 return { before, after };`, nil)
 		expectSuccess(t, r)

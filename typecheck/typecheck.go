@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/playbook"
 	"github.com/conductor-sandbox/conductor/program"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
@@ -24,8 +25,6 @@ var (
 	checkerSource string
 	//go:embed conductor.d.ts
 	conductorDecls string
-	//go:embed playbooks.d.ts
-	playbooksDecls string
 	//go:embed modules.d.ts
 	modulesDecls string
 )
@@ -152,7 +151,7 @@ func Globals(mcpFactory, playbooks bool) string {
 		g += "\n" + conductorDecls
 	}
 	if playbooks {
-		g += playbooksDecls
+		g += "\n" + playbook.Declarations // package playbook owns the global
 	}
 	return g
 }

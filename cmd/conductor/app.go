@@ -18,6 +18,7 @@ import (
 	"github.com/conductor-sandbox/conductor/deps"
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/mcp"
+	"github.com/conductor-sandbox/conductor/mcp/typegen"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
 	"github.com/conductor-sandbox/conductor/playbook"
 	"github.com/conductor-sandbox/conductor/pool"
@@ -96,6 +97,7 @@ type app struct {
 	registry *url.URL   // the npm registry, when npm: or jsr: packages are allowed
 	view     *deps.View // this allowlist's view of the dependency cache; nil = no packages
 	upstream *upstream.Manager
+	types    *typegen.Cache // the upstreams' TypeScript declarations; nil without upstreams
 	// playbooks is MCP_CONDUCTOR_PLAYBOOKS; nil = none.
 	playbooks *playbook.Dir
 	pool      *pool.Set // serve only; nil = every run starts cold
@@ -259,6 +261,8 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	var factory *mcp.Factory
 	if a.upstream != nil && len(a.upstream.Names()) > 0 {
 		factory = mcp.NewFactory(a.upstream, log)
+		// One cache of the upstreams' declarations for get_tool_details and the type checker.
+		a.types = typegen.NewCache(a.upstream, log.With("component", "typegen"))
 	}
 	var pbCalls *playbook.Calls
 	if s.Playbooks != "" {

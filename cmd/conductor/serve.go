@@ -66,6 +66,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	eng := a.engine
 	srv, err := mcp.New(mcp.Options{
 		Upstreams:      a.upstream,
+		Types:          a.types,
 		Engine:         eng,
 		Version:        version,
 		Permissions:    a.settings.RunArgs,

@@ -35,11 +35,15 @@ func (a *app) setupTypeCheck(ctx context.Context) error {
 		return nil
 	}
 	a.checkRunner = r
-	a.checker = typecheck.New(typecheck.Options{
-		Runner:     r,
-		MCPFactory: a.engineO.Calls != nil,
-		Logger:     a.log.With("component", "typecheck"),
-	})
+	o := typecheck.Options{
+		Runner:    r,
+		Playbooks: a.playbooks != nil,
+		Logger:    a.log.With("component", "typecheck"),
+	}
+	if a.types != nil { // the upstreams' declarations: servers.<server>.<tool>(args)
+		o.MCPFactory, o.Declarations = true, a.types.Declarations
+	}
+	a.checker = typecheck.New(o)
 	if on {
 		if err := a.checker.Start(ctx); err != nil {
 			return fmt.Errorf("%s=1: the type checker cannot run here: %w", config.VarTypeCheck, err)
