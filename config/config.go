@@ -594,8 +594,8 @@ var table = []setting{
 		},
 		parse: func(v string, s *Settings) error {
 			if v != PythonOff {
-				if !path.IsAbs(v) || path.Clean(v) != v || strings.ContainsAny(v, "\x00\n,") {
-					return errors.New("not an absolute clean path")
+				if err := absClean(v, "\x00\n,"); err != nil {
+					return err
 				}
 			}
 			s.Python = v
@@ -615,8 +615,8 @@ var table = []setting{
 		},
 		parse: func(v string, s *Settings) error {
 			if v != GoOff {
-				if !path.IsAbs(v) || path.Clean(v) != v || strings.ContainsAny(v, "\x00\n,") {
-					return errors.New("not an absolute clean path")
+				if err := absClean(v, "\x00\n,"); err != nil {
+					return err
 				}
 			}
 			s.Go = v
@@ -644,8 +644,8 @@ var table = []setting{
 				"Other files, links and larger files are skipped with a log line.",
 		},
 		parse: func(v string, s *Settings) error {
-			if !path.IsAbs(v) || path.Clean(v) != v || strings.ContainsAny(v, "\x00\n") {
-				return errors.New("not an absolute clean path")
+			if err := absClean(v, "\x00\n"); err != nil {
+				return err
 			}
 			s.Snippets = v
 			return nil
@@ -661,8 +661,8 @@ var table = []setting{
 				"Bad files are skipped with a log line and reported by doctor. A directory that cannot be read stops serve at start.",
 		},
 		parse: func(v string, s *Settings) error {
-			if !path.IsAbs(v) || path.Clean(v) != v || strings.ContainsAny(v, "\x00\n") {
-				return errors.New("not an absolute clean path")
+			if err := absClean(v, "\x00\n"); err != nil {
+				return err
 			}
 			s.Playbooks = v
 			return nil
@@ -1417,4 +1417,12 @@ func checkNetPrivate(s *Settings, set map[string]string, bad map[string]bool) *E
 	}
 	return &Error{Var: VarNetPrivate, Value: value, Allowed: "only when " + VarRunArgs + " grants network (allow-net or allow-all)",
 		Err: fmt.Errorf("%s grants no network", VarRunArgs)}
+}
+
+// absClean checks a setting that names a path: absolute, clean, none of the bytes in bad.
+func absClean(v, bad string) error {
+	if !path.IsAbs(v) || path.Clean(v) != v || strings.ContainsAny(v, bad) {
+		return errors.New("not an absolute clean path")
+	}
+	return nil
 }

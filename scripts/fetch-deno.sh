@@ -18,22 +18,11 @@ if [ -x "$out" ] && "$out" --version 2>/dev/null | head -1 | grep -qx "deno ${ve
   exit 0
 fi
 want=$(awk -v a="$arch" '$1 == a { print $2 }' "$top/DENO_SHA512")
-case "$want" in
-  sha512-*) ;;
-  *) echo "fetch-deno: DENO_SHA512 has no sha512 for $arch" >&2; exit 1 ;;
-esac
-command -v curl >/dev/null || { echo "fetch-deno: curl is required (apt-get install -y curl)" >&2; exit 1; }
-registry=${NPM_CONFIG_REGISTRY:-https://registry.npmjs.org}
-url="${registry%/}/@deno/linux-${arch}-glibc/-/linux-${arch}-glibc-${version}.tgz"
-
+[ -n "$want" ] || { echo "fetch-deno: DENO_SHA512 has no sha512 for $arch" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-curl -fsSL --retry 3 --proto '=https' -o "$work/deno.tgz" "$url" || { echo "fetch-deno: could not download $url" >&2; exit 1; }
-got="sha512-$(openssl dgst -sha512 -binary "$work/deno.tgz" | base64 -w0)"
-if [ "$got" != "$want" ]; then
-  echo "fetch-deno: $url is not the pinned deno $version: DENO_SHA512 says $want, the file is $got" >&2
-  exit 1
-fi
+. "$top/scripts/npm-tarball.sh"
+fetch_tarball fetch-deno "@deno/linux-${arch}-glibc/-/linux-${arch}-glibc-${version}.tgz" "$want" "$work/deno.tgz"
 tar -xzf "$work/deno.tgz" -C "$work" package/deno
 mkdir -p "$(dirname "$out")"
 install -m 0755 "$work/package/deno" "$out.tmp"

@@ -12,26 +12,14 @@ out=${1:-$top/.build/typescript}
 deno=${DENO_BIN:-$top/.build/deno}
 version=$(tr -d ' \n' < "$top/TYPESCRIPT_VERSION")
 want=$(grep -v '^#' "$top/TYPESCRIPT_SHA512" | tr -d ' \n')
-case "$want" in
-  sha512-*) ;;
-  *) echo "fetch-typescript: TYPESCRIPT_SHA512 has no sha512" >&2; exit 1 ;;
-esac
 stamp="$version $want $("$deno" --version | head -1)"
 if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
   exit 0
 fi
-command -v curl >/dev/null || { echo "fetch-typescript: curl is required (apt-get install -y curl)" >&2; exit 1; }
-registry=${NPM_CONFIG_REGISTRY:-https://registry.npmjs.org}
-url="${registry%/}/typescript/-/typescript-${version}.tgz"
-
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-curl -fsSL --retry 3 --proto '=https' -o "$work/ts.tgz" "$url" || { echo "fetch-typescript: could not download $url" >&2; exit 1; }
-got="sha512-$(openssl dgst -sha512 -binary "$work/ts.tgz" | base64 -w0)"
-if [ "$got" != "$want" ]; then
-  echo "fetch-typescript: $url is not the pinned typescript $version: TYPESCRIPT_SHA512 says $want, the file is $got" >&2
-  exit 1
-fi
+. "$top/scripts/npm-tarball.sh"
+fetch_tarball fetch-typescript "typescript/-/typescript-${version}.tgz" "$want" "$work/ts.tgz"
 tar -xzf "$work/ts.tgz" -C "$work" --wildcards 'package/lib/typescript.js' 'package/lib/lib.*.d.ts' 'package/LICENSE.txt'
 mkdir -p "$work/out"
 cp "$work"/package/lib/typescript.js "$work"/package/lib/lib.*.d.ts "$work"/package/LICENSE.txt "$work/out/"

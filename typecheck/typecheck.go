@@ -67,6 +67,10 @@ func (d Diagnostic) String() string {
 type Options struct {
 	// Runner starts the checker's sandboxes; make its options with RunnerOptions.
 	Runner *sandbox.Runner
+	// NewRunner, when Runner is nil, makes the checker's runner at its first boot; the
+	// checker owns it and closes it on Close. A server whose calls never ask for a check so
+	// has no second sandbox instance (state directory, cgroups) besides its runs'.
+	NewRunner func(ctx context.Context) (*sandbox.Runner, error)
 	// Declarations, when set, gives the upstreams' declarations (a global script declaring
 	// `servers`) for CheckProgram; called at every check, so it should cache.
 	Declarations func(ctx context.Context) (string, error)
@@ -116,7 +120,8 @@ type Checker struct {
 	o       Options
 	log     *slog.Logger
 	globals string
-	sem     chan struct{} // one token: the check (or boot) in progress
+	sem     chan struct{}   // one token: the check (or boot) in progress
+	owned   *sandbox.Runner // made by Options.NewRunner; guarded by sem
 	ids     atomic.Int64
 	mu      sync.Mutex // guards w and closed
 	w       *worker    // the running checker; nil before the first boot and after one is retired
@@ -179,7 +184,12 @@ func (c *Checker) Close() error {
 		w.stop() // a check in progress ends at once: its checker is gone
 	}
 	c.sem <- struct{}{} // a boot in progress ends (and stops what it booted) first
-	<-c.sem
+	defer func() { <-c.sem }()
+	if c.owned != nil {
+		err := c.owned.Close()
+		c.owned = nil
+		return err
+	}
 	return nil
 }
 
@@ -375,11 +385,22 @@ func (c *Checker) retire(w *worker) {
 
 // boot starts a checker's sandbox and waits until it asks for its first program.
 func (c *Checker) boot(ctx context.Context) (*worker, error) {
-	if c.o.Runner == nil {
+	r := c.o.Runner
+	if r == nil && c.o.NewRunner != nil {
+		if c.owned == nil {
+			nr, err := c.o.NewRunner(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("%w: its sandboxes cannot be made: %w", ErrChecker, err)
+			}
+			c.owned = nr
+		}
+		r = c.owned
+	}
+	if r == nil {
 		return nil, fmt.Errorf("%w: no runner", ErrUnavailable)
 	}
 	t0 := time.Now()
-	sb, err := c.o.Runner.Start(ctx)
+	sb, err := r.Start(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: its sandbox did not start: %w", ErrChecker, err)
 	}

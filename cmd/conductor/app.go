@@ -103,10 +103,9 @@ type app struct {
 	pool      *pool.Set // serve only; nil = every run starts cold
 	engineO   engine.Options
 	engine    *engine.Engine
-	// checker type-checks run_deno_code's code in sandboxes of checkRunner; nil without
+	// checker type-checks run_deno_code's code in sandboxes of its own runner; nil without
 	// TypeScript's files (see setupTypeCheck).
-	checker     *typecheck.Checker
-	checkRunner *sandbox.Runner
+	checker *typecheck.Checker
 }
 
 func newLogger(level slog.Level) *slog.Logger {

@@ -26,17 +26,11 @@ func (a *app) setupTypeCheck(ctx context.Context) error {
 		a.log.Debug("no type checker", "reason", err)
 		return nil
 	}
-	r, err := sandbox.New(ctx, typecheck.RunnerOptions(a.runnerO, dir))
-	if err != nil {
-		if on {
-			return fmt.Errorf("%s=1: the type checker's sandboxes: %w", config.VarTypeCheck, err)
-		}
-		a.log.Warn("no type checker: its sandboxes cannot be made", "err", err)
-		return nil
-	}
-	a.checkRunner = r
+	ro := typecheck.RunnerOptions(a.runnerO, dir)
 	o := typecheck.Options{
-		Runner:    r,
+		// The checker's own runner, made when it first boots: at start with the setting on,
+		// else at the first call that asks.
+		NewRunner: func(ctx context.Context) (*sandbox.Runner, error) { return sandbox.New(ctx, ro) },
 		Playbooks: a.playbooks != nil,
 		Logger:    a.log.With("component", "typecheck"),
 	}
@@ -56,10 +50,7 @@ func (a *app) setupTypeCheck(ctx context.Context) error {
 // closeTypeCheck stops the checker and its runner.
 func (a *app) closeTypeCheck() error {
 	if a.checker != nil {
-		_ = a.checker.Close()
-	}
-	if a.checkRunner != nil {
-		return a.checkRunner.Close()
+		return a.checker.Close()
 	}
 	return nil
 }
