@@ -221,14 +221,11 @@ func (m *Manager) ListTools(ctx context.Context, server string) ([]*mcp.Tool, er
 		if s.caps != nil && s.caps.Tools == nil {
 			return nil
 		}
-		return paginate(ctx, func(ctx context.Context, cursor string) (string, error) {
-			res, err := s.cs.ListTools(ctx, &mcp.ListToolsParams{Cursor: cursor})
-			if err != nil {
-				return "", err
-			}
-			tools = append(tools, res.Tools...)
-			return res.NextCursor, nil
-		})
+		var err error
+		tools, err = listAll(ctx, s.cs.ListTools,
+			func(cursor string) *mcp.ListToolsParams { return &mcp.ListToolsParams{Cursor: cursor} },
+			func(res *mcp.ListToolsResult) ([]*mcp.Tool, string) { return res.Tools, res.NextCursor })
+		return err
 	}, nil)
 	if err != nil {
 		return nil, err
@@ -334,14 +331,11 @@ func (m *Manager) ListResources(ctx context.Context, server string) ([]*mcp.Reso
 		if s.caps != nil && s.caps.Resources == nil {
 			return nil
 		}
-		return paginate(ctx, func(ctx context.Context, cursor string) (string, error) {
-			res, err := s.cs.ListResources(ctx, &mcp.ListResourcesParams{Cursor: cursor})
-			if err != nil {
-				return "", err
-			}
-			out = append(out, res.Resources...)
-			return res.NextCursor, nil
-		})
+		var err error
+		out, err = listAll(ctx, s.cs.ListResources,
+			func(cursor string) *mcp.ListResourcesParams { return &mcp.ListResourcesParams{Cursor: cursor} },
+			func(res *mcp.ListResourcesResult) ([]*mcp.Resource, string) { return res.Resources, res.NextCursor })
+		return err
 	}, nil)
 	if err != nil {
 		return nil, err
@@ -386,14 +380,11 @@ func (m *Manager) ListPrompts(ctx context.Context, server string) ([]*mcp.Prompt
 		if s.caps != nil && s.caps.Prompts == nil {
 			return nil
 		}
-		return paginate(ctx, func(ctx context.Context, cursor string) (string, error) {
-			res, err := s.cs.ListPrompts(ctx, &mcp.ListPromptsParams{Cursor: cursor})
-			if err != nil {
-				return "", err
-			}
-			out = append(out, res.Prompts...)
-			return res.NextCursor, nil
-		})
+		var err error
+		out, err = listAll(ctx, s.cs.ListPrompts,
+			func(cursor string) *mcp.ListPromptsParams { return &mcp.ListPromptsParams{Cursor: cursor} },
+			func(res *mcp.ListPromptsResult) ([]*mcp.Prompt, string) { return res.Prompts, res.NextCursor })
+		return err
 	}, nil)
 	if err != nil {
 		return nil, err
@@ -424,22 +415,40 @@ func (m *Manager) GetPrompt(ctx context.Context, server, name string, args map[s
 	return res, nil
 }
 
-// maxPages bounds a paginated list (a server that keeps handing out cursors).
+// maxPages bounds a paginated list: a server that keeps handing out cursors
+// is cut off with errTooManyPages.
 const maxPages = 100
 
-func paginate(ctx context.Context, page func(ctx context.Context, cursor string) (string, error)) error {
+// errTooManyPages ends a list whose server handed out more than maxPages
+// pages (broken or hostile pagination). The session lives on.
+var errTooManyPages = fmt.Errorf("the server handed out more than %d pages of one list; conductor stops listing there (the server's operator must fix its pagination)", maxPages)
+
+// listAll gathers every page of one list method (tools/list,
+// resources/list, prompts/list): list is the session's method, params makes
+// its request for a cursor, page takes a result apart. The list ends at an
+// empty next cursor or at one equal to the cursor just sent (a server that
+// repeats itself), and fails with errTooManyPages after maxPages requests.
+//
+// It is not the go-sdk's ClientSession.Tools/Resources/Prompts iterators:
+// in v1.8.0 they have no page cap and yield nothing for an empty page, so a
+// server handing out empty pages with fresh cursors would keep them
+// requesting until CallTimeout (TestSDKIteratorsHaveNoPageCap pins this).
+func listAll[P, R, T any](ctx context.Context, list func(context.Context, P) (R, error), params func(cursor string) P, page func(R) ([]T, string)) ([]T, error) {
+	var out []T
 	cursor := ""
 	for range maxPages {
-		next, err := page(ctx, cursor)
+		res, err := list(ctx, params(cursor))
 		if err != nil {
-			return err
+			return nil, err
 		}
+		items, next := page(res)
+		out = append(out, items...)
 		if next == "" || next == cursor {
-			return nil
+			return out, nil
 		}
 		cursor = next
 	}
-	return fmt.Errorf("the list has more than %d pages", maxPages)
+	return nil, errTooManyPages
 }
 
 // Close ends every session. Stdio upstreams get their stdin closed, then
