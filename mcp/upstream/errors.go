@@ -109,14 +109,22 @@ func classify(s *session, err error) (notSent, broken bool) {
 	return false, false
 }
 
-// rejectedByTransportCode is the go-sdk's internal jsonrpc2.ErrRejected: an
-// HTTP-level refusal (a non-2xx status) of a request the server did not run.
-const rejectedByTransportCode = -32005
+// rejectedByTransportCode and rejectedByTransportText are the go-sdk's
+// internal jsonrpc2.ErrRejected: an HTTP-level refusal (a non-2xx status, or
+// no connection) of a request the server did not run. The SDK exports no
+// form of it, so it is matched by code and text, checked against the go-sdk
+// version sdkErrorsCheckedAgainst (TestSDKVersionOfErrorMatch fails when
+// go.mod moves; TestClassifySDKErrors shows the match on real SDK errors).
+const (
+	rejectedByTransportCode = -32005
+	rejectedByTransportText = "rejected by transport"
+	sdkErrorsCheckedAgainst = "v1.8.0"
+)
 
 func rejectedByTransport(err error) bool {
 	found := false
 	walk(err, func(e error) {
-		if we, ok := e.(*jsonrpc.Error); ok && we.Code == rejectedByTransportCode && we.Message == "rejected by transport" {
+		if we, ok := e.(*jsonrpc.Error); ok && we.Code == rejectedByTransportCode && we.Message == rejectedByTransportText {
 			found = true
 		}
 	})
