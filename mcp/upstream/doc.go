@@ -102,6 +102,17 @@
 // timeout (CallTimeout) or the caller's cancellation leaves the session in
 // place.
 //
+// Lists (tools, resources, prompts) follow the server's cursors to the end:
+// an empty next cursor, or the cursor just sent handed back again. A server
+// that keeps handing out fresh cursors is cut off after 100 pages; the list
+// fails with an error saying so and the session stays (listAll; not the
+// go-sdk's iterators, which have no page cap).
+//
+// Whether a failed request can have reached the server is read from the
+// go-sdk's errors (classify). One of them, the HTTP transport's refusal,
+// the SDK does not export and is matched by code and text; that match is
+// tied to the go-sdk version in go.mod by a test that fails when it moves.
+//
 // States (Status.State): "disabled", "idle" (never connected),
 // "connecting", "connected", "failed" (LastError says why; the next call
 // retries subject to the backoff) and "closed" (after Close). LastError and
@@ -149,6 +160,15 @@
 // mcp.SSEClientTransport; the configured headers are added to every
 // request, and redirects are followed only within the same origin (the
 // headers may carry credentials).
+//
+// # Files
+//
+// manager.go is the API (NewManager, the calls, Status, Close) and the
+// per-call wrapper (lookup, allowlists, logging); session.go one upstream's
+// session and retry state machine; errors.go the errors of calls and the
+// classification of failures; httptransport.go the HTTP transport policy;
+// stdio.go the stdio process; config.go the config file; allow.go the
+// resource and prompt patterns; lineguard.go the message size bound.
 //
 // Every call is logged at debug: server, method, tool (or prompt, uri),
 // duration and outcome (ok, tool_error, error, timeout, canceled,
