@@ -1,6 +1,7 @@
 # conductor — build, test and benchmark.
 #   make build   bin/conductor + deno + the sandbox root, ready to run from the checkout
-#   make test    the whole suite (sandbox tests need root or delegated user namespaces)
+#   make test    the whole suite (sandbox tests need root or delegated user namespaces), with
+#                lint (gofmt, go mod tidy, vet, staticcheck) and test-race (the race detector)
 #   make run     build, check the host, run an example, then serve MCP over HTTP on loopback
 #   make bench   benchmarks: sandboxed vs bare deno
 #   make test-vm the sandbox, engine and cgroups tests in a cgroup v2 Debian VM (root; qemu)
@@ -13,7 +14,7 @@ BUILD       := .build
 DENO_BIN    := $(BUILD)/deno
 export CGO_ENABLED := 1
 
-.PHONY: install host-deps host-deps-test build deno typescript rootfs test test-go test-rootless test-vm bench run clean vet mcp-tools
+.PHONY: install host-deps host-deps-test build deno typescript rootfs test test-go test-rootless test-vm bench run clean vet mcp-tools lint test-race
 
 build: bin/conductor deno typescript rootfs
 
@@ -52,9 +53,40 @@ rootfs: bin/conductor deno
 vet:
 	$(GO) vet $(GOFLAGS_TAGS) ./...
 
-# The whole suite: every package as root, then the rootless tests as an
-# unprivileged user (only when run as root; CI always is).
-test: host-deps-test build vet test-go test-rootless
+# staticcheck at a pinned release, built from the Go module proxy by `go run` (cached after
+# the first run; not a dependency of the module).
+STATICCHECK_VERSION := v0.8.2
+
+# Formatting (gofmt -l lists nothing), go.mod and go.sum tidy, go vet, staticcheck.
+lint: vet
+	@unformatted=$$(find . \( -path ./.build -o -path ./bin \) -prune -o -name '*.go' -print | xargs gofmt -l); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt: not formatted (run gofmt -w):"; echo "$$unformatted"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(GOFLAGS_TAGS) ./...
+
+# The packages whose tests need no sandbox of their own run with the race detector, and only
+# there (test-go leaves them out); typecheck's tests boot a few checker sandboxes.
+RACE_PKGS = ./cgroups ./config ./deps ./egress ./internal/... ./mcp/toolsearch ./mcp/typegen ./mcp/upstream \
+  ./playbook ./program ./quota ./rootfs ./runtimes ./seccomp ./tools ./typecheck
+TEST_ENV  = CONDUCTOR_BIN=$(CURDIR)/bin/conductor CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN)
+
+# The race detector: RACE_PKGS, a sandbox smoke set (the host-call channel, runs, cancels, the
+# engine's queue and shutdown, the pool), and the server itself built with -race
+# (.build/conductor-race) under stdio end-to-end tests, which fail on its exit status 66 when
+# it found a race.
+test-race: build mcp-tools
+	$(TEST_ENV) $(GO) test -race $(GOFLAGS_TAGS) -count=1 -timeout 20m $(RACE_PKGS)
+	$(TEST_ENV) $(GO) test -race $(GOFLAGS_TAGS) -count=1 -timeout 10m -run '^(TestCalls|TestHostileChannel|TestRunOutcomes|TestCancel)$$' \
+	  -skip '^TestCalls$$/^(list_servers|load_needs|servers:|reply_size|request_size|in-flight_bytes|a_global_named|no_handler|an_uncaught)' ./sandbox
+	$(TEST_ENV) $(GO) test -race $(GOFLAGS_TAGS) -count=1 -timeout 10m \
+	  -run '^(TestBusyAndShutdown|TestShutdownWaitsForTeardown|TestOutputObserver|TestPendingTimerDoesNotHoldTheSlot|TestOnIdle|TestTakesPrestarted|TestRefillsOnceTheRunHasExited)$$' ./engine ./pool
+	$(GO) build -race $(GOFLAGS_TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/conductor-race ./cmd/conductor
+	CONDUCTOR_BIN=$(CURDIR)/$(BUILD)/conductor-race CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN) $(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 10m \
+	  -run '^(TestE2EStdio|TestE2ECancel|TestE2EStdioSigterm)$$' ./mcp
+
+# The whole suite: lint, the race detector, every other package as root, then the rootless
+# tests as an unprivileged user (only when run as root; CI always is).
+test: host-deps-test build lint test-race test-go test-rootless
 
 # The official MCP inspector and conformance suite (npm, pinned) that the
 # end-to-end tests in mcp/ and cmd/conductor/ drive the server with.
@@ -62,8 +94,8 @@ mcp-tools:
 	@scripts/mcp-tools.sh $(BUILD)/mcp-tools
 
 test-go: mcp-tools
-	CONDUCTOR_BIN=$(CURDIR)/bin/conductor CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN) \
-	  $(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 20m ./...
+	$(TEST_ENV) $(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 20m \
+	  $$($(GO) list $(GOFLAGS_TAGS) ./... | grep -vxF "$$($(GO) list $(GOFLAGS_TAGS) $(RACE_PKGS))")
 
 test-rootless:
 	@scripts/test-rootless.sh

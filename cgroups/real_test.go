@@ -96,15 +96,6 @@ func randName(prefix string) string {
 	return fmt.Sprintf("%s%d-%s", prefix, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-func readTrim(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
 func TestRealHostDetect(t *testing.T) {
 	h, err := Detect(context.Background(), Options{Prefix: pfx})
 	if err != nil {

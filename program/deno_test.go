@@ -9,11 +9,8 @@ import (
 	"testing"
 )
 
-// undef is how the harness reports undefined.
-const undef = `"<undefined>"`
-
 // valueCase is one row of the end-to-end table in testdata/values.json: the
-// code, the result deno computes for it as JSON (undef for undefined), the
+// code, the result deno computes for it as JSON ("<undefined>" for undefined), the
 // result kind, or the error it must fail with. The engine's tests run the same
 // table through real sandboxes.
 type valueCase struct {
