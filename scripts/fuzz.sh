@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs every Go fuzz target of the module for FUZZTIME each (`make fuzz`; `make test` runs it
+# shorter). Targets are found with `go test -list '^Fuzz'` in every package whose tests define
+# one, so a new FuzzX is included without editing this file. One target at a time with
+# FUZZPARALLEL workers (default 1: the machine is shared). A failure leaves the input that
+# failed under the package's testdata/fuzz/FuzzX/ (commit it with the fix: it then runs in
+# every `go test`) and the script exits non-zero after running the rest.
+#   FUZZTIME=10s      time per target (a go test -fuzztime value: 30s, 1m, 5000x)
+#   FUZZ_MATCH=regex  only targets whose name matches
+#   FUZZPARALLEL=1    fuzzing workers per target
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+GO=${GO:-go}
+FUZZTIME=${FUZZTIME:-10s}
+FUZZ_MATCH=${FUZZ_MATCH:-.}
+FUZZPARALLEL=${FUZZPARALLEL:-1}
+tags=(-tags seccomp)
+
+# Packages whose test files declare a fuzz target (cheap pre-selection; -list decides).
+mapfile -t dirs < <(grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' . \
+  | grep -v -e '^\./\.' -e '/testdata/' | xargs -r -n1 dirname | sort -u)
+targets=()
+for d in "${dirs[@]}"; do
+  pkg=$("$GO" list "${tags[@]}" "$d")
+  while read -r name; do
+    [[ $name == Fuzz* ]] && [[ $name =~ $FUZZ_MATCH ]] && targets+=("$pkg $name")
+  done < <("$GO" test "${tags[@]}" -list '^Fuzz' "$d")
+done
+if [ ${#targets[@]} -eq 0 ]; then
+  echo "fuzz: no fuzz targets found (FUZZ_MATCH=$FUZZ_MATCH)" >&2
+  exit 1
+fi
+
+echo "fuzz: ${#targets[@]} targets, $FUZZTIME each, $FUZZPARALLEL worker(s)"
+failed=()
+start=$SECONDS
+for t in "${targets[@]}"; do
+  read -r pkg name <<<"$t"
+  t0=$SECONDS
+  log=$(mktemp)
+  if "$GO" test "${tags[@]}" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel "$FUZZPARALLEL" "$pkg" >"$log" 2>&1; then
+    execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    printf 'fuzz: ok    %-60s %4ds  %s execs\n' "$pkg $name" $((SECONDS - t0)) "${execs:-?}"
+  else
+    printf 'fuzz: FAIL  %-60s %4ds\n' "$pkg $name" $((SECONDS - t0))
+    sed 's/^/    /' "$log"
+    failed+=("$pkg $name")
+  fi
+  rm -f "$log"
+done
+echo "fuzz: ${#targets[@]} targets in $((SECONDS - start))s"
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'fuzz: FAILED: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
