@@ -8,6 +8,8 @@
 #   FUZZTIME=10s      time per target (a go test -fuzztime value: 30s, 1m, 5000x)
 #   FUZZ_MATCH=regex  only targets whose name matches
 #   FUZZPARALLEL=1    fuzzing workers per target
+#   FUZZMINIMIZETIME=500x  budget to minimize each new input (go's default, 60s, can spend a whole
+#                     short run minimizing the inputs of a target with several arguments)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -15,6 +17,7 @@ GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-10s}
 FUZZ_MATCH=${FUZZ_MATCH:-.}
 FUZZPARALLEL=${FUZZPARALLEL:-1}
+FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-500x}
 tags=(-tags seccomp)
 
 # Packages whose test files declare a fuzz target (cheap pre-selection; -list decides).
@@ -39,7 +42,7 @@ for t in "${targets[@]}"; do
   read -r pkg name <<<"$t"
   t0=$SECONDS
   log=$(mktemp)
-  if "$GO" test "${tags[@]}" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel "$FUZZPARALLEL" "$pkg" >"$log" 2>&1; then
+  if "$GO" test "${tags[@]}" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZETIME" -parallel "$FUZZPARALLEL" "$pkg" >"$log" 2>&1; then
     execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     printf 'fuzz: ok    %-60s %4ds  %s execs\n' "$pkg $name" $((SECONDS - t0)) "${execs:-?}"
   else
