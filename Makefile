@@ -100,6 +100,17 @@ test-go: mcp-tools
 test-rootless:
 	@scripts/test-rootless.sh
 
+# Every Go fuzz target (found by `go test -list '^Fuzz'`) for FUZZTIME each, one at a time;
+# `make test` runs them for TEST_FUZZTIME each (docs/fuzz.md: the targets and the time).
+FUZZTIME      ?= 10s
+TEST_FUZZTIME ?= 5s
+.PHONY: fuzz test-fuzz
+fuzz:
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+test-fuzz:
+	@GO=$(GO) FUZZTIME=$(TEST_FUZZTIME) scripts/fuzz.sh
+test: test-fuzz
+
 # A real cgroup v2 host: a Debian 12 VM under qemu (image built once, cached in
 # .build/vm/), three phases: root Delegate=yes service, root with
 # MCP_CONDUCTOR_CGROUP_PARENT, rootless in a user's Delegate=yes scope.

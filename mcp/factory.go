@@ -121,7 +121,10 @@ func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) 
 			}
 		}
 		if f.up.RequiresApproval(p.Server, p.Tool) {
-			if approval, err = f.approve(ctx, p.Server, p.Tool, p.Args); err != nil {
+			// The user is shown the arguments as they will be sent, not as
+			// code wrote them: a key written twice is sent with its last
+			// value, which could hide past the question's cut.
+			if approval, err = f.approve(ctx, p.Server, p.Tool, canonicalArgs(args)); err != nil {
 				return nil, err
 			}
 		}
@@ -153,6 +156,18 @@ func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) 
 		return f.up.GetPrompt(ctx, p.Server, p.Name, args)
 	}
 	return nil, fmt.Errorf("unknown mcpFactory method %q", method)
+}
+
+// canonicalArgs is args as the upstream receives them (keys once, sorted;
+// numbers as decoded), for the approval question.
+func canonicalArgs(args map[string]any) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(args); err != nil {
+		return json.RawMessage("null")
+	}
+	return bytes.TrimSpace(b.Bytes())
 }
 
 // approve asks the user, through the approver the run's request put in

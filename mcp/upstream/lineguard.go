@@ -82,7 +82,8 @@ func (g *lineGuard) add(part []byte) {
 	if !g.drop && len(g.line)+len(part) > g.max {
 		g.drop = true
 		g.head = append([]byte(nil), g.line[:min(len(g.line), edge)]...)
-		g.tail = nil
+		// The kept bytes' end too: the id may straddle this read and the last.
+		g.tail = append([]byte(nil), g.line[max(0, len(g.line)-edge):]...)
 		g.line = nil
 	}
 	if !g.drop {
@@ -106,11 +107,13 @@ func (g *lineGuard) endLine() {
 	}
 	g.drop = false
 	if id := droppedID(g.head, g.tail); id != nil {
-		msg, _ := json.Marshal(map[string]any{
+		msg, err := json.Marshal(map[string]any{
 			"jsonrpc": "2.0", "id": id,
 			"error": map[string]any{"code": -32000, "message": tooLarge(g.max)},
 		})
-		g.out = append(append(append(g.out, g.prefix...), msg...), '\n')
+		if err == nil {
+			g.out = append(append(append(g.out, g.prefix...), msg...), '\n')
+		}
 	}
 	g.head, g.tail = nil, nil
 }
@@ -118,16 +121,20 @@ func (g *lineGuard) endLine() {
 var idField = regexp.MustCompile(`"id"\s*:\s*(-?[0-9]+|"(?:[^"\\]|\\.)*")`)
 
 // droppedID finds the top-level id of a dropped reply: the last id at the
-// very end of the line, else the first one at its start.
+// very end of the line, else the first one at its start. An id that is not
+// valid JSON ("\q" in a string) is no id: nothing could be answered with it.
 func droppedID(head, tail []byte) json.RawMessage {
 	t := bytes.TrimRight(tail, " \t\r")
 	if m := idField.FindAllSubmatchIndex(t, -1); len(m) > 0 {
 		last := m[len(m)-1]
 		if rest := bytes.TrimSpace(t[last[1]:]); bytes.Equal(rest, []byte("}")) {
-			return json.RawMessage(t[last[2]:last[3]])
+			if id := t[last[2]:last[3]]; json.Valid(id) {
+				return json.RawMessage(id)
+			}
+			return nil
 		}
 	}
-	if m := idField.FindSubmatch(head); m != nil {
+	if m := idField.FindSubmatch(head); m != nil && json.Valid(m[1]) {
 		return json.RawMessage(m[1])
 	}
 	return nil
