@@ -372,7 +372,7 @@ type report struct {
 
 func soakSize() (name string, perPhase int) {
 	if os.Getenv(sizeVar) == "full" {
-		return "full", 128
+		return "full", 112 // 8 mixed phases of 112, 13 kill rounds of 9, 8 at SIGTERM: 1021 calls
 	}
 	return "short", 8
 }
@@ -387,7 +387,15 @@ func TestSoak(t *testing.T) {
 	var reports []report
 	for _, transport := range []string{"stdio", "http"} {
 		t.Run(transport, func(t *testing.T) {
-			reports = append(reports, soak(t, tl, transport, perPhase))
+			rep := soak(t, tl, transport, perPhase)
+			calls := 0
+			for _, r := range rep.Rows {
+				calls += r.Calls
+			}
+			if size == "full" && calls < 1000 {
+				t.Errorf("the full soak made %d calls over %s, want at least 1000", calls, transport)
+			}
+			reports = append(reports, rep)
 		})
 	}
 	if path := os.Getenv(reportVar); path != "" {
