@@ -726,6 +726,17 @@ func markdown(size string, perPhase int, reports []report) string {
 		"those present before the first call: `go env` at start, run with HOME=TMPDIR, leaves go's telemetry directory there). " +
 		"RSS is the server's VmRSS before the phase and after settling; it must come back within 10 % of the post-warm-up value " +
 		"(waiting up to 150 s: Go returns freed memory after a GC, and an idle server is collected every 2 minutes).\n\n")
+	b.WriteString("Phases (hostile kinds, and how each must end):\n\n" +
+		"- normal: plain runs (a sum over random inputs and a printed token) and mcpFactory echo calls, every result compared\n" +
+		"- infinite loops: `while (true) {}` with a 1 s timeout → limitHit timeout\n" +
+		"- memory bombs: 32 × 64 MiB ArrayBuffers, and a JS heap that grows until it breaks → limitHit memory\n" +
+		"- worker and process bombs: 200 Workers, 40 `deno` child processes → limitHit pids\n" +
+		"- output floods: 16 MiB to stdout and to stderr → success, both truncated to 64 KiB, 16 MiB counted each\n" +
+		"- timers after the result: a 10-minute timeout and an interval left pending → success at once, pendingWorkStopped\n" +
+		"- mcpFactory floods and garbage: 50 000 parallel callTool, and a child deno writing bytes that are no frame to the channel → the run ended with a flood / channel-protocol error\n" +
+		"- client cancellations: a loop or a 20 s sleep the client cancels after 0.2–2 s → the call ends at the client, the sandbox goes\n" +
+		"- upstream killed mid-call: rounds of 8 (one long server-everything call, seven plain runs); once the long call reached the upstream, its process is SIGKILLed → that run ends with the upstream's crash error, the others succeed, and a checked mcpFactory call right after reaches a restarted upstream\n" +
+		"- SIGTERM with 8 in flight: loops, sleeps and long upstream calls → each answered (status cancelled, or cancelled before start), the server exits 0, and nothing of it is left\n\n")
 	for _, rep := range reports {
 		fmt.Fprintf(&b, "## %s\n\n", rep.Transport)
 		bl := rep.Baseline
