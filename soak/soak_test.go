@@ -724,7 +724,7 @@ func markdown(size string, perPhase int, reports []report) string {
 		"(limitHit, status, message); *left* = what differs from the post-warm-up baseline once the server settled (≤ 30 s): sandbox processes, " +
 		"cgroups, state entries, mounts, non-socket fds, child processes, temp files (after SIGTERM: against zero, and temp files against " +
 		"those present before the first call: `go env` at start, run with HOME=TMPDIR, leaves go's telemetry directory there). " +
-		"RSS is the server's VmRSS before the phase and after settling; it must come back within 10 % of the post-warm-up value " +
+		"RSS is the server's VmRSS before the phase and after settling (*settled in s*: how long until every count and the RSS were back); it must come back within 10 % of the post-warm-up value " +
 		"(waiting up to 150 s: Go returns freed memory after a GC, and an idle server is collected every 2 minutes).\n\n")
 	b.WriteString("Phases (hostile kinds, and how each must end):\n\n" +
 		"- normal: plain runs (a sum over random inputs and a printed token) and mcpFactory echo calls, every result compared\n" +
@@ -743,8 +743,8 @@ func markdown(size string, perPhase int, reports []report) string {
 		fmt.Fprintf(&b, "Post-warm-up baseline: RSS %s MiB, %d sandbox processes, %d cgroups, %d state entries (the pool's 2 sandboxes), "+
 			"%d mounts, %d fds + %d sockets, %d child processes (the upstream), %d temp files. Took %v.\n\n",
 			mib(bl.RSS), bl.Sandboxes, bl.Cgroups, bl.States, bl.Mounts, bl.FDs, bl.Sockets, bl.Children, bl.TempFiles, rep.Took.Round(time.Second))
-		b.WriteString("| phase | calls | answered | normal ok | hostile ok | outcomes | p50 ms | p95 ms | RSS MiB before → after | left |\n")
-		b.WriteString("|---|---:|---:|---:|---:|---|---:|---:|---|---|\n")
+		b.WriteString("| phase | calls | answered | normal ok | hostile ok | outcomes | p50 ms | p95 ms | RSS MiB before → after | settled in s | left |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---|---:|---:|---|---:|---|\n")
 		total := 0
 		for _, r := range rep.Rows {
 			total += r.Calls
@@ -752,9 +752,9 @@ func markdown(size string, perPhase int, reports []report) string {
 			if left == "" {
 				left = "0"
 			}
-			fmt.Fprintf(&b, "| %s | %d | %d | %d/%d | %d/%d | %s | %d | %d | %s → %s | %s |\n", r.Phase, r.Calls, r.Answered,
+			fmt.Fprintf(&b, "| %s | %d | %d | %d/%d | %d/%d | %s | %d | %d | %s → %s | %.1f | %s |\n", r.Phase, r.Calls, r.Answered,
 				r.NormalCorrect, r.Normal, r.Expected, r.Calls-r.Normal, classes(r.Classes), r.P50.Milliseconds(), r.P95.Milliseconds(),
-				mib(r.RSSBefore), mib(r.RSSAfter), left)
+				mib(r.RSSBefore), mib(r.RSSAfter), r.SettleDuration.Seconds(), left)
 		}
 		fmt.Fprintf(&b, "\n%d calls in all (plus %d warm-up).", total, warmUp)
 		for _, r := range rep.Rows {
