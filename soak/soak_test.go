@@ -189,6 +189,10 @@ await new Promise((r) => setTimeout(r, 5000));
 return "not reached";`
 	// longCall is the upstream call killed mid-call.
 	longCall = `return await mcpFactory.load("` + upstreamName + `").callTool("trigger-long-running-operation", { duration: 8, steps: 4 });`
+	// longerCall is the upstream call in flight at SIGTERM: it must outlast
+	// the wait for all 8 runs to be in flight (the full run's HTTP soak once
+	// took 10 s for that, and an 8 s call had ended).
+	longerCall = `return await mcpFactory.load("` + upstreamName + `").callTool("trigger-long-running-operation", { duration: 50, steps: 5 });`
 )
 
 func floodRun() job {
@@ -613,7 +617,7 @@ func (s *server) sigtermPhase(t *testing.T, rng *rand.Rand) ([]outcome, []string
 		case 2:
 			j = job{kind: "sleep at SIGTERM", args: map[string]any{"deno_code": "await new Promise((r) => setTimeout(r, 60000));", "timeout": 60000}}
 		default:
-			j = job{kind: "upstream call at SIGTERM", args: map[string]any{"deno_code": longCall, "timeout": 60000}}
+			j = job{kind: "upstream call at SIGTERM", args: map[string]any{"deno_code": longerCall, "timeout": 60000}}
 		}
 		j.check = func(o outcome) string {
 			return want(o.class == "cancelled" || o.class == "cancelled before start" || o.class == "mcp-error",
