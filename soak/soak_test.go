@@ -626,6 +626,8 @@ func (s *server) sigtermPhase(t *testing.T, rng *rand.Rand) ([]outcome, []string
 		jobs = append(jobs, j)
 	}
 	_ = rng
+	ups := s.count().upstreamPs
+	reads := upstreamReads(ups) // before the calls: they must move it
 	outs := make([]outcome, len(jobs))
 	var wg sync.WaitGroup
 	for i, j := range jobs {
@@ -634,8 +636,6 @@ func (s *server) sigtermPhase(t *testing.T, rng *rand.Rand) ([]outcome, []string
 	// In flight: the instance holds 8 containers (the pool refills only
 	// once a run ended), the long upstream calls reached the upstream, and
 	// a few seconds for the cold-started ones to boot.
-	ups := s.count().upstreamPs
-	reads := upstreamReads(ups)
 	inFlight := waitFor(60*time.Second, func() bool { return len(leftoverContainers(s)) >= concurrency }) &&
 		waitFor(30*time.Second, func() bool { return upstreamReads(ups) > reads })
 	time.Sleep(3 * time.Second)
