@@ -1252,7 +1252,8 @@ func TestE2EHTTPSigterm(t *testing.T) {
 }
 
 // TestE2EStdioSigterm: SIGTERM to a stdio server during an endless run: it
-// exits promptly and leaves no sandbox process, cgroup or state behind.
+// answers the call (status cancelled), exits promptly and leaves no sandbox
+// process, cgroup or state behind.
 func TestE2EStdioSigterm(t *testing.T) {
 	bin := conductorBin(t)
 	denoBin(t)
@@ -1271,10 +1272,14 @@ func TestE2EStdioSigterm(t *testing.T) {
 	defer cs.Close()
 	instance := instanceOf(t, stateDir)
 	// The run's own timeout (10 s) bounds the test if SIGTERM does not stop it.
-	done := make(chan error, 1)
+	type outcome struct {
+		res *sdk.CallToolResult
+		err error
+	}
+	done := make(chan outcome, 1)
 	go func() {
-		_, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: toolName, Arguments: map[string]any{"deno_code": "while (true) {}", "timeout": 10000}})
-		done <- err
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: toolName, Arguments: map[string]any{"deno_code": "while (true) {}", "timeout": 10000}})
+		done <- outcome{res, err}
 	}()
 	if !waitFor(20*time.Second, func() bool { return len(leftovers.Processes(instance)) > 0 }) {
 		t.Fatalf("the run did not start within 20 s")
@@ -1293,9 +1298,15 @@ func TestE2EStdioSigterm(t *testing.T) {
 	} else {
 		t.Logf("server exited %v after SIGTERM", d.Round(time.Millisecond))
 	}
+	// The call in flight is answered before the session ends (the soak's
+	// SIGTERM phase found it left without an answer: the connection closed).
 	select {
-	case err := <-done:
-		t.Logf("call ended: %v", err)
+	case o := <-done:
+		if o.err != nil {
+			t.Errorf("the call in flight got no answer before the server exited: %v", o.err)
+		} else if r := toResult(t, o.res); !r.res.IsError || r.str("status") != "cancelled" {
+			t.Errorf("call ended with %s, want status cancelled", r)
+		}
 	case <-time.After(5 * time.Second):
 		t.Errorf("the call did not end within 5 s of the server's exit")
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/conductor-sandbox/conductor/mcp"
 )
@@ -93,13 +94,22 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	if *httpAddr == "" {
 		log.Info("serving MCP on stdio", "version", version)
 		// On SIGTERM/SIGINT, cancel running executions at once (killing
-		// their sandboxes) so the session can end without waiting for them.
+		// their sandboxes), then end the session once their calls have been
+		// answered (status cancelled), as HTTP does: ending it with the
+		// signal left every call in flight without an answer (the soak's
+		// SIGTERM phase). stdioAnswerGrace covers writing those answers;
+		// stdioShutdownLimit bounds it all.
+		session, endSession := context.WithCancel(context.WithoutCancel(ctx))
+		defer endSession()
 		stopOnSignal := context.AfterFunc(ctx, func() {
 			log.Info("shutting down: running executions are cancelled")
+			limit := time.AfterFunc(stdioShutdownLimit, endSession)
+			defer limit.Stop()
 			eng.Shutdown()
+			time.AfterFunc(stdioAnswerGrace, endSession)
 		})
 		defer stopOnSignal()
-		if err := srv.ServeStdio(ctx, os.Stdin, os.Stdout); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
+		if err := srv.ServeStdio(session, os.Stdin, os.Stdout); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
 			log.Error("stdio session ended", "err", err)
 			return 1
 		}
@@ -115,6 +125,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		maxBody:  maxBody,
 	}, log)
 }
+
+// After SIGTERM/SIGINT a stdio session ends stdioAnswerGrace after the last
+// running execution was cancelled (its answer written by then), and
+// stdioShutdownLimit after the signal at the latest.
+const (
+	stdioAnswerGrace   = 250 * time.Millisecond
+	stdioShutdownLimit = 10 * time.Second
+)
 
 // snippetsFor is MCP_CONDUCTOR_SNIPPETS (nil when unset): each snippet's language is the one its
 // extension names among the runtimes this server offers.
