@@ -103,6 +103,36 @@ try {
 const graph = await m.callTool("read_graph", {});
 return { refusal, names: graph.entities.map((e) => e.name) };`
 
+// typedDeclinedCode is declinedCode through the typed binding servers.memory.
+const typedDeclinedCode = `let refusal = "the call went through";
+try {
+  await servers.memory.create_entities({ entities: [{ name: "approval-probe", entityType: "probe", observations: ["x"] }] });
+} catch (e) {
+  refusal = e.name + ": " + e.message;
+}
+const graph = await servers.memory.read_graph({});
+return { refusal, names: graph.entities.map((e) => e.name) };`
+
+// checkDeclined: the code caught the refusal, the upstream was not called, the user was asked
+// once with the arguments, and the call's detail says declined.
+func checkDeclined(t *testing.T, r result, asked []string) {
+	expectSuccess(t, r)
+	rv, _ := r.out["returnValue"].(map[string]any)
+	want := `McpError: the user declined the call of tool "create_entities" on server "memory"`
+	if got := fmt.Sprint(rv["refusal"]); !strings.HasPrefix(got, want) {
+		t.Errorf("the code caught %q, want %q", got, want)
+	}
+	if names, _ := rv["names"].([]any); len(names) != 0 {
+		t.Errorf("the graph holds %v after a declined create_entities: the upstream was called", names)
+	}
+	if len(asked) != 1 || !strings.Contains(asked[0], `"approval-probe"`) {
+		t.Errorf("questions %q, want one naming the entity", asked)
+	}
+	if d := detailOf(t, r, "create_entities"); d.Approval != "declined" || d.Outcome != "refused" || !strings.Contains(d.Error, "declined") {
+		t.Errorf("create_entities' detail %+v, want declined and refused", d)
+	}
+}
+
 // TestE2EApprovals: a nested call of a tool that requires approval asks the
 // user through the client's elicitation, on the 2026-07-28 protocol (input
 // requests and a retry) and on 2025-11-25 (a request while the call is in
@@ -175,23 +205,12 @@ return { echoed, sum };`,
 				},
 				{
 					name: "decline", decide: func(context.Context, string) string { return "decline" }, code: declinedCode,
-					check: func(t *testing.T, r result, asked []string) {
-						expectSuccess(t, r)
-						rv, _ := r.out["returnValue"].(map[string]any)
-						want := `McpError: the user declined the call of tool "create_entities" on server "memory"`
-						if got := fmt.Sprint(rv["refusal"]); !strings.HasPrefix(got, want) {
-							t.Errorf("the code caught %q, want %q", got, want)
-						}
-						if names, _ := rv["names"].([]any); len(names) != 0 {
-							t.Errorf("the graph holds %v after a declined create_entities: the upstream was called", names)
-						}
-						if len(asked) != 1 || !strings.Contains(asked[0], `"approval-probe"`) {
-							t.Errorf("questions %q, want one naming the entity", asked)
-						}
-						if d := detailOf(t, r, "create_entities"); d.Approval != "declined" || d.Outcome != "refused" || !strings.Contains(d.Error, "declined") {
-							t.Errorf("create_entities' detail %+v, want declined and refused", d)
-						}
-					},
+					check: checkDeclined,
+				},
+				{
+					// The typed binding sends the same callTool: the same question, the same refusal.
+					name: "decline through servers.memory", decide: func(context.Context, string) string { return "decline" }, code: typedDeclinedCode,
+					check: checkDeclined,
 				},
 				{
 					name: "cancel", decide: func(context.Context, string) string { return "cancel" }, code: declinedCode,
