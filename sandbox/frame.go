@@ -46,6 +46,9 @@ func readFrame(r io.Reader, limit int) ([]byte, error) {
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // a header was read: not a clean end
+		}
 		return nil, fmt.Errorf("truncated frame body (%d bytes announced): %w", n, err)
 	}
 	return body, nil

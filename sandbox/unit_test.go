@@ -162,6 +162,10 @@ func TestFrames(t *testing.T) {
 	if _, err := readFrame(bytes.NewReader(append(hdr, 'a')), 100); err == nil || errors.Is(err, io.EOF) {
 		t.Fatalf("truncated body = %v, want a non-EOF error", err)
 	}
+	// A header and then nothing (found by FuzzReadFrame): not a clean end either.
+	if _, err := readFrame(bytes.NewReader(hdr), 100); err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("header without body = %v, want a non-EOF error", err)
+	}
 	if _, err := readFrame(bytes.NewReader([]byte{0, 0}), 100); err == nil || errors.Is(err, io.EOF) {
 		t.Fatalf("truncated header = %v, want a non-EOF error", err)
 	}
