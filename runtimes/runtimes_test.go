@@ -3,6 +3,7 @@ package runtimes
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -92,9 +93,16 @@ func TestResolve(t *testing.T) {
 		if _, err := exec.LookPath("go"); err != nil {
 			testenv.Unavailable(t, "no go on PATH: the Go runtime cannot be resolved here")
 		}
+		// Resolving probes the toolchain with `go env`; nothing of it may stay in TMPDIR
+		// (the go command creates its telemetry directory under HOME's config).
+		tmp := t.TempDir()
+		t.Setenv("TMPDIR", tmp)
 		s, err := Resolve(ctx, Options{DenoPath: "/usr/bin/deno", Python: config.PythonOff})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Errorf("resolving the go runtime left %d entries in TMPDIR, first %s", len(left), left[0].Name())
 		}
 		rt, l, ok := s.Language("go")
 		if !ok || l.DefaultFile != "main.go" || !strings.HasPrefix(rt.Version, "go1.") || len(rt.Programs) != 1 || !rt.Exec || !rt.Dir {
