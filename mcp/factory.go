@@ -66,12 +66,8 @@ func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) 
 	var approval string // the decision, when the call required one
 	toolError := false  // the upstream tool reported an error
 	var p factoryParams
-	if len(raw) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&p); err != nil {
-			return nil, fmt.Errorf("%s: malformed parameters: %v", method, err)
-		}
+	if err := sandbox.DecodeParams(method, raw, &p); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if errors.Is(err, upstream.ErrCrashed) {

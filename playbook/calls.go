@@ -1,7 +1,6 @@
 package playbook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/conductor-sandbox/conductor/program"
+	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
 // maxPrepared bounds the prepared playbook modules Calls keeps for mapping their errors' positions.
@@ -63,12 +63,8 @@ type callParams struct {
 func (c *Calls) Call(ctx context.Context, method string, raw json.RawMessage) (result any, err error) {
 	t0 := time.Now()
 	var p callParams
-	if len(raw) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&p); err != nil {
-			return nil, fmt.Errorf("%s: malformed parameters: %v", method, err)
-		}
+	if err := sandbox.DecodeParams(method, raw, &p); err != nil {
+		return nil, err
 	}
 	defer func() {
 		outcome := "ok"

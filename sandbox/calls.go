@@ -1,10 +1,12 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"unicode/utf8"
 
@@ -19,6 +21,24 @@ type CallHandler interface {
 	// the execution ends. An error that wraps ErrEndExecution also ends the
 	// execution: its message becomes the execution's error.
 	Call(ctx context.Context, method string, params json.RawMessage) (any, error)
+}
+
+// DecodeParams decodes a call's parameters into v strictly, as every CallHandler must: they come
+// from untrusted code, so a field v does not have, or anything after the one JSON value, is
+// refused (an empty params leaves v as it is). The error names the method.
+func DecodeParams(method string, params json.RawMessage, v any) error {
+	if len(params) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(params))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: malformed parameters: %v", method, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: malformed parameters: more than one JSON value", method)
+	}
+	return nil
 }
 
 // The in-sandbox globals a CallHandler can answer.
