@@ -219,6 +219,20 @@ type Settings struct {
 	NetSecrets []NetSecret
 }
 
+// MCPConfigFile is the upstream MCP servers file conductor reads: MCPConfig when set (explicit: a
+// missing file is then an error), else ~/.mcp-conductor/mcp-config.json; "" when there is no home
+// directory (a system service without User=): no default file, and so no upstream servers.
+func (s Settings) MCPConfigFile() (path string, explicit bool) {
+	if s.MCPConfig != "" {
+		return s.MCPConfig, true
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return "", false
+	}
+	return filepath.Join(home, ".mcp-conductor", "mcp-config.json"), false
+}
+
 // NetSecret is one entry of MCP_CONDUCTOR_NET_SECRETS.
 type NetSecret struct {
 	Name  string   // environment variable: code sees a placeholder there

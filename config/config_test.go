@@ -727,3 +727,35 @@ func TestUnknownVariableProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestMCPConfigFile: the upstream servers file is MCP_CONDUCTOR_MCP_CONFIG when set (explicit),
+// else ~/.mcp-conductor/mcp-config.json, else none (a system service without a home directory:
+// no upstream servers, not a refusal to start; found on a real systemd host, issue 18).
+func TestMCPConfigFile(t *testing.T) {
+	for _, tc := range []struct {
+		name, home, set string
+		want            string
+		explicit        bool
+	}{
+		{name: "set", home: "/home/x", set: "/etc/conductor/mcp.json", want: "/etc/conductor/mcp.json", explicit: true},
+		{name: "default", home: "/home/x", want: "/home/x/.mcp-conductor/mcp-config.json"},
+		{name: "no home", home: "", want: ""},
+		{name: "set without home", home: "", set: "/srv/mcp.json", want: "/srv/mcp.json", explicit: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("HOME", tc.home)
+			env := map[string]string{}
+			if tc.set != "" {
+				env[VarMCPConfig] = tc.set
+			}
+			s, err := Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			if err != nil {
+				t.Fatal(err)
+			}
+			path, explicit := s.MCPConfigFile()
+			if path != tc.want || explicit != tc.explicit {
+				t.Fatalf("MCPConfigFile() = %q, %v; want %q, %v", path, explicit, tc.want, tc.explicit)
+			}
+		})
+	}
+}

@@ -208,7 +208,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	if probs := config.GrantProblems(s, rootHas(a.root.Path)); len(probs) > 0 {
 		return nil, fmt.Errorf("%w: %s (%s)", errUnusableGrant, strings.Join(probs, "; "), config.GrantFix)
 	}
-	upCfg, err := upstream.LoadConfigFromEnv(os.LookupEnv)
+	upCfg, err := loadUpstreams(s)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.VarMCPConfig, err)
 	}

@@ -51,7 +51,11 @@ const upstreamConnectLimit = 45 * time.Second
 // start and list within the limit fails the doctor with its own check
 // ("upstream NAME"): serve would run without it, and code calling it fails.
 func checkUpstreams(ctx context.Context, rep *doctorReport, connect bool) {
-	cfg, err := upstream.LoadConfigFromEnv(os.LookupEnv)
+	s, err := config.Load(os.LookupEnv)
+	if err != nil {
+		return // the settings check reports it
+	}
+	cfg, err := loadUpstreams(s)
 	if err != nil {
 		rep.add(check{Name: "mcp config", Detail: err.Error(), Fix: "fix the file (or " + config.VarMCPConfig + "); conductor serve refuses to start until then"})
 		return
@@ -127,4 +131,13 @@ func printUpstreams(w io.Writer, ups []upstreamReport) {
 			fmt.Fprintf(w, "    %-16s calls from code ask the user's approval (MCP elicitation) for: %s\n", "", u.RequireApproval)
 		}
 	}
+}
+
+// loadUpstreams reads the upstream MCP servers file the settings name (none: no servers).
+func loadUpstreams(s config.Settings) (*upstream.Config, error) {
+	path, explicit := s.MCPConfigFile()
+	if path == "" {
+		return &upstream.Config{}, nil
+	}
+	return upstream.LoadConfig(path, explicit, os.LookupEnv)
 }

@@ -13,10 +13,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-)
 
-// EnvConfigPath names the variable that points at the upstream config file.
-const EnvConfigPath = "MCP_CONDUCTOR_MCP_CONFIG"
+	"github.com/conductor-sandbox/conductor/config"
+)
 
 // Transport names, as used in ServerConfig.Transport and Status.Transport.
 const (
@@ -101,41 +100,6 @@ func (e *ConfigError) Error() string {
 
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// ConfigPath returns the config file conductor reads: $MCP_CONDUCTOR_MCP_CONFIG
-// when set and not empty (explicit), else ~/.mcp-conductor/mcp-config.json;
-// "" when there is no home directory (a system service without User=):
-// then there is no default file, and so no upstream servers.
-func ConfigPath(lookupEnv func(string) (string, bool)) (path string, explicit bool, err error) {
-	if lookupEnv == nil {
-		lookupEnv = os.LookupEnv
-	}
-	if p, ok := lookupEnv(EnvConfigPath); ok && p != "" {
-		return p, true, nil
-	}
-	home, ok := lookupEnv("HOME")
-	if !ok || home == "" {
-		if home, err = os.UserHomeDir(); err != nil || home == "" {
-			return "", false, nil
-		}
-	}
-	return filepath.Join(home, ".mcp-conductor", "mcp-config.json"), false, nil
-}
-
-// LoadConfigFromEnv is ConfigPath followed by LoadConfig.
-func LoadConfigFromEnv(lookupEnv func(string) (string, bool)) (*Config, error) {
-	if lookupEnv == nil {
-		lookupEnv = os.LookupEnv
-	}
-	path, explicit, err := ConfigPath(lookupEnv)
-	if err != nil {
-		return nil, err
-	}
-	if path == "" {
-		return &Config{}, nil
-	}
-	return LoadConfig(path, explicit, lookupEnv)
-}
-
 // LoadConfig reads and checks the "mcpServers" file at path. A missing file is
 // an empty config unless explicit (the path was set by the admin). lookupEnv
 // resolves ${VAR}s; nil means os.LookupEnv.
@@ -150,7 +114,7 @@ func LoadConfig(path string, explicit bool, lookupEnv func(string) (string, bool
 		}
 		msg := fmt.Sprintf("cannot read it: %v", unwrapPathError(err))
 		if explicit {
-			msg += " (the path comes from " + EnvConfigPath + ")"
+			msg += " (the path comes from " + config.VarMCPConfig + ")"
 		}
 		return nil, &ConfigError{File: path, Msg: msg, Err: err}
 	}
