@@ -166,6 +166,10 @@ type appOptions struct {
 	// allowlist's cache view is created when missing. Otherwise a missing
 	// view is not created and nothing is mounted: nothing is installed.
 	installs bool
+	// pool: the engine takes its sandboxes from a pool.Set of
+	// MCP_CONDUCTOR_POOL_SIZE (serve; none when 0), which startPool fills
+	// once the packages are installed.
+	pool bool
 }
 
 // newAppWith is newApp with options.
@@ -281,7 +285,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 			MaxInFlightBytes: s.MCPMaxInFlight,
 			Shared:           sandbox.NewBudget(s.MCPMaxInFlightTotal),
 		},
-		Sandboxes:      a.runner,
+		Sandboxes:      a.sandboxes(o.pool),
 		Runtimes:       a.runtimes,
 		Allowlist:      a.allow,
 		DefaultTimeout: s.DefaultTimeout,
@@ -312,9 +316,21 @@ const memoryIdle = 500 * time.Millisecond
 // pre-started sandboxes (they cost memory); the next request regrows it.
 const poolIdle = 10 * time.Minute
 
-// startPool keeps size pre-started sandboxes ready for the engine (serve).
-func (a *app) startPool(size int) error {
-	if size <= 0 {
+// sandboxes is where the engine's sandboxes come from: with pooled and a
+// pool size, a pool.Set (empty until startPool fills it: until then every
+// start is cold), else the runner. The engine is built once, with this source.
+func (a *app) sandboxes(pooled bool) engine.Starter {
+	if !pooled || a.settings.PoolSize <= 0 {
+		return a.runner
+	}
+	a.pool = pool.NewSet(a.runner, a.settings.PoolSize, poolIdle, a.log)
+	return a.pool
+}
+
+// startPool starts pre-starting sandboxes for the engine (serve): the app
+// was built with appOptions.poolSize; without a pool it does nothing.
+func (a *app) startPool() error {
+	if a.pool == nil {
 		return nil
 	}
 	static, err := a.allow.ImportMap()
@@ -324,15 +340,11 @@ func (a *app) startPool(size int) error {
 	if a.allow.Len() == 0 {
 		static = nil
 	}
-	a.pool = pool.NewSet(a.runner, size, poolIdle, a.log)
 	a.pool.Pool(sandbox.StartOptions{ImportMap: static})
 	// Each execute_code runtime gets its launchers' pool on its first use.
 	for _, rt := range a.runtimes.Runtimes {
 		a.pool.Lazy(engine.LauncherOptions(rt, a.engineO.WorkDirSize, sandbox.Serves(a.engineO.Calls, sandbox.GlobalMCPFactory)))
 	}
-	o := a.engineO
-	o.Sandboxes = a.pool
-	a.engine = engine.New(o)
 	return nil
 }
 
