@@ -206,11 +206,12 @@ func installDeno(ctx context.Context, a *app, p deps.Package) ([]egress.Record, 
 		return nil, false, err.Error()
 	}
 	prog := ".install-" + randomName() + ".ts"
-	spec := &sandbox.InstallSpec{
-		Argv:  append([]string{a.root.DenoPath}, deps.CacheArgs(path.Join(a.root.DenoDir, prog))...),
-		Into:  sandbox.Mount{Host: a.view.Cache, Path: a.root.DenoDir},
-		Files: map[string][]byte{prog: []byte(deps.InstallProgram(p))},
-		Allow: []egress.Rule{rule},
+	spec := sandbox.StartOptions{
+		Command:  append([]string{a.root.DenoPath}, deps.CacheArgs(path.Join(a.root.DenoDir, prog))...),
+		Writable: &sandbox.Mount{Host: a.view.Cache, Path: a.root.DenoDir},
+		Files:    map[string][]byte{prog: []byte(deps.InstallProgram(p))},
+		Network:  &egress.Policy{Allow: []egress.Rule{rule}},
+		Isolated: true,
 	}
 	if ca := hostCACerts(); ca != nil {
 		spec.Files[prog+".ca.pem"] = ca
@@ -232,8 +233,8 @@ func randomName() string {
 }
 
 // runInstall runs one install sandbox to its end.
-func runInstall(ctx context.Context, a *app, spec *sandbox.InstallSpec) (*sandbox.Result, error) {
-	sb, err := a.runner.StartWith(ctx, sandbox.StartOptions{Install: spec})
+func runInstall(ctx context.Context, a *app, spec sandbox.StartOptions) (*sandbox.Result, error) {
+	sb, err := a.runner.StartWith(ctx, spec)
 	if err != nil {
 		return nil, err
 	}

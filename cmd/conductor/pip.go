@@ -165,10 +165,11 @@ func pipInstall(ctx context.Context, a *app, pkgs []deps.Package) ([]egress.Reco
 	if err := os.Mkdir(filepath.Join(dir, pipTmp), 0o755); err != nil {
 		return nil, fmt.Sprintf("pip's temporary directory: %v", err)
 	}
-	spec := &sandbox.InstallSpec{
-		Into:  sandbox.Mount{Host: dir, Path: config.PyPackagesDir},
-		Env:   []string{"TMPDIR=" + path.Join(config.PyPackagesDir, pipTmp)},
-		Allow: rules,
+	spec := sandbox.StartOptions{
+		Writable: &sandbox.Mount{Host: dir, Path: config.PyPackagesDir},
+		Env:      []string{"TMPDIR=" + path.Join(config.PyPackagesDir, pipTmp)},
+		Network:  &egress.Policy{Allow: rules},
+		Isolated: true,
 	}
 	cert := ""
 	if ca := hostCACerts(); ca != nil {
@@ -176,7 +177,7 @@ func pipInstall(ctx context.Context, a *app, pkgs []deps.Package) ([]egress.Reco
 		spec.Files = map[string][]byte{name: ca}
 		cert = path.Join(config.PyPackagesDir, name)
 	}
-	spec.Argv = append(append([]string{}, py.Pip...), deps.PipInstallArgs(config.PyPackagesDir, index.String(), cert, pkgs)...)
+	spec.Command = append(append([]string{}, py.Pip...), deps.PipInstallArgs(config.PyPackagesDir, index.String(), cert, pkgs)...)
 	res, err := runInstall(ctx, a, spec)
 	if err != nil {
 		return nil, err.Error()
