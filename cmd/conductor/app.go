@@ -17,6 +17,7 @@ import (
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/deps"
 	"github.com/conductor-sandbox/conductor/engine"
+	"github.com/conductor-sandbox/conductor/install"
 	"github.com/conductor-sandbox/conductor/mcp"
 	"github.com/conductor-sandbox/conductor/mcp/typegen"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
@@ -95,6 +96,7 @@ type app struct {
 	runnerO  sandbox.Options // what runner was made with (doctor's network proof reuses it)
 	allow    *deps.Allowlist
 	registry *url.URL   // the npm registry, when npm: or jsr: packages are allowed
+	index    *url.URL   // the pip index, when pypi: packages are allowed
 	view     *deps.View // this allowlist's view of the dependency cache; nil = no packages
 	upstream *upstream.Manager
 	types    *typegen.Cache // the upstreams' TypeScript declarations; nil without upstreams
@@ -220,11 +222,10 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		a.upstream = upstream.NewManager(upCfg, upstream.Options{Logger: log, ClientInfo: &sdkmcp.Implementation{Name: "conductor", Version: version}})
 	}
 	if a.allow.Len() > 0 {
-		var index *url.URL
-		if a.registry, index, err = packageSources(ctx, a.allow); err != nil {
+		if a.registry, a.index, err = install.Sources(ctx, a.allow); err != nil {
 			return nil, err
 		}
-		if a.view, err = openView(ctx, a.layout, a.allow, a.registry, index, pythonRuntime(a.runtimes), o.installs); err != nil {
+		if a.view, err = install.OpenView(ctx, a.layout.deps, a.layout.deno, a.allow, a.registry, a.index, pythonRuntime(a.runtimes), o.installs); err != nil {
 			return nil, err
 		}
 	}
@@ -242,7 +243,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		// Enforced by a project quota where the host can, else checked
 		// before each run; fails here if it cannot be applied.
 		WorkspaceQuota: s.WorkspaceQuota,
-		NPMRegistry:    registryString(a.registry),
+		NPMRegistry:    install.URLString(a.registry),
 		CABundle:       caBundleFile,
 		CABundleEnv:    caBundleVars,
 		StateDir:       a.layout.stateDir,
@@ -346,13 +347,6 @@ func (a *app) startPool() error {
 		a.pool.Lazy(engine.LauncherOptions(rt, a.engineO.WorkDirSize, sandbox.Serves(a.engineO.Calls, sandbox.GlobalMCPFactory)))
 	}
 	return nil
-}
-
-func registryString(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	return u.String()
 }
 
 func (a *app) Close() error {
