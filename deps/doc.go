@@ -138,9 +138,9 @@
 //	<data>/deps/<name>/hold            a process using the view holds a shared flock on it
 //	<data>/deps/.trash-*               a view being removed
 //
-// Installs write only into the current view (an install sandbox mounts its
-// deno-dir, or for pip its pypi directory, writable, and nothing else of
-// the cache); runs mount both read-only (pypi/ without noexec, so compiled
+// Installs (package install) write only into the current view (an install
+// sandbox mounts its deno-dir, or for pip its pypi directory, writable, and
+// nothing else of the cache); runs mount both read-only (pypi/ without noexec, so compiled
 // extension modules load). Commands that install (serve,
 // deps install) create the view (Open); the others (exec, doctor) only open
 // one that exists (OpenExisting). The empty allowlist has no view, and

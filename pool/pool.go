@@ -153,7 +153,7 @@ func (p *Pool) StartWith(ctx context.Context, so sandbox.StartOptions) (*sandbox
 	p.lastUse = time.Now()
 	p.grow() // after an idle shrink: boot the pool again, this request starts cold
 	p.mu.Unlock()
-	if so.Install == nil && so.Key() == p.so.Key() {
+	if len(so.Command) == 0 && so.Key() == p.so.Key() {
 		select {
 		case sb := <-p.ready:
 			return sb, nil
@@ -173,7 +173,7 @@ func (p *Pool) Close() {
 // told about: run_deno_code's, started at once (Pool), and one launcher per
 // execute_code runtime, whose pool starts on its first request (Lazy); that
 // request starts cold, later ones are warm. Other kinds (an import map of
-// one request, installs) always start cold.
+// one request, sandboxes that run their own Command) always start cold.
 type Set struct {
 	r    Starter
 	size int
@@ -217,7 +217,7 @@ func (s *Set) poolLocked(k string, so sandbox.StartOptions) *Pool {
 
 // StartWith takes a sandbox from so's pool when it has one, else starts one.
 func (s *Set) StartWith(ctx context.Context, so sandbox.StartOptions) (*sandbox.Sandbox, error) {
-	if so.Install == nil {
+	if len(so.Command) == 0 { // a sandbox running its own command is never pooled
 		k := so.Key()
 		s.mu.Lock()
 		var p *Pool

@@ -49,8 +49,8 @@ var readonlyPaths = []string{
 type containerSpec struct {
 	rootfs   string
 	devNodes []string // in-root device mount points (rootfs.Root.DevNodes)
-	// binds are the dependency cache's directories: read-only in runs,
-	// the install's one writable directory in an install sandbox.
+	// binds are the dependency cache's directories, read-only, and
+	// StartOptions.Writable, read-write.
 	binds []bindMount
 	// workspace is a host directory mounted read-write at the same path;
 	// "" = none. With wsOwner set (root mode), the mount is idmapped so the
@@ -72,7 +72,7 @@ type containerSpec struct {
 // bindMount is a host directory bound into the sandbox, nosuid and nodev.
 type bindMount struct {
 	src, dst string
-	writable bool    // read-write (an install's directory), else read-only
+	writable bool    // read-write (StartOptions.Writable), else read-only
 	exec     bool    // files may be executed or mapped executable, else noexec
 	owner    *[2]int // writable, root mode: idmapped to the directory's owner
 }
@@ -236,18 +236,22 @@ func denoArgs(denoPath, bootstrap string, adminFlags []string, memory int64, imp
 	return append(args, bootstrap)
 }
 
-// checkInstall checks an InstallSpec: a command, an absolute directory and
-// in-root path, and base names for its files.
-func checkInstall(in *InstallSpec) error {
-	switch {
-	case len(in.Argv) == 0:
-		return errors.New("install: no command")
-	case !filepath.IsAbs(in.Into.Host) || !path.IsAbs(in.Into.Path) || path.Clean(in.Into.Path) != in.Into.Path:
-		return fmt.Errorf("install: directory %q at %q: want absolute paths", in.Into.Host, in.Into.Path)
+// checkStartOptions checks the data of a sandbox that runs a Command or
+// mounts a Writable directory: absolute paths (a clean in-root one), and
+// Files only with a Writable directory, named by base names.
+func checkStartOptions(so StartOptions) error {
+	if so.Command != nil && (len(so.Command) == 0 || so.Command[0] == "") {
+		return errors.New("start options: an empty command")
 	}
-	for name := range in.Files {
+	if w := so.Writable; w != nil && (!filepath.IsAbs(w.Host) || !path.IsAbs(w.Path) || path.Clean(w.Path) != w.Path) {
+		return fmt.Errorf("start options: writable directory %q at %q: want absolute paths", w.Host, w.Path)
+	}
+	if len(so.Files) > 0 && so.Writable == nil {
+		return errors.New("start options: files without a writable directory to write them into")
+	}
+	for name := range so.Files {
 		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
-			return fmt.Errorf("install: file name %q is not a base name", name)
+			return fmt.Errorf("start options: file name %q is not a base name", name)
 		}
 	}
 	return nil

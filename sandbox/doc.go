@@ -67,15 +67,19 @@
 // refused (IPv6 TCP with a reset: connect fails at once). Result.Network
 // lists each decision (host, port, allowed, reason, bytes); a run whose
 // error is a failed connection the door refused says what and why
-// (rewordNetwork), deno's text in ErrorInfo.Cause. Rootless, egress wires it through its helper. Install sandboxes
-// go through the same door with their registry-only allowlist
-// (Runner.doorFor): one network mechanism for both.
+// (rewordNetwork), deno's text in ErrorInfo.Cause. Rootless, egress wires it through its helper. A sandbox
+// with its own StartOptions.Network goes through the same door with that
+// policy (Runner.doorFor): one network mechanism for all.
 //
-// Install sandboxes (StartOptions.Install) are data too: an argv that runs
-// instead of the bootstrap (deno cache, pip), environment entries, files
-// written into the install's directory, and that directory, mounted
-// writable and noexec at an in-root mount point; nothing else of the
-// dependency cache is mounted, and no user code runs. Run sandboxes mount
+// A sandbox may run a program of its own instead of the bootstrap, as
+// data, behind the same walls: StartOptions.Command (the argv, started at
+// once, no channel use), Env (entries added), Writable (one host directory
+// mounted read-write at an in-root mount point, noexec unless Exec), Files
+// (written into it, removed at Close), Network (its policy through the
+// door) and Isolated (none of the runner's shared state: no dependency
+// cache or Options.Mounts, no workspace or spill, no Options.Env or CA
+// bundle variables). The sandbox knows no such program by name (package
+// install runs the package installers on this). Run sandboxes mount
 // Options.DepsCache at the root's DENO_DIR and Options.Mounts (the Python
 // packages) read-only.
 //

@@ -47,8 +47,8 @@ type Sandbox struct {
 	spill   *spillRun // this run's spill files; nil = no spilling
 	readers sync.WaitGroup
 
-	door         *egress.Door // the network: Options.Net for runs, the registry for installs
-	installFiles []string     // install sandboxes: InstallSpec.Files, in its directory
+	door  *egress.Door // the network: StartOptions.Network, else Options.Net
+	files []string     // StartOptions.Files, in the writable directory: removed at Close
 
 	ready         chan struct{}  // closed when the bootstrap says "ready"
 	frames        chan frameInfo // "evaluated" and "error" frames, and protocol faults
@@ -80,12 +80,29 @@ type StartOptions struct {
 	// ImportMap is a JSON import map deno starts with (how the admin's
 	// package versions win over what code writes); nil = none.
 	ImportMap []byte
-	// Install, when set, makes this a dependency-install sandbox instead of
-	// a code runner: Install.Argv runs instead of deno's bootstrap, writing
-	// into Install.Into, the one writable persistent path, and the only
-	// reachable destinations are Install.Allow, through the same door as
-	// runs.
-	Install *InstallSpec
+	// Command, when set, runs as the container's init instead of deno's
+	// bootstrap (in-root paths): the sandbox starts it at once, with no boot
+	// to wait for and no code to send; Run waits for it to end. Every wall
+	// is the same as a run's (namespaces, seccomp, read-only root, cgroup
+	// limits, the door).
+	Command []string `json:",omitempty"`
+	// Env are NAME=value entries added to the sandbox's own environment.
+	Env []string `json:",omitempty"`
+	// Writable, when set, is a host directory mounted read-write at an
+	// in-root mount point (noexec unless Exec); as root, idmapped so its
+	// owner's files are the sandbox root's and new files land as the owner.
+	Writable *Mount `json:",omitempty"`
+	// Files are written into Writable.Host (base names) before the sandbox
+	// starts, and removed when it closes.
+	Files map[string][]byte `json:",omitempty"`
+	// Network, when set, is this sandbox's network policy in place of
+	// Options.Net's, through the same door (the runner's resolver, dialer
+	// and upstream roots; no secrets): sockets are allowed, only to it.
+	Network *egress.Policy `json:",omitempty"`
+	// Isolated keeps the runner's shared state out of this sandbox: no
+	// dependency cache or Options.Mounts, no workspace (cwd /tmp) and no
+	// spilling, no Options.Env or CA bundle variables.
+	Isolated bool `json:",omitempty"`
 	// DenoFlags, when not nil, replace the runner's Options.DenoFlags for
 	// this sandbox: the launcher of execute_code runs with its own flags
 	// (allow-run of one runtime, read/write of its working directory),
@@ -116,26 +133,6 @@ func (so StartOptions) Key() string {
 	return string(b)
 }
 
-// InstallSpec describes a dependency-install sandbox: Argv runs as the
-// container's init instead of deno's bootstrap, with the sandbox's own
-// environment plus Env; Into is the one writable persistent directory (no
-// other part of the dependency cache is mounted), and Allow the only
-// destinations, through the same door as runs. The sandbox knows no
-// installer by name: deno cache for npm: packages and pip for pypi: ones are
-// both just an argv, an environment and a directory.
-type InstallSpec struct {
-	Argv []string // the install's command line, in-root paths
-	Env  []string // NAME=value entries added to the sandbox's own
-	// Into is where the install writes: Into.Host mounted read-write
-	// (noexec: nothing installed runs during the install) at Into.Path, a
-	// mount point the root holds; idmapped to the directory's owner as root.
-	Into Mount
-	// Files are written into Into.Host before the install starts (base
-	// names: deno's program, a CA bundle) and removed when it closes.
-	Files map[string][]byte
-	Allow []egress.Rule // where the install may connect (the package index)
-}
-
 // Mount is a host directory bound at an in-root path (a mount point the
 // root holds).
 type Mount struct {
@@ -162,7 +159,7 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	if err != nil {
 		return nil, err
 	}
-	policy, err := r.opts.Seccomp.Policy(seccomp.Options{Network: r.opts.Network || so.Install != nil})
+	policy, err := r.opts.Seccomp.Policy(seccomp.Options{Network: r.opts.Network || so.Network != nil})
 	if err != nil {
 		return nil, fmt.Errorf("%w: seccomp policy: %w", ErrStart, err)
 	}
@@ -178,7 +175,7 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		hostname: r.opts.Root.Hostname,
 		workDir:  so.WorkDir,
 	}
-	if so.Install == nil {
+	if !so.Isolated {
 		if r.opts.DepsCache != "" {
 			spec.binds = append(spec.binds, bindMount{src: r.opts.DepsCache, dst: r.opts.Root.DenoDir})
 		}
@@ -186,24 +183,24 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 			spec.binds = append(spec.binds, bindMount{src: m.Host, dst: m.Path, exec: m.Exec})
 		}
 	}
-	if r.opts.Net.secretsCA() != nil && so.Install == nil {
+	if r.opts.Net.secretsCA() != nil && so.Network == nil {
 		spec.trustSrc, spec.trustDir = filepath.Join(r.stateDir, trustDirName), r.opts.Root.TrustDir
 	}
-	if r.ws != nil && so.Install == nil {
+	if r.ws != nil && !so.Isolated {
 		spec.workspace = r.ws.path
 		if !r.rootless {
 			spec.wsOwner = &[2]int{r.ws.uid, r.ws.gid}
 		}
 	}
-	if in := so.Install; in != nil {
-		if err := checkInstall(in); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrStart, err)
-		}
-		b := bindMount{src: in.Into.Host, dst: in.Into.Path, writable: true}
+	if err := checkStartOptions(so); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	if w := so.Writable; w != nil {
+		b := bindMount{src: w.Host, dst: w.Path, writable: true, exec: w.Exec}
 		if !r.rootless {
-			st, err := os.Stat(in.Into.Host)
+			st, err := os.Stat(w.Host)
 			if err != nil {
-				return nil, fmt.Errorf("%w: install directory: %w", ErrStart, err)
+				return nil, fmt.Errorf("%w: writable directory: %w", ErrStart, err)
 			}
 			sys := st.Sys().(*syscall.Stat_t)
 			b.owner = &[2]int{int(sys.Uid), int(sys.Gid)}
@@ -211,7 +208,7 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		spec.binds = append(spec.binds, b)
 	}
 	var spill *spillRun
-	if r.ws != nil && r.ws.spillMax > 0 && so.Install == nil {
+	if r.ws != nil && r.ws.spillMax > 0 && !so.Isolated {
 		spill = r.ws.newRun()
 	}
 	ctr, err := libcontainer.Create(r.stateDir, id, buildConfig(spec))
@@ -236,8 +233,8 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	if err := sb.start(ctx, so); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrStart, id, err)
 	}
-	if so.Install != nil {
-		return sb, nil // the install runs at once; there is no bootstrap to wait for
+	if len(so.Command) > 0 {
+		return sb, nil // the command runs at once; there is no bootstrap to wait for
 	}
 	if so.Boot != "" {
 		// Small (conductor's own module), so it fits the pipe's buffer;
@@ -312,14 +309,14 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	if so.DenoFlags != nil {
 		flags = so.DenoFlags
 	}
-	if door != nil && so.Install == nil {
+	if door != nil && len(so.Command) == 0 {
 		// Deno.resolveDns asks deno's permission for the nameserver: the
 		// door's own responder, which answers only what the policy allows.
 		flags = config.GrantPath(flags, "net", egress.ResolverAddr)
 	}
 	env := sandboxEnv(o.Root.DenoDir, o.NPMRegistry)
-	trusted := door != nil && so.Install == nil && door.Secrets != nil
-	if so.Install == nil {
+	trusted := door != nil && so.Network == nil && door.Secrets != nil
+	if !so.Isolated {
 		env = append(env, o.Env...)
 		env = append(env, caBundleEnv(o, trusted, o.Root.TrustDir)...)
 	}
@@ -336,25 +333,25 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	if so.Boot != "" {
 		args = append(args, bootArg) // the bootstrap reads a boot frame first
 	}
-	if in := so.Install; in != nil {
-		for name, data := range in.Files {
-			host := filepath.Join(in.Into.Host, name)
-			sb.installFiles = append(sb.installFiles, host)
-			if err := os.WriteFile(host, data, 0o644); err != nil {
-				closeAll(resR, codeW, outR, errR)
-				return fmt.Errorf("install files: %w", err)
-			}
+	for name, data := range so.Files {
+		host := filepath.Join(so.Writable.Host, name)
+		sb.files = append(sb.files, host)
+		if err := os.WriteFile(host, data, 0o644); err != nil {
+			closeAll(resR, codeW, outR, errR)
+			return fmt.Errorf("files: %w", err)
 		}
-		args = in.Argv
-		env = append(env, in.Env...)
 	}
+	if len(so.Command) > 0 {
+		args = so.Command
+	}
+	env = append(env, so.Env...)
 	// The run's working directory: a launcher's, else the workspace, shared with the host, where
 	// relative paths of the code's land; else /tmp.
 	cwd := "/tmp"
 	switch {
 	case so.WorkDir != nil:
 		cwd = so.WorkDir.Path
-	case so.Install == nil && o.Workspace != "":
+	case !so.Isolated && o.Workspace != "":
 		cwd = o.Workspace
 	}
 	sb.proc = &libcontainer.Process{
@@ -393,14 +390,13 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	return nil
 }
 
-// doorFor is the network of a sandbox: a run sandbox's is Options.Net
-// (nil = none); an install sandbox's is its registry-only allowlist,
-// through the same door.
+// doorFor is the network of a sandbox: StartOptions.Network through the
+// same door when set, else Options.Net (nil = none).
 func (r *Runner) doorFor(so StartOptions) *NetOptions {
-	if so.Install == nil {
+	if so.Network == nil {
 		return r.opts.Net
 	}
-	n := &NetOptions{Policy: egress.Policy{Allow: so.Install.Allow}}
+	n := &NetOptions{Policy: *so.Network}
 	if r.opts.Net != nil {
 		n.Resolver, n.Dial, n.UpstreamRoots = r.opts.Net.Resolver, r.opts.Net.Dial, r.opts.Net.UpstreamRoots
 	}
@@ -709,7 +705,7 @@ func (sb *Sandbox) Close() error {
 		if sb.door != nil {
 			_ = sb.door.Close()
 		}
-		for _, f := range sb.installFiles {
+		for _, f := range sb.files {
 			_ = os.Remove(f)
 		}
 		sb.endSpill()

@@ -434,24 +434,29 @@ func TestBuildConfigBinds(t *testing.T) {
 	}
 }
 
-// TestCheckInstall refuses an install without a command, with relative paths, or with a file
-// name that is not a base name.
-func TestCheckInstall(t *testing.T) {
-	ok := InstallSpec{Argv: []string{"/usr/bin/deno"}, Into: Mount{Host: "/v/deno-dir", Path: "/deno-dir"}, Files: map[string][]byte{".install-1.ts": nil}}
-	if err := checkInstall(&ok); err != nil {
-		t.Fatalf("valid spec: %v", err)
+// TestCheckStartOptions refuses an empty command, a writable directory with relative paths, files
+// without a writable directory or with a name that is not a base name.
+func TestCheckStartOptions(t *testing.T) {
+	ok := StartOptions{Command: []string{"/usr/bin/deno"}, Writable: &Mount{Host: "/v/deno-dir", Path: "/deno-dir"}, Files: map[string][]byte{".install-1.ts": nil}}
+	if err := checkStartOptions(ok); err != nil {
+		t.Fatalf("valid options: %v", err)
 	}
-	for name, mut := range map[string]func(*InstallSpec){
-		"no argv":       func(s *InstallSpec) { s.Argv = nil },
-		"relative host": func(s *InstallSpec) { s.Into.Host = "v/deno-dir" },
-		"relative path": func(s *InstallSpec) { s.Into.Path = "deno-dir" },
-		"unclean path":  func(s *InstallSpec) { s.Into.Path = "/deno-dir/../etc" },
-		"file in a dir": func(s *InstallSpec) { s.Files = map[string][]byte{"../x": nil} },
-		"file ..":       func(s *InstallSpec) { s.Files = map[string][]byte{"..": nil} },
+	if err := checkStartOptions(StartOptions{}); err != nil {
+		t.Fatalf("a run's options: %v", err)
+	}
+	for name, mut := range map[string]func(*StartOptions){
+		"empty command":      func(s *StartOptions) { s.Command = []string{} },
+		"empty program":      func(s *StartOptions) { s.Command = []string{""} },
+		"relative host":      func(s *StartOptions) { s.Writable = &Mount{Host: "v/deno-dir", Path: "/deno-dir"} },
+		"relative path":      func(s *StartOptions) { s.Writable = &Mount{Host: "/v/deno-dir", Path: "deno-dir"} },
+		"unclean path":       func(s *StartOptions) { s.Writable = &Mount{Host: "/v/deno-dir", Path: "/deno-dir/../etc"} },
+		"files, no writable": func(s *StartOptions) { s.Writable = nil },
+		"file in a dir":      func(s *StartOptions) { s.Files = map[string][]byte{"../x": nil} },
+		"file ..":            func(s *StartOptions) { s.Files = map[string][]byte{"..": nil} },
 	} {
 		s := ok
 		mut(&s)
-		if err := checkInstall(&s); err == nil {
+		if err := checkStartOptions(s); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/deps"
 	"github.com/conductor-sandbox/conductor/engine"
+	"github.com/conductor-sandbox/conductor/install"
 	"github.com/conductor-sandbox/conductor/mcp"
 	"github.com/conductor-sandbox/conductor/mcp/typegen"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
@@ -95,6 +96,7 @@ type app struct {
 	runnerO  sandbox.Options // what runner was made with (doctor's network proof reuses it)
 	allow    *deps.Allowlist
 	registry *url.URL   // the npm registry, when npm: or jsr: packages are allowed
+	index    *url.URL   // the pip index, when pypi: packages are allowed
 	view     *deps.View // this allowlist's view of the dependency cache; nil = no packages
 	upstream *upstream.Manager
 	types    *typegen.Cache // the upstreams' TypeScript declarations; nil without upstreams
@@ -166,6 +168,10 @@ type appOptions struct {
 	// allowlist's cache view is created when missing. Otherwise a missing
 	// view is not created and nothing is mounted: nothing is installed.
 	installs bool
+	// pool: the engine takes its sandboxes from a pool.Set of
+	// MCP_CONDUCTOR_POOL_SIZE (serve; none when 0), which startPool fills
+	// once the packages are installed.
+	pool bool
 }
 
 // newAppWith is newApp with options.
@@ -216,11 +222,10 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		a.upstream = upstream.NewManager(upCfg, upstream.Options{Logger: log, ClientInfo: &sdkmcp.Implementation{Name: "conductor", Version: version}})
 	}
 	if a.allow.Len() > 0 {
-		var index *url.URL
-		if a.registry, index, err = packageSources(ctx, a.allow); err != nil {
+		if a.registry, a.index, err = install.Sources(ctx, a.allow); err != nil {
 			return nil, err
 		}
-		if a.view, err = openView(ctx, a.layout, a.allow, a.registry, index, pythonRuntime(a.runtimes), o.installs); err != nil {
+		if a.view, err = install.OpenView(ctx, a.layout.deps, a.layout.deno, a.allow, a.registry, a.index, pythonRuntime(a.runtimes), o.installs); err != nil {
 			return nil, err
 		}
 	}
@@ -238,7 +243,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		// Enforced by a project quota where the host can, else checked
 		// before each run; fails here if it cannot be applied.
 		WorkspaceQuota: s.WorkspaceQuota,
-		NPMRegistry:    registryString(a.registry),
+		NPMRegistry:    install.URLString(a.registry),
 		CABundle:       caBundleFile,
 		CABundleEnv:    caBundleVars,
 		StateDir:       a.layout.stateDir,
@@ -281,7 +286,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 			MaxInFlightBytes: s.MCPMaxInFlight,
 			Shared:           sandbox.NewBudget(s.MCPMaxInFlightTotal),
 		},
-		Sandboxes:      a.runner,
+		Sandboxes:      a.sandboxes(o.pool),
 		Runtimes:       a.runtimes,
 		Allowlist:      a.allow,
 		DefaultTimeout: s.DefaultTimeout,
@@ -312,9 +317,21 @@ const memoryIdle = 500 * time.Millisecond
 // pre-started sandboxes (they cost memory); the next request regrows it.
 const poolIdle = 10 * time.Minute
 
-// startPool keeps size pre-started sandboxes ready for the engine (serve).
-func (a *app) startPool(size int) error {
-	if size <= 0 {
+// sandboxes is where the engine's sandboxes come from: with pooled and a
+// pool size, a pool.Set (empty until startPool fills it: until then every
+// start is cold), else the runner. The engine is built once, with this source.
+func (a *app) sandboxes(pooled bool) engine.Starter {
+	if !pooled || a.settings.PoolSize <= 0 {
+		return a.runner
+	}
+	a.pool = pool.NewSet(a.runner, a.settings.PoolSize, poolIdle, a.log)
+	return a.pool
+}
+
+// startPool starts pre-starting sandboxes for the engine (serve): the app
+// was built with appOptions.poolSize; without a pool it does nothing.
+func (a *app) startPool() error {
+	if a.pool == nil {
 		return nil
 	}
 	static, err := a.allow.ImportMap()
@@ -324,23 +341,12 @@ func (a *app) startPool(size int) error {
 	if a.allow.Len() == 0 {
 		static = nil
 	}
-	a.pool = pool.NewSet(a.runner, size, poolIdle, a.log)
 	a.pool.Pool(sandbox.StartOptions{ImportMap: static})
 	// Each execute_code runtime gets its launchers' pool on its first use.
 	for _, rt := range a.runtimes.Runtimes {
 		a.pool.Lazy(engine.LauncherOptions(rt, a.engineO.WorkDirSize, sandbox.Serves(a.engineO.Calls, sandbox.GlobalMCPFactory)))
 	}
-	o := a.engineO
-	o.Sandboxes = a.pool
-	a.engine = engine.New(o)
 	return nil
-}
-
-func registryString(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	return u.String()
 }
 
 func (a *app) Close() error {

@@ -2,314 +2,44 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/url"
 	"os"
-	"os/exec"
-	"path"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/deps"
-	"github.com/conductor-sandbox/conductor/egress"
+	"github.com/conductor-sandbox/conductor/install"
 	"github.com/conductor-sandbox/conductor/runtimes"
-	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
-// installTimeout bounds the install of one package.
-const installTimeout = 5 * time.Minute
-
-// npmRegistry returns the npm registry deno installs from and runs against:
-// NPM_CONFIG_REGISTRY when set, else what npm on this host is configured
-// with. The two steps must agree: deno keys its cache by the registry host.
-func npmRegistry(ctx context.Context) (*url.URL, error) {
-	raw := os.Getenv("NPM_CONFIG_REGISTRY")
-	if raw == "" {
-		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "npm", "config", "get", "registry").Output()
-		if err != nil {
-			return nil, fmt.Errorf("cannot tell which npm registry to install from: set NPM_CONFIG_REGISTRY, or install npm (`npm config get registry` failed: %v)", err)
-		}
-		raw = strings.TrimSpace(string(out))
+// installOptions are the app's install: its runner, root, view, allowlist and sources.
+func (a *app) installOptions(log *slog.Logger) install.Options {
+	return install.Options{
+		Sandboxes: a.runner,
+		DenoPath:  a.root.DenoPath,
+		DenoDir:   a.root.DenoDir,
+		View:      a.view,
+		Allow:     a.allow,
+		Registry:  a.registry,
+		Index:     a.index,
+		Python:    pythonRuntime(a.runtimes),
+		Logger:    log,
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("npm registry %q: want an http(s) URL", raw)
-	}
-	return u, nil
 }
 
-// packageSources are where allow's packages come from: the npm registry
-// when it has npm: or jsr: packages, the pip index when it has pypi: ones
-// (nil otherwise).
-func packageSources(ctx context.Context, allow *deps.Allowlist) (reg, index *url.URL, err error) {
-	if allow.Len() > len(allow.PythonPackages()) {
-		if reg, err = npmRegistry(ctx); err != nil {
-			return nil, nil, err
-		}
-	}
-	if len(allow.PythonPackages()) > 0 {
-		if index, err = pipIndex(); err != nil {
-			return nil, nil, err
-		}
-	}
-	return reg, index, nil
+// installPackages fetches every allowlisted package into the app's view (install.Packages).
+func installPackages(ctx context.Context, a *app, force bool, log *slog.Logger) []install.Result {
+	return install.Packages(ctx, a.installOptions(log), force)
 }
 
-// registryRule is the one destination an install sandbox of npm: packages
-// may reach: the registry's host and port.
-func registryRule(u *url.URL) (egress.Rule, error) {
-	port := 443
-	if u.Scheme == "http" {
-		port = 80
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			return egress.Rule{}, fmt.Errorf("registry %s: port %q: %w", u.Redacted(), p, err)
-		}
-		port = n
-	}
-	return egress.Rule{Host: strings.ToLower(u.Hostname()), Port: port}, nil
-}
-
-// depResult is how installing one package went.
-type depResult struct {
-	Package  string  `json:"package"`
-	OK       bool    `json:"ok"`
-	Cached   bool    `json:"cached"` // already installed before
-	Error    string  `json:"error,omitempty"`
-	Duration float64 `json:"durationMs"`
-	// Network is the install sandbox's door's decisions (nil when cached).
-	Network []egress.Record `json:"network,omitempty"`
-}
-
-// denoVersion is the first line of `deno --version`, e.g. "deno 2.9.6
-// (stable, release, x86_64-unknown-linux-gnu)": part of a view's name, since
-// deno's cache layout may change between versions.
-func denoVersion(ctx context.Context, deno string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, deno, "--version").Output()
-	if err != nil {
-		return "", fmt.Errorf("%s --version: %w", deno, err)
-	}
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	return line, nil
-}
-
-// viewKey names the view of the dependency cache for allow: the npm
-// registry and deno's version, and for pypi: packages the Python
-// interpreter (py, nil when none is offered) and the index.
-func viewKey(ctx context.Context, l layout, allow *deps.Allowlist, reg, index *url.URL, py *runtimes.Runtime) (deps.ViewKey, error) {
-	dv, err := denoVersion(ctx, l.deno)
-	if err != nil {
-		return deps.ViewKey{}, fmt.Errorf("dependency cache: %w", err)
-	}
-	k := deps.ViewKey{Allowlist: allow, Registry: registryString(reg), Deno: dv, PyIndex: registryString(index)}
-	if py != nil {
-		k.Python = py.Version + " " + py.Programs[0].Host
-	}
-	return k, nil
-}
-
-// openView opens and holds this allowlist's view of the dependency cache:
-// the only cache a sandbox of this process mounts. With create false a
-// missing view is not created: the result is nil (nothing to mount).
-func openView(ctx context.Context, l layout, allow *deps.Allowlist, reg, index *url.URL, py *runtimes.Runtime, create bool) (*deps.View, error) {
-	k, err := viewKey(ctx, l, allow, reg, index, py)
-	if err != nil {
-		return nil, err
-	}
-	views := deps.NewViews(l.deps)
-	if create {
-		return views.Open(ctx, k)
-	}
-	v, err := views.OpenExisting(ctx, k)
-	if errors.Is(err, deps.ErrNoView) {
-		return nil, nil
-	}
-	return v, err
-}
-
-// pruneViews removes the views no process uses, keeping the current one and
-// the most recently used other one (so switching the allowlist back and forth
-// does not download again). Failures are logged: the current view is usable.
+// pruneViews removes the views no process uses but the app's and the most recent other one.
 func pruneViews(ctx context.Context, a *app, log *slog.Logger) {
-	removed, err := deps.NewViews(a.layout.deps).Prune(ctx, deps.PruneOptions{Keep: []string{a.view.Name}, KeepRecent: 1})
-	if err != nil {
-		log.Warn("removing unused dependency cache views failed", "dir", a.layout.deps, "err", err)
-	}
-	if len(removed) > 0 {
-		log.Info("removed unused dependency cache views", "dir", a.layout.deps, "views", removed)
-	}
-}
-
-// installPackages fetches every allowlisted package into this allowlist's
-// view of the dependency cache, in sandboxes that can write only the view
-// and reach only the registry or index, and run no user code: each npm:
-// package with deno cache in its own, the pypi: packages with pip in one
-// (one resolver run, so their dependencies agree). Failures are per package
-// (for pypi: packages, per install).
-func installPackages(ctx context.Context, a *app, force bool, log *slog.Logger) []depResult {
-	var results []depResult
-	for _, p := range a.allow.Packages() {
-		if p.Registry == deps.PyPI {
-			continue
-		}
-		r := depResult{Package: p.Specifier()}
-		t0 := time.Now()
-		switch {
-		case p.Registry != deps.NPM:
-			r.Error = "only npm: packages can be installed on this server (the JSR registry is not reachable)"
-		case a.view.Installed(p) && !force:
-			r.OK, r.Cached = true, true
-		default:
-			r.Network, r.OK, r.Error = installDeno(ctx, a, p)
-			if r.OK {
-				if e := a.view.MarkInstalled(p); e != nil {
-					log.Warn("package installed, but not recorded: the next start installs it again", "package", r.Package, "err", e)
-				}
-			}
-		}
-		r.Duration = float64(time.Since(t0).Microseconds()) / 1000
-		results = append(results, r)
-	}
-	results = append(results, installPython(ctx, a, force, log)...)
-	for _, r := range results {
-		if r.OK {
-			log.Info("package ready", "package", r.Package, "cached", r.Cached, "view", a.view.Name, "ms", r.Duration, "network", networkSummary(r.Network))
-		} else {
-			log.Warn("package NOT installed; code importing it will fail", "package", r.Package, "view", a.view.Name, "err", r.Error, "network", networkSummary(r.Network))
-		}
-	}
-	return results
-}
-
-// installDeno runs `deno cache` for one npm: package in an install sandbox
-// that writes only the view's DENO_DIR and reaches only the registry.
-func installDeno(ctx context.Context, a *app, p deps.Package) ([]egress.Record, bool, string) {
-	rule, err := registryRule(a.registry)
-	if err != nil {
-		return nil, false, err.Error()
-	}
-	prog := ".install-" + randomName() + ".ts"
-	spec := &sandbox.InstallSpec{
-		Argv:  append([]string{a.root.DenoPath}, deps.CacheArgs(path.Join(a.root.DenoDir, prog))...),
-		Into:  sandbox.Mount{Host: a.view.Cache, Path: a.root.DenoDir},
-		Files: map[string][]byte{prog: []byte(deps.InstallProgram(p))},
-		Allow: []egress.Rule{rule},
-	}
-	if ca := hostCACerts(); ca != nil {
-		spec.Files[prog+".ca.pem"] = ca
-		spec.Env = []string{"DENO_CERT=" + path.Join(a.root.DenoDir, prog+".ca.pem")}
-	}
-	res, err := runInstall(ctx, a, spec)
-	if err != nil {
-		return nil, false, err.Error()
-	}
-	return res.Network, res.Status == sandbox.StatusSuccess, installFailure(res, nil)
-}
-
-// randomName is 64 random bits in hex: names of an install's files, so two
-// processes installing into the same view never share one.
-func randomName() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// runInstall runs one install sandbox to its end.
-func runInstall(ctx context.Context, a *app, spec *sandbox.InstallSpec) (*sandbox.Result, error) {
-	sb, err := a.runner.StartWith(ctx, sandbox.StartOptions{Install: spec})
-	if err != nil {
-		return nil, err
-	}
-	defer sb.Close()
-	return sb.Run(ctx, sandbox.Job{Timeout: installTimeout}), nil
-}
-
-// networkSummary is an install's door decisions for the log: each
-// destination once, "allowed" or "refused", e.g. "pypi.org:443 allowed,
-// evil.test refused".
-func networkSummary(recs []egress.Record) string {
-	var out []string
-	for _, r := range recs {
-		s := destination(r) + " refused"
-		if r.Allowed {
-			s = destination(r) + " allowed"
-		}
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return strings.Join(out, ", ")
-}
-
-// destination is a record's host:port, or its host for a DNS lookup.
-func destination(r egress.Record) string {
-	if r.Port == 0 {
-		return r.Host
-	}
-	return net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
-}
-
-// installFailure is why an install failed ("" when it succeeded): the end
-// of its stderr, then what the door refused (an install may reach only its
-// registry; explain names what it may reach and what to do).
-func installFailure(res *sandbox.Result, explain func(refused []string) string) string {
-	if res.Status == sandbox.StatusSuccess {
-		return ""
-	}
-	msg := strings.TrimSpace(lastLines(res.Stderr, 4))
-	if msg == "" && res.Error != nil {
-		msg = res.Error.Message
-	}
-	var refused []string
-	for _, r := range res.Network {
-		if dest := destination(r); !r.Allowed && !slices.Contains(refused, dest) {
-			refused = append(refused, dest)
-		}
-	}
-	if len(refused) > 0 && explain != nil {
-		msg = explain(refused) + "\n" + msg
-	}
-	return msg
-}
-
-// hostCACerts is the host's trust bundle, handed to deno in install
-// sandboxes so a registry reached through a TLS-intercepting proxy (a
-// corporate CA) verifies: SSL_CERT_FILE, else Debian's bundle. nil = none.
-func hostCACerts() []byte {
-	for _, f := range []string{os.Getenv("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"} {
-		if f == "" {
-			continue
-		}
-		if b, err := os.ReadFile(f); err == nil && len(b) > 0 {
-			return b
-		}
-	}
-	return nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	install.PruneViews(ctx, a.layout.deps, a.view, log)
 }
 
 const depsUsage = `usage: conductor deps install [--force]   fetch the allowed packages into this allowlist's view of the cache
@@ -385,7 +115,7 @@ func loadCurrentView(ctx context.Context) (currentView, error) {
 	if cv.allow.Len() == 0 {
 		return cv, nil
 	}
-	reg, index, err := packageSources(ctx, cv.allow)
+	reg, index, err := install.Sources(ctx, cv.allow)
 	if err != nil {
 		return cv, err
 	}
@@ -397,7 +127,7 @@ func loadCurrentView(ctx context.Context) (currentView, error) {
 		}
 		py = pythonRuntime(rs)
 	}
-	k, err := viewKey(ctx, cv.layout, cv.allow, reg, index, py)
+	k, err := install.ViewKey(ctx, cv.layout.deno, cv.allow, reg, index, py)
 	if err != nil {
 		return cv, err
 	}

@@ -42,7 +42,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Warn("serving from the binary on disk; each sandbox start protects it on its own (slower when rootless)", "reason", err)
 	}
 
-	a, err := newAppWith(ctx, log, appOptions{installs: true})
+	a, err := newAppWith(ctx, log, appOptions{installs: true, pool: true})
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor serve:", err)
 		return 1
@@ -60,7 +60,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		log.Info("upstream MCP servers", "servers", a.upstream.Names())
 	}
-	if err := a.startPool(a.settings.PoolSize); err != nil {
+	if err := a.startPool(); err != nil {
 		fmt.Fprintln(stderr, "conductor serve: pool:", err)
 		return 1
 	}
