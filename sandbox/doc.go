@@ -28,6 +28,12 @@
 // pipes are frames: a 4-byte big-endian length followed by that many bytes of
 // JSON. The host side treats every frame as hostile input.
 //
+// A run's outcome is decided in two steps (result.go): gatherFacts reads
+// the world once deno has exited (output, frames, exit status, cgroup
+// limit events, the door's records) into a facts value, and verdict, a pure
+// function of those facts, sets the status, limit hit and error (its
+// rewording included). TestVerdict covers it without a sandbox.
+//
 // With a workspace, output beyond the inline cap is spilled to
 // <workspace>/.conductor/output in files named by 128 random bits, created
 // exclusively (openat2, no links followed). One run spills at most

@@ -117,6 +117,9 @@ type escapeReport struct {
 	Passes   int               `json:"passes"`
 	Attempts map[string]int64  `json:"attempts"`
 	Opened   map[string]string `json:"opened"` // target -> readlink, for those that opened
+
+	// Links mode (22): what planting links in the workspace did, by name.
+	Links map[string]int64 `json:"links"`
 }
 
 type spawnReport struct {
@@ -153,7 +156,7 @@ func escapeSyscalls() map[string]uintptr {
 		"getcwd": unix.SYS_GETCWD, "chdir": unix.SYS_CHDIR, "uname": unix.SYS_UNAME,
 		"mmap": unix.SYS_MMAP, "munmap": unix.SYS_MUNMAP, "mprotect": unix.SYS_MPROTECT,
 		"prctl": unix.SYS_PRCTL, "setgroups": unix.SYS_SETGROUPS, "setuid": unix.SYS_SETUID, "capset": unix.SYS_CAPSET,
-		"renameat2": unix.SYS_RENAMEAT2, "fcntl": unix.SYS_FCNTL, "kill": unix.SYS_KILL,
+		"renameat2": unix.SYS_RENAMEAT2, "symlinkat": unix.SYS_SYMLINKAT, "linkat": unix.SYS_LINKAT, "fcntl": unix.SYS_FCNTL, "kill": unix.SYS_KILL,
 		"getpid": unix.SYS_GETPID, "gettid": unix.SYS_GETTID, "getsid": unix.SYS_GETSID, "getpgid": unix.SYS_GETPGID, "setsid": unix.SYS_SETSID,
 		"ioctl":  unix.SYS_IOCTL,
 		"socket": unix.SYS_SOCKET, "connect": unix.SYS_CONNECT, "sendto": unix.SYS_SENDTO,
@@ -327,7 +330,7 @@ func TestEscapeSuite(t *testing.T) {
 		{name: "19 dev", check: probeDev},
 		{name: "20 degraded host", skip: "covered by TestRootless (rootless_test.go): refusal without MCP_CONDUCTOR_ALLOW_DEGRADED, degraded listed in every result"},
 		{name: "21 output flood", skip: "covered by TestHostileRuns/1_GB_to_stdout (sandbox_test.go): capped at DefaultMaxOutput, truncated=true"},
-		{name: "22 workspace links", skip: "N/A: there is no workspace yet (issue 3 adds it); the suite must gain this probe with it"},
+		{name: "22 workspace links", check: probeWorkspaceLinks},
 	}
 	for _, p := range probes {
 		t.Run(p.name, func(t *testing.T) {
@@ -404,8 +407,17 @@ func fileSHA256(t *testing.T, path string) string {
 // run runs probe.ts in mode on r.
 func (e *escapeEnv) run(t *testing.T, r *Runner, mode string, network bool, timeout time.Duration) *Result {
 	t.Helper()
+	return e.runWith(t, r, mode, network, nil, timeout)
+}
+
+// runWith is run with more parameters for probe.ts (extra wins).
+func (e *escapeEnv) runWith(t *testing.T, r *Runner, mode string, network bool, extra map[string]any, timeout time.Duration) *Result {
+	t.Helper()
 	params := map[string]any{"mode": mode, "network": network}
 	for k, v := range e.params {
+		params[k] = v
+	}
+	for k, v := range extra {
 		params[k] = v
 	}
 	pj, err := json.Marshal(params)

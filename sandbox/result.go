@@ -124,11 +124,49 @@ var v8OOMMarkers = []string{
 	"Reached heap limit",
 }
 
-// collect fills res after deno has exited (or was killed).
-func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed time.Duration) {
+// facts is what the world says about one finished run, gathered by
+// (*Sandbox).gatherFacts; verdict decides the run's outcome from them alone.
+type facts struct {
+	// killedFor: the host killed the sandbox for the timeout or a
+	// cancellation ("" = neither). settled: the host ended it
+	// AfterResultGrace after the module's result, with work still pending.
+	killedFor Status
+	settled   bool
+	elapsed   time.Duration // the run's time, for the timeout's message
+	// quota is the workspace quota's refusal before the run; the other
+	// facts are then zero: nothing ran.
+	quota error
+	// frames are the bootstrap's frames and the channel's events, in the
+	// order they arrived.
+	frames []frameInfo
+	// exit is deno's wait status; haveExit is false when there is none.
+	exit     syscall.WaitStatus
+	haveExit bool
+	stopped  bool   // deno stopped under a tracer instead of exiting, and was killed
+	stderr   string // the inline stderr, for V8's heap-exhaustion report and deno's pids advice
+	cgroup   cgroupEvents
+	network  []egress.Record // the door's records; nil without a door
+	// What the messages name: the sandbox's memory and pids limits (0 =
+	// unknown), and whether the heap was the sandbox's own deno's.
+	memoryLimit int64
+	pidsLimit   int64
+	ownHeap     bool
+}
+
+// gatherFacts reads what verdict needs after deno has exited (or was
+// killed): the frames that arrived, deno's exit status, the cgroups' limit
+// events and the door's records, and fills the parts of res that are
+// measurements rather than decisions (output, spill files, times, memory
+// peak, network list). It must run before the cgroups are destroyed.
+func (sb *Sandbox) gatherFacts(res *Result, killedFor Status, settled bool, elapsed time.Duration) facts {
+	f := facts{
+		killedFor: killedFor, settled: settled, elapsed: elapsed, stopped: sb.stopped,
+		memoryLimit: sb.r.opts.Limits.Memory, pidsLimit: sb.r.opts.Limits.Pids, ownHeap: !sb.launcher,
+	}
 	res.DurationMs = Millis(elapsed)
 	res.Stdout, res.StdoutTruncated, res.StdoutBytes = sb.stdout.Result()
 	res.Stderr, res.StderrTruncated, res.StderrBytes = sb.stderr.Result()
+	f.stderr = res.Stderr
 	var notes []string
 	for _, st := range []struct {
 		name string
@@ -154,51 +192,75 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 	if st := sb.state; st != nil {
 		res.CPUMs = Millis(st.UserTime() + st.SystemTime())
 	}
-	ev := sb.cgroupEvents()
-	res.MemoryPeakBytes = ev.memoryPeak
-
-	var frame *frameInfo
-	evaluated := false
+	f.cgroup = sb.cgroupEvents()
+	res.MemoryPeakBytes = f.cgroup.memoryPeak
 	for done := false; !done; {
 		select {
-		case f := <-sb.frames:
-			switch {
-			case f.fault != nil && frame == nil:
-				frame = &frameInfo{fault: f.fault}
-			case f.ended != "" && frame == nil:
-				frame = &frameInfo{ended: f.ended}
-			case f.typ == "error" && frame == nil:
-				frame = &f
-			case f.typ == "evaluated":
-				evaluated = true
-				res.ReturnValue, res.ReturnTruncated = f.result, f.resultTruncated
-			}
+		case fr := <-sb.frames:
+			f.frames = append(f.frames, fr)
 		default:
 			done = true
 		}
 	}
+	f.exit, f.haveExit = waitStatus(sb.state)
+	if sb.door != nil {
+		// The door records a refusal before it resets the connection, so
+		// the record of the failure the code saw is here.
+		res.Network, res.NetworkDropped = sb.door.Records()
+		f.network = res.Network
+	}
+	return f
+}
 
-	ws, haveStatus := waitStatus(sb.state)
-	signaled := haveStatus && ws.Signaled()
-	if haveStatus && ws.Exited() {
-		code := ws.ExitStatus()
+// verdict decides a run's outcome from its facts alone (no I/O): it sets
+// res's Status, LimitHit, Error, ExitCode, Signal, PendingStopped and return
+// value, and rewords what an agent cannot act on (deno's permission and pids
+// advice, a connection the door refused, a missing program).
+func verdict(f facts, res *Result) {
+	if f.quota != nil {
+		res.Status, res.LimitHit = StatusError, LimitWorkspaceQuota
+		res.Error = &ErrorInfo{Type: ErrorQuota, Message: f.quota.Error()}
+		return
+	}
+	// The first fault, end or error frame explains the run; the value is
+	// the "evaluated" frame's.
+	var frame *frameInfo
+	evaluated := false
+	for i := range f.frames {
+		fr := &f.frames[i]
+		switch {
+		case fr.fault != nil && frame == nil:
+			frame = &frameInfo{fault: fr.fault}
+		case fr.ended != "" && frame == nil:
+			frame = &frameInfo{ended: fr.ended}
+		case fr.typ == "error" && frame == nil:
+			frame = fr
+		case fr.typ == "evaluated":
+			evaluated = true
+			res.ReturnValue, res.ReturnTruncated = fr.result, fr.resultTruncated
+		}
+	}
+
+	signaled := f.haveExit && f.exit.Signaled()
+	if f.haveExit && f.exit.Exited() {
+		code := f.exit.ExitStatus()
 		res.ExitCode = &code
 	}
 	if signaled {
-		res.Signal = signalName(ws.Signal())
+		res.Signal = signalName(f.exit.Signal())
 	}
-	heapOOM := containsAny(res.Stderr, v8OOMMarkers)
+	heapOOM := containsAny(f.stderr, v8OOMMarkers)
 
 	switch {
-	case killedFor == StatusTimeout:
+	case f.killedFor == StatusTimeout:
 		res.Status, res.LimitHit = StatusTimeout, LimitTimeout
-		res.Error = &ErrorInfo{Type: ErrorTimeout, Message: "execution timed out after " + time.Duration(elapsed.Milliseconds()*int64(time.Millisecond)).String() + "; every process of the sandbox was killed"}
-	case killedFor == StatusCancelled:
+		res.Error = &ErrorInfo{Type: ErrorTimeout, Message: "execution timed out after " + time.Duration(f.elapsed.Milliseconds()*int64(time.Millisecond)).String() + "; every process of the sandbox was killed"}
+	case f.killedFor == StatusCancelled:
 		res.Status = StatusCancelled
 		res.Error = &ErrorInfo{Type: ErrorCancelled, Message: "execution was cancelled; every process of the sandbox was killed"}
-	case heapOOM || (ev.oomKills > 0 && (signaled || !evaluated)):
+	case heapOOM || (f.cgroup.oomKills > 0 && (signaled || !evaluated)):
 		res.Status, res.LimitHit = StatusOOM, LimitMemory
-		res.Error = &ErrorInfo{Type: ErrorOOM, Message: oomMessage(heapOOM, sb.r.opts.Limits.Memory, !sb.launcher)}
+		res.Error = &ErrorInfo{Type: ErrorOOM, Message: oomMessage(heapOOM, f.memoryLimit, f.ownHeap)}
 	case frame != nil && frame.fault != nil:
 		res.Status = StatusError
 		res.Error = &ErrorInfo{Type: ErrorInternal, Message: "the sandbox broke the channel protocol: " + frame.fault.Error()}
@@ -225,17 +287,17 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 			info.Stack = strings.TrimPrefix(info.Stack, "TypeError: ")
 		}
 		res.Error = &info
-	case settled:
+	case f.settled:
 		// Ended by the host after the result: neither a crash nor a signal
 		// of the code's making.
 		res.Status, res.PendingStopped, res.Signal = StatusSuccess, true, ""
-	case sb.stopped:
+	case f.stopped:
 		res.Status = StatusKilled
 		res.Error = &ErrorInfo{Type: ErrorKilled, Message: "deno stopped under a tracer; the sandbox was killed"}
 	case signaled:
 		res.Status = StatusKilled
 		res.Error = &ErrorInfo{Type: ErrorKilled, Message: "deno was killed by " + res.Signal}
-		if ws.Signal() == syscall.SIGSYS {
+		if f.exit.Signal() == syscall.SIGSYS {
 			res.Error.Message += " (a forbidden system call)"
 		}
 	case res.ExitCode != nil && *res.ExitCode == 0:
@@ -248,13 +310,18 @@ func (sb *Sandbox) collect(res *Result, killedFor Status, settled bool, elapsed 
 		}
 		res.Error = &ErrorInfo{Type: ErrorRuntime, Message: msg}
 	}
-	if res.LimitHit == "" && ev.pidsMax > 0 {
+	if res.LimitHit == "" && f.cgroup.pidsMax > 0 {
 		res.LimitHit = LimitPids
 		if res.Error != nil {
-			res.Error.Message += " (" + pidsLimitNote(sb.r.opts.Limits.Pids) + ")"
+			res.Error.Message += " (" + pidsLimitNote(f.pidsLimit) + ")"
 		}
 	}
-	res.Stderr = rewordPidsAdvice(res.Stderr, sb.r.opts.Limits.Pids)
+	res.Stderr = rewordPidsAdvice(f.stderr, f.pidsLimit)
+	if e := res.Error; e != nil && res.Status == StatusError && e.Cause == "" {
+		if msg, ok := rewordNetwork(*e, f.network); ok {
+			e.Message, e.Cause = msg, e.Message
+		}
+	}
 }
 
 // oomMessage says which memory limit a run hit, its size, and who sets it: heap when V8 reported

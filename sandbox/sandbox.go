@@ -567,8 +567,7 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 	}
 	if q := sb.r.quota; q != nil {
 		if err := q.Check(ctx); err != nil {
-			res.Error = &ErrorInfo{Type: ErrorQuota, Message: err.Error()}
-			res.LimitHit = LimitWorkspaceQuota
+			verdict(facts{quota: err}, res)
 			if res.Degraded == nil {
 				res.Degraded = []string{}
 			}
@@ -607,17 +606,7 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 	sb.toBox.Close()
 	sb.toBoxMu.Unlock()
 	sb.waitReaders()
-	sb.collect(res, killedFor, settled, elapsed)
-	if sb.door != nil {
-		res.Network, res.NetworkDropped = sb.door.Records()
-		// The door records a refusal before it resets the connection, so
-		// the record of the failure the code saw is here.
-		if e := res.Error; e != nil && res.Status == StatusError && e.Cause == "" {
-			if msg, ok := rewordNetwork(*e, res.Network); ok {
-				e.Message, e.Cause = msg, e.Message
-			}
-		}
-	}
+	verdict(sb.gatherFacts(res, killedFor, settled, elapsed), res)
 	return res
 }
 

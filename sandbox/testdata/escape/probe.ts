@@ -21,6 +21,12 @@
 //   x32         an x32-ABI syscall from the main thread (expected: SIGSYS)
 //   x32-worker  the same from a Worker thread (the whole process must die)
 //   int80       an i386 `int 0x80` syscall (expected: SIGSYS)
+//   links       probe 22, in a sandbox with a workspace (PARAMS.ws): symlinks and
+//               hard links out of the workspace, the spill directory replaced by
+//               links (PARAMS.phase 1: at the workspace's top and .conductor,
+//               with a child flipping .conductor/output; phase 2: a directory of
+//               spill-named links); PARAMS.bait, baitFile and stateDir are HOST
+//               paths the host watches
 
 // deno-lint-ignore no-explicit-any
 declare const PARAMS: any;
@@ -364,6 +370,112 @@ if (PARAMS.mode === "hostile") {
   R.attempts = attempts;
   R.opened = opened;
   emit();
+  Deno.exit(0);
+}
+
+// ---------------------------------------------------------------------------
+// Links mode (probe 22): plant links in the workspace that point out of it,
+// to host paths this sandbox cannot see (PARAMS.bait, PARAMS.baitFile,
+// PARAMS.stateDir), then make the host spill output while they are there.
+// What must hold is checked on the host: nothing outside the workspace was
+// opened, read or written through them. Here: the outcomes, raw errnos.
+
+if (PARAMS.mode === "links") {
+  const ws: string = PARAMS.ws;
+  const conductor = ws + "/.conductor";
+  const output = conductor + "/output";
+  const links: Record<string, number> = {};
+  R.links = links;
+  const symlink = (target: string, path: string) => sys("symlinkat", cstr(target), AT_FDCWD, cstr(path));
+  const rename = (from: string, to: string) => sys("renameat2", AT_FDCWD, cstr(from), AT_FDCWD, cstr(to), 0);
+  // moveAside renames whatever is at path out of the way (0: nothing there).
+  let asides = 0;
+  const moveAside = (path: string) => {
+    const r = rename(path, `${path}.sandbox-${asides++}`);
+    return r === -2 ? 0 : r; // ENOENT
+  };
+  const flood = (stream: "stdout" | "stderr") => {
+    const chunk = enc.encode("x".repeat(1023) + "\n");
+    const w = stream === "stdout" ? Deno.stdout : Deno.stderr;
+    for (let n = 0; n < PARAMS.flood; n += chunk.length) w.writeSync(chunk);
+  };
+  const up = "../".repeat(16);
+  if (PARAMS.phase === 1) {
+    // Symlinks at the workspace's top: absolute, a `..` chain, to a
+    // directory, to the server's state dir, to itself.
+    links["symlink shadow"] = symlink(PARAMS.baitFile, ws + "/shadow");
+    links["symlink dotdot"] = symlink(up + PARAMS.baitFile.replace(/^\/+/, ""), ws + "/dotdot");
+    links["symlink dirlink"] = symlink(PARAMS.bait, ws + "/dirlink");
+    links["symlink statelink"] = symlink(PARAMS.stateDir, ws + "/statelink");
+    links["symlink loop"] = symlink(ws + "/loop", ws + "/loop");
+    links["symlink etc-shadow"] = symlink("/etc/shadow", ws + "/etc-shadow");
+    // Through them from inside: the targets are host paths this sandbox
+    // does not have.
+    for (const n of ["shadow", "dotdot", "dirlink/secret", "statelink", "loop"]) {
+      links["open " + n] = closeOnSuccess(openat(ws + "/" + n, O_RDONLY));
+    }
+    // Hard links: only within one mount; the workspace is a bind mount of
+    // its own. own.txt is the control that must work.
+    Deno.writeTextFileSync(ws + "/own.txt", "the sandbox's own file\n");
+    Deno.writeTextFileSync("/tmp/tmpfile", "on the sandbox's /tmp\n");
+    const link = (from: string, to: string, flags = 0) => sys("linkat", AT_FDCWD, cstr(from), AT_FDCWD, cstr(to), flags);
+    links["link own.txt"] = link(ws + "/own.txt", ws + "/own-hardlink");
+    links["link bait"] = link(PARAMS.baitFile, ws + "/hl-bait");
+    links["link root file"] = link("/etc/passwd", ws + "/hl-passwd");
+    links["link tmp file"] = link("/tmp/tmpfile", ws + "/hl-tmp");
+    const fd = openat("/etc/passwd", O_RDONLY);
+    links["link proc fd"] = link(`/proc/self/fd/${fd}`, ws + "/hl-procfd", 0x400); // AT_SYMLINK_FOLLOW
+    links["link empty path"] = sys("linkat", fd, cstr(""), AT_FDCWD, cstr(ws + "/hl-emptypath"), 0x1000); // AT_EMPTY_PATH
+    closeOnSuccess(fd);
+    // The spill directory's parent, a link to the server's state dir,
+    // before the first byte of stderr makes the host open a spill file.
+    links["aside .conductor"] = moveAside(conductor);
+    links["symlink .conductor"] = symlink(PARAMS.stateDir, conductor);
+    emit();
+    flood("stderr");
+    Deno.exit(0);
+  }
+  // Phase 2: .conductor is one of the sandbox's making, and so is its
+  // output directory, holding spill-named entries: links to the bait, a
+  // hard link to the sandbox's own file. (The host's output directory, as
+  // root, belongs to a uid this sandbox's mount does not map: it cannot be
+  // renamed or removed from here, EOVERFLOW; its parent can.)
+  links["aside .conductor"] = moveAside(conductor);
+  links["mkdir .conductor"] = sys("mkdirat", AT_FDCWD, cstr(conductor), 0o755);
+  links["mkdir output"] = sys("mkdirat", AT_FDCWD, cstr(output), 0o755);
+  links["symlink spill-named"] = symlink(PARAMS.baitFile, output + "/" + "a".repeat(32) + ".stdout.txt");
+  links["symlink spill-named dir"] = symlink(PARAMS.bait, output + "/" + "b".repeat(32) + ".stderr.txt");
+  links["link spill-named"] = sys("linkat", AT_FDCWD, cstr(ws + "/own.txt"), AT_FDCWD, cstr(output + "/" + "c".repeat(32) + ".stdout.txt"), 0);
+  emit();
+  flood("stderr");
+  // Then a child flips .conductor between a link to the bait, a directory
+  // whose output is such a link, and a directory with its own output,
+  // while stdout spills; it leaves its count in flips.txt.
+  await new Promise((r) => setTimeout(r, 300));
+  const flipper = new Deno.Command(Deno.execPath(), {
+    args: ["eval", `
+      const ws = ${JSON.stringify(ws)}, dir = ${JSON.stringify(conductor)}, bait = ${JSON.stringify(PARAMS.bait)};
+      const end = Date.now() + 1000, pause = new Int32Array(new SharedArrayBuffer(4));
+      let n = 0;
+      for (; Date.now() < end && n < 400; n++, Atomics.wait(pause, 0, 0, 2)) {
+        try { Deno.renameSync(dir, dir + ".flip-" + n); } catch { /* gone */ }
+        try {
+          if (n % 3 === 0) Deno.symlinkSync(bait, dir);
+          else {
+            Deno.mkdirSync(dir);
+            if (n % 3 === 1) Deno.symlinkSync(bait, dir + "/output");
+            else Deno.mkdirSync(dir + "/output");
+          }
+        } catch { /* raced */ }
+      }
+      Deno.writeTextFileSync(ws + "/flips.txt", String(n));`],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await new Promise((r) => setTimeout(r, 100));
+  flood("stdout");
+  await flipper.status;
   Deno.exit(0);
 }
 
