@@ -49,7 +49,7 @@ func TestBackoffSchedule(t *testing.T) {
 			}
 			start := time.Now()
 			for _, tc := range tests {
-				time.Sleep(start.Add(tc.after).Sub(time.Now()))
+				time.Sleep(time.Until(start.Add(tc.after)))
 				err := call()
 				if tc.left != "" && !strings.Contains(err.Error(), fmt.Sprintf("next connection attempt in %s", tc.left)) {
 					t.Fatalf("after failure %d, +%s: %v; want the refusal saying %s is left", failures, tc.after, err, tc.left)
