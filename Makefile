@@ -80,7 +80,7 @@ test-race: build mcp-tools
 	$(TEST_ENV) $(GO) test -race $(GOFLAGS_TAGS) -count=1 -timeout 10m -run '^(TestCalls|TestHostileChannel|TestRunOutcomes|TestCancel)$$' \
 	  -skip '^TestCalls$$/^(list_servers|load_needs|servers:|reply_size|request_size|in-flight_bytes|a_global_named|no_handler|an_uncaught)' ./sandbox
 	$(TEST_ENV) $(GO) test -race $(GOFLAGS_TAGS) -count=1 -timeout 10m \
-	  -run '^(TestBusyAndShutdown|TestShutdownWaitsForTeardown|TestOutputObserver|TestPendingTimerDoesNotHoldTheSlot|TestOnIdle|TestTakesPrestarted|TestRefillsOnceTheRunHasExited)$$' ./engine ./pool
+	  -run '^(TestBusyAndShutdown|TestShutdownWaitsForTeardown|TestOutputObserver|TestPendingTimerDoesNotHoldTheSlot|TestOnIdle|TestTakesPrestarted|TestRefillsOnceTheRunHasExited|TestSlotQueue|TestOnIdleTiming|TestFillBackoff|TestShrinkWhenIdleTiming)$$' ./engine ./pool
 	$(GO) build -race $(GOFLAGS_TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/conductor-race ./cmd/conductor
 	CONDUCTOR_BIN=$(CURDIR)/$(BUILD)/conductor-race CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN) $(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 10m \
 	  -run '^(TestE2EStdio|TestE2ECancel|TestE2EStdioSigterm)$$' ./mcp

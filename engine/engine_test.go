@@ -15,6 +15,7 @@ import (
 	"github.com/conductor-sandbox/conductor/deps"
 	"github.com/conductor-sandbox/conductor/internal/leftovers"
 	"github.com/conductor-sandbox/conductor/internal/sandboxtest"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
@@ -131,7 +132,7 @@ func TestBusyAndShutdown(t *testing.T) {
 	}()
 	select {
 	case <-running:
-	case <-time.After(15 * time.Second):
+	case <-time.After(testenv.Scale(15 * time.Second)):
 		t.Fatalf("the long execution never started: %v", longErr)
 	}
 	_, err := e.Execute(context.Background(), Request{Code: "1"})
@@ -204,12 +205,14 @@ func TestShutdownWaitsForTeardown(t *testing.T) {
 	}
 }
 
-// TestOnIdle: OnIdle runs once after each busy spell, never while one runs.
+// TestOnIdle: OnIdle runs once after each busy spell of real executions (their teardowns
+// included), never while one runs. TestOnIdleTiming times it exactly, without sandboxes.
 func TestOnIdle(t *testing.T) {
+	const idleAfter = 50 * time.Millisecond
 	idle := make(chan struct{}, 8)
 	running := make(chan struct{})
 	e := newEngine(t, func(o *Options) {
-		o.IdleAfter = 50 * time.Millisecond
+		o.IdleAfter = idleAfter
 		o.OnIdle = func() { idle <- struct{}{} }
 	})
 	for spell := range 2 {
@@ -227,7 +230,7 @@ func TestOnIdle(t *testing.T) {
 		}()
 		select {
 		case <-running:
-		case <-time.After(15 * time.Second):
+		case <-time.After(testenv.Scale(15 * time.Second)):
 			t.Fatalf("spell %d never started", spell)
 		}
 		select {
@@ -237,11 +240,13 @@ func TestOnIdle(t *testing.T) {
 		}
 		select {
 		case <-idle:
-		case <-time.After(10 * time.Second):
+		case <-time.After(testenv.Scale(10 * time.Second)):
 			t.Fatalf("spell %d: OnIdle did not run after the execution ended", spell)
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
+	// A window for a second run to show, not a wait for an event (nothing signals a call that
+	// should not happen): four times IdleAfter.
+	time.Sleep(4 * idleAfter)
 	if n := len(idle); n != 0 {
 		t.Errorf("OnIdle ran %d more times with nothing happening; want once per busy spell", n)
 	}

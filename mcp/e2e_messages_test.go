@@ -103,8 +103,32 @@ var limitRows = []struct {
 		message: []string{"memory limit of 256 MiB", "killed", "MCP_CONDUCTOR_MEMORY"}},
 	{name: "threads", code: "const w = []; for (let i = 0; i < 200; i++) w.push(new Worker('data:application/javascript,setInterval(() => {}, 1000)', { type: 'module' }));", limitHit: "pids",
 		message: []string{"limit of 24 processes and threads", "admin", "MCP_CONDUCTOR_PIDS"}},
+	// Children start one at a time, each awaited until it is up (it prints "up") or has exited, so
+	// a child that cannot start writes its whole message to the shared stderr before the next one
+	// starts: started together, their messages interleaved under load, cutting deno's advice in
+	// two so that it was neither reworded nor recognisable. The loop ends at the third child that
+	// could not start; the ones that are up are killed.
 	{name: "deno that cannot start", limitHit: "pids",
-		code:   "const k = []; try { for (let i = 0; i < 40; i++) k.push(new Deno.Command('deno', { args: ['eval', 'await new Promise(() => {})'] }).spawn()); } catch {}\nawait new Promise((r) => setTimeout(r, 2000)); for (const c of k) c.kill('SIGKILL');",
+		code: `const up = [];
+let failed = 0;
+for (let i = 0; i < 40 && failed < 3; i++) {
+  let c;
+  try {
+    c = new Deno.Command('deno', { args: ['eval', 'console.log("up"); setInterval(() => {}, 60000)'], stdout: 'piped' }).spawn();
+  } catch {
+    failed++;
+    continue;
+  }
+  const first = await c.stdout.getReader().read();
+  if (first.done) {
+    await c.status;
+    failed++;
+  } else {
+    up.push(c);
+  }
+}
+for (const c of up) c.kill('SIGKILL');
+await Promise.all(up.map((c) => c.status));`,
 		stderr: []string{"Deno could not start", "limit of 24 processes and threads", "MCP_CONDUCTOR_PIDS"}},
 }
 

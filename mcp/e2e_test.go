@@ -119,6 +119,39 @@ func waitFor(d time.Duration, cond func() bool) bool {
 	}
 }
 
+// spinCode runs until it is killed, after printing spinMark; spinning is the client option and
+// call parameters that see that line in a progress notification (the first comes after the
+// server's 1 s progress interval): the event that the code runs, where a sleep after the
+// sandbox's processes appeared only guessed it (serve's pool has a sandbox's processes up before
+// any call, so the call might not even have arrived).
+const (
+	spinMark = "spinning now"
+	spinCode = "console.log('" + spinMark + "'); while (true) {}"
+)
+
+func spinning(timeoutMs int) (*sdk.ClientOptions, *sdk.CallToolParams, <-chan struct{}) {
+	running := make(chan struct{})
+	var once sync.Once
+	copts := &sdk.ClientOptions{ProgressNotificationHandler: func(_ context.Context, req *sdk.ProgressNotificationClientRequest) {
+		if strings.Contains(req.Params.Message, spinMark) {
+			once.Do(func() { close(running) })
+		}
+	}}
+	params := &sdk.CallToolParams{Name: toolName, Arguments: map[string]any{"deno_code": spinCode, "timeout": timeoutMs}}
+	params.SetProgressToken("spinning")
+	return copts, params, running
+}
+
+// waitSpinning waits for spinning's event, failing after a scaled 20 s.
+func waitSpinning(t *testing.T, running <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-running:
+	case <-time.After(testenv.Scale(20 * time.Second)):
+		t.Fatalf("the run did not report %q within 20 s", spinMark)
+	}
+}
+
 // instanceOf returns the server's instance directory name under stateDir
 // ("conductor-<hex>"), the marker its containers and cgroups carry.
 func instanceOf(t *testing.T, stateDir string) string {
@@ -1205,7 +1238,8 @@ func TestE2EHTTPToken(t *testing.T) {
 // remains.
 func TestE2EHTTPSigterm(t *testing.T) {
 	s := startHTTPArgs(t, []string{"--log-level", "debug"})
-	cs := mustConnectHTTP(t, s, "", nil)
+	copts, params, running := spinning(120000)
+	cs := mustConnectHTTP(t, s, "", copts)
 
 	type outcome struct {
 		res *sdk.CallToolResult
@@ -1215,18 +1249,10 @@ func TestE2EHTTPSigterm(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: toolName, Arguments: map[string]any{"deno_code": "while (true) {}", "timeout": 120000}})
+		res, err := cs.CallTool(ctx, params)
 		done <- outcome{res, err}
 	}()
-	// Wait until the sandbox runs: its container state appears and it has processes.
-	running := waitFor(20*time.Second, func() bool {
-		m, _ := filepath.Glob(filepath.Join(s.stateDir, s.instance, "conductor-*", "state.json"))
-		return len(m) > 0 && len(leftovers.Processes(s.instance)) > 0
-	})
-	if !running {
-		t.Fatalf("the run did not start within 20 s")
-	}
-	time.Sleep(300 * time.Millisecond)
+	waitSpinning(t, running) // before: the container and processes, and a 300 ms sleep
 
 	took := s.stop(t)
 	t.Logf("server exited %v after SIGTERM", took.Round(time.Millisecond))
@@ -1262,7 +1288,8 @@ func TestE2EStdioSigterm(t *testing.T) {
 	cmd.Env = serverEnv(stateDir)
 	stderr := &testenv.SyncBuffer{}
 	cmd.Stderr = stderr
-	client := sdk.NewClient(&sdk.Implementation{Name: "conductor-e2e", Version: "1"}, nil)
+	copts, params, running := spinning(10000)
+	client := sdk.NewClient(&sdk.Implementation{Name: "conductor-e2e", Version: "1"}, copts)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
@@ -1278,13 +1305,11 @@ func TestE2EStdioSigterm(t *testing.T) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: toolName, Arguments: map[string]any{"deno_code": "while (true) {}", "timeout": 10000}})
+		res, err := cs.CallTool(ctx, params)
 		done <- outcome{res, err}
 	}()
-	if !waitFor(20*time.Second, func() bool { return len(leftovers.Processes(instance)) > 0 }) {
-		t.Fatalf("the run did not start within 20 s")
-	}
-	time.Sleep(300 * time.Millisecond)
+	// Before: the instance's processes (the pool's sandbox has them before the call) and 300 ms.
+	waitSpinning(t, running)
 	t0 := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

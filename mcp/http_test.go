@@ -23,6 +23,7 @@ import (
 	"github.com/conductor-sandbox/conductor/deps"
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/internal/sandboxtest"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"github.com/conductor-sandbox/conductor/mcp"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
@@ -338,9 +339,22 @@ func TestHTTPSessionCap(t *testing.T) {
 	refused("over the cap again")
 
 	// Both live sessions go idle; after the timeout they are closed and
-	// their slots free.
-	time.Sleep(idle + 500*time.Millisecond)
-	fresh := mustConnect("a session after the others idled out")
+	// their slots free. The timeout itself is waited out; then the slot is
+	// polled for (before: a fixed 500 ms more, which a loaded machine's
+	// lagging session shutdown could exceed).
+	time.Sleep(idle)
+	var fresh *sdk.ClientSession
+	for deadline := time.Now().Add(testenv.Scale(5 * time.Second)); fresh == nil; {
+		cs, err := connect()
+		switch {
+		case err == nil:
+			fresh = cs
+		case time.Now().After(deadline):
+			t.Fatalf("a session after the others idled out: %v", err)
+		default:
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	defer fresh.Close()
 	if _, err := third.CallTool(ctx, &sdk.CallToolParams{Name: toolName, Arguments: map[string]any{"deno_code": "1"}}); err == nil {
 		t.Errorf("a call on a session that idled out succeeded; want it gone")

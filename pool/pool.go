@@ -13,6 +13,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/sandbox"
@@ -34,6 +35,10 @@ type Pool struct {
 	wg     sync.WaitGroup
 	log    *slog.Logger
 	refill time.Duration // longest wait for a taken sandbox's run before booting the next
+
+	// offering counts the fillers that hold a booted sandbox and are about to offer it or
+	// offer it now: tests wait for it instead of sleeping (no decision reads it).
+	offering atomic.Int32
 
 	mu         sync.Mutex
 	filling    context.CancelFunc // stops the current fillers; nil while shrunk
@@ -123,9 +128,12 @@ func (p *Pool) fill(ctx context.Context) {
 			continue
 		}
 		backoff = 500 * time.Millisecond
+		p.offering.Add(1)
 		select {
 		case p.ready <- sb:
+			p.offering.Add(-1)
 		case <-ctx.Done():
+			p.offering.Add(-1)
 			_ = sb.Close()
 			return
 		}

@@ -66,13 +66,15 @@ func newPool(t *testing.T, size int) (*Pool, *recorder, *sandbox.Runner) {
 			t.Errorf("sandbox processes left after Close: %v", pids)
 		}
 	})
-	// Wait until the pool has booted its sandboxes.
-	deadline := time.Now().Add(20 * time.Second)
-	for rec.count() < size && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond)
+	waitOffered(t, p, size)
 	return p, rec, r
+}
+
+// waitOffered waits until n of p's fillers have a booted sandbox on offer, so StartWith takes one
+// (it never waits for a filler: it starts cold when none is on offer at that moment).
+func waitOffered(t *testing.T, p *Pool, n int) {
+	t.Helper()
+	testenv.WaitFor(t, fmt.Sprintf("%d pre-started sandboxes on offer", n), 20*time.Second, func() bool { return int(p.offering.Load()) >= n })
 }
 
 func run(t *testing.T, p *Pool, code string) *sandbox.Result {
@@ -152,23 +154,15 @@ func TestShrinksWhenIdle(t *testing.T) {
 		t.Fatal("no pre-started sandbox before going idle")
 	}
 	p.ShrinkWhenIdle(300 * time.Millisecond)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(leftovers.Processes(r.Instance())) > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if pids := leftovers.Processes(r.Instance()); len(pids) > 0 {
-		t.Fatalf("pre-started sandboxes still alive after the idle period: %v", pids)
-	}
+	testenv.WaitFor(t, "the pre-started sandboxes to be destroyed after the idle period", 10*time.Second, func() bool {
+		return len(leftovers.Processes(r.Instance())) == 0
+	})
 	n := rec.count()
 	if res := run(t, p, "export default 1"); res.Status != sandbox.StatusSuccess {
 		t.Fatalf("the first request after a shrink: %s %+v", res.Status, res.Error)
 	}
-	for rec.count() < n+2 && time.Now().Before(deadline) { // its cold start, and the regrown pool
-		time.Sleep(20 * time.Millisecond)
-	}
-	if rec.count() < n+2 {
-		t.Fatalf("the pool did not grow back after a request (%d starts, want %d)", rec.count(), n+2)
-	}
+	// Its cold start, and the regrown pool's.
+	testenv.WaitFor(t, "the pool to grow back after a request", 10*time.Second, func() bool { return rec.count() >= n+2 })
 }
 
 // TestRefillsOnceTheRunHasExited: the replacement for a taken sandbox boots
@@ -184,10 +178,12 @@ func TestRefillsOnceTheRunHasExited(t *testing.T) {
 	var sb *sandbox.Sandbox
 	select {
 	case sb = <-p.ready:
-	case <-time.After(20 * time.Second):
+	case <-time.After(testenv.Scale(20 * time.Second)):
 		t.Fatal("no sandbox offered within 20 s")
 	}
 	defer sb.Close()
+	// Not a wait for an event but a window for a wrong refill to show (nothing signals a start
+	// that should not happen); the synctest tests time the filler's own waits exactly.
 	time.Sleep(300 * time.Millisecond) // the code has not run yet
 	if n := rec.count(); n != 1 {
 		t.Fatalf("%d sandboxes started before the taken one ran; want 1 (the refill waits for its exit)", n)
@@ -196,12 +192,9 @@ func TestRefillsOnceTheRunHasExited(t *testing.T) {
 	if res.Status != sandbox.StatusSuccess {
 		t.Fatalf("run: %+v", res)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for rec.count() < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, "the replacement's start after the run exited", 20*time.Second, func() bool { return rec.count() >= 2 })
 	if n := rec.count(); n != 2 {
-		t.Fatalf("%d sandboxes started 20 s after the run exited; want 2 (the replacement)", n)
+		t.Fatalf("%d sandboxes started after the run exited; want 2 (the replacement)", n)
 	}
 }
 
@@ -234,10 +227,7 @@ func TestPooledNetwork(t *testing.T) {
 	rec := &recorder{r: r, started: map[*sandbox.Sandbox]bool{}}
 	p := New(rec, 2, sandbox.StartOptions{}, nil)
 	t.Cleanup(p.Close)
-	deadline := time.Now().Add(20 * time.Second)
-	for rec.count() < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitOffered(t, p, 2) // before: only their starts were awaited, and StartWith could start cold
 	var sbs []*sandbox.Sandbox
 	for i := 0; i < 2; i++ {
 		sb, err := p.StartWith(context.Background(), sandbox.StartOptions{})
@@ -305,15 +295,22 @@ func TestSetKinds(t *testing.T) {
 		_ = json.Unmarshal(res.ReturnValue, &v)
 		return v
 	}
-	waitReady := func() {
-		time.Sleep(testenv.Scale(3 * time.Second)) // the fillers boot their sandboxes
+	// waitReady waits until so's pool has its sandbox on offer.
+	waitReady := func(so sandbox.StartOptions) {
+		t.Helper()
+		testenv.WaitFor(t, "a pre-started sandbox of "+so.Key(), 20*time.Second, func() bool {
+			s.mu.Lock()
+			p := s.pools[so.Key()]
+			s.mu.Unlock()
+			return p != nil && p.offering.Load() >= 1
+		})
 	}
-	waitReady()
+	waitReady(plain)
 	before := rec.count() // the plain pool's filler
 	if got := run(launcher); got != "/conductor/work granted" {
 		t.Errorf("launcher kind: %q, want its working directory and grant", got)
 	}
-	waitReady()
+	waitReady(launcher)
 	if got := run(launcher); got != "/conductor/work granted" {
 		t.Errorf("pooled launcher kind: %q", got)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/internal/leftovers"
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
@@ -247,18 +248,14 @@ func TestServerKilledMidRun(t *testing.T) {
 
 	// Wait for the container's state file, then read deno's host pid.
 	var instance, ctrDir string
-	deadline := time.Now().Add(20 * time.Second)
-	for ctrDir == "" && time.Now().Before(deadline) {
+	testenv.WaitFor(t, "the run's container", 20*time.Second, func() bool {
 		matches, _ := filepath.Glob(filepath.Join(state, sandbox.IDPrefix+"*", sandbox.IDPrefix+"*", "state.json"))
 		if len(matches) > 0 {
 			ctrDir = filepath.Dir(matches[0])
 			instance = filepath.Base(filepath.Dir(ctrDir))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if ctrDir == "" {
-		t.Fatal("no container appeared within 20 s")
-	}
+		return ctrDir != ""
+	})
 	var st struct {
 		InitPid int `json:"init_process_pid"`
 	}
@@ -266,7 +263,15 @@ func TestServerKilledMidRun(t *testing.T) {
 	if err != nil || json.Unmarshal(b, &st) != nil || st.InitPid <= 0 {
 		t.Fatalf("state.json: %v %s", err, b)
 	}
-	time.Sleep(300 * time.Millisecond) // deno is spinning now
+	// deno runs the code now (before: a 300 ms sleep): a process of the sandbox is deno.
+	testenv.WaitFor(t, "deno to run in the sandbox", 20*time.Second, func() bool {
+		for _, pid := range leftovers.Processes(instance) {
+			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "deno" {
+				return true
+			}
+		}
+		return false
+	})
 	if !leftovers.Alive(st.InitPid) {
 		t.Fatalf("sandbox init %d not alive before the kill", st.InitPid)
 	}
@@ -274,13 +279,10 @@ func TestServerKilledMidRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	time.Sleep(time.Second)
-	if leftovers.Alive(st.InitPid) {
-		t.Fatalf("sandbox init %d still alive 1 s after the server was SIGKILLed", st.InitPid)
-	}
-	if pids := leftovers.Processes(instance); len(pids) > 0 {
-		t.Fatalf("processes of the dead instance still alive: %v", pids)
-	}
+	// Polled, not slept: the bound is the 1 s the server's death may take to reach them.
+	testenv.WaitFor(t, fmt.Sprintf("sandbox init %d and every process of the dead instance to end after the server was SIGKILLed", st.InitPid), time.Second, func() bool {
+		return !leftovers.Alive(st.InitPid) && len(leftovers.Processes(instance)) == 0
+	})
 	if _, err := os.Stat(ctrDir); err != nil {
 		t.Fatalf("expected the dead server's state to remain until the next start: %v", err)
 	}

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -83,6 +84,10 @@ func helperServer() *mcp.Server {
 		return nil, empty{}, errors.New("the tool failed on purpose")
 	})
 	mcp.AddTool(s, &mcp.Tool{Name: "sleep", Description: "sleeps ms"}, func(ctx context.Context, r *mcp.CallToolRequest, in msIn) (*mcp.CallToolResult, empty, error) {
+		if dir := os.Getenv("HELPER_MARKER_DIR"); dir != "" { // tests wait for it: the call is running
+			f, _ := os.CreateTemp(dir, "sleep-*")
+			f.Close()
+		}
 		select {
 		case <-time.After(time.Duration(in.MS) * time.Millisecond):
 		case <-ctx.Done():
@@ -342,11 +347,15 @@ func processGone(pid int) bool {
 
 func waitGone(t *testing.T, pid int, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !processGone(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still runs %s later", pid, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, fmt.Sprintf("process %d to end", pid), within, func() bool { return processGone(pid) })
+}
+
+// waitSleeping waits until the helper's sleep tool has started with HELPER_MARKER_DIR=dir: the
+// call was read and runs.
+func waitSleeping(t *testing.T, dir string) {
+	t.Helper()
+	testenv.WaitFor(t, "the helper's sleep tool to start", 5*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, "sleep-*"))
+		return len(m) > 0
+	})
 }

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/internal/testenv"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -205,10 +206,10 @@ func TestCrashMidCall(t *testing.T) {
 	}
 	// The admin's log has the exit, at warn, with the last stderr lines.
 	var exit map[string]any
-	waitFor := time.Now().Add(2 * time.Second)
-	for exit = h.find("upstream MCP server process exited", "pid", int64(pid)); exit == nil && time.Now().Before(waitFor); exit = h.find("upstream MCP server process exited", "pid", int64(pid)) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, "the log record of the exit", 2*time.Second, func() bool {
+		exit = h.find("upstream MCP server process exited", "pid", int64(pid))
+		return exit != nil
+	})
 	if exit == nil || exit["level"] != slog.LevelWarn || exit["status"] != "exit status 7" || !strings.Contains(exit["stderr"].(string), "helper: crashing on purpose") {
 		t.Errorf("log record of the exit: %v", exit)
 	}
@@ -230,14 +231,15 @@ func TestCrashMidCall(t *testing.T) {
 func TestCrashFailsEveryReadRequest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	m := newTestManager(t, Options{}, helperStdio(t, "helper"))
+	markers := t.TempDir()
+	m := newTestManager(t, Options{}, helperStdio(t, "helper", "HELPER_MARKER_DIR="+markers))
 	pid := callPid(t, m, "helper")
 	sleeping := make(chan error, 1)
 	go func() {
 		_, err := m.CallTool(ctx, "helper", "sleep", map[string]any{"ms": 10000})
 		sleeping <- err
 	}()
-	time.Sleep(300 * time.Millisecond) // the sleep is read and running
+	waitSleeping(t, markers) // the sleep is read and running
 	_, err := m.CallTool(ctx, "helper", "crash", nil)
 	if !errors.Is(err, ErrCrashed) {
 		t.Fatalf("crash: want ErrCrashed, got %v", err)
@@ -266,13 +268,7 @@ func TestBrokenSessionReconnectsOnce(t *testing.T) {
 	}
 	// Wait until the manager has seen it go (a dying process can still
 	// swallow what is written to its stdin; such calls are not retried).
-	deadline := time.Now().Add(2 * time.Second)
-	for statusOf(m, "helper").State != StateFailed {
-		if time.Now().After(deadline) {
-			t.Fatalf("the manager did not notice the process died: %+v", statusOf(m, "helper"))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, "the manager to notice the process died", 2*time.Second, func() bool { return statusOf(m, "helper").State == StateFailed })
 	if st := statusOf(m, "helper"); !strings.Contains(st.LastError, "killed") {
 		t.Errorf("LastError %q does not say the process was killed", st.LastError)
 	}
@@ -368,13 +364,7 @@ func TestStuckStdinTimesOut(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("want ErrTimeout, got %v", err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for !processGone(pid) {
-		if time.Now().After(deadline) {
-			t.Fatal("the stuck server was not stopped")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitGone(t, pid, 3*time.Second) // the stuck server is stopped
 	if got := callPid(t, m, "raw"); got == pid {
 		t.Fatal("same pid")
 	}
@@ -780,7 +770,7 @@ func TestSSE(t *testing.T) {
 		if err != nil || structuredInt(res, "n") != i {
 			t.Fatalf("counter %d over SSE: %v %+v", i, err, res)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // a window for a stream bound to the ended attempt to break, not a wait
 	}
 	if prompts, err := m.ListPrompts(ctx, "legacy"); err != nil || len(prompts) != 1 {
 		t.Fatalf("prompts over SSE: %v %v", err, prompts)
@@ -869,7 +859,8 @@ func TestCloseEndsProcesses(t *testing.T) {
 // ErrClosed) as their upstream is stopped.
 func TestCloseDuringCall(t *testing.T) {
 	t.Parallel()
-	m := NewManager(&Config{Servers: []ServerConfig{helperStdio(t, "helper", "HELPER_LINGER=1")}},
+	markers := t.TempDir()
+	m := NewManager(&Config{Servers: []ServerConfig{helperStdio(t, "helper", "HELPER_LINGER=1", "HELPER_MARKER_DIR="+markers)}},
 		Options{Logger: testLogger(t), StopGrace: 200 * time.Millisecond})
 	pid := callPid(t, m, "helper")
 	errs := make(chan error, 1)
@@ -877,7 +868,7 @@ func TestCloseDuringCall(t *testing.T) {
 		_, err := m.CallTool(context.Background(), "helper", "sleep", map[string]any{"ms": 30000})
 		errs <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	waitSleeping(t, markers) // before: a 100 ms sleep, and Close could come before the call was sent
 	start := time.Now()
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -954,6 +945,8 @@ func TestUpstreamSurvivesThreadExit(t *testing.T) {
 		r.c.kill()
 		<-r.c.reaped
 	}()
+	// A window for a wrong Pdeathsig to show, not a wait for an event: nothing signals a kill
+	// that should not happen.
 	time.Sleep(300 * time.Millisecond)
 	if processGone(r.c.pid) {
 		t.Fatal("the upstream died with the thread that started it")
@@ -969,13 +962,7 @@ func TestCallLogging(t *testing.T) {
 	m.CallTool(context.Background(), "helper", "echo", map[string]any{"text": "secret arg"})
 	m.CallTool(context.Background(), "helper", "fail", nil)
 	m.CallTool(context.Background(), "nobody", "x", nil)
-	deadline := time.Now().Add(2 * time.Second)
-	for h.find("upstream stderr", "server", "helper") == nil && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if h.find("upstream stderr", "server", "helper") == nil {
-		t.Error("no stderr line of the upstream in the log")
-	}
+	testenv.WaitFor(t, "a stderr line of the upstream in the log", 2*time.Second, func() bool { return h.find("upstream stderr", "server", "helper") != nil })
 	for _, c := range []struct{ name, outcome string }{{"echo", "ok"}, {"fail", "tool_error"}} {
 		r := h.find("upstream call", "tool", c.name)
 		if r == nil {

@@ -297,7 +297,7 @@ func TestEverythingSSE(t *testing.T) {
 	if err != nil || textOf(res) != "Echo: legacy" {
 		t.Fatalf("echo over SSE: %v %q", err, textOf(res))
 	}
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // a window for a stream bound to the ended connection attempt to break, not a wait
 	res, err = m.CallTool(ctx, "everything", "get-sum", map[string]any{"a": 1, "b": 1})
 	if err != nil || textOf(res) != "The sum of 1 and 1 is 2." {
 		t.Fatalf("get-sum over SSE: %v %q", err, textOf(res))
