@@ -353,16 +353,38 @@ func pidsLimitNote(pids int64) string {
 }
 
 // denoPidsAdvice is what deno prints when it cannot start its threads: advice for a container
-// runtime's flag, which neither the code nor the agent can act on.
-const denoPidsAdvice = "This usually happens when running in a container with a low\nPID limit. Try increasing the limit (e.g. --pids-limit=40)."
+// runtime's flag, which neither the code nor the agent can act on. Its two lines are matched
+// each on its own: processes that fail together write to one stderr, and another's lines can
+// come between them.
+const (
+	denoPidsAdvice1 = "This usually happens when running in a container with a low"
+	denoPidsAdvice2 = "PID limit. Try increasing the limit (e.g. --pids-limit="
+	denoPidsAdvice  = denoPidsAdvice1 + "\n" + denoPidsAdvice2 + "40)."
+)
 
 // rewordPidsAdvice replaces deno's advice in stderr with the sandbox's limit and who sets it.
 func rewordPidsAdvice(stderr string, pids int64) string {
-	if !strings.Contains(stderr, denoPidsAdvice) {
+	if !strings.Contains(stderr, denoPidsAdvice2) {
 		return stderr
 	}
 	note := pidsLimitNote(pids)
-	return strings.ReplaceAll(stderr, denoPidsAdvice, strings.ToUpper(note[:1])+note[1:]+".")
+	note = strings.ToUpper(note[:1]) + note[1:] + "."
+	lines := strings.SplitAfter(stderr, "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		body, nl := strings.CutSuffix(l, "\n")
+		switch {
+		case body == denoPidsAdvice1:
+			continue
+		case strings.HasPrefix(body, denoPidsAdvice2):
+			l = note
+			if nl {
+				l += "\n"
+			}
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "")
 }
 
 // permissionGrant names, per deno permission, the setting that grants it and an example.

@@ -482,6 +482,12 @@ func TestLimitMessages(t *testing.T) {
 			[]string{"Deno could not start: unable to create worker threads.\n\nThe sandbox's limit of 40 processes and threads was reached; only the server's admin can raise it, with MCP_CONDUCTOR_PIDS.\n\nPlatform: linux"},
 			[]string{"--pids-limit", "container"},
 		},
+		{
+			"deno's advice interleaved with another process's lines",
+			rewordPidsAdvice("Deno could not start: unable to create worker threads.\n\n"+denoPidsAdvice1+"\nDeno could not start: unable to create worker threads.\n"+denoPidsAdvice2+"40).\n\n"+denoPidsAdvice+"\n", 24),
+			[]string{"Deno could not start: unable to create worker threads.\n\nDeno could not start: unable to create worker threads.\nThe sandbox's limit of 24 processes and threads was reached; only the server's admin can raise it, with MCP_CONDUCTOR_PIDS.\n\nThe sandbox's limit of 24"},
+			[]string{"--pids-limit", "container"},
+		},
 		{"other stderr kept", rewordPidsAdvice("Try increasing the limit (e.g. --pids-limit=40).", 40), []string{"--pids-limit=40"}, nil},
 	}
 	for _, tc := range tests {
