@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -48,21 +47,13 @@ func TestCommandSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &netHooks{}
-	o := testOptions(t)
-	o.Workspace = ws
-	o.Env = []string{"ADMINVAR=from the admin"}
-	// Runs may reach the other port only: the command sandbox's own policy replaces this one.
-	o.Net = &NetOptions{Policy: egress.Policy{Allow: []egress.Rule{{Host: "127.0.0.1", Port: otherPort}}}, Resolver: h.resolve, Dial: h.dial}
-	r, err := New(context.Background(), o)
-	if err != nil {
-		unavailable(t, "runner: %v", err)
-	}
-	t.Cleanup(func() {
-		instance := r.Instance()
-		if err := r.Close(); err != nil {
-			t.Errorf("runner close: %v", err)
-		}
-		assertNoLeftovers(t, o.StateDir, instance)
+	var o Options
+	r := newTestRunner(t, func(opts *Options) {
+		opts.Workspace = ws
+		opts.Env = []string{"ADMINVAR=from the admin"}
+		// Runs may reach the other port only: the command sandbox's own policy replaces this one.
+		opts.Net = &NetOptions{Policy: egress.Policy{Allow: []egress.Rule{{Host: "127.0.0.1", Port: otherPort}}}, Resolver: h.resolve, Dial: h.dial}
+		o = *opts
 	})
 	dir, owner := newWorkspace(t) // owned by another uid as root: the idmapped mount's proof
 
