@@ -111,5 +111,11 @@
 // the bootstrap; Sandbox.Run sends code and waits for the result; Sandbox.Close
 // destroys the container. Runner.Run does all three. Every path leaves no
 // container, process, cgroup or state directory behind; Runner.New sweeps what
-// a dead server instance left.
+// a dead server instance left. Each pipe end has one owner (internal/fdset):
+// the start path until it hands the child's ends to the container's init
+// (closing its copies once the init started) and the host's to the Sandbox
+// (the channel to the code) and its readers (fd 3, stdout, stderr), so a
+// failed start leaves no fd open — but libcontainer's own O_PATH fd of the
+// exec fifo after a failed init, which it frees when the garbage collector
+// finalizes the dropped container (TestStartFailuresLeakNoFDs).
 package sandbox

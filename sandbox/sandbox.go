@@ -20,6 +20,7 @@ import (
 
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/egress"
+	"github.com/conductor-sandbox/conductor/internal/fdset"
 	"github.com/conductor-sandbox/conductor/seccomp"
 )
 
@@ -270,35 +271,34 @@ func (r *Runner) capture(spill *spillRun, stream string) *cappedBuffer {
 // start wires the pipes, starts the container's init and execs deno.
 func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	o := sb.r.opts
+	// One owner per fd (internal/fdset): fds owns every pipe end until it is
+	// handed on — the child's ends to the container's init (the parent's
+	// copies closed once it started), the host's to sb and its readers — so
+	// an early return closes exactly what was opened.
+	var fds fdset.Set
+	defer fds.Close()
 	// Pipes: fd 3 sandbox->host, fd 4 host->sandbox, and stdout/stderr.
-	resR, resW, err := os.Pipe()
+	resR, resW, err := fds.Pipe()
 	if err != nil {
 		return err
 	}
-	codeR, codeW, err := os.Pipe()
+	codeR, codeW, err := fds.Pipe()
 	if err != nil {
-		resR.Close()
-		resW.Close()
 		return err
 	}
-	outR, outW, err := os.Pipe()
+	outR, outW, err := fds.Pipe()
 	if err != nil {
-		closeAll(resR, resW, codeR, codeW)
 		return err
 	}
-	errR, errW, err := os.Pipe()
+	errR, errW, err := fds.Pipe()
 	if err != nil {
-		closeAll(resR, resW, codeR, codeW, outR, outW)
 		return err
 	}
 	childEnds := []*os.File{resW, codeR, outW, errW}
-	defer closeAll(childEnds...) // the child holds its own copies after Start
-	sb.toBox, sb.fromBox = codeW, resR
 	// deno reopens the channel through /proc/self/fd, which checks the pipe
 	// inode's owner: give the sandbox's mapped host uid the two channel ends.
 	for _, f := range []*os.File{resW, codeR} {
 		if err := f.Chown(o.HostUID, o.HostGID); err != nil && !sb.r.rootless {
-			closeAll(resR, codeW, outR, errR)
 			return fmt.Errorf("chown channel pipe: %w", err)
 		}
 		_ = f.Chmod(0o600)
@@ -337,7 +337,6 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		host := filepath.Join(so.Writable.Host, name)
 		sb.files = append(sb.files, host)
 		if err := os.WriteFile(host, data, 0o644); err != nil {
-			closeAll(resR, codeW, outR, errR)
 			return fmt.Errorf("files: %w", err)
 		}
 	}
@@ -369,16 +368,22 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	// has exited.
 	startErr := make(chan error, 1)
 	go sb.supervise(startErr)
-	if err := <-startErr; err != nil {
-		closeAll(resR, codeW, outR, errR)
+	err = <-startErr
+	_ = fds.CloseFiles(childEnds...) // the child holds its own copies now (or never will)
+	if err != nil {
 		return err
 	}
 	if door != nil {
 		if err := sb.startDoor(ctx, door); err != nil {
-			closeAll(resR, codeW, outR, errR)
 			return err
 		}
 	}
+	// The host's ends: toBox to sb (Run and Close close it), fromBox, outR
+	// and errR to the readers below, which close them when their stream ends
+	// (waitReaders closes them under a reader that outlives readerGrace, to
+	// end its read: *os.File's Close is safe to repeat).
+	fds.Release()
+	sb.toBox, sb.fromBox = codeW, resR
 	sb.outR, sb.errR = outR, errR
 	sb.readers.Add(3)
 	go func() { defer sb.readers.Done(); drain(sb.stdout, outR); outR.Close() }()

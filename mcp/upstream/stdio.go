@@ -21,6 +21,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/sys/unix"
+
+	"github.com/conductor-sandbox/conductor/internal/fdset"
 )
 
 // baseEnvVars are the only variables of conductor's own environment a stdio
@@ -177,22 +179,21 @@ func startChild(cfg *ServerConfig, lookup func(string) (string, bool), grace tim
 	if err != nil {
 		return nil, nil, err
 	}
-	inR, inW, err := os.Pipe()
+	// One owner per fd (internal/fdset): fds owns every pipe end until it is
+	// handed on — the child's ends to the child (the parent's copies closed
+	// once it started), ours to c, the caller and the stderr copier.
+	var fds fdset.Set
+	defer fds.Close()
+	inR, inW, err := fds.Pipe()
 	if err != nil {
 		return nil, nil, err
 	}
-	outR, outW, err := os.Pipe()
+	outR, outW, err := fds.Pipe()
 	if err != nil {
-		inR.Close()
-		inW.Close()
 		return nil, nil, err
 	}
-	errR, errW, err := os.Pipe()
+	errR, errW, err := fds.Pipe()
 	if err != nil {
-		inR.Close()
-		inW.Close()
-		outR.Close()
-		outW.Close()
 		return nil, nil, err
 	}
 	cmd := &exec.Cmd{
@@ -212,16 +213,13 @@ func startChild(cfg *ServerConfig, lookup func(string) (string, bool), grace tim
 		},
 	}
 	err = spawn(cmd)
-	// The child has its copies now (or never will).
-	inR.Close()
-	outW.Close()
-	errW.Close()
+	_ = fds.CloseFiles(inR, outW, errW) // the child has its copies now (or never will)
 	if err != nil {
-		inW.Close()
-		outR.Close()
-		errR.Close()
 		return nil, nil, fmt.Errorf("starting %s: %w", cfg.Command, err)
 	}
+	// Ours: stdin to c (stop closes it), stdout to the caller (the
+	// transport's reader closes it), stderr to its copier (run closes it).
+	fds.Release()
 	c = &child{
 		name:    cfg.Name,
 		pid:     cmd.Process.Pid,
