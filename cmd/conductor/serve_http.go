@@ -52,8 +52,9 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, c httpC
 	}
 	defer removeToken()
 
-	// Every request's context ends when shutdown begins, so long-lived
-	// streams (GET /mcp) let go at once instead of holding Shutdown up.
+	// Every request's context ends once the calls in flight at shutdown
+	// are answered (see below), so long-lived streams (GET /mcp) let go
+	// then instead of holding Shutdown up.
 	base, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
 	hs := srv.NewHTTPServer(mcp.HTTPOptions{
