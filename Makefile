@@ -15,7 +15,7 @@ BUILD       := .build
 DENO_BIN    := $(BUILD)/deno
 export CGO_ENABLED := 1
 
-.PHONY: install host-deps host-deps-test build deno typescript rootfs test test-go test-rootless test-vm bench soak run clean vet mcp-tools lint test-race
+.PHONY: install host-deps host-deps-test build deno typescript rootfs test test-go test-rootless test-vm bench soak run clean vet mcp-tools lint test-race test-soak
 
 build: bin/conductor deno typescript rootfs
 
@@ -124,8 +124,13 @@ bench: build
 
 # The soak (soak/): `conductor serve` over stdio and streamable HTTP driven at concurrency 8
 # through every hostile phase, >= 1000 executions per transport, leftovers counted after each;
-# the tables go to docs/soak.md. Its files carry the build tag soak, so `make test` does not run
-# it yet (issue 15: the short run joins make test once the HTTP SIGTERM phase is reliable).
+# the tables go to docs/soak.md. Its files carry the build tag soak; `make test` runs the short
+# soak (test-soak: the same phases over both transports, 8 calls each, about a minute).
+test-soak: build mcp-tools
+	CONDUCTOR_BIN=$(CURDIR)/bin/conductor CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN) \
+	  $(GO) test -tags seccomp,soak -count=1 -timeout 15m -run '^TestSoak$$' ./soak/
+test: test-soak
+
 soak: build mcp-tools
 	CONDUCTOR_SOAK=full CONDUCTOR_SOAK_REPORT=$(CURDIR)/docs/soak.md \
 	  CONDUCTOR_BIN=$(CURDIR)/bin/conductor CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN) \

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -48,7 +49,8 @@ type HTTPOptions struct {
 	// IdleTimeout closes a keep-alive connection with no request for this long.
 	IdleTimeout time.Duration
 	// BaseContext, when set, is the parent of every request's context
-	// (cancel it to end long-lived streams at shutdown).
+	// (cancel it to end long-lived streams at shutdown, after Drain: a POST
+	// whose context ends before its answer is written loses the answer).
 	BaseContext context.Context
 }
 
@@ -79,6 +81,8 @@ type HTTPServer struct {
 
 	mu      sync.Mutex
 	limiter *connLimiter // set by Serve when a connection cap is on
+
+	posts posts // the POSTs on /mcp being served (see Drain)
 }
 
 // NewHTTPServer builds the HTTP server; Serve starts it on a listener.
@@ -86,7 +90,7 @@ func (s *Server) NewHTTPServer(o HTTPOptions) *HTTPServer {
 	o.defaults()
 	h := &HTTPServer{o: o, log: s.o.Logger}
 	h.hs = &http.Server{
-		Handler:           bodyDeadline(o.BodyTimeout, s.handler(o)),
+		Handler:           bodyDeadline(o.BodyTimeout, s.handler(o, &h.posts)),
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
@@ -133,16 +137,62 @@ func (h *HTTPServer) Shutdown(ctx context.Context) error { return h.hs.Shutdown(
 // Close closes the listener and every connection at once.
 func (h *HTTPServer) Close() error { return h.hs.Close() }
 
-// handler routes /mcp (token, session cap, the SDK's handler) and /healthz.
-// The SDK's DNS-rebinding protection stays on.
-func (s *Server) handler(o HTTPOptions) http.Handler {
+// OpenPosts is the number of POSTs on /mcp being served now: each that
+// carries calls is open until all of them are answered.
+func (h *HTTPServer) OpenPosts() int { return int(h.posts.open.Load()) }
+
+// drainPoll is how often Drain looks at the POSTs still open.
+const drainPoll = 10 * time.Millisecond
+
+// Drain waits until no POST on /mcp is open, or ctx ends (then it returns
+// ctx's error and how many were still open). The SDK holds a POST that
+// carries calls open until each is answered, so once Shutdown stopped new
+// connections and the executions were cancelled (their calls then answer
+// with status cancelled), Drain returning nil means every call in flight
+// has its answer written. Only then may BaseContext be cancelled: it ends
+// the requests that wait for nothing (GET /mcp streams), and a POST whose
+// context ends returns without writing its answer.
+func (h *HTTPServer) Drain(ctx context.Context) error {
+	t := time.NewTicker(drainPoll)
+	defer t.Stop()
+	for {
+		n := h.posts.open.Load()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d POST requests still open: %w", n, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// posts counts the POSTs on /mcp being served.
+type posts struct{ open atomic.Int64 }
+
+// wrap counts next's POSTs.
+func (p *posts) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			p.open.Add(1)
+			defer p.open.Add(-1)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// handler routes /mcp (token, session cap, the SDK's handler; its POSTs
+// counted in p for Drain) and /healthz. The SDK's DNS-rebinding protection
+// stays on.
+func (s *Server) handler(o HTTPOptions, p *posts) http.Handler {
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.sdk }, &sdk.StreamableHTTPOptions{
 		SessionTimeout:      o.SessionTimeout,
 		Logger:              sdkLogger(s.o.Logger),
 		MaxRequestBodyBytes: o.MaxBodyBytes,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", requireToken(o.Token, capSessions(s.sdk, o.MaxSessions, o.SessionTimeout, h)))
+	mux.Handle("/mcp", p.wrap(requireToken(o.Token, capSessions(s.sdk, o.MaxSessions, o.SessionTimeout, h))))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))

@@ -396,3 +396,63 @@ func rawSession(t *testing.T, s *inProcess) string {
 	post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, id)
 	return id
 }
+
+// TestHTTPDrain: OpenPosts counts the POSTs on /mcp whose calls are not
+// answered yet and Drain waits for them (the HTTP SIGTERM order: a GET
+// stream may end only once Drain returned): nothing open returns at once;
+// a call in flight holds Drain until its answer is written, or fails it
+// with the count when its context ends first.
+func TestHTTPDrain(t *testing.T) {
+	tests := []struct {
+		name     string
+		code     string        // "" = no call in flight
+		drainFor time.Duration // Drain's context
+		wantOpen int
+		wantErr  bool
+	}{
+		{name: "idle session", drainFor: time.Second},
+		{name: "call outlives the drain", code: "await new Promise((r) => setTimeout(r, 3000)); 'slept'", drainFor: 300 * time.Millisecond, wantOpen: 1, wantErr: true},
+		{name: "call answered within the drain", code: "await new Promise((r) => setTimeout(r, 1000)); 'slept'", drainFor: 15 * time.Second, wantOpen: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startInProcess(t, mcp.HTTPOptions{Token: testToken})
+			cs, err := connectHTTP(context.Background(), s.url, testToken, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			answered := make(chan error, 1)
+			if tc.code != "" {
+				go func() {
+					_, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: toolName, Arguments: map[string]any{"deno_code": tc.code}})
+					answered <- err
+				}()
+				if !waitFor(10*time.Second, func() bool { return s.hs.OpenPosts() == tc.wantOpen }) {
+					t.Fatalf("OpenPosts = %d with the call in flight, want %d", s.hs.OpenPosts(), tc.wantOpen)
+				}
+			} else if n := s.hs.OpenPosts(); n != 0 {
+				t.Fatalf("OpenPosts = %d on an idle session, want 0", n)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), tc.drainFor)
+			defer cancel()
+			err = s.hs.Drain(ctx)
+			switch {
+			case tc.wantErr && (err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), fmt.Sprintf("%d POST", tc.wantOpen))):
+				t.Errorf("Drain = %v, want the deadline with %d POST still open", err, tc.wantOpen)
+			case !tc.wantErr && err != nil:
+				t.Errorf("Drain = %v, want nil", err)
+			case !tc.wantErr && tc.code != "":
+				// Drain returned: the answer has been written.
+				select {
+				case err := <-answered:
+					if err != nil {
+						t.Errorf("the call drained for got %v, want its answer", err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Errorf("Drain returned but the call had no answer 5 s later")
+				}
+			}
+		})
+	}
+}

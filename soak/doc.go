@@ -20,9 +20,17 @@
 // processes and temp files — counted only for this server: its own state
 // dir, TMPDIR and instance marker. After SIGTERM all of them are zero.
 //
+// RSS is compared as the server leaves it after its own release of freed
+// memory (cmd/conductor releases it 0.5 s after its last execution): the
+// baseline is taken after a small run made for that, and a phase whose
+// counts are back but not its RSS gets up to 3 such small runs before the
+// soak waits up to 150 s for Go's periodic GC. Work the server did after
+// its release (writing the phase's last answers, later under load) is
+// otherwise counted as growth until that GC.
+//
 // The files carry the build tag soak: `go test -tags seccomp,soak ./soak/`
-// runs the short size (8 executions per phase, about a minute; not yet part
-// of make test: its HTTP SIGTERM phase once saw one of 8 calls end without
-// an answer under load); `make soak` the full one (CONDUCTOR_SOAK=full: ≥ 1000 executions per
+// runs the short size (8 executions per phase, both transports, every
+// phase; about a minute), which `make test` runs as `make test-soak`;
+// `make soak` the full one (CONDUCTOR_SOAK=full: ≥ 1000 executions per
 // transport) and writes the tables to docs/soak.md (CONDUCTOR_SOAK_REPORT).
 package soak

@@ -84,6 +84,7 @@ type server struct {
 	instance  string // conductor-<hex>: the marker its sandboxes' cgroups carry
 	exited    chan struct{}
 	httpTr    *http.Transport
+	nudges    int // small runs made so far to have the server release memory (settle)
 }
 
 // serverEnv is this test's environment without conductor settings (host

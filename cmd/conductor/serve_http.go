@@ -32,7 +32,8 @@ type httpConfig struct {
 }
 
 // serveHTTP serves until ctx ends (SIGINT/SIGTERM), then stops accepting,
-// cancels running executions (killing their sandboxes) and returns.
+// cancels running executions (killing their sandboxes), answers their calls
+// (status cancelled) and returns.
 func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, c httpConfig, log *slog.Logger) int {
 	ln, where, removeSocket, err := listenHTTP(c.addr)
 	if err != nil {
@@ -51,8 +52,9 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, c httpC
 	}
 	defer removeToken()
 
-	// Every request's context ends when shutdown begins, so long-lived
-	// streams (GET /mcp) let go at once instead of holding Shutdown up.
+	// Every request's context ends once the calls in flight at shutdown
+	// are answered (see below), so long-lived streams (GET /mcp) let go
+	// then instead of holding Shutdown up.
 	base, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
 	hs := srv.NewHTTPServer(mcp.HTTPOptions{
@@ -75,13 +77,35 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, c httpC
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: no new connections; running executions are cancelled")
+	// The order is what answers every call in flight (the soak's HTTP
+	// SIGTERM phase once lost one of 8): stop accepting; cancel the
+	// executions, whose calls then answer with status cancelled; wait until
+	// every POST has written its answers (Drain) and, if calls were in
+	// flight, give the clients answerGrace to read them; only then end the requests that wait for
+	// nothing (GET streams). Ending those with the executions lost answers
+	// twice over: a POST whose context ends returns without its answer, and
+	// a go-sdk client whose GET stream ends fails every call whose answer it
+	// has not read yet (at once when it makes no reconnection attempts).
+	// shutdownGrace bounds the wait once the executions are gone.
+	stopCtx, forceStop := context.WithCancel(context.Background())
+	defer forceStop()
+	stopped := make(chan error, 1)
+	go func() { stopped <- hs.Shutdown(stopCtx) }()
+	inFlight := hs.OpenPosts() > 0
 	eng.Shutdown()
+	grace := time.AfterFunc(shutdownGrace, forceStop)
+	defer grace.Stop()
+	if err := hs.Drain(stopCtx); err != nil {
+		log.Warn("HTTP shutdown: calls left unanswered", "err", err)
+	} else if inFlight {
+		log.Debug("shutdown: every call in flight answered")
+		select {
+		case <-time.After(answerGrace):
+		case <-stopCtx.Done():
+		}
+	}
 	endRequests()
-	// Executions are cancelled and streams told to end; a connection still
-	// open after a short grace holds nothing worth waiting for.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil {
+	if err := <-stopped; err != nil {
 		log.Warn("HTTP shutdown", "err", err)
 		_ = hs.Close()
 	}
@@ -89,9 +113,17 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, c httpC
 	return 0
 }
 
-// shutdownGrace bounds how long SIGTERM waits for open HTTP requests to
-// end before their connections are closed.
+// shutdownGrace bounds how long SIGTERM waits, once the running executions
+// are cancelled, for open HTTP requests to end before their connections are
+// closed.
 const shutdownGrace = 2 * time.Second
+
+// answerGrace is how long clients have to read the last answers written at
+// shutdown before the GET streams end. The server cannot see a client take
+// an answer (a go-sdk client reads on to the end of the POST's stream), and
+// a client of a loaded machine was seen to lag a quarter of a second behind
+// answers of megabytes.
+const answerGrace = time.Second
 
 var errBadAddr = errors.New("want HOST:PORT, :PORT or unix:/absolute/path.sock")
 
