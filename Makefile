@@ -64,6 +64,8 @@ lint: vet
 	  if [ -n "$$unformatted" ]; then echo "gofmt: not formatted (run gofmt -w):"; echo "$$unformatted"; exit 1; fi
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(GOFLAGS_TAGS) ./...
+	$(GO) vet -tags seccomp,soak ./soak/
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags seccomp,soak ./soak/
 
 # The packages whose tests need no sandbox of their own run with the race detector, and only
 # there (test-go leaves them out); typecheck's tests boot a few checker sandboxes.
