@@ -12,8 +12,8 @@ package pool
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/sandbox"
@@ -24,163 +24,64 @@ type Starter interface {
 	StartWith(ctx context.Context, so sandbox.StartOptions) (*sandbox.Sandbox, error)
 }
 
-// Pool implements engine.Starter with pre-started sandboxes.
+// Pool implements engine.Starter with pre-started sandboxes, as a pipeline: a request takes a
+// sandbox on offer, else waits for the next one that becomes ready (in arrival order), and
+// starts one cold only when none is booting — the pool is off (size 0), shrunk after being
+// idle, or its starts fail and back off. Requests that had to wait raise the pool's target by
+// one each, up to its maximum; every 5 s in which none waited lower it by one, back toward
+// its size. While a sandbox handed out still runs, at most one replacement boots at a time
+// (a boot takes about a CPU for tens of milliseconds: the running code keeps the other);
+// with nothing running, up to one per CPU.
 type Pool struct {
-	r      Starter
-	so     sandbox.StartOptions // what pooled sandboxes are started with
-	size   int
-	ready  chan *sandbox.Sandbox
-	base   context.Context // ends with Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	log    *slog.Logger
-	refill time.Duration // longest wait for a taken sandbox's run before booting the next
-
-	// offering counts the fillers that hold a booted sandbox and are about to offer it or
-	// offer it now: tests wait for it instead of sleeping (no decision reads it).
-	offering atomic.Int32
-
-	mu         sync.Mutex
-	filling    context.CancelFunc // stops the current fillers; nil while shrunk
-	lastUse    time.Time
-	janitorSet bool
+	r    Starter
+	so   sandbox.StartOptions // what pooled sandboxes are started with
+	pipe *pipeline[*sandbox.Sandbox]
 }
 
-// New keeps size sandboxes started with so ready. size 0 is a pool that
+// New keeps size sandboxes started with so ready, never more. size 0 is a pool that
 // always starts cold.
 func New(r Starter, size int, so sandbox.StartOptions, log *slog.Logger) *Pool {
-	return newWithRefill(r, size, so, log, refillDelay)
+	return NewGrowing(r, size, size, so, log)
 }
 
-func newWithRefill(r Starter, size int, so sandbox.StartOptions, log *slog.Logger, refill time.Duration) *Pool {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	base, cancel := context.WithCancel(context.Background())
-	p := &Pool{r: r, so: so, size: size, ready: make(chan *sandbox.Sandbox), base: base, cancel: cancel, log: log, refill: refill, lastUse: time.Now()}
-	p.mu.Lock()
-	p.grow()
-	p.mu.Unlock()
+// NewGrowing keeps size sandboxes started with so ready, and up to most when requests
+// arrive faster than size can serve (see Pool). most below size counts as size.
+func NewGrowing(r Starter, size, most int, so sandbox.StartOptions, log *slog.Logger) *Pool {
+	p := &Pool{r: r, so: so}
+	p.pipe = newPipeline(func(ctx context.Context) (*sandbox.Sandbox, error) { return r.StartWith(ctx, so) },
+		size, most, runtime.NumCPU(), log)
 	return p
-}
-
-// grow starts the fillers. p.mu must be held.
-func (p *Pool) grow() {
-	if p.filling != nil || p.size == 0 || p.base.Err() != nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(p.base)
-	p.filling = cancel
-	for i := 0; i < p.size; i++ {
-		p.wg.Add(1)
-		go p.fill(ctx)
-	}
 }
 
 // ShrinkWhenIdle destroys the pre-started sandboxes once no request has
 // come for idle (an idle pool costs memory); the next request starts cold
 // and the pool grows back.
-func (p *Pool) ShrinkWhenIdle(idle time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.janitorSet || idle <= 0 {
-		return
-	}
-	p.janitorSet = true
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		tick := time.NewTicker(max(idle/4, 10*time.Millisecond))
-		defer tick.Stop()
-		for {
-			select {
-			case <-p.base.Done():
-				return
-			case <-tick.C:
-			}
-			p.mu.Lock()
-			if p.filling != nil && time.Since(p.lastUse) >= idle {
-				p.filling()
-				p.filling = nil
-				p.log.Info("pool: no request for a while; pre-started sandboxes destroyed until the next one", "idle", idle)
-			}
-			p.mu.Unlock()
-		}
-	}()
-}
+func (p *Pool) ShrinkWhenIdle(idle time.Duration) { p.pipe.shrinkWhenIdle(idle) }
 
-// fill keeps one booted sandbox on offer until it is taken, then boots the
-// next. Start failures back off, so a broken host does not spin.
-func (p *Pool) fill(ctx context.Context) {
-	defer p.wg.Done()
-	backoff := 500 * time.Millisecond
-	for ctx.Err() == nil {
-		sb, err := p.r.StartWith(ctx, p.so)
-		if err != nil {
-			if ctx.Err() == nil {
-				p.log.Warn("pool: pre-starting a sandbox failed; requests start cold meanwhile", "err", err, "retry_in", backoff)
-			}
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
-			backoff = min(2*backoff, 30*time.Second)
-			continue
-		}
-		backoff = 500 * time.Millisecond
-		p.offering.Add(1)
-		select {
-		case p.ready <- sb:
-			p.offering.Add(-1)
-		case <-ctx.Done():
-			p.offering.Add(-1)
-			_ = sb.Close()
-			return
-		}
-		// Boot the replacement once the taken sandbox has run: booting takes
-		// about a CPU for tens of milliseconds, and the request that just
-		// took a sandbox should not share the CPUs with it. A long run does
-		// not hold the pool empty for longer than p.refill.
-		select {
-		case <-sb.Exited():
-		case <-time.After(p.refill):
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// refillDelay bounds how long a filler waits for the sandbox it handed out
-// to finish before booting the next.
-const refillDelay = 100 * time.Millisecond
-
-// StartWith returns a pre-started sandbox when one is ready and so matches
-// what the pool starts with; otherwise it starts one cold.
+// StartWith returns a pre-started sandbox when so matches what the pool starts with: one on
+// offer, else the next that becomes ready (it returns ctx's error, or ErrClosed, if that
+// ends the wait first). Otherwise, and when nothing is booting, it starts one cold.
 func (p *Pool) StartWith(ctx context.Context, so sandbox.StartOptions) (*sandbox.Sandbox, error) {
-	p.mu.Lock()
-	p.lastUse = time.Now()
-	p.grow() // after an idle shrink: boot the pool again, this request starts cold
-	p.mu.Unlock()
 	if len(so.Command) == 0 && so.Key() == p.so.Key() {
-		select {
-		case sb := <-p.ready:
-			return sb, nil
-		default:
+		sb, cold, err := p.pipe.take(ctx)
+		if err != nil || !cold {
+			return sb, err
 		}
 	}
 	return p.r.StartWith(ctx, so)
 }
 
-// Close destroys the sandboxes on offer and stops booting new ones.
-func (p *Pool) Close() {
-	p.cancel()
-	p.wg.Wait()
-}
+// Stats returns the pool's counters and its current state.
+func (p *Pool) Stats() Stats { return p.pipe.snapshot() }
+
+// Close destroys the sandboxes on offer, stops booting new ones and ends every request
+// waiting for one with ErrClosed.
+func (p *Pool) Close() { p.pipe.close() }
 
 // Set keeps one Pool per kind of sandbox (sandbox.StartOptions.Key) it is
 // told about: run_deno_code's, started at once (Pool), and one launcher per
 // execute_code runtime, whose pool starts on its first request (Lazy); that
-// request starts cold, later ones are warm. Other kinds (an import map of
+// request waits for its pool's first boot, later ones are warm. Other kinds (an import map of
 // one request, sandboxes that run their own Command) always start cold.
 type Set struct {
 	r    Starter
@@ -189,6 +90,7 @@ type Set struct {
 	log  *slog.Logger
 
 	mu    sync.Mutex
+	most  int // each pool's maximum (GrowUpTo); size by default
 	lazy  map[string]bool
 	pools map[string]*Pool
 }
@@ -196,7 +98,30 @@ type Set struct {
 // NewSet returns a Set whose pools keep size sandboxes each and shrink
 // after idle (0 = never).
 func NewSet(r Starter, size int, idle time.Duration, log *slog.Logger) *Set {
-	return &Set{r: r, size: size, idle: idle, log: log, lazy: map[string]bool{}, pools: map[string]*Pool{}}
+	return &Set{r: r, size: size, most: size, idle: idle, log: log, lazy: map[string]bool{}, pools: map[string]*Pool{}}
+}
+
+// GrowUpTo lets each pool the Set starts from now on grow to most sandboxes when requests
+// wait for boots (NewGrowing); below size it counts as size.
+func (s *Set) GrowUpTo(most int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.most = max(s.size, most)
+}
+
+// Stats sums the counters of the Set's pools.
+func (s *Set) Stats() Stats {
+	s.mu.Lock()
+	pools := make([]*Pool, 0, len(s.pools))
+	for _, p := range s.pools {
+		pools = append(pools, p)
+	}
+	s.mu.Unlock()
+	var st Stats
+	for _, p := range pools {
+		st = st.Add(p.Stats())
+	}
+	return st
 }
 
 // Pool starts the pool of sandboxes started with so, now.
@@ -216,7 +141,7 @@ func (s *Set) Lazy(so sandbox.StartOptions) {
 func (s *Set) poolLocked(k string, so sandbox.StartOptions) *Pool {
 	p, ok := s.pools[k]
 	if !ok {
-		p = New(s.r, s.size, so, s.log)
+		p = NewGrowing(s.r, s.size, s.most, so, s.log)
 		p.ShrinkWhenIdle(s.idle)
 		s.pools[k] = p
 	}

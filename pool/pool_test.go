@@ -24,12 +24,39 @@ import (
 
 func init() { sandbox.MaybeInit() }
 
-// recorder is a Starter that remembers what it started.
+// recorder is a Starter that remembers what it started, and the most starts in flight at once.
 type recorder struct {
-	r       *sandbox.Runner
-	mu      sync.Mutex
-	started map[*sandbox.Sandbox]bool
-	calls   int
+	r        *sandbox.Runner
+	mu       sync.Mutex
+	started  map[*sandbox.Sandbox]bool
+	calls    int
+	inflight int
+	most     int
+}
+
+func (c *recorder) boot(ctx context.Context) (*sandbox.Sandbox, error) {
+	c.mu.Lock()
+	c.inflight++
+	c.most = max(c.most, c.inflight)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.inflight--
+		c.mu.Unlock()
+	}()
+	return c.StartWith(ctx, sandbox.StartOptions{})
+}
+
+func (c *recorder) peak() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.most
+}
+
+func (c *recorder) resetPeak() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.most = c.inflight
 }
 
 func (c *recorder) StartWith(ctx context.Context, so sandbox.StartOptions) (*sandbox.Sandbox, error) {
@@ -70,11 +97,10 @@ func newPool(t *testing.T, size int) (*Pool, *recorder, *sandbox.Runner) {
 	return p, rec, r
 }
 
-// waitOffered waits until n of p's fillers have a booted sandbox on offer, so StartWith takes one
-// (it never waits for a filler: it starts cold when none is on offer at that moment).
+// waitOffered waits until p has n booted sandboxes on offer.
 func waitOffered(t *testing.T, p *Pool, n int) {
 	t.Helper()
-	testenv.WaitFor(t, fmt.Sprintf("%d pre-started sandboxes on offer", n), 20*time.Second, func() bool { return int(p.offering.Load()) >= n })
+	testenv.WaitFor(t, fmt.Sprintf("%d pre-started sandboxes on offer", n), 20*time.Second, func() bool { return p.Stats().Ready >= n })
 }
 
 func run(t *testing.T, p *Pool, code string) *sandbox.Result {
@@ -165,36 +191,41 @@ func TestShrinksWhenIdle(t *testing.T) {
 	testenv.WaitFor(t, "the pool to grow back after a request", 10*time.Second, func() bool { return rec.count() >= n+2 })
 }
 
-// TestRefillsOnceTheRunHasExited: the replacement for a taken sandbox boots
-// after that sandbox's run, not during it, so the run has the CPUs.
-func TestRefillsOnceTheRunHasExited(t *testing.T) {
+// TestRefillOneAtATimeWhileRunning: with nothing running the pool boots its sandboxes together
+// (one per CPU); while sandboxes handed out run, their replacements boot one at a time, so the
+// runs keep the other CPUs. Real sandboxes; the starter counts boots in flight.
+func TestRefillOneAtATimeWhileRunning(t *testing.T) {
 	r := sandboxtest.Runner(t, nil)
 	rec := &recorder{r: r, started: map[*sandbox.Sandbox]bool{}}
-	p := newWithRefill(rec, 1, sandbox.StartOptions{}, nil, time.Hour) // only the exit releases the filler
+	p := &Pool{r: rec}
+	p.pipe = newPipeline(rec.boot, 2, 2, 2, nil)
 	t.Cleanup(p.Close)
-	// Take the pre-started sandbox the way StartWith does, but waiting for
-	// it: StartWith starts cold when the filler has not offered it yet,
-	// which under load (CI) can be just after its start returned.
-	var sb *sandbox.Sandbox
-	select {
-	case sb = <-p.ready:
-	case <-time.After(testenv.Scale(20 * time.Second)):
-		t.Fatal("no sandbox offered within 20 s")
+	waitOffered(t, p, 2)
+	if n := rec.peak(); n != 2 {
+		t.Fatalf("%d boots at once with nothing running, want 2 (one per CPU)", n)
 	}
-	defer sb.Close()
-	// Not a wait for an event but a window for a wrong refill to show (nothing signals a start
-	// that should not happen); the synctest tests time the filler's own waits exactly.
-	time.Sleep(300 * time.Millisecond) // the code has not run yet
-	if n := rec.count(); n != 1 {
-		t.Fatalf("%d sandboxes started before the taken one ran; want 1 (the refill waits for its exit)", n)
+	rec.resetPeak()
+	var sbs []*sandbox.Sandbox
+	for range 2 {
+		sb, err := p.StartWith(context.Background(), sandbox.StartOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sb.Close()
+		sbs = append(sbs, sb)
 	}
-	res := sb.Run(context.Background(), sandbox.Job{Code: `"ran"`, Timeout: 20 * time.Second})
-	if res.Status != sandbox.StatusSuccess {
-		t.Fatalf("run: %+v", res)
+	// Both taken and not yet run: the two replacements boot one after the other.
+	waitOffered(t, p, 2)
+	if n := rec.peak(); n != 1 {
+		t.Fatalf("%d boots at once while sandboxes handed out were running, want 1", n)
 	}
-	testenv.WaitFor(t, "the replacement's start after the run exited", 20*time.Second, func() bool { return rec.count() >= 2 })
-	if n := rec.count(); n != 2 {
-		t.Fatalf("%d sandboxes started after the run exited; want 2 (the replacement)", n)
+	for _, sb := range sbs {
+		if res := sb.Run(context.Background(), sandbox.Job{Code: `"ran"`, Timeout: 20 * time.Second}); res.Status != sandbox.StatusSuccess {
+			t.Fatalf("run: %+v", res)
+		}
+	}
+	if st := p.Stats(); st.Warm != 2 || st.Cold != 0 || st.Waited != 0 {
+		t.Fatalf("stats %+v, want 2 warm", st)
 	}
 }
 
@@ -302,7 +333,7 @@ func TestSetKinds(t *testing.T) {
 			s.mu.Lock()
 			p := s.pools[so.Key()]
 			s.mu.Unlock()
-			return p != nil && p.offering.Load() >= 1
+			return p != nil && p.Stats().Ready >= 1
 		})
 	}
 	waitReady(plain)
