@@ -38,6 +38,7 @@ const (
 	VarMaxCode         = Prefix + "MAX_CODE"
 	VarMCPConfig       = Prefix + "MCP_CONFIG"
 	VarPoolSize        = Prefix + "POOL_SIZE"
+	VarPoolMax         = Prefix + "POOL_MAX"
 
 	VarSpillMax            = Prefix + "SPILL_MAX"
 	VarSpillTotal          = Prefix + "SPILL_TOTAL"
@@ -178,6 +179,9 @@ type Settings struct {
 	PlaybooksWritable bool
 	// PoolSize is how many pre-started sandboxes `serve` keeps ready; 0 = off.
 	PoolSize int
+	// PoolMax is how many the pool may grow to while requests wait for boots; 0 = automatic
+	// (PoolLimit). At least PoolSize when set.
+	PoolMax int
 
 	// SpillMax bounds the bytes one run spills to the workspace's
 	// .conductor/output (stdout and stderr together) when its inline output
@@ -703,6 +707,18 @@ var table = []setting{
 	},
 	{
 		Variable: Variable{
+			Name:    VarPoolMax,
+			Default: "",
+			Allowed: "an integer from 1 to 64, at least " + VarPoolSize,
+			Description: "Sandboxes the pool may grow to while requests arrive faster than " + VarPoolSize + " booted ones serve them " +
+				"(each waiting request raises the pool by one; every 5 s without a wait lowers it by one, back to " + VarPoolSize + "). " +
+				"Unset: the number of CPUs, but no more than fit in one sandbox's memory limit (" + VarMemory + ") at " +
+				fmt.Sprint(PoolSandboxMiB) + " MiB per booted sandbox, and never below " + VarPoolSize + ".",
+		},
+		parse: intIn(1, 64, func(s *Settings, n int) { s.PoolMax = n }),
+	},
+	{
+		Variable: Variable{
 			Name:    VarSpillMax,
 			Default: formatSize(DefaultSpillMax),
 			Allowed: "0 (no spilling) or " + sizeAllowed(64<<10, 4<<30),
@@ -1021,6 +1037,7 @@ var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Er
 	checkNetSecrets,
 	checkTools,
 	checkPlaybooksWritable,
+	checkPoolMax,
 	checkExcludes(VarHTTPInsecureNoAuth, VarHTTPToken, func(s *Settings) bool { return s.HTTPInsecureNoAuth && s.HTTPToken != "" }),
 }
 
@@ -1409,6 +1426,36 @@ func checkPlaybooksWritable(s *Settings, set map[string]string, bad map[string]b
 	}
 	return &Error{Var: VarPlaybooksWritable, Value: set[VarPlaybooksWritable], Allowed: "only with " + VarPlaybooks,
 		Err: fmt.Errorf("%s is not set", VarPlaybooks)}
+}
+
+// checkPoolMax refuses a POOL_MAX below POOL_SIZE: the pool could not keep its size.
+func checkPoolMax(s *Settings, set map[string]string, bad map[string]bool) *Error {
+	value, given := set[VarPoolMax]
+	if !given || bad[VarPoolMax] || bad[VarPoolSize] || s.PoolMax >= s.PoolSize {
+		return nil
+	}
+	return &Error{Var: VarPoolMax, Value: value, Allowed: fmt.Sprintf("at least %s (%d)", VarPoolSize, s.PoolSize),
+		Err: fmt.Errorf("%s would be smaller than %s", VarPoolMax, VarPoolSize)}
+}
+
+// PoolSandboxMiB is what one booted, waiting sandbox costs in resident memory, in MiB
+// (measured: deno booted into the bootstrap, the container's processes; ~40 MB), for
+// PoolLimit's memory budget.
+const PoolSandboxMiB = 40
+
+// PoolLimit is the most sandboxes the pool may grow to on a host with cpus CPUs: PoolMax when
+// set; else cpus, no more than one sandbox's memory limit (Memory) holds at PoolSandboxMiB each
+// (the pool's idle sandboxes together never hold more than one run may use), and never below
+// PoolSize. 0 when the pool is off.
+func (s Settings) PoolLimit(cpus int) int {
+	switch {
+	case s.PoolSize == 0:
+		return 0
+	case s.PoolMax > 0:
+		return s.PoolMax
+	}
+	budget := int(s.Memory / (PoolSandboxMiB << 20))
+	return max(s.PoolSize, min(cpus, budget))
 }
 
 // checkNetSecrets refuses NET_SECRETS when RUN_ARGS grants no network:

@@ -230,6 +230,8 @@ func TestLoadInvalid(t *testing.T) {
 		{VarMaxConcurrency, "0", "out of range"},
 		{VarPoolSize, "65", "out of range"},
 		{VarPoolSize, "-1", "out of range"},
+		{VarPoolMax, "0", "out of range"},
+		{VarPoolMax, "65", "out of range"},
 		{VarMaxConcurrency, "two", "not an integer"},
 		{VarMaxQueue, "-1", "out of range"},
 		{VarMaxCode, "100G", "out of range"},
@@ -510,7 +512,7 @@ func TestVariables(t *testing.T) {
 	wantNames := []string{
 		VarRunArgs, VarMemory, VarPids, VarCPUs, VarMaxOutput, VarDefaultTimeout,
 		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarDataDir, VarCgroupParent, VarWorkspace,
-		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarTypeCheck, VarSnippets, VarPlaybooks, VarPlaybooksWritable, VarPoolSize,
+		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarTypeCheck, VarSnippets, VarPlaybooks, VarPlaybooksWritable, VarPoolSize, VarPoolMax,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
 		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
 		VarNetPrivate, VarNetSecrets, VarTools,
@@ -755,6 +757,45 @@ func TestMCPConfigFile(t *testing.T) {
 			path, explicit := s.MCPConfigFile()
 			if path != tc.want || explicit != tc.explicit {
 				t.Fatalf("MCPConfigFile() = %q, %v; want %q, %v", path, explicit, tc.want, tc.explicit)
+			}
+		})
+	}
+}
+
+// TestPoolLimit: POOL_MAX when set (refused below POOL_SIZE); else the CPUs within the memory
+// budget (one sandbox's memory limit at PoolSandboxMiB each), never below POOL_SIZE; 0 when the
+// pool is off.
+func TestPoolLimit(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		cpus    int
+		want    int
+		wantErr string
+	}{
+		{"default on 2 CPUs", nil, 2, 2, ""},
+		{"default on 8 CPUs: 512 MiB holds 12", nil, 8, 8, ""},
+		{"default on 32 CPUs: the memory budget", nil, 32, 12, ""},
+		{"small memory: never below the size", []string{VarMemory, "64M", VarPoolSize, "3"}, 8, 3, ""},
+		{"1 CPU: the size", []string{VarPoolSize, "2"}, 1, 2, ""},
+		{"explicit", []string{VarPoolMax, "20"}, 2, 20, ""},
+		{"pool off", []string{VarPoolSize, "0"}, 8, 0, ""},
+		{"below the size", []string{VarPoolSize, "4", VarPoolMax, "3"}, 8, 0, "would be smaller than " + VarPoolSize},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Load(env(tc.env...))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), VarPoolMax) {
+					t.Fatalf("err %v, want one naming %s and %q", err, VarPoolMax, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.PoolLimit(tc.cpus); got != tc.want {
+				t.Fatalf("PoolLimit(%d) = %d, want %d", tc.cpus, got, tc.want)
 			}
 		})
 	}

@@ -325,6 +325,7 @@ func (a *app) sandboxes(pooled bool) engine.Starter {
 		return a.runner
 	}
 	a.pool = pool.NewSet(a.runner, a.settings.PoolSize, poolIdle, a.log)
+	a.pool.GrowUpTo(a.settings.PoolLimit(runtime.NumCPU()))
 	return a.pool
 }
 
