@@ -3,6 +3,10 @@
 // container start and deno's boot. Each sandbox still runs code once and is
 // destroyed after it; a replacement boots in the background.
 //
+// A Pool is a pipeline: a request takes a sandbox on offer, else the next that becomes ready,
+// in arrival order; it starts one cold only when none is booting. See Pool for how many boot
+// at once and how the number kept ready follows the requests.
+//
 // A Pool holds one kind of sandbox (sandbox.StartOptions, compared by Key); a
 // Set holds one Pool per kind it is told about: run_deno_code's, and one per
 // execute_code runtime (its launcher's flags and working directory), which

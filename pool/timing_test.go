@@ -263,12 +263,11 @@ func TestTakeWaitsForBooting(t *testing.T) {
 				st := &fakeStarter{boot: boot, fail: tc.fail}
 				p := newPipeline(st.start, tc.size, 4, 2, nil)
 				time.Sleep(tc.after)
-				ctx := context.Background()
-				if tc.timeout > 0 {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, tc.timeout)
-					defer cancel()
+				if tc.timeout == 0 { // a waiter never released fails the row instead of hanging it
+					tc.timeout = time.Minute
 				}
+				ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
+				defer cancel()
 				got := <-request(ctx, p)
 				synctest.Wait()
 				if got.at != tc.wantAt || got.cold != tc.wantCold || !errors.Is(got.err, tc.wantErr) {
