@@ -55,6 +55,8 @@ func TestServeBadSettings(t *testing.T) {
 				"allow-write=/srv grants nothing", "set MCP_CONDUCTOR_WORKSPACE"}, ""},
 		{"type-checking that cannot run here fails closed", []string{"MCP_CONDUCTOR_TYPECHECK=1", "MCP_CONDUCTOR_MEMORY=64M"}, nil, 1,
 			[]string{"MCP_CONDUCTOR_TYPECHECK=1: the type checker cannot run here", "out of memory", "MCP_CONDUCTOR_MEMORY"}, ""},
+		{"pool max below the pool size", []string{"MCP_CONDUCTOR_POOL_SIZE=4", "MCP_CONDUCTOR_POOL_MAX=3"}, nil, 1,
+			[]string{"MCP_CONDUCTOR_POOL_MAX", `"3"`, "allowed:", "at least MCP_CONDUCTOR_POOL_SIZE (4)"}, ""},
 		{"bad --http address", nil, []string{"--http", "not-an-address"}, 2,
 			[]string{"--http", "not-an-address"}, ""},
 		{"relative unix socket", nil, []string{"--http", "unix:relative.sock"}, 2,
