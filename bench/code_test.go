@@ -37,6 +37,7 @@ type timed struct {
 type codeLanguage struct {
 	lang, code string
 	bare       []timed
+	bareCmd    func() *exec.Cmd // bare[0]'s command, for runs that want its rusage (BenchmarkLoad)
 }
 
 // BenchmarkExecuteCode is issue 11's row: execute_code of a hello in Python
@@ -215,12 +216,15 @@ func pythonBare(b *testing.B) codeLanguage {
 	py := strings.TrimSpace(string(out))
 	const code = `print("hello")`
 	home := b.TempDir()
-	bare := timed{&sample{name: "bare python3 -c (baseline)"}, func() (time.Duration, error) {
+	newCmd := func() *exec.Cmd {
 		cmd := exec.Command(py, "-c", code)
 		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home}
-		return timedHello(cmd)
+		return cmd
+	}
+	bare := timed{&sample{name: "bare python3 -c (baseline)"}, func() (time.Duration, error) {
+		return timedHello(newCmd())
 	}}
-	return codeLanguage{lang: "python", code: code, bare: []timed{bare}}
+	return codeLanguage{lang: "python", code: code, bare: []timed{bare}, bareCmd: newCmd}
 }
 
 // goBare is `go run .` of hello in a module directory with the host's build

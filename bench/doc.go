@@ -57,4 +57,25 @@
 // without and with type-checking (the pre-booted checker of package typecheck), spaced and back
 // to back, as on/off ratios at p50 and p95 in one process; and the refusal of the same program
 // with a type error against `deno check` of that file on the host.
+// BenchmarkLoad (issue 16) is the load-shape table: hello through a go-sdk
+// client on `conductor serve` (stdio; the default pool size and pool 0, both
+// MCP_CONDUCTOR_MAX_CONCURRENCY=4) against bare runs of the same program in
+// the same process, under spaced calls (each from a quiet machine), back to
+// back calls (BENCH_LOAD_N in a row), bursts of 8 arriving together, and
+// sustained concurrency 2 and 4 (BENCH_LOAD_N executions each, bare at the
+// same concurrency): p50, p90, p99, throughput where it applies, and the CPU
+// per execution of the whole server tree, each as a ratio to bare under the
+// same shape. Deno: run_deno_code vs `deno run`; Python: run_python_code
+// (default pool, pool 0) and execute_code vs `python3 -c`, spaced, back to
+// back and c=2. A server tree's CPU is read from /proc (treeCPU: utime,
+// stime, cutime and cstime of the server and of each living descendant —
+// sandboxes' processes are the server's children, so a finished sandbox's
+// CPU is in the server's cutime/cstime), from a quiet moment before a
+// variant's calls to the quiet moment after (settle: its pool refilled, the
+// used sandboxes destroyed); bare's from each child's rusage. Before the
+// table an accounting check runs a CPU-heavy program on every variant and
+// fails the benchmark if its extra CPU over hello does not show up in the
+// server tree as in bare's rusage. BENCH_LOAD_N (default 60) sets the
+// counts; with BENCH_RAW_WRITE=1 the samples go to BENCH_LOAD_RAW (default
+// docs/bench-load-raw.json).
 package bench

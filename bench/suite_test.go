@@ -3,11 +3,13 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,16 +130,8 @@ func rssKiB(pid int) int64 {
 // sandboxes are the server's children). Shared pages count once per
 // process, so this overstates the tree's real footprint.
 func treeRSSKiB(pid int) (sum int64, procs int) {
-	sum, procs = rssKiB(pid), 1
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, t := range tasks {
-		data, _ := os.ReadFile(t)
-		for _, c := range strings.Fields(string(data)) {
-			if cpid, err := strconv.Atoi(c); err == nil {
-				s, n := treeRSSKiB(cpid)
-				sum, procs = sum+s, procs+n
-			}
-		}
+	for _, p := range append([]int{pid}, descendants(pid)...) {
+		sum, procs = sum+rssKiB(p), procs+1
 	}
 	return sum, procs
 }
@@ -147,28 +141,37 @@ func mib(kib int64) float64 { return float64(kib) / 1024 }
 // throughput runs total executions of run on c goroutines and returns
 // executions per second.
 func throughput(b *testing.B, c, total int, run func() error) float64 {
+	_, el, err := sustained(c, total, func() (time.Duration, error) { return 0, run() })
+	if err != nil {
+		b.Fatalf("throughput c=%d: %v", c, err)
+	}
+	return float64(total) / el.Seconds()
+}
+
+// sustained runs total executions of run on c goroutines, each starting its
+// next as its previous returns, and returns each execution's latency (as run
+// reports it) and the elapsed time of the whole; the first error stops it.
+func sustained(c, total int, run func() (time.Duration, error)) ([]time.Duration, time.Duration, error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	ds := make([][]time.Duration, c)
 	errs := make([]error, c)
 	t0 := time.Now()
 	for w := range c {
 		wg.Go(func() {
 			for next.Add(1) <= int64(total) {
-				if err := run(); err != nil {
+				d, err := run()
+				if err != nil {
 					errs[w] = err
 					return
 				}
+				ds[w] = append(ds[w], d)
 			}
 		})
 	}
 	wg.Wait()
 	el := time.Since(t0)
-	for _, err := range errs {
-		if err != nil {
-			b.Fatalf("throughput c=%d: %v", c, err)
-		}
-	}
-	return float64(total) / el.Seconds()
+	return slices.Concat(ds...), el, errors.Join(errs...)
 }
 
 // BenchmarkSuite is the issue-5 suite: one table from one run, the variants
@@ -188,7 +191,6 @@ func BenchmarkSuite(b *testing.B) {
 	if err := os.WriteFile(script, []byte(hello), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	denoDir := filepath.Join(dir, "deno-dir")
 	p := pool.New(r, 1, sandbox.StartOptions{}, nil)
 	b.Cleanup(p.Close)
 
@@ -202,9 +204,7 @@ func BenchmarkSuite(b *testing.B) {
 	warmMCP := &sample{name: "warm MCP call (serve, pool 2)"}
 
 	bareOnce := func() (time.Duration, error) {
-		cmd := exec.Command(deno, "run", "--no-prompt", script)
-		cmd.Env = []string{"DENO_DIR=" + denoDir, "DENO_NO_UPDATE_CHECK=1", "NO_COLOR=1", "HOME=" + dir}
-		return timedHello(cmd)
+		return timedHello(bareDeno(deno, dir, script))
 	}
 	runBare := func() {
 		time.Sleep(suiteSettle)
