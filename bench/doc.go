@@ -57,4 +57,10 @@
 // without and with type-checking (the pre-booted checker of package typecheck), spaced and back
 // to back, as on/off ratios at p50 and p95 in one process; and the refusal of the same program
 // with a type error against `deno check` of that file on the host.
+//
+// BenchmarkCPUPerExecution (issue 16) is CPU time, not wall time: warm
+// executions of hello through a runner and a pool of one in this process,
+// getrusage of the process and its reaped children around blocks of
+// BENCH_CPU_N (default 40) executions, against bare `deno run` measured the
+// same way; load on the host distorts it far less than wall time.
 package bench
