@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/metrics"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/internal/gctune"
 	"github.com/conductor-sandbox/conductor/internal/sandboxtest"
 	"github.com/conductor-sandbox/conductor/pool"
 	"github.com/conductor-sandbox/conductor/sandbox"
@@ -23,7 +25,13 @@ func cpuN() int { return envInt("BENCH_CPU_N", 40) }
 // pool's fillers, libcontainer, GC) and of its reaped children and their
 // reaped descendants (RUSAGE_CHILDREN: libcontainer's init stages, deno in
 // the sandbox, bare deno), user and system.
-type cpuTimes struct{ selfUser, selfSys, childUser, childSys time.Duration }
+// gcCycles and gcCPU are this process's completed GC cycles and the
+// runtime's estimate of the CPU its collector used (runtime/metrics).
+type cpuTimes struct {
+	selfUser, selfSys, childUser, childSys time.Duration
+	gcCycles                               uint64
+	gcCPU                                  time.Duration
+}
 
 func tv(t syscall.Timeval) time.Duration {
 	return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
@@ -37,15 +45,20 @@ func readCPU(tb testing.TB) cpuTimes {
 	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children); err != nil {
 		tb.Fatal(err)
 	}
-	return cpuTimes{tv(self.Utime), tv(self.Stime), tv(children.Utime), tv(children.Stime)}
+	m := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(m)
+	return cpuTimes{tv(self.Utime), tv(self.Stime), tv(children.Utime), tv(children.Stime),
+		m[0].Value.Uint64(), time.Duration(m[1].Value.Float64() * float64(time.Second))}
 }
 
 func (c cpuTimes) sub(o cpuTimes) cpuTimes {
-	return cpuTimes{c.selfUser - o.selfUser, c.selfSys - o.selfSys, c.childUser - o.childUser, c.childSys - o.childSys}
+	return cpuTimes{c.selfUser - o.selfUser, c.selfSys - o.selfSys, c.childUser - o.childUser, c.childSys - o.childSys,
+		c.gcCycles - o.gcCycles, c.gcCPU - o.gcCPU}
 }
 
 func (c cpuTimes) add(o cpuTimes) cpuTimes {
-	return cpuTimes{c.selfUser + o.selfUser, c.selfSys + o.selfSys, c.childUser + o.childUser, c.childSys + o.childSys}
+	return cpuTimes{c.selfUser + o.selfUser, c.selfSys + o.selfSys, c.childUser + o.childUser, c.childSys + o.childSys,
+		c.gcCycles + o.gcCycles, c.gcCPU + o.gcCPU}
 }
 
 func (c cpuTimes) total() time.Duration { return c.selfUser + c.selfSys + c.childUser + c.childSys }
@@ -74,7 +87,8 @@ func quiesce(tb testing.TB) cpuTimes {
 }
 
 // BenchmarkCPUPerExecution (issue 16) measures CPU time per warm execution of
-// hello: a runner and a pool of one in this process, as serve runs them, each
+// hello: a runner and a pool of one in this process, as serve runs them (its GC
+// setting, internal/gctune, applied), each
 // execution taking the pooled sandbox, running hello, closing it, and the pool booting the
 // next one. The CPU of this process and of its reaped children
 // (getrusage RUSAGE_SELF + RUSAGE_CHILDREN) is read on a quiet process
@@ -83,10 +97,13 @@ func quiesce(tb testing.TB) cpuTimes {
 // carries exactly one sandbox boot, one run and one teardown. Bare `deno
 // run` of the same hello is measured the same way, blocks interleaved.
 // Kernel work done in kernel threads (a network namespace's cleanup) is in
-// neither figure. It reports CPU ms per execution and the ratio to bare
+// neither figure; GCs and GC ms are this process's own collections per
+// execution (runtime/metrics: cycles, and the runtime's estimate of their
+// CPU). It reports CPU ms per execution and the ratio to bare
 // deno; it asserts no figure.
 func BenchmarkCPUPerExecution(b *testing.B) {
 	deno := sandboxtest.Deno(b)
+	b.Cleanup(gctune.Server()) // as serve runs
 	r := sandboxtest.Runner(b, nil)
 	ctx := context.Background()
 	dir := b.TempDir()
@@ -145,16 +162,17 @@ func BenchmarkCPUPerExecution(b *testing.B) {
 	per := func(d time.Duration) float64 { return ms(d) / float64(n/blocks*blocks) }
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("\nCPU per execution, hello, %d executions each (getrusage self + reaped children; load average %.14s)\n", n/blocks*blocks, load)
-	fmt.Printf("%-34s %9s %9s %9s %9s %9s %9s\n", "variant", "total ms", "self usr", "self sys", "child usr", "child sys", "/bare")
+	fmt.Printf("%-34s %9s %9s %9s %9s %9s %9s %9s %9s\n", "variant", "total ms", "self usr", "self sys", "child usr", "child sys", "/bare", "GCs", "GC ms")
 	for _, row := range []struct {
 		name string
 		c    cpuTimes
 	}{{"bare deno run hello (baseline)", bare}, {"in-process warm pool take+run", pooled}} {
-		fmt.Printf("%-34s %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f\n", row.name, per(row.c.total()),
+		fmt.Printf("%-34s %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f\n", row.name, per(row.c.total()),
 			per(row.c.selfUser), per(row.c.selfSys), per(row.c.childUser), per(row.c.childSys),
-			float64(row.c.total())/float64(bare.total()))
+			float64(row.c.total())/float64(bare.total()), float64(row.c.gcCycles)/float64(n/blocks*blocks), per(row.c.gcCPU))
 	}
 	b.ReportMetric(per(pooled.total()), "cpu-ms/exec")
 	b.ReportMetric(per(bare.total()), "bare-cpu-ms/exec")
 	b.ReportMetric(float64(pooled.total())/float64(bare.total()), "x-bare")
+	b.ReportMetric(per(pooled.gcCPU), "gc-cpu-ms/exec")
 }
