@@ -7,13 +7,13 @@
 // collects less often for a heap a few times the live one; a soft memory
 // limit brings collections back earlier should the heap ever near it.
 //
-// The Go runtime's own GOGC and GOMEMLIMIT stay the admin's: a value they
-// set is kept (Server sees it as a setting other than the default and
-// leaves it alone), so nothing here reads the environment.
+// GOGC and GOMEMLIMIT are the Go runtime's own variables, not conductor's
+// settings: when the environment has one, the runtime has applied it and
+// Server leaves that one alone.
 package gctune
 
 import (
-	"math"
+	"os"
 	"runtime/debug"
 )
 
@@ -23,19 +23,21 @@ const (
 	// Limit is the server's soft memory limit, in bytes, for the Go heap
 	// and runtime (not the sandboxes: they are other processes).
 	Limit = 256 << 20
-	// defaultPercent is the runtime's GC percentage when GOGC is unset.
-	defaultPercent = 100
 )
 
-// Server applies Percent and Limit where the environment left Go's
-// defaults, and returns a func that restores what was there before.
-func Server() (restore func()) {
-	prevPercent := debug.SetGCPercent(Percent)
-	if prevPercent != defaultPercent {
-		debug.SetGCPercent(prevPercent) // GOGC set: the admin's
-	}
+// Server applies Percent and Limit, each unless the environment sets the
+// runtime's own variable for it (GOGC, GOMEMLIMIT), and returns a func that
+// restores what was there before.
+func Server() (restore func()) { return apply(os.LookupEnv) }
+
+func apply(lookup func(string) (string, bool)) (restore func()) {
+	prevPercent := debug.SetGCPercent(-1) // reads it; restored just below
+	debug.SetGCPercent(prevPercent)
 	prevLimit := debug.SetMemoryLimit(-1) // -1 reads it
-	if prevLimit == math.MaxInt64 {
+	if _, set := lookup("GOGC"); !set {
+		debug.SetGCPercent(Percent)
+	}
+	if _, set := lookup("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(Limit)
 	}
 	return func() {

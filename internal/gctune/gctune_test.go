@@ -6,37 +6,42 @@ import (
 	"testing"
 )
 
-func TestServer(t *testing.T) {
+func TestApply(t *testing.T) {
+	const defaultPercent = 100
 	tests := []struct {
 		name        string
-		percent     int   // set before Server, as GOGC would
-		limit       int64 // set before Server, as GOMEMLIMIT would
+		env         map[string]string
+		percent     int   // set before, as the runtime does from GOGC
+		limit       int64 // set before, as the runtime does from GOMEMLIMIT
 		wantPercent int
 		wantLimit   int64
 	}{
-		{"defaults are tuned", defaultPercent, math.MaxInt64, Percent, Limit},
-		{"GOGC kept", 50, math.MaxInt64, 50, Limit},
-		{"GOGC=off kept", -1, math.MaxInt64, -1, Limit},
-		{"GOMEMLIMIT kept", defaultPercent, 1 << 30, Percent, 1 << 30},
-		{"both kept", 250, 64 << 20, 250, 64 << 20},
+		{"defaults are tuned", nil, defaultPercent, math.MaxInt64, Percent, Limit},
+		{"GOGC=100 kept", map[string]string{"GOGC": "100"}, defaultPercent, math.MaxInt64, defaultPercent, Limit},
+		{"GOGC=50 kept", map[string]string{"GOGC": "50"}, 50, math.MaxInt64, 50, Limit},
+		{"GOGC=off kept", map[string]string{"GOGC": "off"}, -1, math.MaxInt64, -1, Limit},
+		{"GOMEMLIMIT kept", map[string]string{"GOMEMLIMIT": "1GiB"}, defaultPercent, 1 << 30, Percent, 1 << 30},
+		{"both kept", map[string]string{"GOGC": "250", "GOMEMLIMIT": "64MiB"}, 250, 64 << 20, 250, 64 << 20},
 	}
 	origPercent := debug.SetGCPercent(defaultPercent)
 	origLimit := debug.SetMemoryLimit(math.MaxInt64)
 	t.Cleanup(func() { debug.SetGCPercent(origPercent); debug.SetMemoryLimit(origLimit) })
+	read := func() (int, int64) {
+		p := debug.SetGCPercent(defaultPercent)
+		debug.SetGCPercent(p)
+		return p, debug.SetMemoryLimit(-1)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			debug.SetGCPercent(tc.percent)
 			debug.SetMemoryLimit(tc.limit)
-			restore := Server()
-			gotPercent := debug.SetGCPercent(tc.percent)
-			debug.SetGCPercent(gotPercent)
-			if gotLimit := debug.SetMemoryLimit(-1); gotPercent != tc.wantPercent || gotLimit != tc.wantLimit {
-				t.Errorf("after Server: percent %d, limit %d; want %d, %d", gotPercent, gotLimit, tc.wantPercent, tc.wantLimit)
+			restore := apply(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			if p, l := read(); p != tc.wantPercent || l != tc.wantLimit {
+				t.Errorf("after apply: percent %d, limit %d; want %d, %d", p, l, tc.wantPercent, tc.wantLimit)
 			}
 			restore()
-			gotPercent = debug.SetGCPercent(defaultPercent)
-			if gotLimit := debug.SetMemoryLimit(-1); gotPercent != tc.percent || gotLimit != tc.limit {
-				t.Errorf("after restore: percent %d, limit %d; want %d, %d", gotPercent, gotLimit, tc.percent, tc.limit)
+			if p, l := read(); p != tc.percent || l != tc.limit {
+				t.Errorf("after restore: percent %d, limit %d; want %d, %d", p, l, tc.percent, tc.limit)
 			}
 		})
 	}
