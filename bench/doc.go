@@ -78,4 +78,10 @@
 // server tree as in bare's rusage. BENCH_LOAD_N (default 60) sets the
 // counts; with BENCH_RAW_WRITE=1 the samples go to BENCH_LOAD_RAW (default
 // docs/bench-load-raw.json).
+//
+// BenchmarkCPUPerExecution (issue 16) is CPU time, not wall time: warm
+// executions of hello through a runner and a pool of one in this process,
+// getrusage of the process and its reaped children around blocks of
+// BENCH_CPU_N (default 40) executions, against bare `deno run` measured the
+// same way; load on the host distorts it far less than wall time.
 package bench

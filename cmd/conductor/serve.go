@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/internal/gctune"
 	"github.com/conductor-sandbox/conductor/mcp"
 )
 
@@ -38,6 +39,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	// Logs go to stderr only: in stdio mode stdout carries the protocol.
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Fewer collections: ~1.1 ms of GC per execution at Go's default
+	// (issue 16); GOGC and GOMEMLIMIT in the environment still win.
+	defer gctune.Server()()
 	if err := runSealed(); err != nil {
 		log.Warn("serving from the binary on disk; each sandbox start protects it on its own (slower when rootless)", "reason", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +131,69 @@ func TestServeRunsFromSealedCopy(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "serving from the binary on disk") {
 		t.Errorf("server reports it is not sealed:\n%s", stderr.String())
+	}
+}
+
+// TestServeGCSetting: serve collects at internal/gctune's percentage (the
+// heap may grow to about 5x what the last collection kept, not 2x), unless
+// the environment sets GOGC, which the runtime applied and serve keeps. Read
+// from the runtime's own trace (GODEBUG=gctrace=1 on stderr): each cycle's
+// goal against the heap the cycle before it marked, on the last pair whose
+// marked heap is at least 3 MB (the trace rounds to whole MB); the server's
+// idle memory release forces a last collection after the calls.
+func TestServeGCSetting(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   []string
+		tuned bool // want goal/marked >= 3.5 (Percent 400), else <= 3.5 (100)
+	}{
+		{"tuned", nil, true},
+		{"GOGC from the environment kept", []string{"GOGC=100"}, false},
+	}
+	gcLine := regexp.MustCompile(`(?m)^gc \d+ @.* (\d+)->(\d+)->(\d+) MB, (\d+) MB goal`)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binary(t), "serve")
+			env := []string{"MCP_CONDUCTOR_STATE_DIR=" + t.TempDir(), "MCP_CONDUCTOR_POOL_SIZE=0", "GODEBUG=gctrace=1"}
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GODEBUG=") {
+					env = append(env, kv)
+				}
+			}
+			cmd.Env = append(env, tc.env...)
+			var stderr testenv.SyncBuffer
+			cmd.Stderr = &stderr
+			ctx := context.Background()
+			client := sdk.NewClient(&sdk.Implementation{Name: "gc-test", Version: "1"}, nil)
+			cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
+			if err != nil {
+				t.Fatalf("connect: %v\nstderr: %s", err, stderr.String())
+			}
+			defer cs.Close()
+			for range 3 {
+				res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "run_deno_code", Arguments: map[string]any{"deno_code": "6 * 7"}})
+				if err != nil || res.IsError {
+					t.Fatalf("run_deno_code: %v %+v\nstderr: %s", err, res, stderr.String())
+				}
+			}
+			testenv.WaitFor(t, "the idle release's forced collection", 10*time.Second, func() bool {
+				return strings.Contains(stderr.String(), "(forced)")
+			})
+			ms := gcLine.FindAllStringSubmatch(stderr.String(), -1)
+			ratio := 0.0
+			for i := 1; i < len(ms); i++ {
+				marked, _ := strconv.Atoi(ms[i-1][3])
+				goal, _ := strconv.Atoi(ms[i][4])
+				if marked >= 3 {
+					ratio = float64(goal) / float64(marked)
+				}
+			}
+			if ratio == 0 {
+				t.Fatalf("no two collections with >= 3 MB marked in the trace:\n%s", stderr.String())
+			}
+			if tuned := ratio >= 3.5; tuned != tc.tuned {
+				t.Errorf("goal/marked = %.2f (tuned %v), want tuned %v\ntrace: %q", ratio, tuned, tc.tuned, ms)
+			}
+		})
 	}
 }
