@@ -57,6 +57,7 @@
 // without and with type-checking (the pre-booted checker of package typecheck), spaced and back
 // to back, as on/off ratios at p50 and p95 in one process; and the refusal of the same program
 // with a type error against `deno check` of that file on the host.
+//
 // BenchmarkLoad (issue 16) is the load-shape table: hello through a go-sdk
 // client on `conductor serve` (stdio; the default pool size and pool 0, both
 // MCP_CONDUCTOR_MAX_CONCURRENCY=4) against bare runs of the same program in
