@@ -296,10 +296,16 @@ func capSessions(srv *sdk.Server, max int, timeout time.Duration, next http.Hand
 			refuseSession(w, r, max, timeout)
 			return
 		}
-		next.ServeHTTP(w, r)
+		// A POST that creates no session (one the SDK answers without a session, or refuses)
+		// gives its slot back before its answer leaves: the client's next request may come
+		// before this handler returns, and must not find the slot still taken.
+		var release sync.Once
+		give := func() { release.Do(func() { <-slots }) }
+		sw := &sessionWriter{ResponseWriter: w, noSession: give}
+		next.ServeHTTP(sw, r)
 		ss := findSession(srv, w.Header().Get("Mcp-Session-Id"))
 		if ss == nil {
-			<-slots // no session was created, or it is already closed
+			give() // no session was created, or it is already closed
 			return
 		}
 		done := make(chan struct{})
@@ -312,6 +318,42 @@ func capSessions(srv *sdk.Server, max int, timeout time.Duration, next http.Hand
 		}()
 	})
 }
+
+// sessionWriter calls noSession as the response's header is written without an
+// Mcp-Session-Id, before anything reaches the client.
+type sessionWriter struct {
+	http.ResponseWriter
+	noSession   func()
+	wroteHeader bool
+}
+
+func (w *sessionWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.wroteHeader = true
+		if w.Header().Get("Mcp-Session-Id") == "" {
+			w.noSession()
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *sessionWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps the SDK's event streams streaming through the wrapper.
+func (w *sessionWriter) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func findSession(srv *sdk.Server, id string) *sdk.ServerSession {
 	if id == "" {
