@@ -120,15 +120,12 @@ func resolveGo(ctx context.Context, o Options) (*Runtime, error) {
 
 // probeGo asks the toolchain for its GOROOT, version and target; goroot "" is the go binary's own.
 func probeGo(ctx context.Context, goBin, goroot string) (goInfo, error) {
-	// The go command keeps its telemetry state under HOME's config directory and creates it
-	// even for `go env`: give it a HOME of its own and remove it after, so a probe leaves
-	// nothing behind (the soak counted a telemetry directory left in TMPDIR).
-	home, err := os.MkdirTemp("", "conductor-go-probe-")
-	if err != nil {
-		return goInfo{}, err
-	}
-	defer os.RemoveAll(home)
-	env := []string{"GOTOOLCHAIN=local", "GOENV=off", "GOPROXY=off", "GOTELEMETRY=off", "HOME=" + home, "XDG_CONFIG_HOME=" + home}
+	// The go command keeps its telemetry state under the user's config directory and creates
+	// it even for `go env` (GOTELEMETRY=off notwithstanding), from a detached child that outlives
+	// the command: a HOME and config directory that cannot hold a directory (/dev/null) leave
+	// it nowhere to write, so a probe leaves nothing behind.
+	env := []string{"GOTOOLCHAIN=local", "GOENV=off", "GOPROXY=off", "GOTELEMETRY=off", "HOME=/dev/null", "XDG_CONFIG_HOME=/dev/null", "XDG_CACHE_HOME=/dev/null",
+		"GO_TELEMETRY_CHILD=2"} // and no telemetry child (see goEnv)
 	if goroot != "" {
 		env = append(env, "GOROOT="+goroot)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/internal/testenv"
@@ -101,6 +102,9 @@ func TestResolve(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The go command's telemetry wrote from a detached child after `go env` had exited
+		// (a directory per probe was left): give such a child time to show up.
+		time.Sleep(time.Second)
 		if left, _ := os.ReadDir(tmp); len(left) != 0 {
 			t.Errorf("resolving the go runtime left %d entries in TMPDIR, first %s", len(left), left[0].Name())
 		}
