@@ -104,7 +104,7 @@ func newPipeline[S box](start func(context.Context) (S, error), size, most, cpus
 	p.gen, p.genCancel = context.WithCancel(base)
 	if p.max > p.size && p.size > 0 {
 		p.wg.Add(1)
-		go p.adapt()
+		go p.everyTick(adaptEvery, p.adapt)
 	}
 	p.mu.Lock()
 	p.kick()
@@ -290,11 +290,10 @@ func (p *pipeline[S]) take(ctx context.Context) (sb S, cold bool, err error) {
 	return sb, false, err
 }
 
-// adapt lowers the target by one, toward size, after each adaptEvery in which no request waited
-// for a boot, closing the sandboxes on offer beyond it.
-func (p *pipeline[S]) adapt() {
+// everyTick runs f under p.mu every period until the pool closes. Its caller has added it to p.wg.
+func (p *pipeline[S]) everyTick(period time.Duration, f func()) {
 	defer p.wg.Done()
-	tick := time.NewTicker(adaptEvery)
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
 		select {
@@ -303,18 +302,24 @@ func (p *pipeline[S]) adapt() {
 		case <-tick.C:
 		}
 		p.mu.Lock()
-		if !p.waitedNow && p.target > p.size {
-			p.target--
-			for len(p.ready) > p.target {
-				last := p.ready[len(p.ready)-1]
-				p.ready = p.ready[:len(p.ready)-1]
-				_ = last.Close()
-			}
-			p.log.Debug("pool: fewer requests waited; target lowered", "target", p.target)
-		}
-		p.waitedNow = false
+		f()
 		p.mu.Unlock()
 	}
+}
+
+// adapt lowers the target by one, toward size, after each adaptEvery in which no request waited
+// for a boot, closing the sandboxes on offer beyond it. p.mu held.
+func (p *pipeline[S]) adapt() {
+	if !p.waitedNow && p.target > p.size {
+		p.target--
+		for len(p.ready) > p.target {
+			last := p.ready[len(p.ready)-1]
+			p.ready = p.ready[:len(p.ready)-1]
+			_ = last.Close()
+		}
+		p.log.Debug("pool: fewer requests waited; target lowered", "target", p.target)
+	}
+	p.waitedNow = false
 }
 
 // shrinkWhenIdle: see Pool.ShrinkWhenIdle.
@@ -326,34 +331,22 @@ func (p *pipeline[S]) shrinkWhenIdle(idle time.Duration) {
 	}
 	p.janitor = true
 	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		tick := time.NewTicker(max(idle/4, 10*time.Millisecond))
-		defer tick.Stop()
-		for {
-			select {
-			case <-p.base.Done():
-				return
-			case <-tick.C:
+	go p.everyTick(max(idle/4, 10*time.Millisecond), func() {
+		if !p.shrunk && p.size > 0 && time.Since(p.lastUse) >= idle {
+			p.shrunk = true
+			p.genCancel()
+			for _, sb := range p.ready {
+				_ = sb.Close()
 			}
-			p.mu.Lock()
-			if !p.shrunk && p.size > 0 && time.Since(p.lastUse) >= idle {
-				p.shrunk = true
-				p.genCancel()
-				for _, sb := range p.ready {
-					_ = sb.Close()
-				}
-				p.ready = nil
-				p.releaseCold()
-				if p.retry != nil {
-					p.retry.Stop()
-					p.retry = nil
-				}
-				p.log.Info("pool: no request for a while; pre-started sandboxes destroyed until the next one", "idle", idle)
+			p.ready = nil
+			p.releaseCold()
+			if p.retry != nil {
+				p.retry.Stop()
+				p.retry = nil
 			}
-			p.mu.Unlock()
+			p.log.Info("pool: no request for a while; pre-started sandboxes destroyed until the next one", "idle", idle)
 		}
-	}()
+	})
 }
 
 func (p *pipeline[S]) snapshot() Stats {
