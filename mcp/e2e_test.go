@@ -152,25 +152,10 @@ func waitSpinning(t *testing.T, running <-chan struct{}) {
 	}
 }
 
-// instanceOf returns the server's instance directory name under stateDir
-// ("conductor-<hex>"), the marker its containers and cgroups carry.
+// instanceOf is the server's instance directory under stateDir.
 func instanceOf(t *testing.T, stateDir string) string {
 	t.Helper()
-	var instance string
-	waitFor(10*time.Second, func() bool {
-		entries, _ := os.ReadDir(stateDir)
-		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), "conductor-") {
-				instance = e.Name()
-				return true
-			}
-		}
-		return false
-	})
-	if instance == "" {
-		t.Fatalf("no conductor-* instance directory appeared in %s", stateDir)
-	}
-	return instance
+	return testenv.InstanceDir(t, stateDir, 10*time.Second)
 }
 
 // assertClean fails unless the stopped server left nothing: an empty state

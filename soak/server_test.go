@@ -239,21 +239,7 @@ func waitFor(d time.Duration, cond func() bool) bool {
 // instanceOf is the server's instance directory under stateDir.
 func instanceOf(t *testing.T, stateDir string) string {
 	t.Helper()
-	var instance string
-	waitFor(20*time.Second, func() bool {
-		entries, _ := os.ReadDir(stateDir)
-		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), "conductor-") {
-				instance = e.Name()
-				return true
-			}
-		}
-		return false
-	})
-	if instance == "" {
-		t.Fatalf("no conductor-* instance directory appeared in %s", stateDir)
-	}
-	return instance
+	return testenv.InstanceDir(t, stateDir, 20*time.Second)
 }
 
 func tail(s string, n int) string {

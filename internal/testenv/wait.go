@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,4 +20,23 @@ func WaitFor(tb testing.TB, what string, within time.Duration, cond func() bool)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// InstanceDir waits (up to Scale(within)) for a conductor server's instance directory to appear
+// under stateDir and returns its name ("conductor-<hex>"), the marker its containers and
+// cgroups carry.
+func InstanceDir(tb testing.TB, stateDir string, within time.Duration) string {
+	tb.Helper()
+	var instance string
+	WaitFor(tb, "a conductor-* instance directory in "+stateDir, within, func() bool {
+		entries, _ := os.ReadDir(stateDir)
+		for _, e := range entries {
+			if e.IsDir() && strings.HasPrefix(e.Name(), "conductor-") {
+				instance = e.Name()
+				return true
+			}
+		}
+		return false
+	})
+	return instance
 }
