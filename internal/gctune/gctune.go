@@ -22,7 +22,7 @@ const (
 	Percent = 400
 	// Limit is the server's soft memory limit, in bytes, for the Go heap
 	// and runtime (not the sandboxes: they are other processes).
-	Limit = 256 << 20
+	Limit = 128 << 20
 )
 
 // Server applies Percent and Limit, each unless the environment sets the
