@@ -35,7 +35,10 @@ type Starter interface {
 // one each, up to its maximum; every 5 s in which none waited lower it by one, back toward
 // its size. While a sandbox handed out still runs, at most one replacement boots at a time
 // (a boot takes about a CPU for tens of milliseconds: the running code keeps the other);
-// with nothing running, up to one per CPU.
+// with nothing running, up to one per CPU. A boot no request waits for runs at a low CPU
+// weight (sandbox.Background: 1/16 of the default, where the cpu controller is usable), so a
+// refill takes the CPU running code leaves idle rather than theirs; a request that has to wait
+// raises every boot in flight to the default.
 type Pool struct {
 	r    Starter
 	so   sandbox.StartOptions // what pooled sandboxes are started with
@@ -52,7 +55,11 @@ func New(r Starter, size int, so sandbox.StartOptions, log *slog.Logger) *Pool {
 // arrive faster than size can serve (see Pool). most below size counts as size.
 func NewGrowing(r Starter, size, most int, so sandbox.StartOptions, log *slog.Logger) *Pool {
 	p := &Pool{r: r, so: so}
-	p.pipe = newPipeline(func(ctx context.Context) (*sandbox.Sandbox, error) { return r.StartWith(ctx, so) },
+	p.pipe = newPipeline(func(ctx context.Context, bg *sandbox.Background) (*sandbox.Sandbox, error) {
+		bso := so
+		bso.Background = bg
+		return r.StartWith(ctx, bso)
+	},
 		size, most, runtime.NumCPU(), log)
 	return p
 }

@@ -139,6 +139,7 @@ func TestShrinkWhenIdleTiming(t *testing.T) {
 // fakeBox is a booted sandbox of the pipeline tests: it "runs" until Close.
 type fakeBox struct {
 	id     int
+	raised bool // its Background was raised when its boot ended
 	exited chan struct{}
 	once   sync.Once
 	st     *fakeStarter
@@ -169,7 +170,7 @@ type fakeStarter struct {
 	live     int
 }
 
-func (f *fakeStarter) start(ctx context.Context) (*fakeBox, error) {
+func (f *fakeStarter) start(ctx context.Context, bg *sandbox.Background) (*fakeBox, error) {
 	f.mu.Lock()
 	f.boots++
 	id := f.boots
@@ -192,7 +193,7 @@ func (f *fakeStarter) start(ctx context.Context) (*fakeBox, error) {
 		return nil, errNoStart
 	}
 	f.live++
-	return &fakeBox{id: id, exited: make(chan struct{}), st: f}, nil
+	return &fakeBox{id: id, raised: bg.Raised(), exited: make(chan struct{}), st: f}, nil
 }
 
 func (f *fakeStarter) get() (boots, peak, live int) {
@@ -451,5 +452,60 @@ func TestCloseWhileWaiting(t *testing.T) {
 		if got := <-request(context.Background(), p); !errors.Is(got.err, ErrClosed) {
 			t.Errorf("a request after Close: %+v, want ErrClosed", got)
 		}
+	})
+}
+
+// TestRefillPriority: boots nobody waits for run at the low CPU weight to the end (the sandbox
+// restores the default when it is ready); a request that has to wait raises every boot in
+// flight, and a boot started for a waiting request starts raised.
+func TestRefillPriority(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &fakeStarter{boot: boot}
+		p := newPipeline(st.start, 1, 3, 2, nil)
+		defer p.close()
+		time.Sleep(time.Second) // one on offer, booted with nobody waiting
+		first := <-request(context.Background(), p)
+		if first.err != nil || first.box == nil || first.box.raised {
+			t.Fatalf("first request: %+v; want a sandbox whose boot was never raised", first)
+		}
+		defer first.box.Close()
+		// The refill runs while the first sandbox is out; half-way, a second request arrives.
+		time.Sleep(boot / 2)
+		second := <-request(context.Background(), p)
+		switch {
+		case second.err != nil || second.cold || second.box == nil:
+			t.Fatalf("second request: %+v", second)
+		case !second.box.raised:
+			t.Errorf("the refill a request waited for (sandbox %d) was not raised", second.box.id)
+		case second.at != boot/2:
+			t.Errorf("second request waited %s, want the rest of the refill's boot, %s", second.at, boot/2)
+		}
+		defer second.box.Close()
+		// Nothing on offer, two out, target raised to 2 by the wait: a burst of two more finds
+		// boots in flight that started with a request waiting, or were raised by it.
+		var chans []<-chan taken
+		for range 2 {
+			chans = append(chans, request(context.Background(), p))
+		}
+		for i, c := range chans {
+			got := <-c
+			if got.err != nil || got.box == nil {
+				t.Fatalf("burst request %d: %+v", i, got)
+			}
+			if !got.box.raised {
+				t.Errorf("burst request %d got sandbox %d, booted at the low weight although it waited", i, got.box.id)
+			}
+			defer got.box.Close()
+		}
+		// Nobody waits now: the refills the pool keeps on offer boot low.
+		time.Sleep(time.Second)
+		third := <-request(context.Background(), p)
+		if third.err != nil || third.box == nil || third.at != 0 {
+			t.Fatalf("third request: %+v; want a sandbox on offer", third)
+		}
+		if third.box.raised {
+			t.Errorf("sandbox %d, a refill nobody waited for, was raised", third.box.id)
+		}
+		third.box.Close()
 	})
 }
