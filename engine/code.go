@@ -176,11 +176,13 @@ func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File,
 		return nil, err
 	}
 	defer release()
+	t1 := time.Now()
 	sb, err := e.o.Sandboxes.StartWith(ctx, LauncherOptions(rt, e.o.WorkDirSize, sandbox.Serves(e.o.Calls, sandbox.GlobalMCPFactory)))
 	if err != nil {
 		return nil, err
 	}
 	defer e.teardown(sb)
+	startWait := time.Since(t1)
 	job.Globals = globals
 	if resultFile != "" {
 		job.ResultLimit = 4 * sandbox.DefaultResultLimit // the file's text, escaped as a JSON string
@@ -191,6 +193,7 @@ func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File,
 		res.Error.Stack = ""
 	}
 	res.QueuedMs = sandbox.Millis(queued)
+	res.StartWait = startWait
 	return res, nil
 }
 

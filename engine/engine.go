@@ -340,15 +340,18 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 	}
 	defer release()
 
+	t1 := time.Now()
 	sb, err := e.o.Sandboxes.StartWith(ctx, sandbox.StartOptions{ImportMap: importMap})
 	if err != nil {
 		return nil, err
 	}
 	defer e.teardown(sb)
+	startWait := time.Since(t1)
 	res := sb.Run(ctx, sandbox.Job{
 		Code: prog.Module, Globals: req.Globals, Timeout: req.Timeout, ResultLimit: e.o.ResultLimit,
 		OnOutput: req.OnOutput, Calls: e.o.Calls, CallLimits: e.o.CallLimits,
 	})
+	res.StartWait = startWait
 	res.QueuedMs = sandbox.Millis(queued)
 	res.DurationMs = sandbox.Millis(time.Since(t0)) - res.QueuedMs
 	mapPositions(res, prog)

@@ -58,8 +58,12 @@ func codeSchemas(languages []string) (in, out *jsonschema.Schema, err error) {
 
 // codeHandler runs one execute_code call.
 func (s *Server) codeHandler(ctx context.Context, req *sdk.CallToolRequest, in CodeInput) (*sdk.CallToolResult, RunOutput, error) {
+	sub := submitted{language: in.Language, code: in.EntrypointCode}
+	for _, f := range in.AdditionalFiles {
+		sub.code += "\x00" + f.Filename + "\x00" + f.Content
+	}
 	if in.Timeout < 0 {
-		return refused(codeSummary, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
+		return s.refuse(ctx, req, codeSummary, sub, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
 	}
 	r := engine.CodeRequest{
 		Language:   in.Language,
@@ -70,18 +74,20 @@ func (s *Server) codeHandler(ctx context.Context, req *sdk.CallToolRequest, in C
 		r.Files = append(r.Files, engine.File{Name: f.Filename, Content: f.Content})
 	}
 	if in.SnippetName != "" {
+		sub.language = "snippet:" + in.SnippetName
 		if in.EntrypointCode != "" || in.Language != "" {
-			return refused(codeSummary, fmt.Errorf("%w: give either snippet_name or language and entrypoint_code, not both", engine.ErrInvalidRequest))
+			return s.refuse(ctx, req, codeSummary, sub, fmt.Errorf("%w: give either snippet_name or language and entrypoint_code, not both", engine.ErrInvalidRequest))
 		}
 		sn, err := s.o.Snippets.Get(in.SnippetName)
 		if err != nil {
-			return refused(codeSummary, fmt.Errorf("%w: %w", engine.ErrInvalidRequest, err))
+			return s.refuse(ctx, req, codeSummary, sub, fmt.Errorf("%w: %w", engine.ErrInvalidRequest, err))
 		}
 		r.Language, r.Entrypoint = sn.Language, engine.File{Name: sn.FileName, Content: sn.Code}
+		sub = submitted{language: sn.Language, code: sn.Code}
 	} else if in.Language == "" || in.EntrypointCode == "" {
-		return refused(codeSummary, fmt.Errorf("%w: give snippet_name, or language and entrypoint_code", engine.ErrInvalidRequest))
+		return s.refuse(ctx, req, codeSummary, sub, fmt.Errorf("%w: give snippet_name, or language and entrypoint_code", engine.ErrInvalidRequest))
 	}
-	return s.call(ctx, req, codeSummary, func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error) {
+	return s.call(ctx, req, codeSummary, sub, func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error) {
 		r.OnOutput = observe
 		return s.o.Engine.ExecuteCode(ctx, r)
 	})

@@ -12,6 +12,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/conductor-sandbox/conductor/event"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
@@ -34,8 +35,9 @@ type Upstreams interface {
 // (sandbox.CallHandler). Every argument comes from untrusted code; upstream
 // credentials and configuration stay on this side.
 type Factory struct {
-	up  Upstreams
-	log *slog.Logger
+	up     Upstreams
+	log    *slog.Logger
+	events event.Sink
 }
 
 // NewFactory returns the handler for mcpFactory calls.
@@ -43,7 +45,14 @@ func NewFactory(up Upstreams, log *slog.Logger) *Factory {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Factory{up: up, log: log}
+	return &Factory{up: up, log: log, events: event.Multi()}
+}
+
+// ReportTo sends an event.UpstreamCall for every call to s (the audit log, metrics), naming the
+// scope of the execution that made it (event.ScopeOf its context). Set it before serving.
+func (f *Factory) ReportTo(s event.Sink) *Factory {
+	f.events = event.Multi(s)
+	return f
 }
 
 // factoryParams are a call's parameters, as the bootstrap sends them.
@@ -82,8 +91,11 @@ func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) 
 		case err != nil:
 			outcome, msg = "error", err.Error()
 		}
+		took := time.Since(t0)
 		sandbox.RecordCall(ctx, sandbox.CallDetail{Method: method, Server: p.Server, Tool: p.Tool,
-			Ms: sandbox.Millis(time.Since(t0)), Outcome: outcome, Approval: approval, Error: msg})
+			Ms: sandbox.Millis(took), Outcome: outcome, Approval: approval, Error: msg})
+		f.events.UpstreamCall(event.UpstreamCall{Time: t0, Scope: event.ScopeOf(ctx), Method: method, Server: p.Server,
+			Tool: p.Tool, Duration: took, Outcome: outcome, IsError: outcome != "ok", Error: msg})
 		f.log.Debug("mcpFactory call", "method", method, "server", p.Server, "tool", p.Tool, "ms", time.Since(t0).Milliseconds(), "outcome", outcome, "error", msg)
 	}()
 	if method != "listServers" && p.Server == "" {

@@ -48,10 +48,11 @@ func pythonSchemas() (in, out *jsonschema.Schema, err error) {
 
 // pythonHandler runs one run_python_code call.
 func (s *Server) pythonHandler(ctx context.Context, req *sdk.CallToolRequest, in PythonInput) (*sdk.CallToolResult, RunOutput, error) {
+	sub := submitted{language: "python", code: in.PythonCode}
 	if in.Timeout < 0 {
-		return refused(summary, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
+		return s.refuse(ctx, req, summary, sub, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
 	}
-	return s.call(ctx, req, summary, func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error) {
+	return s.call(ctx, req, summary, sub, func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error) {
 		return s.o.Engine.ExecutePython(ctx, engine.PythonRequest{
 			Code: in.PythonCode, Globals: in.Globals, Dependencies: in.Dependencies,
 			Timeout: time.Duration(in.Timeout) * time.Millisecond, OnOutput: observe,

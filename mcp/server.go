@@ -13,6 +13,7 @@ import (
 
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/engine"
+	"github.com/conductor-sandbox/conductor/event"
 	"github.com/conductor-sandbox/conductor/mcp/typegen"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
 	"github.com/conductor-sandbox/conductor/playbook"
@@ -50,14 +51,18 @@ type Options struct {
 	// TypeCheckAll: every run_deno_code call is type-checked (MCP_CONDUCTOR_TYPECHECK); else,
 	// with TypeCheckAvailable, calls that ask are.
 	TypeCheckAll, TypeCheckAvailable bool
-	Logger                           *slog.Logger
+	// Events get an event.Execution for every execution tool call, run or refused (the audit
+	// log, metrics); nil = none.
+	Events event.Sink
+	Logger *slog.Logger
 }
 
 // Server is conductor's MCP server.
 type Server struct {
-	o     Options
-	sdk   *sdk.Server
-	types *typegen.Cache // nil without upstreams
+	o      Options
+	sdk    *sdk.Server
+	events event.Sink
+	types  *typegen.Cache // nil without upstreams
 
 	paused pausedRuns // runs waiting for a client's approvals (approval.go)
 
@@ -80,7 +85,7 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o, prompts: map[string]string{}, promptLang: map[string]string{}}
+	s := &Server{o: o, events: event.Multi(o.Events), prompts: map[string]string{}, promptLang: map[string]string{}}
 	instructions := "Use run_deno_code to run TypeScript/JavaScript in a fresh, isolated Deno sandbox. "
 	if slices.Contains(o.Languages, "python") {
 		instructions += "Use run_python_code to run Python the same way. "

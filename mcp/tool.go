@@ -15,6 +15,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/conductor-sandbox/conductor/engine"
+	"github.com/conductor-sandbox/conductor/event"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
@@ -72,13 +73,20 @@ func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in Ru
 		Dependencies: in.Dependencies,
 		TypeCheck:    in.TypeCheck,
 	}
+	sub := submitted{language: "typescript", code: in.DenoCode}
 	if in.Timeout < 0 {
-		return refused(summary, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
+		return s.refuse(ctx, req, summary, sub, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
 	}
-	return s.call(ctx, req, summary, func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error) {
+	return s.call(ctx, req, summary, sub, func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error) {
 		r.OnOutput = observe
 		return s.o.Engine.Execute(ctx, r)
 	})
+}
+
+// submitted is what a call asked to run, for its event.Execution.
+type submitted struct {
+	language string
+	code     string // the code, or for several files their names and contents
 }
 
 // call runs one execution for a tool (run reports its output to observe)
@@ -87,9 +95,12 @@ func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in Ru
 // refused is a result too (engine.Refusal), with error.type saying why.
 // When upstream tools require approval, the run's context says whom to ask
 // (approval.go).
-func (s *Server) call(ctx context.Context, req *sdk.CallToolRequest, text func(*sandbox.Result) string,
+func (s *Server) call(ctx context.Context, req *sdk.CallToolRequest, text func(*sandbox.Result) string, sub submitted,
 	run func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error)) (*sdk.CallToolResult, RunOutput, error) {
+	scope := scopeOf(req)
+	ctx = event.WithScope(ctx, scope)
 	exec := func(ctx context.Context, progress bool) (*sdk.CallToolResult, error) {
+		t0 := time.Now()
 		var observe func(string, []byte)
 		stop := func() {}
 		if progress {
@@ -97,12 +108,14 @@ func (s *Server) call(ctx context.Context, req *sdk.CallToolRequest, text func(*
 		}
 		res, err := run(ctx, observe)
 		stop()
-		if err != nil {
+		refused := err != nil
+		if refused {
 			if errors.Is(err, context.Canceled) {
 				err = fmt.Errorf("cancelled before the execution started: %w", err)
 			}
 			res = engine.Refusal(err)
 		}
+		s.report(t0, scope, sub, res, refused)
 		out, _, err := toolResult(res, text)
 		return out, err
 	}
@@ -120,9 +133,61 @@ func (s *Server) call(ctx context.Context, req *sdk.CallToolRequest, text func(*
 	return res, nil, err
 }
 
-// refused is the tool result of a request refused before it ran.
-func refused(text func(*sandbox.Result) string, err error) (*sdk.CallToolResult, RunOutput, error) {
-	return toolResult(engine.Refusal(err), text)
+// refuse is the tool result of a request refused before it reached the engine; it is reported
+// as an execution like any other.
+func (s *Server) refuse(ctx context.Context, req *sdk.CallToolRequest, text func(*sandbox.Result) string, sub submitted, err error) (*sdk.CallToolResult, RunOutput, error) {
+	return s.call(ctx, req, text, sub, func(context.Context, func(string, []byte)) (*engine.Result, error) { return nil, err })
+}
+
+// scopeOf names who made req and how: the identity its bearer token was verified as
+// (TokenInfo.UserID), "http" for the one token of an HTTP server without identities, "stdio"
+// on stdio; its MCP session; the tool.
+func scopeOf(req *sdk.CallToolRequest) event.Scope {
+	sc := event.Scope{Identity: "stdio"}
+	if req == nil {
+		return sc
+	}
+	if req.Params != nil {
+		sc.Tool = req.Params.Name
+	}
+	if req.Session != nil {
+		sc.Session = req.Session.ID()
+	}
+	if ex := req.Extra; ex != nil {
+		switch {
+		case ex.TokenInfo != nil && ex.TokenInfo.UserID != "":
+			sc.Identity = ex.TokenInfo.UserID
+		case ex.Header != nil:
+			sc.Identity = "http"
+		}
+	}
+	return sc
+}
+
+// report sends the event.Execution of one call that started at t0.
+func (s *Server) report(t0 time.Time, scope event.Scope, sub submitted, res *engine.Result, refused bool) {
+	r := res.Result
+	e := event.Execution{
+		Time: t0, Scope: scope, Language: sub.language, CodeSHA256: event.Hash(sub.code), CodeBytes: len(sub.code), Code: sub.code,
+		Status: string(r.Status), Refused: refused,
+		Queued: time.Duration(r.QueuedMs * float64(time.Millisecond)), Start: r.StartWait, Duration: time.Since(t0),
+		CPU: time.Duration(r.CPUMs * float64(time.Millisecond)), MemoryPeakBytes: r.MemoryPeakBytes, LimitHit: r.LimitHit,
+		Calls: r.Calls,
+	}
+	if r.Error != nil {
+		e.ErrorType = r.Error.Type
+	}
+	if !refused {
+		e.Duration -= e.Queued
+	}
+	for _, n := range r.Network {
+		if n.Allowed {
+			e.NetAllowed++
+		} else {
+			e.NetDenied++
+		}
+	}
+	s.events.Execution(e)
 }
 
 // toolResult is res as the tool's result: its JSON, keys in the order encoding/json writes them

@@ -114,6 +114,9 @@ type Result struct {
 	LimitHit       string          `json:"limitHit"`
 	Degraded       []string        `json:"degraded"`
 	Error          *ErrorInfo      `json:"error"`
+	// StartWait is how long the execution waited for its sandbox (a pooled one, the next to
+	// boot, or a cold start), for metrics and the audit log; not part of the tool's result.
+	StartWait time.Duration `json:"-"`
 }
 
 // v8OOMMarkers are what deno prints when V8's heap limit is reached.
