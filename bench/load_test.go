@@ -346,6 +346,10 @@ func rawLoad(rows []*loadRow) []map[string]any {
 // execute_code vs bare `python3 -c`, spaced, back to back and c=2. Before
 // the tables, an accounting check fails the benchmark if a CPU-heavy
 // program's CPU does not show up in a server tree. It asserts no timing.
+// A last deno row runs a CPU-heavy program at c=2, where each run's refill
+// boots beside it. BENCH_LOAD_BASELINE_BIN adds a default-pool server from
+// another conductor binary (a before/after in one run); BENCH_LOAD_PYTHON=0
+// leaves Python out.
 func BenchmarkLoad(b *testing.B) {
 	deno, bin := paths(b)
 	dir := b.TempDir()
@@ -375,6 +379,15 @@ func BenchmarkLoad(b *testing.B) {
 		toolVariant("run_deno_code heavy, default pool", def, "run_deno_code", denoRun(heavyTS)),
 		toolVariant("run_deno_code heavy, pool 0", zero, "run_deno_code", denoRun(heavyTS)),
 	}
+	// A before/after in one run: the same default-pool server from another build of conductor
+	// (its checkout's .build/deno beside it), measured under the same shapes.
+	if base := os.Getenv("BENCH_LOAD_BASELINE_BIN"); base != "" {
+		old := startServer(b, base, "serve (default pool), baseline binary", "MCP_CONDUCTOR_MAX_CONCURRENCY=4")
+		denoLB.vs = append(denoLB.vs, toolVariant("run_deno_code, default pool, baseline binary", old, "run_deno_code", denoRun(hello)))
+		denoHeavy = append(denoHeavy, toolVariant("run_deno_code heavy, default pool, baseline binary", old, "run_deno_code", denoRun(heavyTS)))
+	}
+	heavyLB := &loadBench{b: b, vs: denoHeavy}
+	withPython := os.Getenv("BENCH_LOAD_PYTHON") != "0"
 
 	py := pythonBare(b)
 	pyRun := func(code string) map[string]any { return map[string]any{"python_code": code} }
@@ -398,7 +411,11 @@ func BenchmarkLoad(b *testing.B) {
 
 	// Unmeasured: page cache, deno's cache, each server's pools (a
 	// language's pool starts on its first request).
-	for _, lb := range []*loadBench{denoLB, pyLB} {
+	warmUp := []*loadBench{denoLB, heavyLB}
+	if withPython {
+		warmUp = append(warmUp, pyLB)
+	}
+	for _, lb := range warmUp {
 		for _, v := range lb.vs {
 			if _, _, err := v.run(); err != nil {
 				lb.fatal(v, err)
@@ -412,7 +429,10 @@ func BenchmarkLoad(b *testing.B) {
 	b.ResetTimer()
 	t0 := time.Now()
 	for range b.N {
-		verify = denoLB.verifyCPU(denoHeavy) + pyLB.verifyCPU(pyHeavy)
+		verify = denoLB.verifyCPU(denoHeavy)
+		if withPython {
+			verify += pyLB.verifyCPU(pyHeavy)
+		}
 		verify += fmt.Sprintf("  (the check took %.1f s)\n", time.Since(t0).Seconds())
 		denoRows = []*loadRow{
 			timeRow(func() *loadRow { return denoLB.spaced(n) }),
@@ -420,11 +440,20 @@ func BenchmarkLoad(b *testing.B) {
 			timeRow(func() *loadRow { return denoLB.bursts((n + loadBurst - 1) / loadBurst) }),
 			timeRow(func() *loadRow { return denoLB.concurrent(2, n) }),
 			timeRow(func() *loadRow { return denoLB.concurrent(4, n) }),
+			// CPU-heavy code (~0.2 s of CPU a run) at c=2 on the default pool: each run's
+			// refill boots while it runs, so this is where refills compete with running code.
+			timeRow(func() *loadRow {
+				r := heavyLB.concurrent(2, max(8, n/2))
+				r.shape += ", heavy"
+				return r
+			}),
 		}
-		pyRows = []*loadRow{
-			timeRow(func() *loadRow { return pyLB.spaced(n) }),
-			timeRow(func() *loadRow { return pyLB.backToBack(n) }),
-			timeRow(func() *loadRow { return pyLB.concurrent(2, n) }),
+		if withPython {
+			pyRows = []*loadRow{
+				timeRow(func() *loadRow { return pyLB.spaced(n) }),
+				timeRow(func() *loadRow { return pyLB.backToBack(n) }),
+				timeRow(func() *loadRow { return pyLB.concurrent(2, n) }),
+			}
 		}
 	}
 	b.StopTimer()
@@ -434,7 +463,9 @@ func BenchmarkLoad(b *testing.B) {
 		n, runtime.NumCPU(), time.Since(t0).Seconds())
 	out.WriteString(verify)
 	printLoadTable(&out, "deno", denoRows)
-	printLoadTable(&out, "python", pyRows)
+	if withPython {
+		printLoadTable(&out, "python", pyRows)
+	}
 	fmt.Print(out.String())
 	b.Log("\n" + out.String())
 

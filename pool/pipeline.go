@@ -149,8 +149,10 @@ func (p *pipeline[S]) kick() {
 	for len(p.ready)+p.booting < p.target+len(p.waiters) && p.booting < p.bootLimit() {
 		p.booting++
 		bg := &sandbox.Background{}
-		if len(p.waiters) > 0 {
-			bg.Raise() // a request waits already: boot at the default weight
+		if len(p.waiters) > 0 || p.running == 0 {
+			// A request waits already, or no execution runs that the boot could slow down:
+			// boot at the default weight.
+			bg.Raise()
 		}
 		p.inflight[bg] = true
 		p.wg.Add(1)
@@ -201,6 +203,13 @@ func (p *pipeline[S]) boot(ctx context.Context, bg *sandbox.Background) {
 	p.kick()
 }
 
+// raiseBoots gives every boot in flight the default CPU weight. p.mu held.
+func (p *pipeline[S]) raiseBoots() {
+	for bg := range p.inflight {
+		bg.Raise()
+	}
+}
+
 // releaseCold tells every waiter to start cold: nothing is booting. p.mu held.
 func (p *pipeline[S]) releaseCold() {
 	for _, w := range p.waiters {
@@ -223,6 +232,9 @@ func (p *pipeline[S]) handOut(sb S) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.running--
+		if p.running == 0 {
+			p.raiseBoots() // nothing runs now that they could slow down
+		}
 		p.kick()
 	}()
 }
@@ -264,9 +276,7 @@ func (p *pipeline[S]) take(ctx context.Context) (sb S, cold bool, err error) {
 	p.waiters = append(p.waiters, w)
 	p.stats.Waited++
 	p.waitedNow = true
-	for bg := range p.inflight { // the next to finish is this request's: let them all have the CPU
-		bg.Raise()
-	}
+	p.raiseBoots() // the next to finish is this request's
 	if p.target < p.max {
 		p.target++
 	}

@@ -35,10 +35,11 @@ type Starter interface {
 // one each, up to its maximum; every 5 s in which none waited lower it by one, back toward
 // its size. While a sandbox handed out still runs, at most one replacement boots at a time
 // (a boot takes about a CPU for tens of milliseconds: the running code keeps the other);
-// with nothing running, up to one per CPU. A boot no request waits for runs at a low CPU
-// weight (sandbox.Background: 1/16 of the default, where the cpu controller is usable), so a
-// refill takes the CPU running code leaves idle rather than theirs; a request that has to wait
-// raises every boot in flight to the default.
+// with nothing running, up to one per CPU. A boot that starts while a sandbox handed out runs
+// and no request waits runs at a low CPU weight (sandbox.Background, where the cpu controller is
+// usable), so a refill takes the CPU running code leaves idle rather than theirs; a request that
+// has to wait, or the last running sandbox's exit, raises every boot in flight to the default —
+// a refill yields to running executions, never to idleness or to the rest of the host.
 type Pool struct {
 	r    Starter
 	so   sandbox.StartOptions // what pooled sandboxes are started with

@@ -168,10 +168,19 @@ type fakeStarter struct {
 	inflight int
 	peak     int
 	live     int
+	bgs      []*sandbox.Background // each boot's, in order
+}
+
+// lastBackground is the Background of the latest boot.
+func (f *fakeStarter) lastBackground() *sandbox.Background {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bgs[len(f.bgs)-1]
 }
 
 func (f *fakeStarter) start(ctx context.Context, bg *sandbox.Background) (*fakeBox, error) {
 	f.mu.Lock()
+	f.bgs = append(f.bgs, bg)
 	f.boots++
 	id := f.boots
 	f.inflight++
@@ -455,22 +464,26 @@ func TestCloseWhileWaiting(t *testing.T) {
 	})
 }
 
-// TestRefillPriority: boots nobody waits for run at the low CPU weight to the end (the sandbox
-// restores the default when it is ready); a request that has to wait raises every boot in
-// flight, and a boot started for a waiting request starts raised.
+// TestRefillPriority: a boot runs at the low CPU weight only while a sandbox handed out runs and
+// no request waits: boots with nothing running start raised; a refill beside a running sandbox
+// starts low and stays low to the end if nothing changes; a request that has to wait raises every
+// boot in flight, and a boot started for a waiting request starts raised; the exit of the last
+// running sandbox raises the boots in flight.
 func TestRefillPriority(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := &fakeStarter{boot: boot}
 		p := newPipeline(st.start, 1, 3, 2, nil)
 		defer p.close()
-		time.Sleep(time.Second) // one on offer, booted with nobody waiting
+		time.Sleep(time.Second) // one on offer, booted with nothing running
 		first := <-request(context.Background(), p)
-		if first.err != nil || first.box == nil || first.box.raised {
-			t.Fatalf("first request: %+v; want a sandbox whose boot was never raised", first)
+		if first.err != nil || first.box == nil || !first.box.raised {
+			t.Fatalf("first request: %+v; want a sandbox booted at the default weight (nothing ran)", first)
 		}
-		defer first.box.Close()
-		// The refill runs while the first sandbox is out; half-way, a second request arrives.
+		// The refill boots while the first sandbox runs; half-way, a second request arrives.
 		time.Sleep(boot / 2)
+		if bg := st.lastBackground(); bg.Raised() {
+			t.Error("the refill beside a running sandbox, nobody waiting, started raised")
+		}
 		second := <-request(context.Background(), p)
 		switch {
 		case second.err != nil || second.cold || second.box == nil:
@@ -480,14 +493,10 @@ func TestRefillPriority(t *testing.T) {
 		case second.at != boot/2:
 			t.Errorf("second request waited %s, want the rest of the refill's boot, %s", second.at, boot/2)
 		}
-		defer second.box.Close()
-		// Nothing on offer, two out, target raised to 2 by the wait: a burst of two more finds
-		// boots in flight that started with a request waiting, or were raised by it.
-		var chans []<-chan taken
-		for range 2 {
-			chans = append(chans, request(context.Background(), p))
-		}
-		for i, c := range chans {
+		// Nothing on offer, two running: a burst of two more waits, for boots that started with a
+		// request waiting or were raised by one.
+		var held []*fakeBox
+		for i, c := range []<-chan taken{request(context.Background(), p), request(context.Background(), p)} {
 			got := <-c
 			if got.err != nil || got.box == nil {
 				t.Fatalf("burst request %d: %+v", i, got)
@@ -495,17 +504,29 @@ func TestRefillPriority(t *testing.T) {
 			if !got.box.raised {
 				t.Errorf("burst request %d got sandbox %d, booted at the low weight although it waited", i, got.box.id)
 			}
-			defer got.box.Close()
+			held = append(held, got.box)
 		}
-		// Nobody waits now: the refills the pool keeps on offer boot low.
+		// Nobody waits, four run: the refills kept on offer boot low to the end.
 		time.Sleep(time.Second)
 		third := <-request(context.Background(), p)
 		if third.err != nil || third.box == nil || third.at != 0 {
 			t.Fatalf("third request: %+v; want a sandbox on offer", third)
 		}
 		if third.box.raised {
-			t.Errorf("sandbox %d, a refill nobody waited for, was raised", third.box.id)
+			t.Errorf("sandbox %d, a refill nobody waited for beside running sandboxes, was raised", third.box.id)
 		}
-		third.box.Close()
+		// A refill is booting low beside five running sandboxes; they all exit half-way through it.
+		time.Sleep(boot / 2)
+		refill := st.lastBackground()
+		if refill.Raised() {
+			t.Fatal("the refill after the third request started raised")
+		}
+		for _, b := range append(held, first.box, second.box, third.box) {
+			b.Close()
+		}
+		synctest.Wait()
+		if !refill.Raised() {
+			t.Error("the last running sandbox exited and the refill in flight stayed at the low weight")
+		}
 	})
 }
