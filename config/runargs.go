@@ -298,8 +298,11 @@ func parseRunArgs(s string) (runArgs, error) {
 }
 
 // looksLikeFlag reports whether a token without "=" names a flag rather
-// than continuing the previous flag's value list.
+// than continuing the previous flag's value list. Case does not matter: host
+// values are lowercased, so "allOw-r" continuing allow-net would come back as
+// "allow-r", a flag (found by FuzzParseRunArgs).
 func looksLikeFlag(tok string) bool {
+	tok = strings.ToLower(tok)
 	if _, ok := permFlags[tok]; ok {
 		return true
 	}

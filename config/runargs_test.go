@@ -94,6 +94,7 @@ func TestParseRunArgsErrors(t *testing.T) {
 		{"no-prompt", "no-prompt", "no-prompt is not accepted"},
 		{"removed allow-hrtime", "allow-hrtime", `unknown flag "allow-hrtime"`},
 		{"unknown flag", "allow-everything=1", `unknown flag "allow-everything"`},
+		{"a flag in another case, after a value list", "allow-net=a,allOw-r", `unknown flag "allOw-r"`},
 		{"unknown name with =", "FOO=bar", `unknown flag "FOO"`},
 		{"short A", "A", "short flags are not accepted; write allow-all"},
 		{"short R with value", "R=/data", "short flags are not accepted; write allow-read"},
