@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
 // ErrClosed is returned to a request that waited for a booting sandbox when the pool closed.
@@ -66,8 +64,7 @@ type handover[S box] struct {
 // (when the last boot fails, every waiter is released to start cold); boots in progress number
 // at most bootLimit(); ready+booting never exceed target+len(waiters).
 type pipeline[S box] struct {
-	// start boots one sandbox in the background (bg: at a low CPU weight until raised).
-	start    func(ctx context.Context, bg *sandbox.Background) (S, error)
+	start    func(ctx context.Context) (S, error)
 	size     int // the configured size: the target's floor
 	max      int // the target's ceiling
 	cpus     int // boots at once while nothing runs
@@ -82,7 +79,6 @@ type pipeline[S box] struct {
 	ready     []S
 	waiters   []*waiter[S]
 	booting   int
-	inflight  map[*sandbox.Background]bool // the boots in progress, to raise when a request waits
 	running   int
 	target    int
 	gen       context.Context // the boots' context; cancelled by an idle shrink
@@ -98,13 +94,13 @@ type pipeline[S box] struct {
 	stats     Stats
 }
 
-func newPipeline[S box](start func(context.Context, *sandbox.Background) (S, error), size, most, cpus int, log *slog.Logger) *pipeline[S] {
+func newPipeline[S box](start func(context.Context) (S, error), size, most, cpus int, log *slog.Logger) *pipeline[S] {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	base, cancel := context.WithCancel(context.Background())
 	p := &pipeline[S]{start: start, size: size, max: max(size, most), cpus: max(1, cpus), busyBoot: 1, log: log,
-		base: base, cancel: cancel, target: size, inflight: map[*sandbox.Background]bool{}, backoff: firstBackoff, lastUse: time.Now()}
+		base: base, cancel: cancel, target: size, backoff: firstBackoff, lastUse: time.Now()}
 	p.gen, p.genCancel = context.WithCancel(base)
 	if p.max > p.size && p.size > 0 {
 		p.wg.Add(1)
@@ -148,26 +144,18 @@ func (p *pipeline[S]) kick() {
 	}
 	for len(p.ready)+p.booting < p.target+len(p.waiters) && p.booting < p.bootLimit() {
 		p.booting++
-		bg := &sandbox.Background{}
-		if len(p.waiters) > 0 || p.running == 0 {
-			// A request waits already, or no execution runs that the boot could slow down:
-			// boot at the default weight.
-			bg.Raise()
-		}
-		p.inflight[bg] = true
 		p.wg.Add(1)
-		go p.boot(p.gen, bg)
+		go p.boot(p.gen)
 	}
 }
 
 // boot starts one sandbox and hands it to the first waiter, else puts it on offer.
-func (p *pipeline[S]) boot(ctx context.Context, bg *sandbox.Background) {
+func (p *pipeline[S]) boot(ctx context.Context) {
 	defer p.wg.Done()
-	sb, err := p.start(ctx, bg)
+	sb, err := p.start(ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.booting--
-	delete(p.inflight, bg)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.stats.Failed++
@@ -203,13 +191,6 @@ func (p *pipeline[S]) boot(ctx context.Context, bg *sandbox.Background) {
 	p.kick()
 }
 
-// raiseBoots gives every boot in flight the default CPU weight. p.mu held.
-func (p *pipeline[S]) raiseBoots() {
-	for bg := range p.inflight {
-		bg.Raise()
-	}
-}
-
 // releaseCold tells every waiter to start cold: nothing is booting. p.mu held.
 func (p *pipeline[S]) releaseCold() {
 	for _, w := range p.waiters {
@@ -232,9 +213,6 @@ func (p *pipeline[S]) handOut(sb S) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.running--
-		if p.running == 0 {
-			p.raiseBoots() // nothing runs now that they could slow down
-		}
 		p.kick()
 	}()
 }
@@ -276,7 +254,6 @@ func (p *pipeline[S]) take(ctx context.Context) (sb S, cold bool, err error) {
 	p.waiters = append(p.waiters, w)
 	p.stats.Waited++
 	p.waitedNow = true
-	p.raiseBoots() // the next to finish is this request's
 	if p.target < p.max {
 		p.target++
 	}

@@ -35,11 +35,7 @@ type Starter interface {
 // one each, up to its maximum; every 5 s in which none waited lower it by one, back toward
 // its size. While a sandbox handed out still runs, at most one replacement boots at a time
 // (a boot takes about a CPU for tens of milliseconds: the running code keeps the other);
-// with nothing running, up to one per CPU. A boot that starts while a sandbox handed out runs
-// and no request waits runs at a low CPU weight (sandbox.Background, where the cpu controller is
-// usable), so a refill takes the CPU running code leaves idle rather than theirs; a request that
-// has to wait, or the last running sandbox's exit, raises every boot in flight to the default —
-// a refill yields to running executions, never to idleness or to the rest of the host.
+// with nothing running, up to one per CPU.
 type Pool struct {
 	r    Starter
 	so   sandbox.StartOptions // what pooled sandboxes are started with
@@ -56,11 +52,7 @@ func New(r Starter, size int, so sandbox.StartOptions, log *slog.Logger) *Pool {
 // arrive faster than size can serve (see Pool). most below size counts as size.
 func NewGrowing(r Starter, size, most int, so sandbox.StartOptions, log *slog.Logger) *Pool {
 	p := &Pool{r: r, so: so}
-	p.pipe = newPipeline(func(ctx context.Context, bg *sandbox.Background) (*sandbox.Sandbox, error) {
-		bso := so
-		bso.Background = bg
-		return r.StartWith(ctx, bso)
-	},
+	p.pipe = newPipeline(func(ctx context.Context) (*sandbox.Sandbox, error) { return r.StartWith(ctx, so) },
 		size, most, runtime.NumCPU(), log)
 	return p
 }

@@ -34,7 +34,7 @@ type recorder struct {
 	most     int
 }
 
-func (c *recorder) boot(ctx context.Context, bg *sandbox.Background) (*sandbox.Sandbox, error) {
+func (c *recorder) boot(ctx context.Context) (*sandbox.Sandbox, error) {
 	c.mu.Lock()
 	c.inflight++
 	c.most = max(c.most, c.inflight)
@@ -44,7 +44,7 @@ func (c *recorder) boot(ctx context.Context, bg *sandbox.Background) (*sandbox.S
 		c.inflight--
 		c.mu.Unlock()
 	}()
-	return c.StartWith(ctx, sandbox.StartOptions{Background: bg})
+	return c.StartWith(ctx, sandbox.StartOptions{})
 }
 
 func (c *recorder) peak() int {

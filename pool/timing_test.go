@@ -139,7 +139,6 @@ func TestShrinkWhenIdleTiming(t *testing.T) {
 // fakeBox is a booted sandbox of the pipeline tests: it "runs" until Close.
 type fakeBox struct {
 	id     int
-	raised bool // its Background was raised when its boot ended
 	exited chan struct{}
 	once   sync.Once
 	st     *fakeStarter
@@ -168,19 +167,10 @@ type fakeStarter struct {
 	inflight int
 	peak     int
 	live     int
-	bgs      []*sandbox.Background // each boot's, in order
 }
 
-// lastBackground is the Background of the latest boot.
-func (f *fakeStarter) lastBackground() *sandbox.Background {
+func (f *fakeStarter) start(ctx context.Context) (*fakeBox, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.bgs[len(f.bgs)-1]
-}
-
-func (f *fakeStarter) start(ctx context.Context, bg *sandbox.Background) (*fakeBox, error) {
-	f.mu.Lock()
-	f.bgs = append(f.bgs, bg)
 	f.boots++
 	id := f.boots
 	f.inflight++
@@ -202,7 +192,7 @@ func (f *fakeStarter) start(ctx context.Context, bg *sandbox.Background) (*fakeB
 		return nil, errNoStart
 	}
 	f.live++
-	return &fakeBox{id: id, raised: bg.Raised(), exited: make(chan struct{}), st: f}, nil
+	return &fakeBox{id: id, exited: make(chan struct{}), st: f}, nil
 }
 
 func (f *fakeStarter) get() (boots, peak, live int) {
@@ -460,73 +450,6 @@ func TestCloseWhileWaiting(t *testing.T) {
 		}
 		if got := <-request(context.Background(), p); !errors.Is(got.err, ErrClosed) {
 			t.Errorf("a request after Close: %+v, want ErrClosed", got)
-		}
-	})
-}
-
-// TestRefillPriority: a boot runs at the low CPU weight only while a sandbox handed out runs and
-// no request waits: boots with nothing running start raised; a refill beside a running sandbox
-// starts low and stays low to the end if nothing changes; a request that has to wait raises every
-// boot in flight, and a boot started for a waiting request starts raised; the exit of the last
-// running sandbox raises the boots in flight.
-func TestRefillPriority(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		st := &fakeStarter{boot: boot}
-		p := newPipeline(st.start, 1, 3, 2, nil)
-		defer p.close()
-		time.Sleep(time.Second) // one on offer, booted with nothing running
-		first := <-request(context.Background(), p)
-		if first.err != nil || first.box == nil || !first.box.raised {
-			t.Fatalf("first request: %+v; want a sandbox booted at the default weight (nothing ran)", first)
-		}
-		// The refill boots while the first sandbox runs; half-way, a second request arrives.
-		time.Sleep(boot / 2)
-		if bg := st.lastBackground(); bg.Raised() {
-			t.Error("the refill beside a running sandbox, nobody waiting, started raised")
-		}
-		second := <-request(context.Background(), p)
-		switch {
-		case second.err != nil || second.cold || second.box == nil:
-			t.Fatalf("second request: %+v", second)
-		case !second.box.raised:
-			t.Errorf("the refill a request waited for (sandbox %d) was not raised", second.box.id)
-		case second.at != boot/2:
-			t.Errorf("second request waited %s, want the rest of the refill's boot, %s", second.at, boot/2)
-		}
-		// Nothing on offer, two running: a burst of two more waits, for boots that started with a
-		// request waiting or were raised by one.
-		var held []*fakeBox
-		for i, c := range []<-chan taken{request(context.Background(), p), request(context.Background(), p)} {
-			got := <-c
-			if got.err != nil || got.box == nil {
-				t.Fatalf("burst request %d: %+v", i, got)
-			}
-			if !got.box.raised {
-				t.Errorf("burst request %d got sandbox %d, booted at the low weight although it waited", i, got.box.id)
-			}
-			held = append(held, got.box)
-		}
-		// Nobody waits, four run: the refills kept on offer boot low to the end.
-		time.Sleep(time.Second)
-		third := <-request(context.Background(), p)
-		if third.err != nil || third.box == nil || third.at != 0 {
-			t.Fatalf("third request: %+v; want a sandbox on offer", third)
-		}
-		if third.box.raised {
-			t.Errorf("sandbox %d, a refill nobody waited for beside running sandboxes, was raised", third.box.id)
-		}
-		// A refill is booting low beside five running sandboxes; they all exit half-way through it.
-		time.Sleep(boot / 2)
-		refill := st.lastBackground()
-		if refill.Raised() {
-			t.Fatal("the refill after the third request started raised")
-		}
-		for _, b := range append(held, first.box, second.box, third.box) {
-			b.Close()
-		}
-		synctest.Wait()
-		if !refill.Raised() {
-			t.Error("the last running sandbox exited and the refill in flight stayed at the low weight")
 		}
 	})
 }

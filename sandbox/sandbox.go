@@ -117,11 +117,6 @@ type StartOptions struct {
 	// pooled sandbox holds it started); what it leaves on globalThis stays
 	// for the run. conductor's own fixed code, never the model's.
 	Boot string `json:",omitempty"`
-	// Background, when set, makes this a start nobody waits for yet (a
-	// pool's refill): it boots at a low CPU weight until the Background is
-	// raised or the boot ends. Not part of Key: it changes when the boot
-	// gets the CPU, not what it boots.
-	Background *Background `json:"-"`
 }
 
 // WorkDir is a per-run working directory: a size-capped tmpfs at Path
@@ -165,7 +160,6 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	if err != nil {
 		return nil, err
 	}
-	lowered := len(so.Command) == 0 && so.Background.lower(r.opts.Cgroups, cg)
 	policy, err := r.opts.Seccomp.Policy(seccomp.Options{Network: r.opts.Network || so.Network != nil})
 	if err != nil {
 		return nil, fmt.Errorf("%w: seccomp policy: %w", ErrStart, err)
@@ -240,15 +234,6 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	if err := sb.start(ctx, so); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrStart, id, err)
 	}
-	if lowered {
-		st, err := ctr.State()
-		if err == nil {
-			err = so.Background.created(st.CgroupPaths)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: CPU weight: %w", ErrStart, id, err)
-		}
-	}
 	if len(so.Command) > 0 {
 		return sb, nil // the command runs at once; there is no bootstrap to wait for
 	}
@@ -261,11 +246,6 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	}
 	select {
 	case <-sb.ready:
-		if lowered {
-			if err := so.Background.restore(); err != nil {
-				return nil, fmt.Errorf("%w: %s: CPU weight: %w", ErrStart, id, err)
-			}
-		}
 		return sb, nil
 	case <-sb.exited:
 		sb.waitReaders() // all of what deno wrote before it died
