@@ -17,11 +17,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/conductor-sandbox/conductor/event"
 )
@@ -277,4 +281,37 @@ func (l *Log) Close() error {
 		}
 	})
 	return err
+}
+
+// Check says whether Open(dest) would succeed, without creating anything: a stream always; a
+// file when it exists and can be opened for appending, or when its directory exists and this
+// process may create files in it.
+func Check(dest string) error {
+	if dest == Stderr || dest == Stdout {
+		return nil
+	}
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND, 0)
+	switch {
+	case err == nil:
+		st, err := f.Stat()
+		_ = f.Close()
+		if err == nil && !st.Mode().IsRegular() && st.Mode()&os.ModeCharDevice == 0 {
+			return fmt.Errorf("audit: %s is not a regular file (%s)", dest, st.Mode().Type())
+		}
+		return err
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("audit: cannot open %s for appending: %w", dest, err)
+	}
+	dir := filepath.Dir(dest)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("audit: cannot create %s: its directory: %w", dest, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("audit: cannot create %s: %s is not a directory", dest, dir)
+	}
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("audit: cannot create %s: directory %s: %w", dest, dir, err)
+	}
+	return nil
 }

@@ -305,7 +305,7 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-// TestOpen: where a Log can and cannot write.
+// TestOpen: where a Log can and cannot write, and Check agrees beforehand without creating anything.
 func TestOpen(t *testing.T) {
 	dir := t.TempDir()
 	existing := filepath.Join(dir, "existing.log")
@@ -325,6 +325,14 @@ func TestOpen(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(filepath.Base(tc.dest), func(t *testing.T) {
+			_, statErr := os.Stat(tc.dest)
+			checkErr := Check(tc.dest)
+			if (checkErr == nil) != (tc.wantErr == "") {
+				t.Errorf("Check(%q) = %v; Open is to fail: %v", tc.dest, checkErr, tc.wantErr != "")
+			}
+			if _, err := os.Stat(tc.dest); (err == nil) != (statErr == nil) {
+				t.Errorf("Check(%q) created or removed it", tc.dest)
+			}
 			l, err := Open(tc.dest, Options{Logger: slog.New(slog.DiscardHandler)})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), tc.dest) {
