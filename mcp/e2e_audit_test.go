@@ -251,3 +251,47 @@ func checkUpstreamLine(t *testing.T, m map[string]any) {
 		t.Errorf("upstream_call scope: %v", m)
 	}
 }
+
+// TestE2EAuditLogHTTP: over HTTP, MCP_CONDUCTOR_AUDIT=stdout is allowed and the lines name the
+// token's identity ("http") and the MCP session's id; SIGTERM flushes them before serve exits.
+func TestE2EAuditLogHTTP(t *testing.T) {
+	s := startHTTP(t, "MCP_CONDUCTOR_AUDIT=stdout")
+	cs := mustConnectHTTP(t, s, s.token, nil)
+	if cs.ID() == "" {
+		t.Fatal("the HTTP session has no id")
+	}
+	kinds := auditKinds[:3] // no upstreams here
+	sent := map[string]int{}
+	for i, k := range kinds {
+		code := k.code(i)
+		sent[event.Hash(code)] = i
+		args := map[string]any{"deno_code": code}
+		if k.refused {
+			args["timeout"] = -1
+		}
+		run(t, cs, args)
+	}
+	_ = cs.Close()
+	s.stop(t)
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s.stdout.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("stdout line %q is not JSON: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != len(kinds) {
+		t.Fatalf("%d lines on stdout, want %d: %v", len(lines), len(kinds), lines)
+	}
+	for _, m := range lines {
+		i, ok := sent[fmt.Sprint(m["code_sha256"])]
+		if !ok {
+			t.Fatalf("line of no code sent: %v", m)
+		}
+		k := kinds[i]
+		if m["identity"] != "http" || m["session"] != cs.ID() || m["refused"] != k.refused || m["status"] != k.status {
+			t.Errorf("line %v: want identity http, session %q, refused %v, status %s", m, cs.ID(), k.refused, k.status)
+		}
+	}
+}
