@@ -59,6 +59,14 @@ const (
 	VarPlaybooks           = Prefix + "PLAYBOOKS"
 	VarPlaybooksWritable   = Prefix + "PLAYBOOKS_WRITABLE"
 	VarTypeCheck           = Prefix + "TYPECHECK"
+	VarAudit               = Prefix + "AUDIT"
+	VarAuditCode           = Prefix + "AUDIT_CODE"
+)
+
+// The MCP_CONDUCTOR_AUDIT values that are streams, not files.
+const (
+	AuditStderr = "stderr"
+	AuditStdout = "stdout"
 )
 
 // PythonOff is the MCP_CONDUCTOR_PYTHON value that offers no Python.
@@ -221,6 +229,12 @@ type Settings struct {
 	// seeing them (the door substitutes them); nil = none. Each Value comes
 	// from the server's environment variable of the secret's name.
 	NetSecrets []NetSecret
+	// Audit is where the audit log goes (package audit): an absolute file path, AuditStderr or
+	// AuditStdout (only with serve --http); "" = no audit log.
+	Audit string
+	// AuditCode writes the code itself in the audit log's execution lines (else only its
+	// sha256 and size). Only with Audit.
+	AuditCode bool
 }
 
 // MCPConfigFile is the upstream MCP servers file conductor reads: MCPConfig when set (explicit: a
@@ -851,6 +865,39 @@ var table = []setting{
 		},
 		parse: parseTools,
 	},
+	{
+		Variable: Variable{
+			Name:    VarAudit,
+			Default: "",
+			Allowed: "an absolute clean path of a file in an existing directory, " + AuditStderr + ", or " + AuditStdout + " (only with serve --http)",
+			Description: "The audit log: one JSON line per execution (who, which session and tool, the code's sha256 and size, status, " +
+				"times, CPU, memory, network and upstream calls) and per upstream MCP call (README: Audit log). A file is appended to " +
+				"(created with mode 0600) and reopened on SIGHUP (logrotate); a file serve cannot open stops it at start, and so does " +
+				AuditStdout + " on stdio, where stdout is the MCP channel. Lines never block an execution: when the destination is too " +
+				"slow they are dropped, counted and reported. Unset: no audit log.",
+		},
+		parse: func(v string, s *Settings) error {
+			if v != AuditStderr && v != AuditStdout {
+				if err := absClean(v, "\x00\n"); err != nil {
+					return err
+				}
+				if v == "/" {
+					return errors.New("must name a file, not / itself")
+				}
+			}
+			s.Audit = v
+			return nil
+		},
+	},
+	{
+		Variable: Variable{
+			Name:        VarAuditCode,
+			Default:     "false",
+			Allowed:     "1, 0, true, false, yes or no (any case); needs " + VarAudit,
+			Description: "Write the code itself in the audit log's execution lines. Off: only its sha256 and size.",
+		},
+		parse: boolInto(func(s *Settings, b bool) { s.AuditCode = b }),
+	},
 }
 
 // parseTools parses MCP_CONDUCTOR_TOOLS: syntax only; package tools finds
@@ -1038,6 +1085,7 @@ var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Er
 	checkTools,
 	checkPlaybooksWritable,
 	checkPoolMax,
+	checkAuditCode,
 	checkExcludes(VarHTTPInsecureNoAuth, VarHTTPToken, func(s *Settings) bool { return s.HTTPInsecureNoAuth && s.HTTPToken != "" }),
 }
 
@@ -1426,6 +1474,15 @@ func checkPlaybooksWritable(s *Settings, set map[string]string, bad map[string]b
 	}
 	return &Error{Var: VarPlaybooksWritable, Value: set[VarPlaybooksWritable], Allowed: "only with " + VarPlaybooks,
 		Err: fmt.Errorf("%s is not set", VarPlaybooks)}
+}
+
+// checkAuditCode refuses AUDIT_CODE without AUDIT: there is no log to write the code in.
+func checkAuditCode(s *Settings, set map[string]string, bad map[string]bool) *Error {
+	if !s.AuditCode || bad[VarAudit] || s.Audit != "" {
+		return nil
+	}
+	return &Error{Var: VarAuditCode, Value: set[VarAuditCode], Allowed: "only with " + VarAudit,
+		Err: fmt.Errorf("%s is not set", VarAudit)}
 }
 
 // checkPoolMax refuses a POOL_MAX below POOL_SIZE: the pool could not keep its size.

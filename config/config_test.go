@@ -515,7 +515,7 @@ func TestVariables(t *testing.T) {
 		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarTypeCheck, VarSnippets, VarPlaybooks, VarPlaybooksWritable, VarPoolSize, VarPoolMax,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
 		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
-		VarNetPrivate, VarNetSecrets, VarTools,
+		VarNetPrivate, VarNetSecrets, VarTools, VarAudit, VarAuditCode,
 	}
 	var names []string
 	for _, v := range vs {
@@ -796,6 +796,47 @@ func TestPoolLimit(t *testing.T) {
 			}
 			if got := s.PoolLimit(tc.cpus); got != tc.want {
 				t.Fatalf("PoolLimit(%d) = %d, want %d", tc.cpus, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAuditSettings: MCP_CONDUCTOR_AUDIT takes an absolute clean path, stderr or stdout (serve
+// decides whether stdout may be used); AUDIT_CODE needs AUDIT.
+func TestAuditSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		kv      []string
+		want    Settings // Audit and AuditCode
+		wantErr string
+	}{
+		{"unset", nil, Settings{}, ""},
+		{"file", []string{VarAudit, "/var/log/conductor/audit.log"}, Settings{Audit: "/var/log/conductor/audit.log"}, ""},
+		{"stderr with code", []string{VarAudit, "stderr", VarAuditCode, "1"}, Settings{Audit: "stderr", AuditCode: true}, ""},
+		{"stdout", []string{VarAudit, "stdout"}, Settings{Audit: "stdout"}, ""},
+		{"code off without audit", []string{VarAuditCode, "0"}, Settings{}, ""},
+		{"relative", []string{VarAudit, "audit.log"}, Settings{}, VarAudit + `="audit.log": not an absolute clean path; allowed: an absolute clean path`},
+		{"unclean", []string{VarAudit, "/var/log/../audit.log"}, Settings{}, "not an absolute clean path"},
+		{"root", []string{VarAudit, "/"}, Settings{}, "must name a file"},
+		{"newline", []string{VarAudit, "/tmp/a\nb"}, Settings{}, "not an absolute clean path"},
+		{"other stream", []string{VarAudit, "syslog"}, Settings{}, "stderr, or stdout (only with serve --http)"},
+		{"code without audit", []string{VarAuditCode, "yes"}, Settings{}, VarAuditCode + `="yes": ` + VarAudit + " is not set; allowed: only with " + VarAudit},
+		{"code not a bool", []string{VarAudit, "stderr", VarAuditCode, "all"}, Settings{}, "not a yes/no value"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Load(env(tc.kv...))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Audit != tc.want.Audit || s.AuditCode != tc.want.AuditCode {
+				t.Errorf("Audit %q AuditCode %v, want %q %v", s.Audit, s.AuditCode, tc.want.Audit, tc.want.AuditCode)
 			}
 		})
 	}

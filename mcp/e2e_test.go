@@ -245,6 +245,7 @@ type httpServer struct {
 	exited   chan struct{}
 	waitErr  error
 	stderr   *testenv.SyncBuffer
+	stdout   *testenv.SyncBuffer // what serve writes there (over HTTP stdout is free: MCP_CONDUCTOR_AUDIT=stdout)
 	stateDir string
 	instance string
 	token    string // the bearer token clients send; "" = none
@@ -315,6 +316,7 @@ func startHTTPWith(t *testing.T, o httpStart) *httpServer {
 			base:     fmt.Sprintf("http://127.0.0.1:%d", port),
 			exited:   make(chan struct{}),
 			stderr:   &testenv.SyncBuffer{},
+			stdout:   &testenv.SyncBuffer{},
 			stateDir: stateDir,
 			token:    o.token,
 		}
@@ -325,7 +327,7 @@ func startHTTPWith(t *testing.T, o httpStart) *httpServer {
 		}
 		s.cmd = exec.Command(argv[0], argv[1:]...)
 		s.cmd.Env = serverEnv(stateDir, o.env...)
-		s.cmd.Stderr = s.stderr
+		s.cmd.Stderr, s.cmd.Stdout = s.stderr, s.stdout
 		if err := s.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

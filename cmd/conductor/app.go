@@ -99,6 +99,7 @@ type app struct {
 	index    *url.URL   // the pip index, when pypi: packages are allowed
 	view     *deps.View // this allowlist's view of the dependency cache; nil = no packages
 	upstream *upstream.Manager
+	factory  *mcp.Factory   // mcpFactory's calls to the upstreams; nil without upstreams
 	types    *typegen.Cache // the upstreams' TypeScript declarations; nil without upstreams
 	// playbooks is MCP_CONDUCTOR_PLAYBOOKS; nil = none.
 	playbooks *playbook.Dir
@@ -265,6 +266,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	var factory *mcp.Factory
 	if a.upstream != nil && len(a.upstream.Names()) > 0 {
 		factory = mcp.NewFactory(a.upstream, log)
+		a.factory = factory
 		// One cache of the upstreams' declarations for get_tool_details and the type checker.
 		a.types = typegen.NewCache(a.upstream, log.With("component", "typegen"))
 	}

@@ -99,13 +99,14 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	}
 	rep.add(check{Name: "settings", OK: true, Detail: settingsSummary(s)})
 	rep.add(variablesCheck(os.Environ()))
+	rep.add(auditCheck(s))
 	l := resolveLayout(s)
 	limits := limitsFor(s)
 	rep.Settings = map[string]any{
 		"runArgs": s.RunArgs, "memoryBytes": limits.Memory, "pids": limits.Pids, "cpus": limits.CPUs,
 		"maxOutputBytes": s.MaxOutput, "defaultTimeoutMs": s.DefaultTimeout.Milliseconds(),
 		"maxTimeoutMs": s.MaxTimeout.Milliseconds(), "allowDegraded": s.AllowDegraded,
-		"dataDir": l.dataDir, "stateDir": l.stateDir,
+		"dataDir": l.dataDir, "stateDir": l.stateDir, "audit": s.Audit, "auditCode": s.AuditCode,
 	}
 
 	rep.add(userNamespaceCheck(rep.Rootless))

@@ -387,6 +387,10 @@ func TestDoctorMisconfigurations(t *testing.T) {
 			"WARNING: allow-all: deno's own permission wall is open", ""},
 		{"missing playbook directory", []string{"MCP_CONDUCTOR_PLAYBOOKS=" + filepath.Join(pbDir, "nope")}, 1, "playbooks",
 			"playbook directory " + filepath.Join(pbDir, "nope") + ": stat", "create the directory"},
+		{"audit log in a missing directory", []string{"MCP_CONDUCTOR_AUDIT=" + filepath.Join(pbDir, "nope", "audit.log")}, 1, "audit",
+			"cannot create " + filepath.Join(pbDir, "nope", "audit.log") + ": its directory: stat", "or change MCP_CONDUCTOR_AUDIT; serve refuses to start"},
+		{"audit log to stdout", []string{"MCP_CONDUCTOR_AUDIT=stdout", "MCP_CONDUCTOR_AUDIT_CODE=1"}, 0, "audit",
+			"audit log to stdout, only with serve --http (serve on stdio refuses it: stdout is the MCP channel); code included", ""},
 		{"a bad playbook file", []string{"MCP_CONDUCTOR_PLAYBOOKS=" + pbDir, "MCP_CONDUCTOR_PLAYBOOKS_WRITABLE=1"}, 0, "playbooks",
 			"WARNING: files skipped: broken.ts: the first line must be \"/* ---\"", "fix or remove the skipped files"},
 	}

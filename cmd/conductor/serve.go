@@ -52,6 +52,18 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer a.Close()
+	// What executions and upstream calls are reported to (issue 17), and what SIGHUP does.
+	var hup hupHooks
+	events, closeSinks, err := serveSinks(a.settings, *httpAddr == "", log, &hup)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor serve:", err)
+		return 1
+	}
+	defer closeSinks()
+	if a.factory != nil {
+		a.factory.ReportTo(events)
+	}
+	defer hup.listen(log)()
 	if a.allow.Len() > 0 {
 		// Step 1 of the two-step install; failures are per package and do
 		// not stop the server from serving the packages that installed.
@@ -85,6 +97,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		DefaultTimeout: a.settings.DefaultTimeout,
 		MaxTimeout:     a.settings.MaxTimeout,
 		Logger:         log,
+		Events:         events,
 
 		// Type-checking before run (issue 14).
 		TypeCheckAll:       a.settings.TypeCheck,
