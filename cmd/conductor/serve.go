@@ -52,6 +52,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer a.Close()
+	// Before the installs and the pool: an address that cannot be served refuses the start at once.
+	obs, err := observe(a, *connect, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor serve:", err)
+		return 1
+	}
+	defer obs.Close(log)
 	if a.allow.Len() > 0 {
 		// Step 1 of the two-step install; failures are per package and do
 		// not stop the server from serving the packages that installed.
@@ -85,6 +92,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		DefaultTimeout: a.settings.DefaultTimeout,
 		MaxTimeout:     a.settings.MaxTimeout,
 		Logger:         log,
+		Events:         obs.Events,
 
 		// Type-checking before run (issue 14).
 		TypeCheckAll:       a.settings.TypeCheck,
@@ -127,6 +135,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		settings: a.settings,
 		stateDir: a.layout.stateDir,
 		maxBody:  maxBody,
+		metrics:  obs.Metrics,
 	}, log)
 }
 
