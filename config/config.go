@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"path"
@@ -61,6 +62,7 @@ const (
 	VarTypeCheck           = Prefix + "TYPECHECK"
 	VarAudit               = Prefix + "AUDIT"
 	VarAuditCode           = Prefix + "AUDIT_CODE"
+	VarMetricsAddr         = Prefix + "METRICS_ADDR"
 )
 
 // The MCP_CONDUCTOR_AUDIT values that are streams, not files.
@@ -212,6 +214,10 @@ type Settings struct {
 	// HTTPMaxSessions caps live MCP sessions per token (per client
 	// identity); default 16. Idle sessions expire.
 	HTTPMaxSessions int
+	// MetricsAddr is where `conductor serve` serves /metrics, /healthz and /readyz without a
+	// token (HOST:PORT with a literal IP or localhost, or :PORT for 127.0.0.1); "" = not served
+	// on a listener of their own.
+	MetricsAddr string
 	// MCPMaxRequest bounds one mcpFactory call's request (its encoded
 	// parameters), in bytes; default 1 MiB.
 	MCPMaxRequest int64
@@ -798,6 +804,17 @@ var table = []setting{
 			Description: "Live MCP sessions per token; a new session beyond it is refused. Idle sessions expire.",
 		},
 		parse: intIn(1, 10000, func(s *Settings, n int) { s.HTTPMaxSessions = n }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarMetricsAddr,
+			Default: "",
+			Allowed: "HOST:PORT with a literal IP address or localhost as HOST (e.g. 127.0.0.1:9464, [::1]:9464), or :PORT for 127.0.0.1; PORT from 1 to 65535",
+			Description: "Serve Prometheus metrics (/metrics), /healthz and /readyz WITHOUT a token on this address of their own, in stdio and HTTP mode " +
+				"alike (for a scraper; bind it to loopback or a network only the scraper reaches). Unset: only `serve --http`'s " +
+				"listener serves them, /metrics behind its token. An address that cannot be bound stops serve at start.",
+		},
+		parse: parseMetricsAddr,
 	},
 	{
 		Variable: Variable{
@@ -1396,6 +1413,25 @@ func parseWorkspace(v string, s *Settings) error {
 }
 
 // boolInto parses a yes/no value.
+// parseMetricsAddr is MCP_CONDUCTOR_METRICS_ADDR: a port, and a literal IP or localhost (no
+// name to resolve: what is bound is what the admin wrote).
+func parseMetricsAddr(v string, s *Settings) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("not HOST:PORT: %w", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("host %q is neither a literal IP address nor localhost", host)
+		}
+	}
+	s.MetricsAddr = v
+	return nil
+}
+
 func boolInto(set func(*Settings, bool)) func(string, *Settings) error {
 	return func(v string, s *Settings) error {
 		switch strings.ToLower(v) {

@@ -109,6 +109,11 @@ func TestLoadValid(t *testing.T) {
 		want        any
 	}{
 		{VarMemory, "64M", memory, int64(64 << 20)},
+		{VarMetricsAddr, "127.0.0.1:9464", metricsAddr, "127.0.0.1:9464"},
+		{VarMetricsAddr, "[::1]:9464", metricsAddr, "[::1]:9464"},
+		{VarMetricsAddr, "localhost:1", metricsAddr, "localhost:1"},
+		{VarMetricsAddr, ":65535", metricsAddr, ":65535"},
+		{VarMetricsAddr, "0.0.0.0:9464", metricsAddr, "0.0.0.0:9464"},
 		{VarMemory, "64G", memory, int64(64 << 30)},
 		{VarMemory, "67108864", memory, int64(64 << 20)},
 		{VarMemory, "512MiB", memory, int64(512 << 20)},
@@ -167,6 +172,7 @@ func TestLoadValid(t *testing.T) {
 }
 
 func memory(s Settings) any         { return s.Memory }
+func metricsAddr(s Settings) any    { return s.MetricsAddr }
 func pids(s Settings) any           { return s.Pids }
 func cpus(s Settings) any           { return s.CPUs }
 func maxOutput(s Settings) any      { return s.MaxOutput }
@@ -182,6 +188,15 @@ func TestLoadInvalid(t *testing.T) {
 		name, value, want string
 	}{
 		{VarMemory, "12Q", "not a size"},
+		{VarMetricsAddr, "9464", "not HOST:PORT"},
+		{VarMetricsAddr, "127.0.0.1", "not HOST:PORT"},
+		{VarMetricsAddr, "127.0.0.1:0", "not a number from 1 to 65535"},
+		{VarMetricsAddr, "127.0.0.1:65536", "not a number from 1 to 65535"},
+		{VarMetricsAddr, "127.0.0.1:http", "not a number from 1 to 65535"},
+		{VarMetricsAddr, "127.0.0.1:+80", "not a number from 1 to 65535"},
+		{VarMetricsAddr, "127.0.0.1:080", "not a number from 1 to 65535"},
+		{VarMetricsAddr, "metrics.example.com:9464", "neither a literal IP address nor localhost"},
+		{VarMetricsAddr, "::1:9464", "not HOST:PORT"},
 		{VarMemory, "63M", "63M is out of range"},
 		{VarMemory, "67108863", "out of range"},
 		{VarMemory, "65G", "out of range"},
@@ -514,7 +529,7 @@ func TestVariables(t *testing.T) {
 		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarDataDir, VarCgroupParent, VarWorkspace,
 		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarTypeCheck, VarSnippets, VarPlaybooks, VarPlaybooksWritable, VarPoolSize, VarPoolMax,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
-		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
+		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMetricsAddr, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
 		VarNetPrivate, VarNetSecrets, VarTools, VarAudit, VarAuditCode,
 	}
 	var names []string

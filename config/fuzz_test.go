@@ -1,7 +1,10 @@
 package config
 
 import (
+	"net"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -101,6 +104,38 @@ func FuzzParseRunArgs(f *testing.F) {
 		}
 		if r.network && !seen["allow-all"] && !seen["allow-net"] {
 			t.Fatalf("ParseRunArgs(%q): network without allow-net or allow-all", in)
+		}
+	})
+}
+
+// FuzzMetricsAddr checks that an accepted MCP_CONDUCTOR_METRICS_ADDR is a HOST:PORT whose port
+// is a number from 1 to 65535 and whose host is empty, localhost or a literal IP address, and
+// that what is kept is the value as given.
+func FuzzMetricsAddr(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:9464", "[::1]:9464", ":1", "localhost:65535", "host:80", "1.2.3.4:0",
+		"[fe80::1%eth0]:80", "127.0.0.1:9464\n", ":", "[]:80", "127.0.0.1:0x50"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var s Settings
+		if err := parseMetricsAddr(in, &s); err != nil {
+			if s.MetricsAddr != "" {
+				t.Fatalf("refused %q but kept %q", in, s.MetricsAddr)
+			}
+			return
+		}
+		if s.MetricsAddr != in {
+			t.Fatalf("accepted %q as %q", in, s.MetricsAddr)
+		}
+		host, port, err := net.SplitHostPort(in)
+		if err != nil {
+			t.Fatalf("accepted %q, which is not HOST:PORT: %v", in, err)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			t.Fatalf("accepted %q with port %q", in, port)
+		}
+		if _, err := netip.ParseAddr(host); err != nil && host != "" && host != "localhost" {
+			t.Fatalf("accepted %q with host %q", in, host)
 		}
 	})
 }

@@ -52,6 +52,10 @@ type HTTPOptions struct {
 	// (cancel it to end long-lived streams at shutdown, after Drain: a POST
 	// whose context ends before its answer is written loses the answer).
 	BaseContext context.Context
+	// Metrics, when set, serves /metrics, behind Token as /mcp is.
+	Metrics http.Handler
+	// Ready, when set, serves /readyz, without a token as /healthz is.
+	Ready http.Handler
 }
 
 func (o *HTTPOptions) defaults() {
@@ -72,7 +76,8 @@ func (o *HTTPOptions) defaults() {
 	}
 }
 
-// HTTPServer serves streamable HTTP at /mcp and a health check at /healthz,
+// HTTPServer serves streamable HTTP at /mcp, a health check at /healthz (and, when its
+// HTTPOptions set them, /metrics and /readyz),
 // with the timeouts and caps of its HTTPOptions.
 type HTTPServer struct {
 	o   HTTPOptions
@@ -183,7 +188,7 @@ func (p *posts) wrap(next http.Handler) http.Handler {
 }
 
 // handler routes /mcp (token, session cap, the SDK's handler; its POSTs
-// counted in p for Drain) and /healthz. The SDK's DNS-rebinding protection
+// counted in p for Drain), /healthz, and /metrics (token) and /readyz when set. The SDK's DNS-rebinding protection
 // stays on.
 func (s *Server) handler(o HTTPOptions, p *posts) http.Handler {
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.sdk }, &sdk.StreamableHTTPOptions{
@@ -197,6 +202,12 @@ func (s *Server) handler(o HTTPOptions, p *posts) http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", requireToken(o.Token, o.Metrics))
+	}
+	if o.Ready != nil {
+		mux.Handle("GET /readyz", o.Ready)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
 		markAnswered(r.Context()) // for the connection caps: served; trusted only if authenticated

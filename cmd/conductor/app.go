@@ -99,8 +99,9 @@ type app struct {
 	index    *url.URL   // the pip index, when pypi: packages are allowed
 	view     *deps.View // this allowlist's view of the dependency cache; nil = no packages
 	upstream *upstream.Manager
-	factory  *mcp.Factory   // mcpFactory's calls to the upstreams; nil without upstreams
-	types    *typegen.Cache // the upstreams' TypeScript declarations; nil without upstreams
+	// factory serves sandboxed code's mcpFactory calls; nil without upstreams.
+	factory *mcp.Factory
+	types   *typegen.Cache // the upstreams' TypeScript declarations; nil without upstreams
 	// playbooks is MCP_CONDUCTOR_PLAYBOOKS; nil = none.
 	playbooks *playbook.Dir
 	pool      *pool.Set // serve only; nil = every run starts cold
@@ -263,10 +264,8 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	if err != nil {
 		return nil, err
 	}
-	var factory *mcp.Factory
 	if a.upstream != nil && len(a.upstream.Names()) > 0 {
-		factory = mcp.NewFactory(a.upstream, log)
-		a.factory = factory
+		a.factory = mcp.NewFactory(a.upstream, log)
 		// One cache of the upstreams' declarations for get_tool_details and the type checker.
 		a.types = typegen.NewCache(a.upstream, log.With("component", "typegen"))
 	}
@@ -278,7 +277,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		}
 		pbCalls = playbook.NewCalls(a.playbooks, log.With("component", "playbooks"))
 	}
-	calls := mcp.NewCalls(factory, pbCalls)
+	calls := mcp.NewCalls(a.factory, pbCalls)
 	a.engineO = engine.Options{
 		Calls: calls,
 		// Request bytes of mcpFactory calls: one call, one execution's in

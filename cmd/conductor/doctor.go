@@ -100,6 +100,9 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	rep.add(check{Name: "settings", OK: true, Detail: settingsSummary(s)})
 	rep.add(variablesCheck(os.Environ()))
 	rep.add(auditCheck(s))
+	if s.MetricsAddr != "" {
+		rep.add(metricsCheck(s))
+	}
 	l := resolveLayout(s)
 	limits := limitsFor(s)
 	rep.Settings = map[string]any{

@@ -52,17 +52,23 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer a.Close()
-	// What executions and upstream calls are reported to (issue 17), and what SIGHUP does.
+	// What executions and upstream calls are reported to (issue 17): the recorders with a
+	// lifetime of their own (the audit log; SIGHUP reopens it), then the metrics, which observe
+	// puts beside them; before the installs and the pool, so a setting that cannot be honoured
+	// refuses the start at once.
 	var hup hupHooks
-	events, closeSinks, err := serveSinks(a.settings, *httpAddr == "", log, &hup)
+	recorders, closeSinks, err := serveSinks(a.settings, *httpAddr == "", log, &hup)
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor serve:", err)
 		return 1
 	}
 	defer closeSinks()
-	if a.factory != nil {
-		a.factory.ReportTo(events)
+	obs, err := observe(a, *connect, recorders, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor serve:", err)
+		return 1
 	}
+	defer obs.Close(log)
 	defer hup.listen(log)()
 	if a.allow.Len() > 0 {
 		// Step 1 of the two-step install; failures are per package and do
@@ -97,7 +103,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		DefaultTimeout: a.settings.DefaultTimeout,
 		MaxTimeout:     a.settings.MaxTimeout,
 		Logger:         log,
-		Events:         events,
+		Events:         obs.Events,
 
 		// Type-checking before run (issue 14).
 		TypeCheckAll:       a.settings.TypeCheck,
@@ -140,6 +146,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		settings: a.settings,
 		stateDir: a.layout.stateDir,
 		maxBody:  maxBody,
+		metrics:  obs.Metrics,
 	}, log)
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/mcp"
+	"github.com/conductor-sandbox/conductor/metrics"
 )
 
 // defaultHTTPHost is where --http binds when the address names no host.
@@ -29,6 +30,7 @@ type httpConfig struct {
 	settings config.Settings
 	stateDir string // where a generated token's file goes
 	maxBody  int64
+	metrics  *metrics.Recorder // /metrics (behind the token) and /readyz
 }
 
 // serveHTTP serves until ctx ends (SIGINT/SIGTERM), then stops accepting,
@@ -64,10 +66,12 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, c httpC
 		MaxConns:      c.settings.HTTPMaxConns,
 		MaxConnsPerIP: c.settings.HTTPMaxConnsPerIP,
 		BaseContext:   base,
+		Metrics:       c.metrics.MetricsHandler(),
+		Ready:         c.metrics.ReadyHandler(),
 	})
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("serving MCP over HTTP", "url", where+"/mcp", "health", where+"/healthz", "auth", token != "",
+	log.Info("serving MCP over HTTP", "url", where+"/mcp", "health", where+"/healthz", "ready", where+"/readyz", "metrics", where+"/metrics", "auth", token != "",
 		"max_conns", c.settings.HTTPMaxConns, "max_conns_per_ip", c.settings.HTTPMaxConnsPerIP, "max_sessions", c.settings.HTTPMaxSessions)
 
 	select {

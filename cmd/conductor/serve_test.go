@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
 
@@ -22,6 +24,11 @@ import (
 // (unless it is a secret) and what is allowed, and writes nothing to stdout,
 // which in stdio mode belongs to the protocol.
 func TestServeBadSettings(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0") // an address serve cannot bind
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
 	tests := []struct {
 		name    string
 		env     []string
@@ -67,6 +74,12 @@ func TestServeBadSettings(t *testing.T) {
 			[]string{"MCP_CONDUCTOR_AUDIT", "cannot open"}, ""},
 		{"audit code without an audit log", []string{"MCP_CONDUCTOR_AUDIT_CODE=1"}, nil, 1,
 			[]string{"MCP_CONDUCTOR_AUDIT_CODE", "MCP_CONDUCTOR_AUDIT is not set"}, ""},
+		{"metrics address with a host name", []string{"MCP_CONDUCTOR_METRICS_ADDR=metrics.example.com:9464"}, nil, 1,
+			[]string{"MCP_CONDUCTOR_METRICS_ADDR", `"metrics.example.com:9464"`, "allowed:", "literal IP address or localhost"}, ""},
+		{"metrics address without a port", []string{"MCP_CONDUCTOR_METRICS_ADDR=127.0.0.1"}, []string{"--http", "127.0.0.1:0"}, 1,
+			[]string{"MCP_CONDUCTOR_METRICS_ADDR", "allowed:", "PORT from 1 to 65535"}, ""},
+		{"metrics address in use", []string{"MCP_CONDUCTOR_METRICS_ADDR=" + held.Addr().String()}, nil, 1,
+			[]string{"MCP_CONDUCTOR_METRICS_ADDR", held.Addr().String(), "address already in use", "or unset it"}, ""},
 		{"bad --http address", nil, []string{"--http", "not-an-address"}, 2,
 			[]string{"--http", "not-an-address"}, ""},
 		{"relative unix socket", nil, []string{"--http", "unix:relative.sock"}, 2,
@@ -201,6 +214,56 @@ func TestServeGCSetting(t *testing.T) {
 			}
 			if tuned := ratio >= 3.5; tuned != tc.tuned {
 				t.Errorf("goal/marked = %.2f (tuned %v), want tuned %v\ntrace: %q", ratio, tuned, tc.tuned, ms)
+			}
+		})
+	}
+}
+
+// TestDoctorMetricsCheck: doctor's line for MCP_CONDUCTOR_METRICS_ADDR names where the metrics
+// are served, warns beyond loopback or when the address is taken, and fails when this host
+// cannot bind it (serve refuses to start then).
+func TestDoctorMetricsCheck(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAddr := free.Addr().String()
+	_ = free.Close()
+	_, freePort, _ := net.SplitHostPort(freeAddr)
+	tests := []struct {
+		addr    string
+		ok      bool
+		mention []string
+		lacks   string
+	}{
+		{freeAddr, true, []string{"WITHOUT a token at http://" + freeAddr}, "WARNING"},
+		{":" + freePort, true, []string{"http://127.0.0.1:" + freePort}, "WARNING"},
+		{held.Addr().String(), true, []string{"WARNING: in use now"}, ""},
+		{"0.0.0.0:" + freePort, true, []string{"WARNING: beyond loopback"}, ""},
+		// TEST-NET-1 is no address of this host: binding it fails without sending anything.
+		{"192.0.2.1:9464", false, []string{"cannot be served", "serve refuses to start"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.addr, func(t *testing.T) {
+			c := metricsCheck(config.Settings{MetricsAddr: tc.addr})
+			if c.OK != tc.ok {
+				t.Errorf("OK = %v, want %v: %+v", c.OK, tc.ok, c)
+			}
+			for _, m := range tc.mention {
+				if !strings.Contains(c.Detail, m) {
+					t.Errorf("detail %q lacks %q", c.Detail, m)
+				}
+			}
+			if tc.lacks != "" && strings.Contains(c.Detail, tc.lacks) {
+				t.Errorf("detail %q has %q", c.Detail, tc.lacks)
+			}
+			if !tc.ok && !strings.Contains(c.Fix, "MCP_CONDUCTOR_METRICS_ADDR") {
+				t.Errorf("fix %q does not name the variable", c.Fix)
 			}
 		})
 	}
