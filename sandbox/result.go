@@ -523,7 +523,7 @@ func refusalText(r egress.Record) string {
 }
 
 // destInMessage finds a URL's authority, or what follows node's "connect ECONNRESET ".
-var destInMessage = regexp.MustCompile(`(?:\b(https?|wss?)://([^/\s)?#]+)|\b(?:ECONNRESET|ECONNREFUSED) (\S+))`)
+var destInMessage = regexp.MustCompile(`(?:\b(https?|wss?)://([^/\s)?#]+)|\b(?:ECONNRESET|ECONNREFUSED) ([^/\s)?#]+))`)
 
 // namedDest is the host and port a failed connection's message names (0 port: the scheme's
 // default is unknown, any port matches), lowercased and without IPv6 brackets.

@@ -214,6 +214,12 @@ func TestRewordNetwork(t *testing.T) {
 			want: "connection failed: the server's network policy refused 10.1.2.3:80: " + nonPublic + " (the result's network list has 1 other refused destination(s) of this run)",
 		},
 		{
+			name: "ECONNRESET before a path names no host (FuzzErrorText/econnreset-slash): the last refusal",
+			e:    ErrorInfo{Type: ErrorRuntime, Name: "Error", Message: "connect ECONNRESET /"},
+			recs: []egress.Record{refused("10.1.2.3", 80, nonPublic)},
+			want: "connection failed: the server's network policy refused 10.1.2.3:80: " + nonPublic,
+		},
+		{
 			name: "the named host was allowed: the failure is not the door's",
 			e:    ErrorInfo{Type: ErrorRuntime, Name: "TypeError", Message: fmt.Sprintf(fetchReset, "127.0.0.1:8080")},
 			recs: []egress.Record{refused("127.0.0.1", 9999, notListed), allowed},
