@@ -1217,9 +1217,9 @@ func load(tab []setting, cks []func(*Settings, map[string]string, map[string]boo
 			continue
 		}
 		set[t.Name] = v
-		src[t.Name] = SourceEnv
+		src[t.Name] = Source{From: SourceEnv, Value: v}
 		if from != "" {
-			src[t.Name] = SourceFile
+			src[t.Name] = Source{From: SourceFile, Value: v}
 		}
 	}
 	for _, c := range cks {

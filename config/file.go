@@ -311,14 +311,32 @@ func ReadFile(path string) (map[string]string, error) {
 	return DecodeFile(path, data)
 }
 
-// Sources says where each set setting's value came from: SourceEnv or SourceFile, by variable
-// name; a setting not in it has its default.
-type Sources map[string]string
+// Sources says where each set setting's value came from and what it was, by variable name; a
+// setting not in it has its default.
+type Sources map[string]Source
 
-// Of is the source of the variable's value.
+// Source is one set setting's origin (SourceEnv or SourceFile) and its value as written (secret
+// values included: never log Value).
+type Source struct{ From, Value string }
+
+// Of is where the variable's value came from: SourceEnv, SourceFile or SourceDefault.
 func (s Sources) Of(name string) string {
 	if src, ok := s[name]; ok {
-		return src
+		return src.From
 	}
 	return SourceDefault
+}
+
+// Changed names the variables whose values differ between s and next (set, unset, or another
+// value), in the table's order.
+func (s Sources) Changed(next Sources) []string {
+	var out []string
+	for _, t := range table {
+		a, aok := s[t.Name]
+		b, bok := next[t.Name]
+		if aok != bok || a.Value != b.Value {
+			out = append(out, t.Name)
+		}
+	}
+	return out
 }

@@ -16,7 +16,8 @@ func configCheck(s config.Settings, src config.Sources, loadErr error) check {
 			Fix: "fix the file at the place named above (or unset " + config.VarConfig + "); serve refuses to start with it"}
 	}
 	var fromFile, fromEnv []string
-	for name, from := range src {
+	for name := range src {
+		from := src.Of(name)
 		switch {
 		case name == config.VarConfig:
 		case from == config.SourceFile:
