@@ -182,3 +182,24 @@ func FuzzDecodeFile(f *testing.F) {
 		}
 	})
 }
+
+// TestREADMEConfigExample: the README's example config file decodes, every key a setting.
+func TestREADMEConfigExample(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "### Config file and reload")
+	_, block, ok2 := strings.Cut(sec, "```json\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README has no ```json block under ### Config file and reload")
+	}
+	got, err := DecodeFile("README.json", []byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 10 || got[VarRunArgs] == "" {
+		t.Errorf("decoded %q", got)
+	}
+}

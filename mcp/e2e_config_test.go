@@ -38,8 +38,9 @@ func writeAtomic(t *testing.T, path, data string) {
 // the reload the SAME session's next call reads HOME, the client got tools/list_changed and the
 // tool's description names the new permission, while a call started before the reload (asleep
 // for 4 s across it) ends under the old policy (denied). Then the file gets an unknown key: the
-// reload is refused, the log names the key and its closest match, the new policy still serves,
-// and /metrics counts one ok reload and one refused.
+// reload is refused, the log names the key and its closest match, the new policy still serves;
+// so it does after a change of a setting that needs a restart (http_max_conns), refused naming it;
+// /metrics counts the ok reload and the two refused.
 func TestE2EConfigReload(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -158,9 +159,22 @@ func TestE2EConfigReload(t *testing.T) {
 			if r := run(t, cs, map[string]any{"deno_code": envProbe}); r.out["returnValue"] != "/tmp" {
 				t.Errorf("after the refused reload: %v; want the policy in force (/tmp)", r)
 			}
+			// A setting that cannot change while serving is refused too, named with its key.
+			writeAtomic(t, file, `{"run_args": "allow-env=HOME", "http_max_conns": 10}`)
+			if tt.sighup {
+				if err := syscall.Kill(s.cmd.Process.Pid, syscall.SIGHUP); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testenv.WaitFor(t, "the restart-only refusal's log line", 20*time.Second, func() bool {
+				return strings.Contains(s.stderr.String(), "MCP_CONDUCTOR_HTTP_MAX_CONNS (key http_max_conns): cannot change while serving; restart serve")
+			})
+			if r := run(t, cs, map[string]any{"deno_code": envProbe}); r.out["returnValue"] != "/tmp" {
+				t.Errorf("after the restart-only change: %v; want the policy in force (/tmp)", r)
+			}
 			m := scrapeMetrics(t, s.base+"/metrics", s.token)
-			if m[`conductor_config_reloads_total{result="refused"}`] < 1 || m[`conductor_config_reloads_total{result="ok"}`] < 1 {
-				t.Errorf("reload counts: ok %v, refused %v; want at least 1 each",
+			if m[`conductor_config_reloads_total{result="refused"}`] < 2 || m[`conductor_config_reloads_total{result="ok"}`] < 1 {
+				t.Errorf("reload counts: ok %v, refused %v; want at least 1 and 2",
 					m[`conductor_config_reloads_total{result="ok"}`], m[`conductor_config_reloads_total{result="refused"}`])
 			}
 		})
