@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -201,5 +202,28 @@ func TestREADMEConfigExample(t *testing.T) {
 	}
 	if len(got) < 10 || got[VarRunArgs] == "" {
 		t.Errorf("decoded %q", got)
+	}
+}
+
+// TestSourcesChanged: a reload's changed settings are those set, unset or given another value, in
+// the table's order, wherever the value came from.
+func TestSourcesChanged(t *testing.T) {
+	base := Sources{VarPoolSize: {SourceFile, "2"}, VarMemory: {SourceEnv, "1G"}}
+	tests := []struct {
+		name string
+		next Sources
+		want []string
+	}{
+		{"same", Sources{VarPoolSize: {SourceFile, "2"}, VarMemory: {SourceEnv, "1G"}}, nil},
+		{"same value from elsewhere", Sources{VarPoolSize: {SourceEnv, "2"}, VarMemory: {SourceFile, "1G"}}, nil},
+		{"changed", Sources{VarPoolSize: {SourceFile, "3"}, VarMemory: {SourceEnv, "1G"}}, []string{VarPoolSize}},
+		{"unset and set", Sources{VarPoolSize: {SourceFile, "2"}, VarRunArgs: {SourceFile, "allow-env"}}, []string{VarRunArgs, VarMemory}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := base.Changed(tt.next); !slices.Equal(got, tt.want) {
+				t.Errorf("Changed = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

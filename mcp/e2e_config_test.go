@@ -39,8 +39,8 @@ func writeAtomic(t *testing.T, path, data string) {
 // tool's description names the new permission, while a call started before the reload (asleep
 // for 4 s across it) ends under the old policy (denied). Then the file gets an unknown key: the
 // reload is refused, the log names the key and its closest match, the new policy still serves;
-// so it does after a change of a setting that needs a restart (http_max_conns), refused naming it;
-// /metrics counts the ok reload and the two refused.
+// so it does after a change of a setting that needs a restart (http_max_conns; pool_size 1 -> 0),
+// refused naming it; /metrics counts the ok reload and the three refused.
 func TestE2EConfigReload(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -169,12 +169,22 @@ func TestE2EConfigReload(t *testing.T) {
 			testenv.WaitFor(t, "the restart-only refusal's log line", 20*time.Second, func() bool {
 				return strings.Contains(s.stderr.String(), "MCP_CONDUCTOR_HTTP_MAX_CONNS (key http_max_conns): cannot change while serving; restart serve")
 			})
+			// So is turning the pool off (the readiness check is built for a server with a pool).
+			writeAtomic(t, file, `{"run_args": "allow-env=HOME", "pool_size": 0}`)
+			if tt.sighup {
+				if err := syscall.Kill(s.cmd.Process.Pid, syscall.SIGHUP); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testenv.WaitFor(t, "the pool-off refusal's log line", 20*time.Second, func() bool {
+				return strings.Contains(s.stderr.String(), "MCP_CONDUCTOR_POOL_SIZE (key pool_size) 1 -> 0: turning the pool on or off cannot change while serving")
+			})
 			if r := run(t, cs, map[string]any{"deno_code": envProbe}); r.out["returnValue"] != "/tmp" {
-				t.Errorf("after the restart-only change: %v; want the policy in force (/tmp)", r)
+				t.Errorf("after the restart-only changes: %v; want the policy in force (/tmp)", r)
 			}
 			m := scrapeMetrics(t, s.base+"/metrics", s.token)
-			if m[`conductor_config_reloads_total{result="refused"}`] < 2 || m[`conductor_config_reloads_total{result="ok"}`] < 1 {
-				t.Errorf("reload counts: ok %v, refused %v; want at least 1 and 2",
+			if m[`conductor_config_reloads_total{result="refused"}`] < 3 || m[`conductor_config_reloads_total{result="ok"}`] < 1 {
+				t.Errorf("reload counts: ok %v, refused %v; want at least 1 and 3",
 					m[`conductor_config_reloads_total{result="ok"}`], m[`conductor_config_reloads_total{result="refused"}`])
 			}
 		})

@@ -108,6 +108,11 @@ func (r *reloader) apply(ctx context.Context) ([]string, error) {
 		return nil, nil
 	}
 	a := r.a
+	if (a.settings.PoolSize > 0) != (s.PoolSize > 0) {
+		// The metrics' readiness is built for a server with a pool or without one.
+		return nil, fmt.Errorf("%s (key %s) %d -> %d: turning the pool on or off %w; restart serve to apply it (or undo the change)",
+			config.VarPoolSize, config.FileKey(config.VarPoolSize), a.settings.PoolSize, s.PoolSize, errNeedsRestart)
+	}
 	if probs := config.GrantProblems(s, rootHas(a.root.Path)); len(probs) > 0 {
 		return nil, fmt.Errorf("%w: %s (%s)", errUnusableGrant, strings.Join(probs, "; "), config.GrantFix)
 	}
