@@ -188,10 +188,16 @@ func (r *reloader) Shutdown() {
 	r.draining.Wait()
 }
 
-// watch reloads when the config file changes: it watches the file's directory (an editor that
-// writes a new file and renames it over the old one replaces the file the watch would be on) and
-// reloads once the file has been quiet for reloadDebounce. It returns when ctx ends.
+// watch reloads when the config file changes (watchFile), until ctx ends.
 func (r *reloader) watch(ctx context.Context, file string) error {
+	return watchFile(ctx, file, reloadDebounce, func() { _ = r.reload(ctx, "file changed") }, r.log)
+}
+
+// watchFile calls changed once file has changed and then been quiet for quiet, until ctx ends. It
+// watches the file's directory: an editor that writes a new file and renames it over the old one
+// replaces the file a watch of the file itself would be on. Other files of the directory, and
+// changes of mode only, are ignored.
+func watchFile(ctx context.Context, file string, quiet time.Duration, changed func(), log *slog.Logger) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("%s: watching %s: %w", config.VarConfig, file, err)
@@ -217,7 +223,7 @@ func (r *reloader) watch(ctx context.Context, file string) error {
 				if !ok {
 					return
 				}
-				r.log.Warn("config file watch", "file", file, "err", err)
+				log.Warn("config file watch", "file", file, "err", err)
 			case ev, ok := <-w.Events:
 				if !ok {
 					return
@@ -226,9 +232,9 @@ func (r *reloader) watch(ctx context.Context, file string) error {
 					continue
 				}
 				if debounce == nil {
-					debounce = time.AfterFunc(reloadDebounce, func() { _ = r.reload(ctx, "file changed") })
+					debounce = time.AfterFunc(quiet, changed)
 				} else {
-					debounce.Reset(reloadDebounce)
+					debounce.Reset(quiet)
 				}
 			}
 		}
