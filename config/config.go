@@ -238,6 +238,8 @@ type Settings struct {
 	// Audit is where the audit log goes (package audit): an absolute file path, AuditStderr or
 	// AuditStdout (only with serve --http); "" = no audit log.
 	Audit string
+	// ConfigFile is MCP_CONDUCTOR_CONFIG: the config file the settings were read from, "" = none.
+	ConfigFile string
 	// AuditCode writes the code itself in the audit log's execution lines (else only its
 	// sha256 and size). Only with Audit.
 	AuditCode bool
@@ -341,6 +343,8 @@ type Error struct {
 	Value   string // the value as given ("" when hidden)
 	Allowed string // what would have been accepted
 	Err     error  // what is wrong with Value
+	// File is the config file the value came from ("" = the environment).
+	File string
 
 	hidden bool // Value is a secret and is not shown
 }
@@ -354,6 +358,9 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Var)
+	if e.File != "" {
+		b.WriteString(" (key " + FileKey(e.Var) + " in " + e.File + ")")
+	}
 	if e.hidden {
 		b.WriteString(" (value hidden)")
 	} else {
@@ -397,6 +404,8 @@ type setting struct {
 	parse  func(v string, s *Settings) error // v is non-empty
 	// parseEnv is parse for a variable that names others to read.
 	parseEnv func(v string, s *Settings, lookup LookupFunc) error
+	// list: the config file may give the value as an array of strings (the items joined).
+	list bool
 }
 
 var table = []setting{
@@ -419,6 +428,7 @@ var table = []setting{
 			s.RunAny, s.AllowRun = r.runAny, r.run
 			return nil
 		},
+		list: true,
 	},
 	{
 		Variable: Variable{
@@ -559,6 +569,7 @@ var table = []setting{
 			s.AllowedPackages = v
 			return nil
 		},
+		list: true,
 	},
 	{
 		Variable: Variable{
@@ -853,6 +864,7 @@ var table = []setting{
 				"IP-literal allow-net entries; a name resolving to one is refused (DNS rebinding).",
 		},
 		parse: parseNetPrivate,
+		list:  true,
 	},
 	{
 		Variable: Variable{
@@ -867,6 +879,7 @@ var table = []setting{
 				"in their answers. Sent anywhere else, the placeholder stays a placeholder.",
 		},
 		parseEnv: parseNetSecrets,
+		list:     true,
 	},
 	{
 		Variable: Variable{
@@ -881,6 +894,7 @@ var table = []setting{
 				"start. HOME is /tmp, a per-run tmpfs. Conversely, every allow-run entry other than deno must be listed here.",
 		},
 		parse: parseTools,
+		list:  true,
 	},
 	{
 		Variable: Variable{
@@ -914,6 +928,26 @@ var table = []setting{
 			Description: "Write the code itself in the audit log's execution lines. Off: only its sha256 and size.",
 		},
 		parse: boolInto(func(s *Settings, b bool) { s.AuditCode = b }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarConfig,
+			Default: "",
+			Allowed: "an absolute clean path of a JSON file (TOML when it ends in .toml) of at most 1 MiB: one object whose keys are these " +
+				"variables' names without " + Prefix + ", lower-case (e.g. {\"pool_size\": 4, \"run_args\": [\"allow-env=HOME\"]}); " +
+				"values are strings, numbers, booleans or, for lists, arrays of strings; unknown or repeated keys are errors; " +
+				"the key \"" + KeyIdentities + "\" is reserved",
+			Description: "A config file holding the same settings as the variables; a variable that is set (non-empty) overrides the " +
+				"file. serve re-reads it (and the environment) on SIGHUP and when the file changes (README: Config file and reload). " +
+				"A broken file stops serve at start; doctor names the file, its errors and each setting's source.",
+		},
+		parse: func(v string, s *Settings) error {
+			if err := absClean(v, "\x00\n"); err != nil {
+				return err
+			}
+			s.ConfigFile = v
+			return nil
+		},
 	},
 }
 
@@ -1121,20 +1155,47 @@ func Variables() []Variable {
 // default. Values are not trimmed: leading or trailing whitespace is an
 // error. On failure Load returns the zero Settings and one *Error per bad
 // variable, all joined with errors.Join.
+//
+// When MCP_CONDUCTOR_CONFIG names a config file, Load reads it too (ReadFile): the file's values
+// are validated exactly as the variables', and a variable set to a non-empty value overrides the
+// file's value. A file that cannot be read or decoded fails Load with its *FileError(s).
 func Load(lookup LookupFunc) (Settings, error) {
+	s, _, err := LoadSources(lookup)
+	return s, err
+}
+
+// LoadSources is Load, also saying where each setting came from.
+func LoadSources(lookup LookupFunc) (Settings, Sources, error) {
 	return load(table, checks, lookup)
 }
 
-func load(tab []setting, cks []func(*Settings, map[string]string, map[string]bool) *Error, lookup LookupFunc) (Settings, error) {
+func load(tab []setting, cks []func(*Settings, map[string]string, map[string]bool) *Error, lookup LookupFunc) (Settings, Sources, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
+	var file map[string]string
+	var fileName string
+	if p, ok := lookup(VarConfig); ok && p != "" && slices.ContainsFunc(tab, func(t setting) bool { return t.Name == VarConfig }) {
+		if err := absClean(p, "\x00\n"); err == nil {
+			f, err := ReadFile(p)
+			if err != nil {
+				return Settings{}, nil, err
+			}
+			file, fileName = f, p
+		} // else the row reports the bad path
+	}
 	s := defaults()
+	src := Sources{}
 	set := map[string]string{}
 	bad := map[string]bool{}
 	var errs []error
 	for _, t := range tab {
 		v, ok := lookup(t.Name)
+		from := ""
+		if !ok || v == "" {
+			v, ok = file[t.Name]
+			from = fileName
+		}
 		if !ok || v == "" {
 			continue
 		}
@@ -1147,7 +1208,7 @@ func load(tab []setting, cks []func(*Settings, map[string]string, map[string]boo
 			err = t.parse(v, &s)
 		}
 		if err != nil {
-			e := &Error{Var: t.Name, Value: v, Allowed: t.Allowed, Err: err}
+			e := &Error{Var: t.Name, Value: v, Allowed: t.Allowed, Err: err, File: from}
 			if t.secret {
 				e.Value, e.hidden = "", true
 			}
@@ -1156,6 +1217,10 @@ func load(tab []setting, cks []func(*Settings, map[string]string, map[string]boo
 			continue
 		}
 		set[t.Name] = v
+		src[t.Name] = Source{From: SourceEnv, Value: v}
+		if from != "" {
+			src[t.Name] = Source{From: SourceFile, Value: v}
+		}
 	}
 	for _, c := range cks {
 		if e := c(&s, set, bad); e != nil {
@@ -1163,9 +1228,9 @@ func load(tab []setting, cks []func(*Settings, map[string]string, map[string]boo
 		}
 	}
 	if len(errs) > 0 {
-		return Settings{}, errors.Join(errs...)
+		return Settings{}, nil, errors.Join(errs...)
 	}
-	return s, nil
+	return s, src, nil
 }
 
 // UnknownVariables returns the names in environ ("NAME=value" entries, as

@@ -530,7 +530,7 @@ func TestVariables(t *testing.T) {
 		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarTypeCheck, VarSnippets, VarPlaybooks, VarPlaybooksWritable, VarPoolSize, VarPoolMax,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
 		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMetricsAddr, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
-		VarNetPrivate, VarNetSecrets, VarTools, VarAudit, VarAuditCode,
+		VarNetPrivate, VarNetSecrets, VarTools, VarAudit, VarAuditCode, VarConfig,
 	}
 	var names []string
 	for _, v := range vs {
@@ -588,7 +588,7 @@ func TestSecretValuesAreHidden(t *testing.T) {
 			return nil
 		},
 	}}
-	_, err := load(tab, nil, env(Prefix+"TEST_TOKEN", "hunter2"))
+	_, _, err := load(tab, nil, env(Prefix+"TEST_TOKEN", "hunter2"))
 	if err == nil {
 		t.Fatal("no error")
 	}

@@ -1,5 +1,5 @@
 // Package config reads the admin's settings from MCP_CONDUCTOR_*
-// environment variables and validates them.
+// environment variables (and the config file they may name) and validates them.
 //
 // Only the admin who starts conductor sets these; nothing the model sends
 // can change them. A bad value stops the program: Load reports every bad
@@ -19,6 +19,16 @@
 //     /), and are never / itself. No spaces, commas, quotes or control
 //     bytes, so a path is always safe to place in a deno flag or a mount
 //     option.
+//
+// # The config file
+//
+// MCP_CONDUCTOR_CONFIG names a JSON file (TOML when its name ends in .toml) holding the same
+// settings: one object whose keys are the variables' names without the prefix, lower-case. It is
+// a second source of the same table, not a second validator: DecodeFile only turns each value
+// into the variable's text (arrays of strings, for list settings, joined) and refuses unknown,
+// repeated and reserved ("identities") keys, wrong types and bad syntax as *FileError (with
+// line:column); Load then validates the values as it does the variables'. A variable set to a
+// non-empty value overrides the file; LoadSources says where each setting came from.
 //
 // # MCP_CONDUCTOR_RUN_ARGS
 //

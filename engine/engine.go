@@ -129,6 +129,19 @@ func (e *Engine) Shutdown() {
 	e.running.Wait()
 }
 
+// Drain refuses new requests (ErrShutdown) and waits until every running one has finished on
+// its own, cancelling none: after a config reload the old engine's executions end under the
+// policy they started with. Shutdown may still be called during or after it.
+func (e *Engine) Drain() {
+	e.mu.Lock()
+	e.closed = true
+	if e.idle != nil {
+		e.idle.Stop()
+	}
+	e.mu.Unlock()
+	e.running.Wait()
+}
+
 // admit counts a new execution in, unless the engine is shutting down.
 func (e *Engine) admit() bool {
 	e.mu.Lock()

@@ -63,7 +63,7 @@ func (s *Server) codeHandler(ctx context.Context, req *sdk.CallToolRequest, in C
 		sub.code += "\x00" + f.Filename + "\x00" + f.Content
 	}
 	if in.Timeout < 0 {
-		return s.refuse(ctx, req, codeSummary, sub, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
+		return s.refuse(ctx, req, codeSummary, sub, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.opt().MaxTimeout.Milliseconds()))
 	}
 	r := engine.CodeRequest{
 		Language:   in.Language,
@@ -78,7 +78,7 @@ func (s *Server) codeHandler(ctx context.Context, req *sdk.CallToolRequest, in C
 		if in.EntrypointCode != "" || in.Language != "" {
 			return s.refuse(ctx, req, codeSummary, sub, fmt.Errorf("%w: give either snippet_name or language and entrypoint_code, not both", engine.ErrInvalidRequest))
 		}
-		sn, err := s.o.Snippets.Get(in.SnippetName)
+		sn, err := s.opt().Snippets.Get(in.SnippetName)
 		if err != nil {
 			return s.refuse(ctx, req, codeSummary, sub, fmt.Errorf("%w: %w", engine.ErrInvalidRequest, err))
 		}
@@ -89,7 +89,7 @@ func (s *Server) codeHandler(ctx context.Context, req *sdk.CallToolRequest, in C
 	}
 	return s.call(ctx, req, codeSummary, sub, func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error) {
 		r.OnOutput = observe
-		return s.o.Engine.ExecuteCode(ctx, r)
+		return s.opt().Engine.ExecuteCode(ctx, r)
 	})
 }
 
@@ -133,36 +133,36 @@ func (s *Server) codeDescription() string {
 	fmt.Fprintf(&b, "Run a program in a fresh hardened sandbox that is destroyed afterwards (nothing persists between calls). "+
 		"Languages on this server: %s. The entrypoint and additional_files are written into the working directory %s "+
 		"(a small writable tmpfs, its only writable place besides /tmp) and the entrypoint runs there; it can import or read the other files. "+
-		"Returns stdout, stderr and the exit code; a non-zero exit is an error. ", strings.Join(s.o.Languages, ", "), config.WorkDir)
-	if slices.Contains(s.o.Languages, "python") {
+		"Returns stdout, stderr and the exit code; a non-zero exit is an error. ", strings.Join(s.opt().Languages, ", "), config.WorkDir)
+	if slices.Contains(s.opt().Languages, "python") {
 		b.WriteString("Python: only the standard library (and the packages the admin installed in its venv, if any). ")
 	}
-	if slices.Contains(s.o.Languages, "go") {
+	if slices.Contains(s.opt().Languages, "go") {
 		fmt.Fprintf(&b, "Go: `go run .` in the working directory, so every .go file of package main there is compiled with the entrypoint "+
 			"(a sub-directory is the package %s/<dir>; a go.mod is written unless you send one); only the standard library, no module downloads; "+
 			"the common standard packages are precompiled, others are compiled in the run's time and memory. go run exits 1 when the program fails "+
 			"and prints its \"exit status N\" to stderr. ", runtimes.GoModule)
 	}
-	if slices.Contains(s.o.Languages, "javascript") {
-		if len(s.o.Permissions) == 0 {
+	if slices.Contains(s.opt().Languages, "javascript") {
+		if len(s.opt().Permissions) == 0 {
 			b.WriteString("JavaScript/TypeScript run in deno, which may read and write the working directory and nothing else (no network, environment or subprocess access). ")
 		} else {
-			fmt.Fprintf(&b, "JavaScript/TypeScript run in deno with read and write of the working directory and: %s. ", strings.Join(s.o.Permissions, " "))
+			fmt.Fprintf(&b, "JavaScript/TypeScript run in deno with read and write of the working directory and: %s. ", strings.Join(s.opt().Permissions, " "))
 		}
 	}
-	if s.o.Network != "" {
-		fmt.Fprintf(&b, "Network (enforced below the program): %s. ", s.o.Network)
+	if s.opt().Network != "" {
+		fmt.Fprintf(&b, "Network (enforced below the program): %s. ", s.opt().Network)
 	}
-	if s.o.Snippets != nil {
+	if s.opt().Snippets != nil {
 		b.WriteString("snippet_name runs one of the server's snippets (see prompts/list). ")
 	}
-	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
+	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.opt().DefaultTimeout.Milliseconds(), s.opt().MaxTimeout.Milliseconds())
 	return b.String()
 }
 
 // addCodeTool registers execute_code and, with snippets, their prompts.
 func (s *Server) addCodeTool() error {
-	in, out, err := codeSchemas(s.o.Languages)
+	in, out, err := codeSchemas(s.opt().Languages)
 	if err != nil {
 		return fmt.Errorf("mcp: execute_code schemas: %w", err)
 	}
@@ -177,7 +177,7 @@ func (s *Server) addCodeTool() error {
 			OpenWorldHint:   boolPtr(false),
 		},
 	}, s.codeHandler)
-	if s.o.Snippets != nil {
+	if s.opt().Snippets != nil {
 		s.syncPrompts()
 		s.sdk.AddReceivingMiddleware(s.snippetsMiddleware)
 	}

@@ -118,7 +118,8 @@ func TestScopeOf(t *testing.T) {
 // with the code's hash and size, the refusal's error type and the tool.
 func TestRefusalReported(t *testing.T) {
 	rec := &recordSink{}
-	s := &Server{o: Options{MaxTimeout: time.Minute}, events: event.Multi(rec)}
+	s := &Server{events: event.Multi(rec)}
+	s.cur.Store(&Options{MaxTimeout: time.Minute})
 	req := &sdk.CallToolRequest{Params: &sdk.CallToolParamsRaw{Name: "run_deno_code"}}
 	res, _, err := s.runHandler(context.Background(), req, RunInput{DenoCode: "export default 1", Timeout: -1})
 	if err != nil || res == nil || !res.IsError {

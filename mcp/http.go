@@ -93,12 +93,12 @@ type HTTPServer struct {
 // NewHTTPServer builds the HTTP server; Serve starts it on a listener.
 func (s *Server) NewHTTPServer(o HTTPOptions) *HTTPServer {
 	o.defaults()
-	h := &HTTPServer{o: o, log: s.o.Logger}
+	h := &HTTPServer{o: o, log: s.opt().Logger}
 	h.hs = &http.Server{
 		Handler:           bodyDeadline(o.BodyTimeout, s.handler(o, &h.posts)),
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(s.opt().Logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return o.BaseContext },
 		ConnContext:       withConn,
 	}
@@ -193,7 +193,7 @@ func (p *posts) wrap(next http.Handler) http.Handler {
 func (s *Server) handler(o HTTPOptions, p *posts) http.Handler {
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.sdk }, &sdk.StreamableHTTPOptions{
 		SessionTimeout:      o.SessionTimeout,
-		Logger:              sdkLogger(s.o.Logger),
+		Logger:              sdkLogger(s.opt().Logger),
 		MaxRequestBodyBytes: o.MaxBodyBytes,
 	})
 	mux := http.NewServeMux()

@@ -68,7 +68,7 @@ type SavePlaybookOutput struct {
 
 // addPlaybookTools registers the playbook tools and resources.
 func (s *Server) addPlaybookTools() {
-	d := s.o.Playbooks
+	d := s.opt().Playbooks
 	ro := &sdk.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: boolPtr(false)}
 	sdk.AddTool(s.sdk, &sdk.Tool{
 		Name:  ListPlaybooksTool,
@@ -139,7 +139,7 @@ func playbookInfo(p *playbook.Playbook) PlaybookInfo {
 // syncPlaybookResources makes the server's resources the playbooks' (playbook://NAME, the whole
 // file); the go-sdk tells clients the list changed.
 func (s *Server) syncPlaybookResources() {
-	list := s.o.Playbooks.List()
+	list := s.opt().Playbooks.List()
 	s.playbooksMu.Lock()
 	defer s.playbooksMu.Unlock()
 	if s.playbookRes == nil {
@@ -170,7 +170,7 @@ func (s *Server) syncPlaybookResources() {
 			Description: p.Description + " (run it with await playbooks.run(" + fmt.Sprintf("%q", name) + ", args) in " + ToolName + ")",
 			Size:        int64(len(p.Source)),
 		}, func(ctx context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
-			cur, err := s.o.Playbooks.Get(name)
+			cur, err := s.opt().Playbooks.Get(name)
 			if err != nil {
 				return nil, sdk.ResourceNotFoundError(uri)
 			}
@@ -191,7 +191,7 @@ func (s *Server) playbooksMiddleware(next sdk.MethodHandler) sdk.MethodHandler {
 
 // playbooksDescription is what run_deno_code's description says about the playbooks global.
 func (s *Server) playbooksDescription() string {
-	if s.o.Playbooks == nil {
+	if s.opt().Playbooks == nil {
 		return ""
 	}
 	return "The global `playbooks` runs the server's saved playbooks (see list_playbooks): `await playbooks.run(name, args)` resolves to the playbook's value " +

@@ -94,7 +94,7 @@ func (s *Server) reportProgress(ctx context.Context, req *sdk.CallToolRequest) (
 	go func() {
 		defer close(stopped)
 		t0 := time.Now()
-		tick := time.NewTicker(s.o.ProgressInterval)
+		tick := time.NewTicker(s.opt().ProgressInterval)
 		defer tick.Stop()
 		for {
 			select {

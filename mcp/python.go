@@ -50,10 +50,10 @@ func pythonSchemas() (in, out *jsonschema.Schema, err error) {
 func (s *Server) pythonHandler(ctx context.Context, req *sdk.CallToolRequest, in PythonInput) (*sdk.CallToolResult, RunOutput, error) {
 	sub := submitted{language: "python", code: in.PythonCode}
 	if in.Timeout < 0 {
-		return s.refuse(ctx, req, summary, sub, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
+		return s.refuse(ctx, req, summary, sub, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.opt().MaxTimeout.Milliseconds()))
 	}
 	return s.call(ctx, req, summary, sub, func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error) {
-		return s.o.Engine.ExecutePython(ctx, engine.PythonRequest{
+		return s.opt().Engine.ExecutePython(ctx, engine.PythonRequest{
 			Code: in.PythonCode, Globals: in.Globals, Dependencies: in.Dependencies,
 			Timeout: time.Duration(in.Timeout) * time.Millisecond, OnOutput: observe,
 		})
@@ -67,9 +67,9 @@ func (s *Server) pythonDescription() string {
 		"Returns stdout, stderr, the value of the last expression statement as returnValue (JSON; other Python values are " +
 		"tagged with $type: tuple, set, bytes, bigint, datetime, decimal, dataclass, exception, object with its class, circular), " +
 		"and a structured error with the line and column in your code. Top-level await works. ")
-	b.WriteString(s.o.Engine.PythonImports() + " ")
-	if s.o.Network != "" {
-		fmt.Fprintf(&b, "Network (enforced by the server below Python): %s. ", s.o.Network)
+	b.WriteString(s.opt().Engine.PythonImports() + " ")
+	if s.opt().Network != "" {
+		fmt.Fprintf(&b, "Network (enforced by the server below Python): %s. ", s.opt().Network)
 	} else {
 		b.WriteString("No network. ")
 	}
@@ -80,7 +80,7 @@ func (s *Server) pythonDescription() string {
 			"read_resource(uri), list_prompts(), get_prompt(name, args), and mcpFactory.list_servers() (camelCase aliases too). "+
 			"Calls run in parallel with asyncio.gather; process results in code and return only a summary. ", names)
 	}
-	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
+	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.opt().DefaultTimeout.Milliseconds(), s.opt().MaxTimeout.Milliseconds())
 	return b.String()
 }
 

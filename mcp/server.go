@@ -7,7 +7,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/google/jsonschema-go/jsonschema"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -59,7 +62,8 @@ type Options struct {
 
 // Server is conductor's MCP server.
 type Server struct {
-	o      Options
+	cur    atomic.Pointer[Options] // the options now: Reload replaces them
+	reload sync.Mutex              // one Reload at a time
 	sdk    *sdk.Server
 	events event.Sink
 	types  *typegen.Cache // nil without upstreams
@@ -85,7 +89,8 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o, events: event.Multi(o.Events), prompts: map[string]string{}, promptLang: map[string]string{}}
+	s := &Server{events: event.Multi(o.Events), prompts: map[string]string{}, promptLang: map[string]string{}}
+	s.cur.Store(&o)
 	instructions := "Use run_deno_code to run TypeScript/JavaScript in a fresh, isolated Deno sandbox. "
 	if slices.Contains(o.Languages, "python") {
 		instructions += "Use run_python_code to run Python the same way. "
@@ -100,6 +105,68 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mcp: tool schemas: %w", err)
 	}
+	s.addRunTool(in, out)
+	if o.Upstreams != nil && len(o.Upstreams.Names()) > 0 {
+		s.types = o.Types
+		if s.types == nil {
+			s.types = typegen.NewCache(o.Upstreams, o.Logger)
+		}
+		s.addProxyTools(o.Upstreams)
+	}
+	if o.Playbooks != nil {
+		s.addPlaybookTools()
+	}
+	if err := s.addLanguageTools(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// opt is the options now.
+func (s *Server) opt() *Options { return s.cur.Load() }
+
+// addLanguageTools adds execute_code and run_python_code when the options offer them.
+func (s *Server) addLanguageTools() error {
+	o := s.opt()
+	if len(o.Languages) > 0 {
+		if err := s.addCodeTool(); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(o.Languages, "python") {
+		if err := s.addPythonTool(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reload makes calls that start from now on run with o's engine and policy (a reloaded config):
+// Engine, Permissions, Workspace, Network, Packages, Tools, DefaultTimeout, MaxTimeout and the
+// type-checking switches are taken from o, everything else is kept. The execution tools are added
+// again with their new descriptions (the go-sdk replaces a tool of the same name and tells the
+// clients tools/list_changed); no session is dropped, and calls already running keep the engine
+// they started with.
+func (s *Server) Reload(o Options) error {
+	if o.Engine == nil {
+		return fmt.Errorf("mcp: Reload: Options.Engine is required")
+	}
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	next := *s.opt()
+	next.Engine, next.Permissions, next.Workspace, next.Network, next.Packages, next.Tools = o.Engine, o.Permissions, o.Workspace, o.Network, o.Packages, o.Tools
+	next.DefaultTimeout, next.MaxTimeout, next.TypeCheckAll, next.TypeCheckAvailable = o.DefaultTimeout, o.MaxTimeout, o.TypeCheckAll, o.TypeCheckAvailable
+	s.cur.Store(&next)
+	in, out, err := schemas()
+	if err != nil {
+		return fmt.Errorf("mcp: tool schemas: %w", err)
+	}
+	s.addRunTool(in, out)
+	return s.addLanguageTools()
+}
+
+// addRunTool adds run_deno_code, described from the options now.
+func (s *Server) addRunTool(in, out *jsonschema.Schema) {
 	sdk.AddTool(s.sdk, &sdk.Tool{
 		Name:         ToolName,
 		Title:        "Run Deno code in a sandbox",
@@ -113,27 +180,6 @@ func New(o Options) (*Server, error) {
 			OpenWorldHint:   boolPtr(false),
 		},
 	}, s.runHandler)
-	if o.Upstreams != nil && len(o.Upstreams.Names()) > 0 {
-		s.types = o.Types
-		if s.types == nil {
-			s.types = typegen.NewCache(o.Upstreams, o.Logger)
-		}
-		s.addProxyTools(o.Upstreams)
-	}
-	if o.Playbooks != nil {
-		s.addPlaybookTools()
-	}
-	if len(o.Languages) > 0 {
-		if err := s.addCodeTool(); err != nil {
-			return nil, err
-		}
-	}
-	if slices.Contains(o.Languages, "python") {
-		if err := s.addPythonTool(); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
 }
 
 func boolPtr(b bool) *bool { return &b }
@@ -170,25 +216,25 @@ func (s *Server) description() string {
 	b.WriteString("Run TypeScript or JavaScript in Deno, in a fresh hardened sandbox that is destroyed afterwards " +
 		"(nothing persists between calls). Returns stdout, stderr, the value of the last top-level expression " +
 		"(or of a top-level `return`) as returnValue, and a structured error with the line and column in your code. ")
-	if len(s.o.Permissions) == 0 {
+	if len(s.opt().Permissions) == 0 {
 		b.WriteString("Permissions: none — no file system, network, environment or subprocess access. ")
 	} else {
-		fmt.Fprintf(&b, "Permissions granted: %s. ", strings.Join(s.o.Permissions, " "))
+		fmt.Fprintf(&b, "Permissions granted: %s. ", strings.Join(s.opt().Permissions, " "))
 	}
-	if s.o.Workspace != "" {
-		b.WriteString(workspaceDescription(s.o.Workspace, s.o.Permissions))
+	if s.opt().Workspace != "" {
+		b.WriteString(workspaceDescription(s.opt().Workspace, s.opt().Permissions))
 	}
-	if s.o.Network != "" {
+	if s.opt().Network != "" {
 		fmt.Fprintf(&b, "Network (fetch, node:http, WebSocket, Deno.connect, Deno.resolveDns; enforced by the server below deno): %s. "+
-			"A refused connection fails with a reset and the result's network list says why; only the admin can change what is reachable. ", s.o.Network)
+			"A refused connection fails with a reset and the result's network list says why; only the admin can change what is reachable. ", s.opt().Network)
 	}
-	if len(s.o.Tools) > 0 {
+	if len(s.opt().Tools) > 0 {
 		fmt.Fprintf(&b, "CLI tools in the sandbox, run with `new Deno.Command(name, { args })`: %s (HOME is /tmp, empty at each run; "+
 			"only these and deno exist there, and only the admin can add one; there is no shell, so run them directly, not through sh -c). ",
-			strings.Join(s.o.Tools, ", "))
+			strings.Join(s.opt().Tools, ", "))
 	}
-	if s.o.Packages != "" {
-		b.WriteString(s.o.Packages + " ")
+	if s.opt().Packages != "" {
+		b.WriteString(s.opt().Packages + " ")
 	}
 	b.WriteString("Import packages as `npm:name` (the server pins the version); remote URLs are not allowed. ")
 	if names := s.upstreamNames(); names != "" {
@@ -201,16 +247,16 @@ func (s *Server) description() string {
 	}
 	b.WriteString(s.playbooksDescription())
 	b.WriteString(s.typeCheckDescription())
-	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.o.DefaultTimeout.Milliseconds(), s.o.MaxTimeout.Milliseconds())
+	fmt.Fprintf(&b, "Default timeout %d ms, maximum %d ms.", s.opt().DefaultTimeout.Milliseconds(), s.opt().MaxTimeout.Milliseconds())
 	return b.String()
 }
 
 // upstreamNames lists the upstream servers mcpFactory reaches, "" when there are none.
 func (s *Server) upstreamNames() string {
-	if s.o.Upstreams == nil {
+	if s.opt().Upstreams == nil {
 		return ""
 	}
-	return strings.Join(s.o.Upstreams.Names(), ", ")
+	return strings.Join(s.opt().Upstreams.Names(), ", ")
 }
 
 // workspaceDescription tells the model where the workspace is and what code may do there.

@@ -140,7 +140,7 @@ func (s *Snippets) read() map[string]Snippet {
 // syncPrompts makes the server's prompts the snippets' (one prompt per snippet: its code and
 // how to run it).
 func (s *Server) syncPrompts() {
-	list := s.o.Snippets.List()
+	list := s.opt().Snippets.List()
 	s.promptsMu.Lock()
 	defer s.promptsMu.Unlock()
 	var gone []string

@@ -24,7 +24,7 @@ func (s *Server) ServeStdio(ctx context.Context, stdin io.Reader, stdout io.Writ
 	out := &lockedWriter{w: stdout}
 	in, inW := io.Pipe()
 	go func() {
-		inW.CloseWithError(filterLines(stdin, inW, out, s.o.Logger))
+		inW.CloseWithError(filterLines(stdin, inW, out, s.opt().Logger))
 	}()
 	return s.sdk.Run(ctx, &sdk.IOTransport{Reader: in, Writer: out, MaxLineLength: maxStdioLine})
 }

@@ -75,11 +75,11 @@ func (s *Server) runHandler(ctx context.Context, req *sdk.CallToolRequest, in Ru
 	}
 	sub := submitted{language: "typescript", code: in.DenoCode}
 	if in.Timeout < 0 {
-		return s.refuse(ctx, req, summary, sub, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.o.MaxTimeout.Milliseconds()))
+		return s.refuse(ctx, req, summary, sub, fmt.Errorf("%w: timeout %d ms: must be positive; allowed: 1 to %d ms", engine.ErrInvalidRequest, in.Timeout, s.opt().MaxTimeout.Milliseconds()))
 	}
 	return s.call(ctx, req, summary, sub, func(ctx context.Context, observe func(string, []byte)) (*engine.Result, error) {
 		r.OnOutput = observe
-		return s.o.Engine.Execute(ctx, r)
+		return s.opt().Engine.Execute(ctx, r)
 	})
 }
 
@@ -119,7 +119,7 @@ func (s *Server) call(ctx context.Context, req *sdk.CallToolRequest, text func(*
 		out, _, err := toolResult(res, text)
 		return out, err
 	}
-	if s.o.Upstreams != nil && s.o.Upstreams.HasApprovals() && req != nil && req.Session != nil {
+	if s.opt().Upstreams != nil && s.opt().Upstreams.HasApprovals() && req != nil && req.Session != nil {
 		switch {
 		case canElicit(req) && req.ProtocolVersion() >= protocolMRTR:
 			// The run goes on after this call returns its questions: no

@@ -76,6 +76,7 @@ type Recorder struct {
 	calls      *prometheus.CounterVec
 	callTime   *prometheus.HistogramVec
 	egress     *prometheus.CounterVec
+	reloads    *prometheus.CounterVec // conductor_config_reloads_total{result}
 
 	servers []string // the configured upstreams' names: other server labels count as "other"
 }
@@ -121,8 +122,12 @@ func New(o Options) *Recorder {
 		[]string{"server", "method", "outcome"})
 	r.callTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "conductor_upstream_call_seconds",
 		Help: "Time of calls to upstream MCP servers, by server.", Buckets: slowBuckets}, []string{"server"})
+	r.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "conductor_config_reloads_total",
+		Help: "Config reloads (SIGHUP or a change of MCP_CONDUCTOR_CONFIG's file), by result: ok (the new policy serves new executions) or refused (the old one stays)."},
+		[]string{"result"})
 	r.egress = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "conductor_egress_decisions_total",
 		Help: "Connections and lookups of sandboxed code the egress door allowed or denied."}, []string{"decision"})
+	r.reg.MustRegister(r.reloads)
 	r.reg.MustRegister(r.executions, r.refusals, r.limits, r.queue, r.start, r.duration, r.cpu, r.memory,
 		r.calls, r.callTime, r.egress, stateCollector{r})
 	// Both decisions exist from the start, so a rate over them never lacks a series.
@@ -133,6 +138,15 @@ func New(o Options) *Recorder {
 
 // Registry is the Recorder's own registry (for tests and for adding collectors).
 func (r *Recorder) Registry() *prometheus.Registry { return r.reg }
+
+// Reload counts one config reload: ok, or refused.
+func (r *Recorder) Reload(ok bool) {
+	if ok {
+		r.reloads.WithLabelValues("ok").Inc()
+	} else {
+		r.reloads.WithLabelValues("refused").Inc()
+	}
+}
 
 // Execution implements event.Sink.
 func (r *Recorder) Execution(e event.Execution) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/cgroups"
@@ -104,7 +105,8 @@ type app struct {
 	types   *typegen.Cache // the upstreams' TypeScript declarations; nil without upstreams
 	// playbooks is MCP_CONDUCTOR_PLAYBOOKS; nil = none.
 	playbooks *playbook.Dir
-	pool      *pool.Set // serve only; nil = every run starts cold
+	pool      *pool.Set  // serve only; nil = every run starts cold
+	gen       sync.Mutex // guards pool against a config reload's swap (poolStats)
 	engineO   engine.Options
 	engine    *engine.Engine
 	// checker type-checks run_deno_code's code in sandboxes of its own runner; nil without
@@ -349,6 +351,17 @@ func (a *app) startPool() error {
 		a.pool.Lazy(engine.LauncherOptions(rt, a.engineO.WorkDirSize, sandbox.Serves(a.engineO.Calls, sandbox.GlobalMCPFactory)))
 	}
 	return nil
+}
+
+// poolStats are the serving pool's numbers (the metrics); zero without a pool.
+func (a *app) poolStats() pool.Stats {
+	a.gen.Lock()
+	p := a.pool
+	a.gen.Unlock()
+	if p == nil {
+		return pool.Stats{}
+	}
+	return p.Stats()
 }
 
 func (a *app) Close() error {

@@ -91,13 +91,18 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 		rep.Kernel = unix.ByteSliceToString(uts.Sysname[:]) + " " + unix.ByteSliceToString(uts.Release[:])
 	}
 
-	s, err := config.Load(os.LookupEnv)
+	s, src, err := config.LoadSources(os.LookupEnv)
 	if err != nil {
-		rep.add(check{Name: "settings", Detail: err.Error(), Fix: "fix the MCP_CONDUCTOR_* variables named above"})
+		if isFileError(err) {
+			rep.add(configCheck(s, src, err))
+		} else {
+			rep.add(check{Name: "settings", Detail: err.Error(), Fix: "fix the MCP_CONDUCTOR_* variables (or the config file's keys) named above"})
+		}
 		rep.finish()
 		return rep
 	}
 	rep.add(check{Name: "settings", OK: true, Detail: settingsSummary(s)})
+	rep.add(configCheck(s, src, nil))
 	rep.add(variablesCheck(os.Environ()))
 	rep.add(auditCheck(s))
 	if s.MetricsAddr != "" {

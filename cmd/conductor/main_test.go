@@ -360,6 +360,14 @@ func TestDoctorMisconfigurations(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(pbDir, "broken.ts"), []byte("args.a\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	confDir := t.TempDir()
+	brokenConf := filepath.Join(confDir, "broken.json")
+	goodConf := filepath.Join(confDir, "good.json")
+	for p, data := range map[string]string{brokenConf: "{\n  \"pool_sise\": 4\n}\n", goodConf: `{"max_queue": 7, "pool_size": 1}`} {
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name  string
 		env   []string
@@ -368,6 +376,10 @@ func TestDoctorMisconfigurations(t *testing.T) {
 		want  string // in the check's detail
 		fix   string // in the check's fix
 	}{
+		{"config file with a typo'd key", []string{"MCP_CONDUCTOR_CONFIG=" + brokenConf}, 1, "config file",
+			"MCP_CONDUCTOR_CONFIG " + brokenConf + `:2:3: key "pool_sise": not a setting; did you mean pool_size?`, "serve refuses to start with it"},
+		{"config file's sources", []string{"MCP_CONDUCTOR_CONFIG=" + goodConf, "MCP_CONDUCTOR_POOL_SIZE=0"}, 0, "config file",
+			goodConf + "; from the file: max_queue; from the environment: MCP_CONDUCTOR_POOL_SIZE", ""},
 		{"typo'd variable", []string{"MCP_CONDUCTOR_RUN_ARG=allow-net"}, 1, "variables",
 			"MCP_CONDUCTOR_RUN_ARG is not a conductor variable, so it is ignored; did you mean MCP_CONDUCTOR_RUN_ARGS?", "README's settings table"},
 		{"unknown variable", []string{"MCP_CONDUCTOR_FAVOURITE_COLOUR=blue"}, 1, "variables",

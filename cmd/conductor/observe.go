@@ -27,7 +27,7 @@ type observers struct {
 func observe(a *app, connectUpstreams bool, recorders event.Sink, log *slog.Logger) (*observers, error) {
 	mo := metrics.Options{PoolSize: a.settings.PoolSize, ConnectUpstreams: connectUpstreams}
 	if a.pool != nil {
-		mo.Pool = a.pool.Stats
+		mo.Pool = a.poolStats // a config reload may replace the pool
 	} else {
 		mo.PoolSize = 0 // every start is cold: nothing to wait for
 		mo.Pool = func() pool.Stats { return pool.Stats{} }

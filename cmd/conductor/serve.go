@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/conductor-sandbox/conductor/internal/gctune"
@@ -69,6 +70,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer obs.Close(log)
+	// With a config file, SIGHUP reloads it (and the environment) once serving (reload.go).
+	var reloads atomic.Pointer[reloader]
+	if a.settings.ConfigFile != "" {
+		hup.add(hupHook{name: "config reload", run: func() error {
+			if r := reloads.Load(); r != nil {
+				return r.reload(ctx, "SIGHUP")
+			}
+			return errors.New("not serving yet: the settings read at the start apply")
+		}})
+	}
 	defer hup.listen(log)()
 	if a.allow.Len() > 0 {
 		// Step 1 of the two-step install; failures are per package and do
@@ -86,32 +97,28 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "conductor serve: pool:", err)
 		return 1
 	}
-	eng := a.engine
-	srv, err := mcp.New(mcp.Options{
-		Upstreams:      a.upstream,
-		Types:          a.types,
-		Engine:         eng,
-		Version:        version,
-		Permissions:    a.settings.RunArgs,
-		Workspace:      a.settings.Workspace,
-		Network:        networkDescription(a.settings),
-		Packages:       a.allow.Description(),
-		Tools:          a.tools.Names(),
-		Languages:      a.runtimes.Names(),
-		Snippets:       snippetsFor(a, log),
-		Playbooks:      a.playbooks,
-		DefaultTimeout: a.settings.DefaultTimeout,
-		MaxTimeout:     a.settings.MaxTimeout,
-		Logger:         log,
-		Events:         obs.Events,
-
-		// Type-checking before run (issue 14).
-		TypeCheckAll:       a.settings.TypeCheck,
-		TypeCheckAvailable: a.checker != nil,
-	})
+	// The engine and what code may do (and type-checking, issue 14): what a reload replaces.
+	o := serverPolicy(a, a.engine)
+	o.Upstreams, o.Types, o.Version, o.Languages, o.Snippets, o.Playbooks = a.upstream, a.types, version, a.runtimes.Names(), snippetsFor(a, log), a.playbooks
+	o.Logger, o.Events = log, obs.Events
+	srv, err := mcp.New(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor serve:", err)
 		return 1
+	}
+	// eng shuts down every engine: the serving one and those of a reload's old policies.
+	eng, err := newReloader(a, srv, obs.Metrics.Reload, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor serve:", err)
+		return 1
+	}
+	if a.settings.ConfigFile != "" {
+		if err := eng.watch(ctx, a.settings.ConfigFile); err != nil {
+			fmt.Fprintln(stderr, "conductor serve:", err)
+			return 1
+		}
+		reloads.Store(eng)
+		log.Info("config file: SIGHUP or a change of it reloads the settings", "file", a.settings.ConfigFile)
 	}
 
 	if *httpAddr == "" {

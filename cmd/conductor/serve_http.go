@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/conductor-sandbox/conductor/config"
-	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/mcp"
 	"github.com/conductor-sandbox/conductor/metrics"
 )
@@ -36,7 +35,7 @@ type httpConfig struct {
 // serveHTTP serves until ctx ends (SIGINT/SIGTERM), then stops accepting,
 // cancels running executions (killing their sandboxes), answers their calls
 // (status cancelled) and returns.
-func serveHTTP(ctx context.Context, srv *mcp.Server, eng *engine.Engine, c httpConfig, log *slog.Logger) int {
+func serveHTTP(ctx context.Context, srv *mcp.Server, eng interface{ Shutdown() }, c httpConfig, log *slog.Logger) int {
 	ln, where, removeSocket, err := listenHTTP(c.addr)
 	if err != nil {
 		log.Error("--http: cannot listen", "addr", c.addr, "err", err)

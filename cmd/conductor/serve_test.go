@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,6 +30,13 @@ func TestServeBadSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
+	confDir := t.TempDir()
+	brokenConf, badValueConf := filepath.Join(confDir, "broken.json"), filepath.Join(confDir, "bad.json")
+	for p, data := range map[string]string{brokenConf: "{\"pool_size\": 4,\n \"identities\": {}}", badValueConf: `{"memory": "12Q"}`} {
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name    string
 		env     []string
@@ -37,6 +45,10 @@ func TestServeBadSettings(t *testing.T) {
 		mention []string
 		hide    string // must not appear: a secret value
 	}{
+		{"config file with a reserved key", []string{"MCP_CONDUCTOR_CONFIG=" + brokenConf}, nil, 1,
+			[]string{"MCP_CONDUCTOR_CONFIG " + brokenConf + `:2:2: key "identities": not yet supported`}, ""},
+		{"config file over http with a bad value", []string{"MCP_CONDUCTOR_CONFIG=" + badValueConf}, []string{"--http", "127.0.0.1:0"}, 1,
+			[]string{"MCP_CONDUCTOR_MEMORY (key memory in " + badValueConf + `)="12Q"`, "allowed:"}, ""},
 		{"memory", []string{"MCP_CONDUCTOR_MEMORY=12Q"}, nil, 1,
 			[]string{"MCP_CONDUCTOR_MEMORY", `"12Q"`, "allowed:", "64M"}, ""},
 		{"memory over http", []string{"MCP_CONDUCTOR_MEMORY=12Q"}, []string{"--http", "127.0.0.1:0"}, 1,
