@@ -83,7 +83,8 @@ func TestE2EAuditLog(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			goup := startGoUpstream(t)
 			path := filepath.Join(t.TempDir(), "audit.log")
-			env := []string{"MCP_CONDUCTOR_AUDIT=" + path}
+			admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			env := []string{"MCP_CONDUCTOR_AUDIT=" + path, "MCP_CONDUCTOR_METRICS_ADDR=" + admin}
 			if tc.code {
 				env = append(env, "MCP_CONDUCTOR_AUDIT_CODE=1")
 			}
@@ -122,6 +123,9 @@ func TestE2EAuditLog(t *testing.T) {
 					t.Fatalf("execution %d (%s): status %q, want %q: %s", i, k.name, got, k.status, r)
 				}
 			}
+			// The same executions in the metrics (issue 17 must-show 2): scraped and parsed with
+			// the Prometheus text parser, counted by status and refusal as the audit lines are below.
+			series := scrapeMetrics(t, "http://"+admin+"/metrics", "")
 			// Closing the session ends serve, which flushes the log.
 			if err := s.cs.Close(); err != nil {
 				t.Logf("close: %v", err)
@@ -172,6 +176,31 @@ func TestE2EAuditLog(t *testing.T) {
 			}
 			if len(seen) != tc.n {
 				t.Errorf("%d executions in the audit log, want exactly %d", len(seen), tc.n)
+			}
+			byStatus, refusals := map[string]int{}, 0
+			for _, lines := range [][]map[string]any{old, cur} {
+				for _, m := range lines {
+					if m["type"] == "execution" {
+						byStatus[fmt.Sprint(m["status"])]++
+						if m["refused"] == true {
+							refusals++
+						}
+					}
+				}
+			}
+			if got := series.Sum("conductor_executions_total"); got != float64(tc.n) {
+				t.Errorf("conductor_executions_total = %v, want %d", got, tc.n)
+			}
+			for st, n := range byStatus {
+				if got := series.Sum("conductor_executions_total", "status="+st, "identity=stdio", "tool=run_deno_code"); got != float64(n) {
+					t.Errorf("conductor_executions_total{status=%q} = %v, the audit log has %d", st, got, n)
+				}
+			}
+			if got := series.Sum("conductor_execution_refusals_total"); got != float64(refusals) {
+				t.Errorf("conductor_execution_refusals_total = %v, the audit log has %d refused", got, refusals)
+			}
+			if got := series.Sum("conductor_upstream_calls_total", "server=goup"); got != float64(wantCalls) {
+				t.Errorf("conductor_upstream_calls_total{server=goup} = %v, want %d", got, wantCalls)
 			}
 			if calls != wantCalls {
 				t.Errorf("%d upstream_call lines, want %d", calls, wantCalls)
