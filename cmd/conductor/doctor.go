@@ -100,6 +100,7 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	rep.add(check{Name: "settings", OK: true, Detail: settingsSummary(s)})
 	rep.add(variablesCheck(os.Environ()))
 	rep.add(auditCheck(s))
+	rep.add(statelessCheck(s))
 	if s.MetricsAddr != "" {
 		rep.add(metricsCheck(s))
 	}
