@@ -114,6 +114,7 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	}
 
 	rep.add(userNamespaceCheck(rep.Rootless))
+	rep.add(procCheck())
 	rep.add(networkCheck(s))
 	rep.add(seccompCheck())
 	if s.Workspace != "" {

@@ -189,27 +189,33 @@ type podChecks map[string]struct {
 // libcontainer container configured as a pod. By default (runc's masked /proc, the runtime's
 // default seccomp rule, no capabilities, a non-root user, hostUsers: false, read-only cgroup
 // mount) doctor says the user namespace cannot be created because of the seccomp filter and names
-// the seccompProfile fix. With the Deployment's securityContext (procMount Unmasked, seccomp
-// Unconfined) the user namespace is created, and doctor names the next wall: the read-only
+// the seccompProfile fix. With seccomp Unconfined but runc's masked /proc, doctor's proc check
+// names the masked paths and the procMount fix. With the Deployment's securityContext (procMount Unmasked, seccomp
+// Unconfined) the user namespace is created, /proc is not masked, and doctor names the next wall: the read-only
 // cgroup filesystem (the per-sandbox limits; the ConfigMap's ALLOW_DEGRADED).
 func TestPodContainerDoctor(t *testing.T) {
 	podPrerequisites(t)
 	cases := []struct {
-		name           string
-		runtimeDefault bool
-		want           podChecks
+		name                string
+		seccomp, maskedProc bool
+		want                podChecks
 	}{
-		{"default pod", true, podChecks{
+		{"default pod", true, true, podChecks{
 			"user namespaces": {false, []string{"operation not permitted", "seccomp filter", "securityContext.seccompProfile", "Unconfined"}},
 		}},
-		{"Deployment securityContext", false, podChecks{
+		{"seccomp Unconfined, procMount Default", false, true, podChecks{
 			"user namespaces": {true, []string{"available"}},
+			"proc":            {false, []string{"/proc is masked", "/proc/keys", "securityContext.procMount", "Unmasked", "hostUsers: false"}},
+		}},
+		{"Deployment securityContext", false, false, podChecks{
+			"user namespaces": {true, []string{"available"}},
+			"proc":            {true, []string{"not masked"}},
 			"limits":          {false, []string{"cannot create a cgroup", "read-only file system"}},
 		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out, errOut, ps := podRun(t, podConfig(t, c.runtimeDefault),
+			out, errOut, ps := podRun(t, podConfigWith(t, c.seccomp, c.maskedProc),
 				[]string{"/opt/conductor/bin/conductor", "doctor", "--json", "-upstreams=false"},
 				[]string{"MCP_CONDUCTOR_DATA_DIR=/opt/conductor/data", "MCP_CONDUCTOR_STATE_DIR=/tmp/state"}, "")
 			var rep doctorReport
