@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	cgcfg "github.com/opencontainers/cgroups"
@@ -59,16 +58,11 @@ func podSeccomp() *configs.Seccomp {
 	return sc
 }
 
-// podConfig is a libcontainer container configured as a pod's container would be by default
-// (runtimeDefault true: masked /proc, the runtime's seccomp rule) or with the Deployment's
-// securityContext (false: procMount Unmasked, seccomp Unconfined); both with hostUsers: false, no
+// podConfigWith is a libcontainer container configured as a pod's container would be by default
+// (seccompDefault: the runtime's seccomp rule; maskedProc: runc's masked /proc) or, both false, with the
+// Deployment's securityContext (procMount Unmasked, seccomp Unconfined); both with hostUsers: false, no
 // capabilities, no_new_privs, a read-only root and cgroup mount, this checkout's binary and data
 // read-only at /opt/conductor.
-func podConfig(t *testing.T, runtimeDefault bool) *configs.Config {
-	return podConfigWith(t, runtimeDefault, runtimeDefault)
-}
-
-// podConfigWith sets the runtime's default seccomp rule and runc's masked /proc separately.
 func podConfigWith(t *testing.T, seccompDefault, maskedProc bool) *configs.Config {
 	t.Helper()
 	root := t.TempDir()
@@ -330,8 +324,6 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
-var _ = syscall.EPERM
 
 // podSeq makes each pod container's id and cgroup unique.
 var podSeq atomic.Int64
