@@ -63,6 +63,7 @@ const (
 	VarAudit               = Prefix + "AUDIT"
 	VarAuditCode           = Prefix + "AUDIT_CODE"
 	VarMetricsAddr         = Prefix + "METRICS_ADDR"
+	VarHTTPStateless       = Prefix + "HTTP_STATELESS"
 )
 
 // The MCP_CONDUCTOR_AUDIT values that are streams, not files.
@@ -206,6 +207,10 @@ type Settings struct {
 	// HTTPInsecureNoAuth serves HTTP with no token at all (single-user
 	// machines); without it and without HTTPToken, serve makes a token.
 	HTTPInsecureNoAuth bool
+	// HTTPStateless serves streamable HTTP without MCP sessions (the go-sdk's
+	// stateless mode): every POST stands alone, so any replica behind a plain
+	// load balancer serves any request. No server-to-client requests (approvals).
+	HTTPStateless bool
 	// HTTPMaxConns caps open HTTP connections; default 256.
 	HTTPMaxConns int
 	// HTTPMaxConnsPerIP caps open HTTP connections from one source
@@ -815,6 +820,19 @@ var table = []setting{
 			Description: "Live MCP sessions per token; a new session beyond it is refused. Idle sessions expire.",
 		},
 		parse: intIn(1, 10000, func(s *Settings, n int) { s.HTTPMaxSessions = n }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarHTTPStateless,
+			Default: "false",
+			Allowed: "1, 0, true, false, yes or no (any case); only for `serve --http`, and not with an upstream that has requireApproval",
+			Description: "Serve streamable HTTP statelessly: no MCP session, each POST is answered on its own, so any replica behind a plain " +
+				"load balancer (a Kubernetes Service) serves any request. The server cannot ask the client anything " +
+				"(approvals by elicitation), GET streams and list_changed notifications are off (405); progress " +
+				"notifications still arrive on the POST's own stream. serve refuses to start with it on stdio or with " +
+				"requireApproval in " + VarMCPConfig + ".",
+		},
+		parse: boolInto(func(s *Settings, b bool) { s.HTTPStateless = b }),
 	},
 	{
 		Variable: Variable{

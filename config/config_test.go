@@ -529,7 +529,7 @@ func TestVariables(t *testing.T) {
 		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarDataDir, VarCgroupParent, VarWorkspace,
 		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarTypeCheck, VarSnippets, VarPlaybooks, VarPlaybooksWritable, VarPoolSize, VarPoolMax,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
-		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarMetricsAddr, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
+		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarHTTPStateless, VarMetricsAddr, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
 		VarNetPrivate, VarNetSecrets, VarTools, VarAudit, VarAuditCode, VarConfig,
 	}
 	var names []string
@@ -648,6 +648,8 @@ func TestIssue9Settings(t *testing.T) {
 		{"max conns zero", []string{VarHTTPMaxConns, "0"}, nil, nil, "0 is out of range"},
 		{"per ip", []string{VarHTTPMaxConnsPerIP, "4"}, func(s Settings) any { return s.HTTPMaxConnsPerIP }, 4, ""},
 		{"sessions", []string{VarHTTPMaxSessions, "2"}, func(s Settings) any { return s.HTTPMaxSessions }, 2, ""},
+		{"stateless", []string{VarHTTPStateless, "yes"}, func(s Settings) any { return s.HTTPStateless }, true, ""},
+		{"stateless not a bool", []string{VarHTTPStateless, "sometimes"}, nil, nil, "not a yes/no value"},
 		{"request", []string{VarMCPMaxRequest, "64K"}, func(s Settings) any { return s.MCPMaxRequest }, int64(64 << 10), ""},
 		{"request above in flight", []string{VarMCPMaxRequest, "16M"}, nil, nil, VarMCPMaxRequest + `="16M": ` + VarMCPMaxInFlight + " would be smaller than " + VarMCPMaxRequest},
 		{"in flight above total", []string{VarMCPMaxInFlight, "128M"}, nil, nil, VarMCPMaxInFlight + `="128M": ` + VarMCPMaxInFlightTotal + " would be smaller than " + VarMCPMaxInFlight},

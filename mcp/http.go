@@ -56,6 +56,11 @@ type HTTPOptions struct {
 	Metrics http.Handler
 	// Ready, when set, serves /readyz, without a token as /healthz is.
 	Ready http.Handler
+	// Stateless serves without MCP sessions (the go-sdk's stateless mode):
+	// each POST is answered by a temporary session, GET and DELETE get 405,
+	// and the server can send the client no request of its own (so no
+	// approvals by elicitation).
+	Stateless bool
 }
 
 func (o *HTTPOptions) defaults() {
@@ -195,6 +200,7 @@ func (s *Server) handler(o HTTPOptions, p *posts) http.Handler {
 		SessionTimeout:      o.SessionTimeout,
 		Logger:              sdkLogger(s.opt().Logger),
 		MaxRequestBodyBytes: o.MaxBodyBytes,
+		Stateless:           o.Stateless,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", p.wrap(requireToken(o.Token, capSessions(s.sdk, o.MaxSessions, o.SessionTimeout, h))))

@@ -100,6 +100,8 @@ type app struct {
 	index    *url.URL   // the pip index, when pypi: packages are allowed
 	view     *deps.View // this allowlist's view of the dependency cache; nil = no packages
 	upstream *upstream.Manager
+	// upstreamConfig is MCP_CONDUCTOR_MCP_CONFIG as loaded (no servers when unset).
+	upstreamConfig *upstream.Config
 	// factory serves sandboxed code's mcpFactory calls; nil without upstreams.
 	factory *mcp.Factory
 	types   *typegen.Cache // the upstreams' TypeScript declarations; nil without upstreams
@@ -222,6 +224,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.VarMCPConfig, err)
 	}
+	a.upstreamConfig = upCfg
 	if len(upCfg.Servers) > 0 {
 		a.upstream = upstream.NewManager(upCfg, upstream.Options{Logger: log, ClientInfo: &sdkmcp.Implementation{Name: "conductor", Version: version}})
 	}

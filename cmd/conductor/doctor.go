@@ -105,6 +105,7 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	rep.add(configCheck(s, src, nil))
 	rep.add(variablesCheck(os.Environ()))
 	rep.add(auditCheck(s))
+	rep.add(statelessCheck(s))
 	if s.MetricsAddr != "" {
 		rep.add(metricsCheck(s))
 	}
@@ -118,6 +119,7 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	}
 
 	rep.add(userNamespaceCheck(rep.Rootless))
+	rep.add(procCheck())
 	rep.add(networkCheck(s))
 	rep.add(seccompCheck())
 	if s.Workspace != "" {
@@ -363,6 +365,14 @@ func userNamespaceCheck(rootless bool) check {
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		c.Detail = fmt.Sprintf("cannot create a user namespace: %v %s", err, strings.TrimSpace(string(out)))
+		if seccompFiltered() {
+			// A container runtime's default seccomp profile (containerd's, CRI-O's, Docker's) refuses
+			// clone and unshare with namespace flags to a process without CAP_SYS_ADMIN.
+			c.Detail = strings.TrimSpace(c.Detail) + " (this process runs under a seccomp filter: a container runtime's default profile refuses " +
+				"namespace-creating clone/unshare without CAP_SYS_ADMIN)"
+			c.Fix = seccompFix
+			return c
+		}
 		if apparmor {
 			c.Fix = "give conductor an AppArmor profile that allows userns (see README: Ubuntu), or run it as root, or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
 		}
@@ -381,6 +391,27 @@ func userNamespaceCheck(rootless bool) check {
 		c.Detail += " (" + strings.Join(notes, "; ") + ")"
 	}
 	return c
+}
+
+// seccompFix is what to change when a container's seccomp profile stops conductor.
+const seccompFix = "run conductor's container without the runtime's default seccomp profile: in Kubernetes, the container's " +
+	"securityContext.seccompProfile type Unconfined (or a Localhost profile that allows clone, unshare and setns with namespace flags), " +
+	"as deploy/kubernetes/deployment.yaml does; with docker/podman, --security-opt seccomp=unconfined. conductor filters every sandbox itself"
+
+// seccompFiltered reports whether this process runs under a seccomp filter
+// (Seccomp: 2 in /proc/self/status), as every container of a runtime's
+// default profile does.
+func seccompFiltered() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Seccomp:"); ok {
+			return strings.TrimSpace(v) == "2"
+		}
+	}
+	return false
 }
 
 // extraGroups lists this process's supplementary groups other than its

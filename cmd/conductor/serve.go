@@ -53,6 +53,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer a.Close()
+	if err := statelessProblem(a.settings, *httpAddr == "", a.upstreamConfig); err != nil {
+		fmt.Fprintln(stderr, "conductor serve:", err)
+		return 1
+	}
 	// What executions and upstream calls are reported to (issue 17): the recorders with a
 	// lifetime of their own (the audit log; SIGHUP reopens it), then the metrics, which observe
 	// puts beside them; before the installs and the pool, so a setting that cannot be honoured

@@ -67,11 +67,12 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, eng interface{ Shutdown() }
 		BaseContext:   base,
 		Metrics:       c.metrics.MetricsHandler(),
 		Ready:         c.metrics.ReadyHandler(),
+		Stateless:     c.settings.HTTPStateless,
 	})
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("serving MCP over HTTP", "url", where+"/mcp", "health", where+"/healthz", "ready", where+"/readyz", "metrics", where+"/metrics", "auth", token != "",
-		"max_conns", c.settings.HTTPMaxConns, "max_conns_per_ip", c.settings.HTTPMaxConnsPerIP, "max_sessions", c.settings.HTTPMaxSessions)
+		"max_conns", c.settings.HTTPMaxConns, "max_conns_per_ip", c.settings.HTTPMaxConnsPerIP, "max_sessions", c.settings.HTTPMaxSessions, "stateless", c.settings.HTTPStateless)
 
 	select {
 	case err := <-served:
