@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/conductor-sandbox/conductor/identity"
 )
 
 // Prefix starts the name of every conductor environment variable.
@@ -99,6 +101,9 @@ const ToolsDir = "/usr/bin"
 
 // Settings are the admin's settings after validation.
 type Settings struct {
+	// Identities are the config file's "identities" (nil when none): HTTP clients authenticate
+	// as one of them, each with its quotas.
+	Identities *identity.Set
 	// RunArgs are the validated deno permission flags with leading dashes,
 	// e.g. ["--allow-read=/data", "--allow-net=api.example.com"]; nil grants
 	// no permissions.
@@ -1186,6 +1191,14 @@ func load(tab []setting, cks []func(*Settings, map[string]string, map[string]boo
 	}
 	s := defaults()
 	src := Sources{}
+	if v, ok := file[KeyIdentities]; ok {
+		set, err := identity.Parse([]byte(v))
+		if err != nil { // DecodeFile validated it
+			return Settings{}, nil, &FileError{Path: fileName, Key: KeyIdentities, Err: err}
+		}
+		s.Identities = set
+		src[KeyIdentities] = Source{From: SourceFile, Value: v}
+	}
 	set := map[string]string{}
 	bad := map[string]bool{}
 	var errs []error

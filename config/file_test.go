@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/conductor-sandbox/conductor/identity"
 )
 
 // TestDecodeFile: each value type becomes the variable's text, lists are joined, and every shape
@@ -29,7 +31,10 @@ func TestDecodeFile(t *testing.T) {
 		{name: "upper case key", file: "c.json", data: `{"POOL_SIZE": 4}`, errs: []string{`key "POOL_SIZE": not a setting; did you mean pool_size?`}},
 		{name: "far key", file: "c.json", data: `{"zzzzzzzzzzzz": 4}`, errs: []string{`not a setting (keys are`}},
 		{name: "duplicate", file: "c.json", data: "{\"pool_size\": 4,\n \"pool_size\": 5}", errs: []string{`c.json:2:2: key "pool_size": given twice (first at 1:2)`}},
-		{name: "identities reserved", file: "c.json", data: `{"identities": {"alice": {}}}`, errs: []string{`key "identities": not yet supported`}},
+		{name: "identities not a list", file: "c.json", data: `{"identities": {"alice": {}}}`, errs: []string{`key "identities": invalid identities: want an array`}},
+		{name: "identities", file: "c.json", data: `{"identities": [{"name": "stdio", "quotas": {"concurrent": 1}}]}`,
+			want: map[string]string{KeyIdentities: `[{"name":"stdio","quotas":{"concurrent":1}}]`}},
+		{name: "identities bad name", file: "c.json", data: `{"identities": [{"name": "Al"}]}`, errs: []string{`key "identities": invalid identities: identity 1 ("Al"): name must be`}},
 		{name: "config key", file: "c.json", data: `{"config": "/x.json"}`, errs: []string{`key "config": not allowed in the file`}},
 		{name: "object value", file: "c.json", data: `{"memory": {"a": 1}}`, errs: []string{`key "memory": an object, not a string, number or boolean`}},
 		{name: "null", file: "c.json", data: `{"memory": null}`, errs: []string{`key "memory": null, not`}},
@@ -44,7 +49,9 @@ func TestDecodeFile(t *testing.T) {
 			want: map[string]string{VarPoolSize: "4", VarCPUs: "0.5", VarRunArgs: "allow-env=HOME", VarAllowDegraded: "true"}},
 		{name: "toml duplicate", file: "c.toml", data: "pool_size = 4\npool_size = 5\n", errs: []string{`c.toml:2:`, `not valid TOML`}},
 		{name: "toml unknown", file: "c.toml", data: "pool_sise = 4\n", errs: []string{`did you mean pool_size?`}},
-		{name: "toml table", file: "c.toml", data: "[identities.alice]\nx = 1\n", errs: []string{`key "identities": not yet supported`}},
+		{name: "toml table", file: "c.toml", data: "[identities.alice]\nx = 1\n", errs: []string{`key "identities": invalid identities: want an array`}},
+		{name: "toml identities", file: "c.toml", data: "[[identities]]\nname = \"stdio\"\nquotas = {executions_per_minute = 5}\n",
+			want: map[string]string{KeyIdentities: `[{"name":"stdio","quotas":{"executions_per_minute":5}}]`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,6 +181,12 @@ func FuzzDecodeFile(f *testing.F) {
 			return
 		}
 		for k, v := range got {
+			if k == KeyIdentities {
+				if _, err := identity.Parse([]byte(v)); err != nil {
+					t.Fatalf("identities %q do not parse again: %v", v, err)
+				}
+				continue
+			}
 			if fileRow(FileKey(k)) == nil || k == VarConfig {
 				t.Fatalf("value for %q", k)
 			}
