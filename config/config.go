@@ -1143,6 +1143,21 @@ var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Er
 	checkPoolMax,
 	checkAuditCode,
 	checkExcludes(VarHTTPInsecureNoAuth, VarHTTPToken, func(s *Settings) bool { return s.HTTPInsecureNoAuth && s.HTTPToken != "" }),
+	checkIdentityAuth(VarHTTPToken, func(s *Settings) bool { return s.HTTPToken != "" }),
+	checkIdentityAuth(VarHTTPInsecureNoAuth, func(s *Settings) bool { return s.HTTPInsecureNoAuth }),
+}
+
+// checkIdentityAuth refuses v (another way to authenticate HTTP clients) when the config file's
+// identities have tokens: then each HTTP client sends its identity's token.
+func checkIdentityAuth(v string, on func(*Settings) bool) func(*Settings, map[string]string, map[string]bool) *Error {
+	return func(s *Settings, set map[string]string, bad map[string]bool) *Error {
+		if bad[v] || !on(s) || !s.Identities.HasTokens() {
+			return nil
+		}
+		return &Error{Var: v, Allowed: "not together with identities (key \"" + KeyIdentities + "\" of " + VarConfig + ")",
+			Err: errors.New("the config file's identities authenticate HTTP clients, each with its own token: unset " + v +
+				" or remove the identities' tokens"), hidden: true}
+	}
 }
 
 // Variables returns the documented variables, in a stable order, for

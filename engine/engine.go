@@ -24,7 +24,9 @@ import (
 var (
 	ErrInvalidRequest = errors.New("invalid request")
 	ErrBusy           = errors.New("server busy")
-	ErrDependency     = errors.New("dependency not allowed")
+	// ErrQuota: the caller's identity is at one of its quotas (error.type "quota").
+	ErrQuota      = errors.New("quota exceeded")
+	ErrDependency = errors.New("dependency not allowed")
 )
 
 // Starter starts a booted sandbox; *sandbox.Runner is one.
@@ -204,6 +206,8 @@ func Refusal(err error) *Result {
 		typ = sandbox.ErrorInvalidRequest
 	case errors.Is(err, ErrBusy):
 		typ = sandbox.ErrorBusy
+	case errors.Is(err, ErrQuota):
+		typ = sandbox.ErrorQuota
 	case errors.Is(err, ErrShutdown), errors.Is(err, context.Canceled):
 		typ = sandbox.ErrorCancelled
 	}
