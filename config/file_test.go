@@ -240,3 +240,42 @@ func TestSourcesChanged(t *testing.T) {
 		})
 	}
 }
+
+// TestIdentityChecks: identities with tokens refuse the other ways to authenticate HTTP clients,
+// and a workspace they would share; the stdio identity alone refuses none of them.
+func TestIdentityChecks(t *testing.T) {
+	withTokens := `{"identities": [{"name": "alice", "token_sha256": "` + identity.Hash("a") + `"}]}`
+	stdioOnly := `{"identities": [{"name": "stdio", "quotas": {"concurrent": 1}}]}`
+	ws := t.TempDir()
+	for _, tc := range []struct {
+		name, file string
+		env        map[string]string
+		err        string // "" = valid
+	}{
+		{"token", withTokens, map[string]string{VarHTTPToken: "secret-0123456789abcdef"}, VarHTTPToken + " (value hidden)"},
+		{"no auth", withTokens, map[string]string{VarHTTPInsecureNoAuth: "1"}, VarHTTPInsecureNoAuth},
+		{"workspace", withTokens, map[string]string{VarWorkspace: ws}, "per-identity workspaces are not available"},
+		{"identities alone", withTokens, nil, ""},
+		{"stdio with all", stdioOnly, map[string]string{VarHTTPToken: "secret-0123456789abcdef", VarWorkspace: ws}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "c.json")
+			if err := os.WriteFile(file, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env := map[string]string{VarConfig: file}
+			maps.Copy(env, tc.env)
+			s, err := Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatal(err)
+			case tc.err == "" && s.Identities.Len() != 1:
+				t.Fatalf("%d identities, want 1", s.Identities.Len())
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("err = %v, want %q", err, tc.err)
+			case tc.err != "" && strings.Contains(err.Error(), "secret"):
+				t.Fatalf("the error shows the token: %v", err)
+			}
+		})
+	}
+}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/conductor-sandbox/conductor/allowance"
 	"github.com/conductor-sandbox/conductor/identity"
@@ -29,4 +32,64 @@ func identityNames(s *identity.Set) []string {
 		out = append(out, id.Name)
 	}
 	return out
+}
+
+// identitiesCheck lists the identities for doctor: names and quotas, never their tokens' hashes.
+func identitiesCheck(s *identity.Set) check {
+	var parts []string
+	for _, id := range s.All() {
+		parts = append(parts, id.Name+" ("+quotasText(id.Quotas)+")")
+	}
+	detail := strings.Join(parts, ", ")
+	if s.HasTokens() {
+		detail += "; HTTP clients authenticate with their identity's token"
+	}
+	return check{Name: "identities", OK: true, Detail: detail}
+}
+
+// quotasText is q as doctor shows it, e.g. "concurrent 2, executions_per_minute 10".
+func quotasText(q identity.Quotas) string {
+	var out []string
+	for _, p := range []struct {
+		key string
+		v   int
+	}{{allowance.QuotaConcurrent, q.Concurrent}, {allowance.QuotaExecutions, q.ExecutionsPerMinute},
+		{allowance.QuotaCPU, q.CPUSecondsPerHour}, {allowance.QuotaUpstreamCalls, q.UpstreamCallsPerMinute}} {
+		if p.v > 0 {
+			out = append(out, fmt.Sprintf("%s %d", p.key, p.v))
+		}
+	}
+	if len(out) == 0 {
+		return "no quotas"
+	}
+	return strings.Join(out, ", ")
+}
+
+// maxTokenBytes bounds the token `conductor identity hash` reads.
+const maxTokenBytes = 4096
+
+// cmdIdentity is `conductor identity hash`: it reads a bearer token on stdin (one line; the
+// trailing newline is not part of it) and prints the "token_sha256" line for the config file.
+func cmdIdentity(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) != 1 || args[0] != "hash" {
+		fmt.Fprintln(stderr, "usage: conductor identity hash < TOKEN-FILE   (prints \"token_sha256\": \"<hex>\" for the config file's identities)")
+		return 2
+	}
+	b, err := io.ReadAll(io.LimitReader(stdin, maxTokenBytes+2))
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor identity hash: reading the token:", err)
+		return 1
+	}
+	token := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	switch {
+	case len(token) > maxTokenBytes:
+		fmt.Fprintf(stderr, "conductor identity hash: the token is longer than %d bytes\n", maxTokenBytes)
+		return 1
+	case len(token) < 16 || strings.ContainsAny(token, " \t\r\n"):
+		fmt.Fprintln(stderr, "conductor identity hash: want one line of at least 16 characters without spaces on stdin "+
+			"(make one with: head -c 32 /dev/urandom | base64 | tr -d '=+/\\n')")
+		return 1
+	}
+	fmt.Fprintf(stdout, "\"token_sha256\": %q\n", identity.Hash(token))
+	return 0
 }
