@@ -279,3 +279,25 @@ func TestIdentityChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestREADMEIdentitiesExample: the README's identities example decodes and validates.
+func TestREADMEIdentitiesExample(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "### Identities and quotas")
+	_, block, ok2 := strings.Cut(sec, "```json\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README has no ```json block under ### Identities and quotas")
+	}
+	got, err := DecodeFile("README.json", []byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := identity.Parse([]byte(got[KeyIdentities]))
+	if err != nil || set.Len() != 3 {
+		t.Fatalf("%v, %d identities; want 3", err, set.Len())
+	}
+}
