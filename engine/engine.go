@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/conductor-sandbox/conductor/deps"
+	"github.com/conductor-sandbox/conductor/fairq"
 	"github.com/conductor-sandbox/conductor/program"
 	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
@@ -43,7 +44,10 @@ type Options struct {
 	MaxCodeBytes   int // 0 = DefaultMaxCodeBytes
 	MaxConcurrency int // parallel executions; 0 = 1
 	MaxQueue       int // requests waiting for a slot; beyond it, ErrBusy
-	ResultLimit    int // bytes of encoded return value; 0 = sandbox default
+	// MaxQueueShare caps the waiting places one identity (event.ScopeOf the request's context)
+	// holds; 0 = no cap. Waiting identities are served round-robin either way.
+	MaxQueueShare int
+	ResultLimit   int // bytes of encoded return value; 0 = sandbox default
 	// Calls answers mcpFactory calls (nil: no upstreams, no mcpFactory);
 	// CallLimits bound each execution's calls.
 	Calls      sandbox.CallHandler
@@ -69,8 +73,7 @@ const DefaultMaxCodeBytes = 1 << 20
 // Engine runs requests. It is safe for concurrent use.
 type Engine struct {
 	o        Options
-	slots    chan struct{} // one token per running execution
-	queue    chan struct{} // one token per waiting or running request
+	sched    *fairq.Queue // the execution slots and the queue for them
 	log      *slog.Logger
 	stop     context.Context // cancelled by Shutdown
 	stopFunc context.CancelFunc
@@ -101,8 +104,7 @@ func New(o Options) *Engine {
 	stop, stopFunc := context.WithCancel(context.Background())
 	e := &Engine{
 		o:        o,
-		slots:    make(chan struct{}, o.MaxConcurrency),
-		queue:    make(chan struct{}, o.MaxConcurrency+o.MaxQueue),
+		sched:    fairq.New(o.MaxConcurrency, o.MaxQueue, o.MaxQueueShare),
 		log:      o.Logger,
 		stop:     stop,
 		stopFunc: stopFunc,

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/conductor-sandbox/conductor/allowance"
+	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/identity"
 	"github.com/conductor-sandbox/conductor/mcp"
 )
@@ -23,6 +24,15 @@ func wireIdentities(a *app, o *mcp.Options, log *slog.Logger) {
 	if n := a.settings.Identities.Len(); n > 0 {
 		log.Info("identities", "count", n, "names", identityNames(a.settings.Identities))
 	}
+}
+
+// queueShare is the waiting places one identity may hold: half the queue (rounded up) when
+// identities with tokens share it, else no cap (one client, or stdio).
+func queueShare(s config.Settings) int {
+	if !s.Identities.HasTokens() {
+		return 0
+	}
+	return (s.MaxQueue + 1) / 2
 }
 
 // identityNames is the identities' names, for logs and doctor (never their hashes).
