@@ -33,10 +33,15 @@ func identitiesConfig(names []string, quotas map[string]string) string {
 	return `{"pool_size": 1, "max_concurrency": 2, "identities": [` + strings.Join(items, ", ") + `]}`
 }
 
-// post401 sends an initialize to /mcp with token and returns the status and body.
+// postWithToken sends an initialize to /mcp with token and returns the status and body.
 func postWithToken(t *testing.T, url, token string) (int, string) {
+	return postAs(t, url, token, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`)
+}
+
+// postAs sends body to /mcp with token (and an Mcp-Session-Id when session is not "").
+func postAs(t *testing.T, url, token, session, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`))
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +49,10 @@ func postWithToken(t *testing.T, url, token string) (int, string) {
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -57,7 +66,8 @@ func postWithToken(t *testing.T, url, token string) (int, string) {
 // TestE2EIdentities: alice (executions_per_minute 2) and bob (no quotas) each connect with their
 // own token. A burst of three of alice's calls: the third is refused with error.type quota and a
 // message naming the quota, its limit, alice, when it resets and the admin; bob's three calls all
-// run. A wrong token and no token get 401 saying what to send. A reload adds carol: her token
+// run. A wrong token and no token get 401 saying what to send; bob's token on alice's session
+// gets 403. A reload adds carol: her token
 // then works, and alice's and bob's SAME sessions keep working (bob runs, alice's session answers
 // with its quota); a second reload removes carol: her token is refused from then on, her open
 // session's next call too. /metrics counts the executions by identity.
@@ -103,6 +113,11 @@ func TestE2EIdentities(t *testing.T) {
 		if code, body := postWithToken(t, s.url, tc.token); code != http.StatusUnauthorized || !strings.Contains(body, tc.want) {
 			t.Errorf("%s: %d %q; want 401 with %q", tc.name, code, body, tc.want)
 		}
+	}
+
+	// A session is bound to its identity: bob's token cannot use alice's session.
+	if code, body := postAs(t, s.url, "bob-token", alice.ID(), `{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}`); code != http.StatusForbidden {
+		t.Errorf("bob's token on alice's session: %d %q; want 403 (session user mismatch)", code, body)
 	}
 
 	// A reload adds carol.
