@@ -1145,19 +1145,6 @@ var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Er
 	checkExcludes(VarHTTPInsecureNoAuth, VarHTTPToken, func(s *Settings) bool { return s.HTTPInsecureNoAuth && s.HTTPToken != "" }),
 	checkIdentityAuth(VarHTTPToken, func(s *Settings) bool { return s.HTTPToken != "" }),
 	checkIdentityAuth(VarHTTPInsecureNoAuth, func(s *Settings) bool { return s.HTTPInsecureNoAuth }),
-	checkIdentityWorkspace,
-}
-
-// checkIdentityWorkspace refuses a workspace with identities that have tokens: per-identity
-// workspaces (<workspace>/<identity>/) are not built yet, and one workspace shared by several
-// identities would let each read the others' files (fail closed).
-func checkIdentityWorkspace(s *Settings, set map[string]string, bad map[string]bool) *Error {
-	if bad[VarWorkspace] || s.Workspace == "" || !s.Identities.HasTokens() {
-		return nil
-	}
-	return &Error{Var: VarWorkspace, Value: set[VarWorkspace], Allowed: "unset while the config file has identities with tokens",
-		Err: errors.New("per-identity workspaces are not available in this version: every identity's runs would share this one " +
-			"and read each other's files; unset it, or keep only the \"stdio\" identity")}
 }
 
 // checkIdentityAuth refuses v (another way to authenticate HTTP clients) when the config file's

@@ -242,7 +242,7 @@ func TestSourcesChanged(t *testing.T) {
 }
 
 // TestIdentityChecks: identities with tokens refuse the other ways to authenticate HTTP clients,
-// and a workspace they would share; the stdio identity alone refuses none of them.
+// but not a workspace (each identity gets its own in it); the stdio identity alone refuses none.
 func TestIdentityChecks(t *testing.T) {
 	withTokens := `{"identities": [{"name": "alice", "token_sha256": "` + identity.Hash("a") + `"}]}`
 	stdioOnly := `{"identities": [{"name": "stdio", "quotas": {"concurrent": 1}}]}`
@@ -254,7 +254,7 @@ func TestIdentityChecks(t *testing.T) {
 	}{
 		{"token", withTokens, map[string]string{VarHTTPToken: "secret-0123456789abcdef"}, VarHTTPToken + " (value hidden)"},
 		{"no auth", withTokens, map[string]string{VarHTTPInsecureNoAuth: "1"}, VarHTTPInsecureNoAuth},
-		{"workspace", withTokens, map[string]string{VarWorkspace: ws}, "per-identity workspaces are not available"},
+		{"workspace", withTokens, map[string]string{VarWorkspace: ws}, ""},
 		{"identities alone", withTokens, nil, ""},
 		{"stdio with all", stdioOnly, map[string]string{VarHTTPToken: "secret-0123456789abcdef", VarWorkspace: ws}, ""},
 	} {

@@ -179,7 +179,7 @@ func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File,
 	}
 	defer release()
 	t1 := time.Now()
-	sb, err := e.o.Sandboxes.StartWith(ctx, LauncherOptions(rt, e.o.WorkDirSize, sandbox.Serves(e.o.Calls, sandbox.GlobalMCPFactory)))
+	sb, err := e.o.Sandboxes.StartWith(ctx, e.workspaced(ctx, LauncherOptions(rt, e.o.WorkDirSize, sandbox.Serves(e.o.Calls, sandbox.GlobalMCPFactory))))
 	if err != nil {
 		return nil, err
 	}

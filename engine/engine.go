@@ -47,7 +47,11 @@ type Options struct {
 	// MaxQueueShare caps the waiting places one identity (event.ScopeOf the request's context)
 	// holds; 0 = no cap. Waiting identities are served round-robin either way.
 	MaxQueueShare int
-	ResultLimit   int // bytes of encoded return value; 0 = sandbox default
+	// WorkspaceFor, when set, says which workspace a request's sandbox gets, from its context
+	// (event.ScopeOf: the identity): sub = its own <workspace>/<sub>/ (sandbox
+	// StartOptions.WorkspaceOf), none = no workspace. nil = the whole workspace for everyone.
+	WorkspaceFor func(ctx context.Context) (sub string, none bool)
+	ResultLimit  int // bytes of encoded return value; 0 = sandbox default
 	// Calls answers mcpFactory calls (nil: no upstreams, no mcpFactory);
 	// CallLimits bound each execution's calls.
 	Calls      sandbox.CallHandler
@@ -144,6 +148,17 @@ func (e *Engine) Drain() {
 	}
 	e.mu.Unlock()
 	e.running.Wait()
+}
+
+// workspaced is so with the workspace WorkspaceFor gives ctx's request.
+func (e *Engine) workspaced(ctx context.Context, so sandbox.StartOptions) sandbox.StartOptions {
+	if e.o.WorkspaceFor != nil {
+		so.WorkspaceOf, so.NoWorkspace = e.o.WorkspaceFor(ctx)
+		if so.NoWorkspace {
+			so.WorkspaceOf = ""
+		}
+	}
+	return so
 }
 
 // admit counts a new execution in, unless the engine is shutting down.
@@ -360,7 +375,7 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 	defer release()
 
 	t1 := time.Now()
-	sb, err := e.o.Sandboxes.StartWith(ctx, sandbox.StartOptions{ImportMap: importMap})
+	sb, err := e.o.Sandboxes.StartWith(ctx, e.workspaced(ctx, sandbox.StartOptions{ImportMap: importMap}))
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,8 +21,9 @@ import (
 )
 
 // identitiesConfig is a config file's text with the named identities, tokens "<name>-token";
-// quotas maps a name to its quotas' JSON.
-func identitiesConfig(names []string, quotas map[string]string) string {
+// quotas maps a name to its quotas' JSON; ws, when not "", is the workspace, which code may read
+// and write.
+func identitiesConfig(ws string, names []string, quotas map[string]string) string {
 	var items []string
 	for _, n := range names {
 		q := quotas[n]
@@ -30,7 +32,11 @@ func identitiesConfig(names []string, quotas map[string]string) string {
 		}
 		items = append(items, fmt.Sprintf(`{"name": %q, "token_sha256": %q, "quotas": %s}`, n, identity.Hash(n+"-token"), q))
 	}
-	return `{"pool_size": 1, "max_concurrency": 2, "identities": [` + strings.Join(items, ", ") + `]}`
+	extra := ""
+	if ws != "" {
+		extra = fmt.Sprintf(`"workspace": %q, "run_args": ["allow-read=%s", "allow-write=%s"], `, ws, ws, ws)
+	}
+	return `{"pool_size": 1, "max_concurrency": 2, ` + extra + `"identities": [` + strings.Join(items, ", ") + `]}`
 }
 
 // postWithToken sends an initialize to /mcp with token and returns the status and body.
@@ -73,20 +79,37 @@ func postAs(t *testing.T, url, token, session, body string) (int, string) {
 // session's next call too. /metrics counts the executions by identity.
 func TestE2EIdentities(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "conductor.json")
+	ws := t.TempDir()
+	if err := os.Chmod(ws, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ws, _ = filepath.EvalSymlinks(ws)
 	quotas := map[string]string{"alice": `{"executions_per_minute": 2}`}
-	writeAtomic(t, file, identitiesConfig([]string{"alice", "bob"}, quotas))
+	writeAtomic(t, file, identitiesConfig(ws, []string{"alice", "bob"}, quotas))
 	s := startHTTPWith(t, httpStart{env: []string{"MCP_CONDUCTOR_CONFIG=" + file}, noToken: true})
 
 	alice := mustConnectHTTP(t, s, "alice-token", nil)
 	bob := mustConnectHTTP(t, s, "bob-token", nil)
 	hello := map[string]any{"deno_code": "1 + 1"}
 
+	// Each identity sees only its own workspace: <ws>/<identity>/ on the host, at ws inside.
+	for _, tc := range []struct {
+		who string
+		cs  *sdk.ClientSession
+	}{{"alice", alice}, {"bob", bob}} {
+		code := fmt.Sprintf(`Deno.writeTextFileSync(%q, "mine");
+const names = []; for await (const e of Deno.readDir(%q)) names.push(e.name); names.sort().join(",")`, ws+"/"+tc.who+".txt", ws)
+		if r := run(t, tc.cs, map[string]any{"deno_code": code}); r.out["returnValue"] != tc.who+".txt" {
+			t.Errorf("%s's workspace: %v; want only %s.txt", tc.who, r, tc.who)
+		}
+	}
+
 	for i, tc := range []struct {
 		who   string
 		cs    *sdk.ClientSession
 		quota bool // refused by the quota
 	}{
-		{"alice", alice, false}, {"alice", alice, false}, {"bob", bob, false},
+		{"alice", alice, false}, {"bob", bob, false},
 		{"alice", alice, true}, {"bob", bob, false}, {"bob", bob, false},
 	} {
 		r := run(t, tc.cs, hello)
@@ -105,6 +128,19 @@ func TestE2EIdentities(t *testing.T) {
 		}
 	}
 
+	for who, want := range map[string]string{"alice": "alice.txt", "bob": "bob.txt"} {
+		st, err := os.Stat(filepath.Join(ws, who))
+		if err != nil || st.Mode().Perm() != 0o700 {
+			t.Errorf("the host's %s/%s: %v, %v; want a 0700 directory", ws, who, st, err)
+		}
+		if _, err := os.Stat(filepath.Join(ws, who, want)); err != nil {
+			t.Errorf("%s's file is not in %s/%s/: %v", who, ws, who, err)
+		}
+	}
+	if entries, _ := os.ReadDir(ws); len(entries) != 2 {
+		t.Errorf("the workspace holds %d entries, want only alice/ and bob/", len(entries))
+	}
+
 	for _, tc := range []struct{ name, token, want string }{
 		{"wrong token", "nope", "no identity's"},
 		{"no token", "", "send Authorization: Bearer <token>"},
@@ -121,7 +157,7 @@ func TestE2EIdentities(t *testing.T) {
 	}
 
 	// A reload adds carol.
-	writeAtomic(t, file, identitiesConfig([]string{"alice", "bob", "carol"}, quotas))
+	writeAtomic(t, file, identitiesConfig(ws, []string{"alice", "bob", "carol"}, quotas))
 	testenv.WaitFor(t, "the reload adding carol", 20*time.Second, func() bool {
 		return strings.Contains(s.stderr.String(), "changed=identities")
 	})
@@ -133,7 +169,7 @@ func TestE2EIdentities(t *testing.T) {
 	}
 
 	// Another removes her: her token stops working, for her open session too.
-	writeAtomic(t, file, identitiesConfig([]string{"alice", "bob"}, quotas))
+	writeAtomic(t, file, identitiesConfig(ws, []string{"alice", "bob"}, quotas))
 	testenv.WaitFor(t, "the reload removing carol", 20*time.Second, func() bool {
 		return strings.Count(s.stderr.String(), "changed=identities") >= 2
 	})
@@ -149,7 +185,7 @@ func TestE2EIdentities(t *testing.T) {
 
 	m := scrapeMetrics(t, s.base+"/metrics", "bob-token")
 	for series, want := range map[string]float64{
-		`conductor_executions_total{identity="bob",status="success",tool="run_deno_code"}`:             5,
+		`conductor_executions_total{identity="bob",status="success",tool="run_deno_code"}`:             6,
 		`conductor_executions_total{identity="alice",status="success",tool="run_deno_code"}`:           2,
 		`conductor_execution_refusals_total{error_type="quota",identity="alice",tool="run_deno_code"}`: 2,
 		`conductor_executions_total{identity="carol",status="success",tool="run_deno_code"}`:           1,

@@ -301,6 +301,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		MaxConcurrency: s.MaxConcurrency,
 		MaxQueue:       s.MaxQueue,
 		MaxQueueShare:  queueShare(s),
+		WorkspaceFor:   workspaceFor(a, s),
 		Logger:         log,
 		// A burst of executions grows the heap; once it is over, hand the
 		// memory back rather than idle at the burst's size.

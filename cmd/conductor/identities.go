@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/conductor-sandbox/conductor/allowance"
 	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/event"
 	"github.com/conductor-sandbox/conductor/identity"
 	"github.com/conductor-sandbox/conductor/mcp"
 )
@@ -33,6 +35,23 @@ func queueShare(s config.Settings) int {
 		return 0
 	}
 	return (s.MaxQueue + 1) / 2
+}
+
+// workspaceFor gives each identity's runs its own workspace, <workspace>/<identity>/, when the
+// server has a workspace and identities with tokens (nil otherwise: one workspace, one client).
+// An identity with "workspace": false, or a request of no identity the store knows, gets none.
+func workspaceFor(a *app, s config.Settings) func(context.Context) (string, bool) {
+	if s.Workspace == "" || !s.Identities.HasTokens() {
+		return nil
+	}
+	return func(ctx context.Context) (string, bool) {
+		name := event.ScopeOf(ctx).Identity
+		id, ok := a.identities.Load().Lookup(name)
+		if !ok || !id.HasWorkspace() {
+			return "", true
+		}
+		return name, false
+	}
 }
 
 // identityNames is the identities' names, for logs and doctor (never their hashes).

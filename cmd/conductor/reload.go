@@ -151,7 +151,7 @@ func (r *reloader) apply(ctx context.Context) ([]string, error) {
 		Shared:           sandbox.NewBudget(s.MCPMaxInFlightTotal),
 	}
 	eo.DefaultTimeout, eo.MaxTimeout, eo.MaxCodeBytes = s.DefaultTimeout, s.MaxTimeout, int(s.MaxCode)
-	eo.MaxConcurrency, eo.MaxQueue, eo.MaxQueueShare = s.MaxConcurrency, s.MaxQueue, queueShare(s)
+	eo.MaxConcurrency, eo.MaxQueue, eo.MaxQueueShare, eo.WorkspaceFor = s.MaxConcurrency, s.MaxQueue, queueShare(s), workspaceFor(a, s)
 	var p *pool.Set
 	eo.Sandboxes = runner
 	if s.PoolSize > 0 {
