@@ -39,7 +39,8 @@ func queueShare(s config.Settings) int {
 
 // workspaceFor gives each identity's runs its own workspace, <workspace>/<identity>/, when the
 // server has a workspace and identities with tokens (nil otherwise: one workspace, one client).
-// An identity with "workspace": false, or a request of no identity the store knows, gets none.
+// An identity with "workspace": false, or a request of no identity the store knows (stdio aside,
+// which gets <workspace>/stdio/), gets none.
 func workspaceFor(a *app, s config.Settings) func(context.Context) (string, bool) {
 	if s.Workspace == "" || !s.Identities.HasTokens() {
 		return nil
@@ -47,10 +48,13 @@ func workspaceFor(a *app, s config.Settings) func(context.Context) (string, bool
 	return func(ctx context.Context) (string, bool) {
 		name := event.ScopeOf(ctx).Identity
 		id, ok := a.identities.Load().Lookup(name)
-		if !ok || !id.HasWorkspace() {
+		switch {
+		case ok && !id.HasWorkspace():
 			return "", true
+		case ok, name == identity.Stdio: // stdio has its own even when the file does not list it
+			return name, false
 		}
-		return name, false
+		return "", true // no identity the store knows: fail closed
 	}
 }
 

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/event"
 	"github.com/conductor-sandbox/conductor/identity"
 )
 
@@ -46,5 +49,29 @@ func TestIdentitiesCheck(t *testing.T) {
 	want := "alice (concurrent 2, cpu_seconds_per_hour 60), stdio (no quotas); HTTP clients authenticate with their identity's token"
 	if !c.OK || c.Detail != want || strings.Contains(c.Detail, identity.Hash("alice-token-123456")) {
 		t.Fatalf("check %+v, want detail %q", c, want)
+	}
+}
+
+// TestWorkspaceFor: with identities that have tokens and a workspace, each known identity gets its
+// own, one with "workspace": false none, stdio its own even unlisted, and an unknown one none.
+func TestWorkspaceFor(t *testing.T) {
+	set, err := identity.Parse([]byte(`[{"name":"alice","token_sha256":"` + identity.Hash("a") + `"},{"name":"bob","token_sha256":"` + identity.Hash("b") + `","workspace":false}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{identities: identity.NewStore(set)}
+	if workspaceFor(a, config.Settings{Identities: set}) != nil {
+		t.Fatal("a choice without a workspace")
+	}
+	f := workspaceFor(a, config.Settings{Identities: set, Workspace: "/srv/ws"})
+	for _, tc := range []struct {
+		who  string
+		sub  string
+		none bool
+	}{{"alice", "alice", false}, {"bob", "", true}, {"stdio", "stdio", false}, {"mallory", "", true}, {"", "", true}} {
+		sub, none := f(event.WithScope(context.Background(), event.Scope{Identity: tc.who}))
+		if sub != tc.sub || none != tc.none {
+			t.Errorf("%q: %q, %v; want %q, %v", tc.who, sub, none, tc.sub, tc.none)
+		}
 	}
 }
