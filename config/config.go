@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/conductor-sandbox/conductor/identity"
 )
 
 // Prefix starts the name of every conductor environment variable.
@@ -100,6 +102,9 @@ const ToolsDir = "/usr/bin"
 
 // Settings are the admin's settings after validation.
 type Settings struct {
+	// Identities are the config file's "identities" (nil when none): HTTP clients authenticate
+	// as one of them, each with its quotas.
+	Identities *identity.Set
 	// RunArgs are the validated deno permission flags with leading dashes,
 	// e.g. ["--allow-read=/data", "--allow-net=api.example.com"]; nil grants
 	// no permissions.
@@ -1156,6 +1161,21 @@ var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Er
 	checkPoolMax,
 	checkAuditCode,
 	checkExcludes(VarHTTPInsecureNoAuth, VarHTTPToken, func(s *Settings) bool { return s.HTTPInsecureNoAuth && s.HTTPToken != "" }),
+	checkIdentityAuth(VarHTTPToken, func(s *Settings) bool { return s.HTTPToken != "" }),
+	checkIdentityAuth(VarHTTPInsecureNoAuth, func(s *Settings) bool { return s.HTTPInsecureNoAuth }),
+}
+
+// checkIdentityAuth refuses v (another way to authenticate HTTP clients) when the config file's
+// identities have tokens: then each HTTP client sends its identity's token.
+func checkIdentityAuth(v string, on func(*Settings) bool) func(*Settings, map[string]string, map[string]bool) *Error {
+	return func(s *Settings, set map[string]string, bad map[string]bool) *Error {
+		if bad[v] || !on(s) || !s.Identities.HasTokens() {
+			return nil
+		}
+		return &Error{Var: v, Allowed: "not together with identities (key \"" + KeyIdentities + "\" of " + VarConfig + ")",
+			Err: errors.New("the config file's identities authenticate HTTP clients, each with its own token: unset " + v +
+				" or remove the identities' tokens"), hidden: true}
+	}
 }
 
 // Variables returns the documented variables, in a stable order, for
@@ -1204,6 +1224,14 @@ func load(tab []setting, cks []func(*Settings, map[string]string, map[string]boo
 	}
 	s := defaults()
 	src := Sources{}
+	if v, ok := file[KeyIdentities]; ok {
+		set, err := identity.Parse([]byte(v))
+		if err != nil { // DecodeFile validated it
+			return Settings{}, nil, &FileError{Path: fileName, Key: KeyIdentities, Err: err}
+		}
+		s.Identities = set
+		src[KeyIdentities] = Source{From: SourceFile, Value: v}
+	}
 	set := map[string]string{}
 	bad := map[string]bool{}
 	var errs []error

@@ -26,9 +26,11 @@
 // settings: one object whose keys are the variables' names without the prefix, lower-case. It is
 // a second source of the same table, not a second validator: DecodeFile only turns each value
 // into the variable's text (arrays of strings, for list settings, joined) and refuses unknown,
-// repeated and reserved ("identities") keys, wrong types and bad syntax as *FileError (with
+// repeated and reserved ("config") keys, wrong types and bad syntax as *FileError (with
 // line:column); Load then validates the values as it does the variables'. A variable set to a
-// non-empty value overrides the file; LoadSources says where each setting came from.
+// non-empty value overrides the file; LoadSources says where each setting came from. The key
+// "identities" is not a variable: its raw value goes to package identity, which owns its parsing,
+// and Settings.Identities holds the result.
 //
 // # MCP_CONDUCTOR_RUN_ARGS
 //

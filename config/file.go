@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/conductor-sandbox/conductor/identity"
 )
 
 // VarConfig names the config file (JSON, or TOML when its name ends in .toml) holding the
@@ -20,7 +22,7 @@ const VarConfig = Prefix + "CONFIG"
 
 // The file keys that are not settings.
 const (
-	// KeyIdentities is reserved for per-client identities (a later change).
+	// KeyIdentities is the identities (package identity parses them); Settings.Identities.
 	KeyIdentities = "identities"
 	keyConfig     = "config"
 )
@@ -83,6 +85,14 @@ func fileRow(key string) *setting {
 	return nil
 }
 
+// outKey is where DecodeFile puts key's value: the variable's name, or KeyIdentities.
+func outKey(key string) string {
+	if key == KeyIdentities {
+		return KeyIdentities
+	}
+	return fileRow(key).Name
+}
+
 // suggestKey is the known key closest to key ("" when none is close), as Suggest.
 func suggestKey(key string) string {
 	if s := Suggest(Prefix + strings.ToUpper(key)); s != "" {
@@ -108,7 +118,15 @@ func fileValue(key string, v any) (string, error) {
 	row := fileRow(key)
 	switch key {
 	case KeyIdentities:
-		return "", errors.New("not yet supported (reserved for per-client identities)")
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return "", fmt.Errorf("cannot read it: %w", err)
+		}
+		set, err := identity.Parse(raw)
+		if err != nil {
+			return "", err
+		}
+		return string(set.JSON()), nil
 	case keyConfig:
 		return "", fmt.Errorf("not allowed in the file: %s names the file itself", VarConfig)
 	}
@@ -228,7 +246,7 @@ func decodeJSON(name string, data []byte) (map[string]string, error) {
 			errs = append(errs, fail(at, key, err))
 			continue
 		}
-		out[fileRow(key).Name] = s
+		out[outKey(key)] = s
 	}
 	if _, err := dec.Token(); err != nil {
 		return nil, syntax(dec, err)
@@ -285,7 +303,7 @@ func decodeTOML(name string, data []byte) (map[string]string, error) {
 			errs = append(errs, &FileError{Path: name, Key: key, Err: err})
 			continue
 		}
-		out[fileRow(key).Name] = s
+		out[outKey(key)] = s
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -337,6 +355,9 @@ func (s Sources) Changed(next Sources) []string {
 		if aok != bok || a.Value != b.Value {
 			out = append(out, t.Name)
 		}
+	}
+	if a, b := s[KeyIdentities], next[KeyIdentities]; a != b {
+		out = append(out, KeyIdentities)
 	}
 	return out
 }

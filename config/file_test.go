@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/conductor-sandbox/conductor/identity"
 )
 
 // TestDecodeFile: each value type becomes the variable's text, lists are joined, and every shape
@@ -29,7 +31,10 @@ func TestDecodeFile(t *testing.T) {
 		{name: "upper case key", file: "c.json", data: `{"POOL_SIZE": 4}`, errs: []string{`key "POOL_SIZE": not a setting; did you mean pool_size?`}},
 		{name: "far key", file: "c.json", data: `{"zzzzzzzzzzzz": 4}`, errs: []string{`not a setting (keys are`}},
 		{name: "duplicate", file: "c.json", data: "{\"pool_size\": 4,\n \"pool_size\": 5}", errs: []string{`c.json:2:2: key "pool_size": given twice (first at 1:2)`}},
-		{name: "identities reserved", file: "c.json", data: `{"identities": {"alice": {}}}`, errs: []string{`key "identities": not yet supported`}},
+		{name: "identities not a list", file: "c.json", data: `{"identities": {"alice": {}}}`, errs: []string{`key "identities": invalid identities: want an array`}},
+		{name: "identities", file: "c.json", data: `{"identities": [{"name": "stdio", "quotas": {"concurrent": 1}}]}`,
+			want: map[string]string{KeyIdentities: `[{"name":"stdio","quotas":{"concurrent":1}}]`}},
+		{name: "identities bad name", file: "c.json", data: `{"identities": [{"name": "Al"}]}`, errs: []string{`key "identities": invalid identities: identity 1 ("Al"): name must be`}},
 		{name: "config key", file: "c.json", data: `{"config": "/x.json"}`, errs: []string{`key "config": not allowed in the file`}},
 		{name: "object value", file: "c.json", data: `{"memory": {"a": 1}}`, errs: []string{`key "memory": an object, not a string, number or boolean`}},
 		{name: "null", file: "c.json", data: `{"memory": null}`, errs: []string{`key "memory": null, not`}},
@@ -44,7 +49,9 @@ func TestDecodeFile(t *testing.T) {
 			want: map[string]string{VarPoolSize: "4", VarCPUs: "0.5", VarRunArgs: "allow-env=HOME", VarAllowDegraded: "true"}},
 		{name: "toml duplicate", file: "c.toml", data: "pool_size = 4\npool_size = 5\n", errs: []string{`c.toml:2:`, `not valid TOML`}},
 		{name: "toml unknown", file: "c.toml", data: "pool_sise = 4\n", errs: []string{`did you mean pool_size?`}},
-		{name: "toml table", file: "c.toml", data: "[identities.alice]\nx = 1\n", errs: []string{`key "identities": not yet supported`}},
+		{name: "toml table", file: "c.toml", data: "[identities.alice]\nx = 1\n", errs: []string{`key "identities": invalid identities: want an array`}},
+		{name: "toml identities", file: "c.toml", data: "[[identities]]\nname = \"stdio\"\nquotas = {executions_per_minute = 5}\n",
+			want: map[string]string{KeyIdentities: `[{"name":"stdio","quotas":{"executions_per_minute":5}}]`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,6 +181,12 @@ func FuzzDecodeFile(f *testing.F) {
 			return
 		}
 		for k, v := range got {
+			if k == KeyIdentities {
+				if _, err := identity.Parse([]byte(v)); err != nil {
+					t.Fatalf("identities %q do not parse again: %v", v, err)
+				}
+				continue
+			}
 			if fileRow(FileKey(k)) == nil || k == VarConfig {
 				t.Fatalf("value for %q", k)
 			}
@@ -225,5 +238,66 @@ func TestSourcesChanged(t *testing.T) {
 				t.Errorf("Changed = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestIdentityChecks: identities with tokens refuse the other ways to authenticate HTTP clients,
+// but not a workspace (each identity gets its own in it); the stdio identity alone refuses none.
+func TestIdentityChecks(t *testing.T) {
+	withTokens := `{"identities": [{"name": "alice", "token_sha256": "` + identity.Hash("a") + `"}]}`
+	stdioOnly := `{"identities": [{"name": "stdio", "quotas": {"concurrent": 1}}]}`
+	ws := t.TempDir()
+	for _, tc := range []struct {
+		name, file string
+		env        map[string]string
+		err        string // "" = valid
+	}{
+		{"token", withTokens, map[string]string{VarHTTPToken: "secret-0123456789abcdef"}, VarHTTPToken + " (value hidden)"},
+		{"no auth", withTokens, map[string]string{VarHTTPInsecureNoAuth: "1"}, VarHTTPInsecureNoAuth},
+		{"workspace", withTokens, map[string]string{VarWorkspace: ws}, ""},
+		{"identities alone", withTokens, nil, ""},
+		{"stdio with all", stdioOnly, map[string]string{VarHTTPToken: "secret-0123456789abcdef", VarWorkspace: ws}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "c.json")
+			if err := os.WriteFile(file, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env := map[string]string{VarConfig: file}
+			maps.Copy(env, tc.env)
+			s, err := Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatal(err)
+			case tc.err == "" && s.Identities.Len() != 1:
+				t.Fatalf("%d identities, want 1", s.Identities.Len())
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("err = %v, want %q", err, tc.err)
+			case tc.err != "" && strings.Contains(err.Error(), "secret"):
+				t.Fatalf("the error shows the token: %v", err)
+			}
+		})
+	}
+}
+
+// TestREADMEIdentitiesExample: the README's identities example decodes and validates.
+func TestREADMEIdentitiesExample(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "### Identities and quotas")
+	_, block, ok2 := strings.Cut(sec, "```json\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README has no ```json block under ### Identities and quotas")
+	}
+	got, err := DecodeFile("README.json", []byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := identity.Parse([]byte(got[KeyIdentities]))
+	if err != nil || set.Len() != 3 {
+		t.Fatalf("%v, %d identities; want 3", err, set.Len())
 	}
 }

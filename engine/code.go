@@ -14,6 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/event"
+	"github.com/conductor-sandbox/conductor/fairq"
 	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
@@ -177,7 +179,7 @@ func (e *Engine) launch(ctx context.Context, rt *runtimes.Runtime, files []File,
 	}
 	defer release()
 	t1 := time.Now()
-	sb, err := e.o.Sandboxes.StartWith(ctx, LauncherOptions(rt, e.o.WorkDirSize, sandbox.Serves(e.o.Calls, sandbox.GlobalMCPFactory)))
+	sb, err := e.o.Sandboxes.StartWith(ctx, e.workspaced(ctx, LauncherOptions(rt, e.o.WorkDirSize, sandbox.Serves(e.o.Calls, sandbox.GlobalMCPFactory))))
 	if err != nil {
 		return nil, err
 	}
@@ -222,19 +224,16 @@ func withDefaults(files []File, defaults []runtimes.File) []File {
 // slot waits for a queue place and an execution slot; release gives both back; queued is how
 // long it waited.
 func (e *Engine) slot(ctx context.Context) (release func(), queued time.Duration, err error) {
-	select {
-	case e.queue <- struct{}{}:
-	default:
-		return nil, 0, fmt.Errorf("%w: %d executions are running and %d waiting; try again shortly", ErrBusy, cap(e.slots), e.o.MaxQueue)
+	who := event.ScopeOf(ctx).Identity
+	release, queued, err = e.sched.Acquire(ctx, who)
+	switch {
+	case errors.Is(err, fairq.ErrShare):
+		return nil, 0, fmt.Errorf("%w: identity %q already has %d requests waiting, its share of the %d queue places (%s, set by the admin; "+
+			"with identities one may hold half of them); try again when one of them has started", ErrBusy, who, e.o.MaxQueueShare, e.o.MaxQueue, "MCP_CONDUCTOR_MAX_QUEUE")
+	case errors.Is(err, fairq.ErrFull):
+		return nil, 0, fmt.Errorf("%w: %d executions are running and %d waiting; try again shortly", ErrBusy, e.o.MaxConcurrency, e.o.MaxQueue)
 	}
-	t0 := time.Now()
-	select {
-	case e.slots <- struct{}{}:
-	case <-ctx.Done():
-		<-e.queue
-		return nil, 0, ctx.Err()
-	}
-	return func() { <-e.slots; <-e.queue }, time.Since(t0), nil
+	return release, queued, err
 }
 
 // describeExit words a failed program's exit in its own terms: the launcher deno exits with the

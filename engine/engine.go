@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/conductor-sandbox/conductor/deps"
+	"github.com/conductor-sandbox/conductor/fairq"
 	"github.com/conductor-sandbox/conductor/program"
 	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/sandbox"
@@ -24,7 +25,9 @@ import (
 var (
 	ErrInvalidRequest = errors.New("invalid request")
 	ErrBusy           = errors.New("server busy")
-	ErrDependency     = errors.New("dependency not allowed")
+	// ErrQuota: the caller's identity is at one of its quotas (error.type "quota").
+	ErrQuota      = errors.New("quota exceeded")
+	ErrDependency = errors.New("dependency not allowed")
 )
 
 // Starter starts a booted sandbox; *sandbox.Runner is one.
@@ -41,7 +44,14 @@ type Options struct {
 	MaxCodeBytes   int // 0 = DefaultMaxCodeBytes
 	MaxConcurrency int // parallel executions; 0 = 1
 	MaxQueue       int // requests waiting for a slot; beyond it, ErrBusy
-	ResultLimit    int // bytes of encoded return value; 0 = sandbox default
+	// MaxQueueShare caps the waiting places one identity (event.ScopeOf the request's context)
+	// holds; 0 = no cap. Waiting identities are served round-robin either way.
+	MaxQueueShare int
+	// WorkspaceFor, when set, says which workspace a request's sandbox gets, from its context
+	// (event.ScopeOf: the identity): sub = its own <workspace>/<sub>/ (sandbox
+	// StartOptions.WorkspaceOf), none = no workspace. nil = the whole workspace for everyone.
+	WorkspaceFor func(ctx context.Context) (sub string, none bool)
+	ResultLimit  int // bytes of encoded return value; 0 = sandbox default
 	// Calls answers mcpFactory calls (nil: no upstreams, no mcpFactory);
 	// CallLimits bound each execution's calls.
 	Calls      sandbox.CallHandler
@@ -67,8 +77,7 @@ const DefaultMaxCodeBytes = 1 << 20
 // Engine runs requests. It is safe for concurrent use.
 type Engine struct {
 	o        Options
-	slots    chan struct{} // one token per running execution
-	queue    chan struct{} // one token per waiting or running request
+	sched    *fairq.Queue // the execution slots and the queue for them
 	log      *slog.Logger
 	stop     context.Context // cancelled by Shutdown
 	stopFunc context.CancelFunc
@@ -99,8 +108,7 @@ func New(o Options) *Engine {
 	stop, stopFunc := context.WithCancel(context.Background())
 	e := &Engine{
 		o:        o,
-		slots:    make(chan struct{}, o.MaxConcurrency),
-		queue:    make(chan struct{}, o.MaxConcurrency+o.MaxQueue),
+		sched:    fairq.New(o.MaxConcurrency, o.MaxQueue, o.MaxQueueShare),
 		log:      o.Logger,
 		stop:     stop,
 		stopFunc: stopFunc,
@@ -140,6 +148,17 @@ func (e *Engine) Drain() {
 	}
 	e.mu.Unlock()
 	e.running.Wait()
+}
+
+// workspaced is so with the workspace WorkspaceFor gives ctx's request.
+func (e *Engine) workspaced(ctx context.Context, so sandbox.StartOptions) sandbox.StartOptions {
+	if e.o.WorkspaceFor != nil {
+		so.WorkspaceOf, so.NoWorkspace = e.o.WorkspaceFor(ctx)
+		if so.NoWorkspace {
+			so.WorkspaceOf = ""
+		}
+	}
+	return so
 }
 
 // admit counts a new execution in, unless the engine is shutting down.
@@ -204,6 +223,8 @@ func Refusal(err error) *Result {
 		typ = sandbox.ErrorInvalidRequest
 	case errors.Is(err, ErrBusy):
 		typ = sandbox.ErrorBusy
+	case errors.Is(err, ErrQuota):
+		typ = sandbox.ErrorQuota
 	case errors.Is(err, ErrShutdown), errors.Is(err, context.Canceled):
 		typ = sandbox.ErrorCancelled
 	}
@@ -354,7 +375,7 @@ func (e *Engine) Execute(ctx context.Context, req Request) (*Result, error) {
 	defer release()
 
 	t1 := time.Now()
-	sb, err := e.o.Sandboxes.StartWith(ctx, sandbox.StartOptions{ImportMap: importMap})
+	sb, err := e.o.Sandboxes.StartWith(ctx, e.workspaced(ctx, sandbox.StartOptions{ImportMap: importMap}))
 	if err != nil {
 		return nil, err
 	}

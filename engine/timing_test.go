@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/conductor-sandbox/conductor/event"
 )
 
 // TestSlotQueue: with one execution slot and one queue place, a request takes the free slot at
@@ -158,4 +160,49 @@ func TestOnIdleTiming(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestSlotQueueShare: with identities, one identity's burst holds at most its share of the queue
+// (refused as busy, naming the identity, its share and who sets it), another still gets a place,
+// and as the slot frees they are served alternately.
+func TestSlotQueueShare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := New(Options{MaxConcurrency: 1, MaxQueue: 4, MaxQueueShare: 2})
+		defer e.Shutdown()
+		as := func(who string) context.Context {
+			return event.WithScope(context.Background(), event.Scope{Identity: who})
+		}
+		release, _, err := e.slot(as("alice"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		order := make(chan string, 4)
+		wait := func(who string) {
+			go func() {
+				rel, _, err := e.slot(as(who))
+				if err != nil {
+					t.Errorf("%s: %v", who, err)
+					return
+				}
+				order <- who
+				rel()
+			}()
+			synctest.Wait()
+		}
+		wait("alice")
+		wait("alice")
+		if _, _, err := e.slot(as("alice")); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), `identity "alice" already has 2 requests waiting, its share of the 4 queue places`) ||
+			!strings.Contains(err.Error(), "set by the admin") {
+			t.Fatalf("alice's third waiting request: %v, want ErrBusy naming her share", err)
+		}
+		wait("bob")
+		release()
+		var got []string
+		for range 3 {
+			got = append(got, <-order)
+		}
+		if strings.Join(got, ",") != "alice,bob,alice" {
+			t.Fatalf("served %v, want alice, bob, alice (round-robin)", got)
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/conductor-sandbox/conductor/allowance"
 	"github.com/conductor-sandbox/conductor/event"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
 	"github.com/conductor-sandbox/conductor/sandbox"
@@ -38,6 +39,7 @@ type Factory struct {
 	up     Upstreams
 	log    *slog.Logger
 	events event.Sink
+	quotas *allowance.Limiter
 }
 
 // NewFactory returns the handler for mcpFactory calls.
@@ -52,6 +54,15 @@ func NewFactory(up Upstreams, log *slog.Logger) *Factory {
 // scope of the execution that made it (event.ScopeOf its context). Set it before serving.
 func (f *Factory) ReportTo(s event.Sink) *Factory {
 	f.events = event.Multi(s)
+	return f
+}
+
+// LimitBy admits each upstream call (listServers aside) by the upstream_calls_per_minute quota of
+// the identity of the execution that made it (event.ScopeOf its context); a refused call fails
+// in the code with the quota's message, and is reported with outcome "refused". Set it before
+// serving.
+func (f *Factory) LimitBy(l *allowance.Limiter) *Factory {
+	f.quotas = l
 	return f
 }
 
@@ -84,7 +95,7 @@ func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) 
 		}
 		outcome, msg := "ok", ""
 		switch {
-		case errors.Is(err, ErrApprovalDeclined), errors.Is(err, ErrApprovalUnavailable):
+		case errors.Is(err, ErrApprovalDeclined), errors.Is(err, ErrApprovalUnavailable), errors.Is(err, allowance.ErrExceeded):
 			outcome, msg = "refused", err.Error()
 		case toolError:
 			outcome, msg = "tool_error", err.Error()
@@ -98,6 +109,11 @@ func (f *Factory) Call(ctx context.Context, method string, raw json.RawMessage) 
 			Tool: p.Tool, Duration: took, Outcome: outcome, IsError: outcome != "ok", Error: msg})
 		f.log.Debug("mcpFactory call", "method", method, "server", p.Server, "tool", p.Tool, "ms", time.Since(t0).Milliseconds(), "outcome", outcome, "error", msg)
 	}()
+	if q := f.quotas; q != nil && method != "listServers" {
+		if err := q.Call(event.ScopeOf(ctx).Identity); err != nil {
+			return nil, err
+		}
+	}
 	if method != "listServers" && p.Server == "" {
 		return nil, fmt.Errorf("%s: no server named; load one of: %s", method, strings.Join(f.up.Names(), ", "))
 	}

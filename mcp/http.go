@@ -9,11 +9,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/conductor-sandbox/conductor/identity"
 )
 
 // Defaults for HTTPOptions' zero durations.
@@ -29,6 +33,10 @@ type HTTPOptions struct {
 	// Token is the bearer token required on /mcp; "" = none (the admin's
 	// explicit opt-out, or a unix socket whose permissions authenticate).
 	Token string
+	// Identities, when set, replace Token: /mcp (and /metrics) accept the token of any identity
+	// the store holds now, and each request carries its identity (auth.TokenInfo.UserID, which
+	// the go-sdk binds sessions to, and which scopeOf reports).
+	Identities *identity.Store
 	// SessionTimeout closes MCP sessions that received no request for this
 	// long; 0 = DefaultSessionTimeout.
 	SessionTimeout time.Duration
@@ -203,13 +211,17 @@ func (s *Server) handler(o HTTPOptions, p *posts) http.Handler {
 		Stateless:           o.Stateless,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", p.wrap(requireToken(o.Token, capSessions(s.sdk, o.MaxSessions, o.SessionTimeout, h))))
+	authn := func(next http.Handler) http.Handler { return requireToken(o.Token, next) }
+	if o.Identities != nil {
+		authn = func(next http.Handler) http.Handler { return requireIdentity(o.Identities, next) }
+	}
+	mux.Handle("/mcp", p.wrap(authn(capSessions(s.sdk, o.MaxSessions, o.SessionTimeout, h))))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	if o.Metrics != nil {
-		mux.Handle("GET /metrics", requireToken(o.Token, o.Metrics))
+		mux.Handle("GET /metrics", authn(o.Metrics))
 	}
 	if o.Ready != nil {
 		mux.Handle("GET /readyz", o.Ready)
@@ -242,6 +254,65 @@ func requireToken(token string, next http.Handler) http.Handler {
 		markTrusted(r.Context())
 		next.ServeHTTP(w, r)
 	})
+}
+
+// requireIdentity accepts the token of any identity store holds when the request arrives
+// (SHA-256 digests compared in constant time, identity.Set.Verify), through the go-sdk's
+// bearer-token middleware, so the request's context carries auth.TokenInfo{UserID: identity} and
+// the go-sdk binds each session to its identity. A refused request gets a 401 saying what to
+// send and who has the tokens, and its connection closes.
+func requireIdentity(store *identity.Store, next http.Handler) http.Handler {
+	verify := func(_ context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
+		name, ok := store.Load().Verify(token)
+		if !ok {
+			return nil, fmt.Errorf("401 unauthorized: %w: this bearer token is no identity's (the admin gives each identity its token "+
+				"and lists its SHA-256 in \"identities\" of MCP_CONDUCTOR_CONFIG)", auth.ErrInvalidToken)
+		}
+		return &auth.TokenInfo{UserID: name}, nil
+	}
+	checked := auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			markTrusted(r.Context())
+			next.ServeHTTP(w.(*refusedWriter).ResponseWriter, r)
+		}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := strings.Fields(r.Header.Get("Authorization")); len(f) != 2 || !strings.EqualFold(f[0], "bearer") {
+			unauthorized(w, r, "401 unauthorized: send Authorization: Bearer <token>, the token of your identity (the admin gives it)")
+			return
+		}
+		checked.ServeHTTP(&refusedWriter{ResponseWriter: w, r: r}, r)
+	})
+}
+
+// refusedWriter closes the connection of a request answered 401 without reading its body.
+type refusedWriter struct {
+	http.ResponseWriter
+	r *http.Request
+}
+
+func (w *refusedWriter) WriteHeader(code int) {
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="conductor"`)
+		w.Header().Set("Connection", "close")
+		stopBody(w.ResponseWriter, w.r)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// unauthorized answers 401 with msg and closes the connection without reading the body.
+func unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="conductor"`)
+	w.Header().Set("Connection", "close")
+	http.Error(w, msg, http.StatusUnauthorized)
+	stopBody(w, r)
+}
+
+// stopBody: net/http reads up to 256 KiB of an unread body after the handler returns; with the
+// deadline passed it stops at once and the connection closes after the 401.
+func stopBody(w http.ResponseWriter, r *http.Request) {
+	if r.Body != nil && r.Body != http.NoBody {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 }
 
 // bodyDeadline bounds the time to receive a request's body with a read

@@ -14,6 +14,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/conductor-sandbox/conductor/allowance"
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/event"
@@ -57,6 +58,9 @@ type Options struct {
 	// Events get an event.Execution for every execution tool call, run or refused (the audit
 	// log, metrics); nil = none.
 	Events event.Sink
+	// Quotas, when set, admit or refuse each execution by its identity's quotas (error.type
+	// "quota"); a reload keeps it.
+	Quotas *allowance.Limiter
 	Logger *slog.Logger
 }
 

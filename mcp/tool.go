@@ -106,7 +106,23 @@ func (s *Server) call(ctx context.Context, req *sdk.CallToolRequest, text func(*
 		if progress {
 			observe, stop = s.reportProgress(ctx, req)
 		}
+		var end func(cpu time.Duration)
+		if q := s.opt().Quotas; q != nil {
+			var qerr error
+			if end, qerr = q.Begin(scope.Identity); qerr != nil {
+				run = func(context.Context, func(string, []byte)) (*engine.Result, error) {
+					return nil, fmt.Errorf("%w: %w", engine.ErrQuota, qerr)
+				}
+			}
+		}
 		res, err := run(ctx, observe)
+		if end != nil {
+			var cpu time.Duration
+			if res != nil && res.Result != nil {
+				cpu = time.Duration(res.CPUMs * float64(time.Millisecond))
+			}
+			end(cpu)
+		}
 		stop()
 		refused := err != nil
 		if refused {

@@ -85,7 +85,10 @@ func (p *Pool) Close() { p.pipe.close() }
 // Set keeps one Pool per kind of sandbox (sandbox.StartOptions.Key) it is
 // told about: run_deno_code's, started at once (Pool), and one launcher per
 // execute_code runtime, whose pool starts on its first request (Lazy); that
-// request waits for its pool's first boot, later ones are warm. Other kinds (an import map of
+// request waits for its pool's first boot, later ones are warm. A kind with an
+// identity's workspace (WorkspaceOf, NoWorkspace) gets a lazy pool of its own
+// when its kind without one has a pool: one pool per identity and kind (each up
+// to the pool's size, shrinking when idle). Other kinds (an import map of
 // one request, sandboxes that run their own Command) always start cold.
 type Set struct {
 	r    Starter
@@ -156,9 +159,14 @@ func (s *Set) poolLocked(k string, so sandbox.StartOptions) *Pool {
 func (s *Set) StartWith(ctx context.Context, so sandbox.StartOptions) (*sandbox.Sandbox, error) {
 	if len(so.Command) == 0 { // a sandbox running its own command is never pooled
 		k := so.Key()
+		base := so
+		base.WorkspaceOf, base.NoWorkspace = "", false
+		bk := base.Key()
 		s.mu.Lock()
 		var p *Pool
-		if s.pools[k] != nil || s.lazy[k] {
+		if s.pools[k] != nil || s.lazy[k] || s.pools[bk] != nil || s.lazy[bk] {
+			// An identity's own workspace is a kind of its own: its pool starts on its first
+			// request, as a lazy kind's.
 			p = s.poolLocked(k, so)
 		}
 		s.mu.Unlock()

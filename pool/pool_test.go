@@ -354,4 +354,19 @@ func TestSetKinds(t *testing.T) {
 	if n := rec.count() - before; n < 3 {
 		t.Errorf("%d starts after the first fill; want the cold launcher start, its pool's fills and the unknown kind's cold start", n)
 	}
+	// An identity's kind of a pooled kind gets a lazy pool of its own; of an unknown kind, none.
+	alice := sandbox.StartOptions{WorkspaceOf: "alice"}
+	if got := run(alice); got != "/tmp prompt" && got != "/tmp denied" {
+		t.Errorf("alice's kind: %q", got)
+	}
+	waitReady(alice)
+	otherAlice := other
+	otherAlice.WorkspaceOf = "alice"
+	run(otherAlice)
+	s.mu.Lock()
+	_, pooled := s.pools[otherAlice.Key()]
+	s.mu.Unlock()
+	if pooled {
+		t.Error("an unknown kind got a pool for alice")
+	}
 }

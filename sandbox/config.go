@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -56,6 +57,7 @@ type containerSpec struct {
 	// "" = none. With wsOwner set (root mode), the mount is idmapped so the
 	// owner's files are the sandbox root's and new files land as the owner.
 	workspace string
+	wsDest    string  // where the workspace is mounted; "" = workspace (its own path)
 	wsOwner   *[2]int // host uid, gid of the workspace; nil = plain bind
 	// trustSrc is a host directory of certificates mounted read-only at
 	// trustDir; "" = none.
@@ -112,7 +114,7 @@ func buildConfig(s containerSpec) *configs.Config {
 	}
 	if s.workspace != "" {
 		m := &configs.Mount{
-			Source: s.workspace, Destination: s.workspace, Device: "bind",
+			Source: s.workspace, Destination: cmp.Or(s.wsDest, s.workspace), Device: "bind",
 			Flags: unix.MS_BIND | unix.MS_REC | noexec,
 		}
 		m.IDMapping = ownerMapping(s.wsOwner, s.uid, s.gid)

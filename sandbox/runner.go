@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -131,8 +132,10 @@ type NetOptions struct {
 // sandboxes from a dead one's.
 type Runner struct {
 	opts     Options
-	ws       *workspace   // nil without a workspace
-	quota    *quota.Quota // nil without a workspace quota
+	ws       *workspace // nil without a workspace
+	idWSMu   sync.Mutex
+	idWS     map[string]*workspace // identities' workspaces (workspaceOf), by name
+	quota    *quota.Quota          // nil without a workspace quota
 	log      *slog.Logger
 	instance string // e.g. "conductor-7f3a9c"
 	stateDir string // StateDir/instance: libcontainer's state root

@@ -104,6 +104,13 @@ type StartOptions struct {
 	// dependency cache or Options.Mounts, no workspace (cwd /tmp) and no
 	// spilling, no Options.Env or CA bundle variables.
 	Isolated bool `json:",omitempty"`
+	// WorkspaceOf, when set (an identity's name, [a-z0-9_-]), mounts the host's
+	// <workspace>/<WorkspaceOf>/ at the workspace's path in place of the whole workspace,
+	// created 0700 and owned as the workspace on first use; its spill files go there. Sandboxes
+	// of different identities see only their own files.
+	WorkspaceOf string `json:",omitempty"`
+	// NoWorkspace leaves the workspace out of this sandbox (cwd /tmp, no spilling).
+	NoWorkspace bool `json:",omitempty"`
 	// DenoFlags, when not nil, replace the runner's Options.DenoFlags for
 	// this sandbox: the launcher of execute_code runs with its own flags
 	// (allow-run of one runtime, read/write of its working directory),
@@ -187,10 +194,20 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	if r.opts.Net.secretsCA() != nil && so.Network == nil {
 		spec.trustSrc, spec.trustDir = filepath.Join(r.stateDir, trustDirName), r.opts.Root.TrustDir
 	}
-	if r.ws != nil && !so.Isolated {
-		spec.workspace = r.ws.path
+	ws := r.ws
+	if so.Isolated || so.NoWorkspace {
+		ws = nil
+	}
+	if ws != nil && so.WorkspaceOf != "" {
+		if ws, err = r.workspaceOf(so.WorkspaceOf); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStart, err)
+		}
+		spec.wsDest = r.ws.path
+	}
+	if ws != nil {
+		spec.workspace = ws.path
 		if !r.rootless {
-			spec.wsOwner = &[2]int{r.ws.uid, r.ws.gid}
+			spec.wsOwner = &[2]int{ws.uid, ws.gid}
 		}
 	}
 	if err := checkStartOptions(so); err != nil {
@@ -209,8 +226,8 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		spec.binds = append(spec.binds, b)
 	}
 	var spill *spillRun
-	if r.ws != nil && r.ws.spillMax > 0 && !so.Isolated {
-		spill = r.ws.newRun()
+	if ws != nil && ws.spillMax > 0 {
+		spill = ws.newRun()
 	}
 	ctr, err := libcontainer.Create(r.stateDir, id, buildConfig(spec))
 	if err != nil {
@@ -350,7 +367,7 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	switch {
 	case so.WorkDir != nil:
 		cwd = so.WorkDir.Path
-	case !so.Isolated && o.Workspace != "":
+	case !so.Isolated && !so.NoWorkspace && o.Workspace != "":
 		cwd = o.Workspace
 	}
 	sb.proc = &libcontainer.Process{

@@ -44,9 +44,10 @@ var ErrSpillDir = errors.New("workspace output directory")
 // workspace is the host side of MCP_CONDUCTOR_WORKSPACE.
 type workspace struct {
 	path     string
-	uid, gid int  // the directory's owner; spill files are given to it
-	asRoot   bool // root mode: the output dir is the server's, files the owner's
-	dirUID   int  // owner of the output dir in root mode: one the sandbox cannot map
+	shown    string // the path the sandbox sees it at; "" = path (see Runner.workspaceOf)
+	uid, gid int    // the directory's owner; spill files are given to it
+	asRoot   bool   // root mode: the output dir is the server's, files the owner's
+	dirUID   int    // owner of the output dir in root mode: one the sandbox cannot map
 	spillMax int64
 	total    int64
 	log      *slog.Logger
@@ -67,6 +68,14 @@ func makeWorkspace(path string, uid, gid int, asRoot bool, spillMax, total int64
 		}
 	}
 	return w
+}
+
+// sandboxPath is where the sandbox sees the workspace.
+func (w *workspace) sandboxPath() string {
+	if w.shown != "" {
+		return w.shown
+	}
+	return w.path
 }
 
 // resolveSafely is how the host opens anything inside the workspace: the
@@ -145,7 +154,7 @@ func (s *spillRun) open(stream string) (*os.File, string, error) {
 			return nil, "", fmt.Errorf("workspace: chown %s: %w", name, err)
 		}
 	}
-	return f, filepath.Join(w.path, spillDirName, name), nil
+	return f, filepath.Join(w.sandboxPath(), spillDirName, name), nil
 }
 
 // finish ends the run's spill: its files are closed (by the caller) and
@@ -336,4 +345,50 @@ func (w *workspace) listSpills(dir int) ([]spillFile, int64, error) {
 		sum += size
 	}
 	return files, sum, nil
+}
+
+// workspaceName is what Runner.workspaceOf accepts: an identity's name, never a path.
+var workspaceName = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+
+// workspaceOf is the workspace of identity name: <workspace>/<name>/, made on first use (0700,
+// owned as the workspace; a link or anything but a directory there is refused), seen by the
+// sandbox at the workspace's path.
+func (r *Runner) workspaceOf(name string) (*workspace, error) {
+	if !workspaceName.MatchString(name) {
+		return nil, fmt.Errorf("workspace of %q: not an identity name (1 to 32 of a-z 0-9 _ -)", name)
+	}
+	r.idWSMu.Lock()
+	defer r.idWSMu.Unlock()
+	if w := r.idWS[name]; w != nil {
+		return w, nil
+	}
+	base := r.ws
+	dir, err := unix.Open(base.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("workspace %s: %w", base.path, err)
+	}
+	defer unix.Close(dir)
+	if err := unix.Mkdirat(dir, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, fmt.Errorf("workspace of %s: mkdir: %w", name, err)
+	}
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("workspace of %s: %s/%s is not a directory (a link?): %w", name, base.path, name, err)
+	}
+	defer unix.Close(fd)
+	if base.asRoot {
+		if err := unix.Fchown(fd, base.uid, base.gid); err != nil {
+			return nil, fmt.Errorf("workspace of %s: chown: %w", name, err)
+		}
+	}
+	if err := unix.Fchmod(fd, 0o700); err != nil {
+		return nil, fmt.Errorf("workspace of %s: chmod: %w", name, err)
+	}
+	w := makeWorkspace(filepath.Join(base.path, name), base.uid, base.gid, base.asRoot, base.spillMax, base.total, base.log)
+	w.shown = base.path
+	if r.idWS == nil {
+		r.idWS = map[string]*workspace{}
+	}
+	r.idWS[name] = w
+	return w, nil
 }

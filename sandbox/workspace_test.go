@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,4 +140,60 @@ func itoa(i int) string {
 		b = append([]byte{byte('0' + i%10)}, b...)
 	}
 	return string(b)
+}
+
+// TestWorkspaceOf: a sandbox started for an identity sees <workspace>/<identity>/ at the
+// workspace's path: what it writes lands there (owned as the workspace, in a 0700 directory made
+// on first use), the other identity's files and the workspace's own are invisible, its spill
+// file is named at the path the sandbox sees; a name that is not an identity's and a link planted
+// where an identity's directory goes are refused.
+func TestWorkspaceOf(t *testing.T) {
+	ws, owner := newWorkspace(t)
+	r := newTestRunner(t, func(o *Options) {
+		o.Workspace = ws
+		o.MaxOutput = 1024
+		o.SpillMax = 1 << 20
+		o.DenoFlags = []string{"--allow-read=" + ws, "--allow-write=" + ws}
+	})
+	if err := os.WriteFile(filepath.Join(ws, "shared.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc", filepath.Join(ws, "mallory")); err != nil {
+		t.Fatal(err)
+	}
+	runAs := func(who, code string) *Result {
+		t.Helper()
+		sb, err := r.StartWith(context.Background(), StartOptions{WorkspaceOf: who})
+		if err != nil {
+			t.Fatalf("start for %s: %v", who, err)
+		}
+		defer sb.Close()
+		return sb.Run(context.Background(), Job{Code: code, Timeout: 20 * time.Second})
+	}
+	list := `const n = []; for await (const e of Deno.readDir("` + ws + `")) n.push(e.name); export default n.sort().join(",")`
+	for _, tc := range []struct{ who, sees string }{{"alice", "alice.txt"}, {"bob", "bob.txt"}} {
+		res := runAs(tc.who, `Deno.writeTextFileSync("`+ws+`/`+tc.who+`.txt", "mine");`+list)
+		if res.Status != StatusSuccess || string(res.ReturnValue) != `"`+tc.sees+`"` {
+			t.Fatalf("%s: %s %s %+v; want only %s", tc.who, res.Status, res.ReturnValue, res.Error, tc.sees)
+		}
+		dir := filepath.Join(ws, tc.who)
+		if st, err := os.Lstat(dir); err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 || ownerOf(t, dir) != owner {
+			t.Errorf("%s: %v %v; want a 0700 directory owned by %d", dir, st, err, owner)
+		}
+		if got := ownerOf(t, filepath.Join(dir, tc.sees)); got != owner {
+			t.Errorf("%s's file owner %d, want %d", tc.who, got, owner)
+		}
+	}
+	res := runAs("alice", `console.log("y".repeat(5000))`)
+	if res.StdoutFile == "" || !strings.HasPrefix(res.StdoutFile, ws+"/.conductor/output/") {
+		t.Errorf("alice's spill file %q, want it under %s/.conductor/output/ (the path she sees)", res.StdoutFile, ws)
+	} else if _, err := os.Stat(filepath.Join(ws, "alice", strings.TrimPrefix(res.StdoutFile, ws+"/"))); err != nil {
+		t.Errorf("alice's spill is not in her directory on the host: %v", err)
+	}
+	for _, who := range []string{"mallory", "../x", ".conductor", "Alice"} {
+		if sb, err := r.StartWith(context.Background(), StartOptions{WorkspaceOf: who}); err == nil {
+			sb.Close()
+			t.Errorf("started with the workspace of %q", who)
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/deps"
 	"github.com/conductor-sandbox/conductor/engine"
+	"github.com/conductor-sandbox/conductor/identity"
 	"github.com/conductor-sandbox/conductor/install"
 	"github.com/conductor-sandbox/conductor/mcp"
 	"github.com/conductor-sandbox/conductor/mcp/typegen"
@@ -114,6 +115,8 @@ type app struct {
 	// checker type-checks run_deno_code's code in sandboxes of its own runner; nil without
 	// TypeScript's files (see setupTypeCheck).
 	checker *typecheck.Checker
+	// identities is the serving identities (serve only; a reload swaps them).
+	identities *identity.Store
 }
 
 func newLogger(level slog.Level) *slog.Logger {
@@ -300,6 +303,8 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		MaxCodeBytes:   int(s.MaxCode),
 		MaxConcurrency: s.MaxConcurrency,
 		MaxQueue:       s.MaxQueue,
+		MaxQueueShare:  queueShare(s),
+		WorkspaceFor:   workspaceFor(a, s),
 		Logger:         log,
 		// A burst of executions grows the heap; once it is over, hand the
 		// memory back rather than idle at the burst's size.

@@ -103,6 +103,9 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	}
 	rep.add(check{Name: "settings", OK: true, Detail: settingsSummary(s)})
 	rep.add(configCheck(s, src, nil))
+	if s.Identities.Len() > 0 {
+		rep.add(identitiesCheck(s.Identities))
+	}
 	rep.add(variablesCheck(os.Environ()))
 	rep.add(auditCheck(s))
 	rep.add(statelessCheck(s))

@@ -40,6 +40,7 @@ Usage:
   conductor doctor [--json]                      report what this host can enforce
   conductor deps install [--force]               fetch the allowed packages into this allowlist's cache view
   conductor deps status|prune                    show the cache view in use; remove views no server uses
+  conductor identity hash < TOKEN-FILE           print the token's "token_sha256" for an identity in the config file
   conductor rootfs build                         build (or refresh) the sandbox root filesystem
   conductor version                              print the version
 
@@ -64,6 +65,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdDeps(ctx, args[1:], stdout, stderr)
 	case "rootfs":
 		return cmdRootfs(ctx, args[1:], stdout, stderr)
+	case "identity":
+		return cmdIdentity(args[1:], stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "conductor", version)
 		return 0

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ var reloadable = map[string]bool{
 	config.VarPoolSize: true, config.VarPoolMax: true, config.VarSpillMax: true, config.VarSpillTotal: true,
 	config.VarMCPMaxRequest: true, config.VarMCPMaxInFlight: true, config.VarMCPMaxInFlightTotal: true,
 	config.VarNetPrivate: true, config.VarNetSecrets: true,
+	config.KeyIdentities: true,
 }
 
 // errNeedsRestart: a reload changed a setting that cannot change while serving.
@@ -108,6 +110,20 @@ func (r *reloader) apply(ctx context.Context) ([]string, error) {
 		return nil, nil
 	}
 	a := r.a
+	if slices.Contains(changed, config.KeyIdentities) {
+		if had, has := a.settings.Identities.HasTokens(), s.Identities.HasTokens(); had != has {
+			// HTTP authentication (one token or the identities') is chosen at the start.
+			return nil, fmt.Errorf("key %s: identities with tokens %s: %w; restart serve to apply it (or undo the change)",
+				config.KeyIdentities, map[bool]string{true: "added where there were none", false: "all removed"}[has], errNeedsRestart)
+		}
+		if len(changed) == 1 {
+			// Only who may call, and their quotas: the policy stays; sessions and running
+			// executions are untouched; a removed identity's token fails its next request.
+			r.swapIdentities(s)
+			r.src = src
+			return changed, nil
+		}
+	}
 	if (a.settings.PoolSize > 0) != (s.PoolSize > 0) {
 		// The metrics' readiness is built for a server with a pool or without one.
 		return nil, fmt.Errorf("%s (key %s) %d -> %d: turning the pool on or off %w; restart serve to apply it (or undo the change)",
@@ -135,7 +151,7 @@ func (r *reloader) apply(ctx context.Context) ([]string, error) {
 		Shared:           sandbox.NewBudget(s.MCPMaxInFlightTotal),
 	}
 	eo.DefaultTimeout, eo.MaxTimeout, eo.MaxCodeBytes = s.DefaultTimeout, s.MaxTimeout, int(s.MaxCode)
-	eo.MaxConcurrency, eo.MaxQueue = s.MaxConcurrency, s.MaxQueue
+	eo.MaxConcurrency, eo.MaxQueue, eo.MaxQueueShare, eo.WorkspaceFor = s.MaxConcurrency, s.MaxQueue, queueShare(s), workspaceFor(a, s)
 	var p *pool.Set
 	eo.Sandboxes = runner
 	if s.PoolSize > 0 {
@@ -156,6 +172,7 @@ func (r *reloader) apply(ctx context.Context) ([]string, error) {
 	if err := r.srv.Reload(serverPolicy(a, eng)); err != nil {
 		return nil, err // not reached with an engine; the new policy is in place either way
 	}
+	r.swapIdentities(s)
 	r.src = src
 	r.old = append(r.old, oldEngine)
 	r.draining.Add(1)
@@ -171,6 +188,17 @@ func (r *reloader) apply(ctx context.Context) ([]string, error) {
 		r.log.Debug("config reload: the old policy's executions have ended; its pool and runner are closed")
 	}()
 	return changed, nil
+}
+
+// swapIdentities serves s's identities from now on (a.identities, which HTTP authentication and
+// the quotas read at each request).
+func (r *reloader) swapIdentities(s config.Settings) {
+	r.a.gen.Lock()
+	r.a.settings.Identities = s.Identities
+	r.a.gen.Unlock()
+	if r.a.identities != nil {
+		r.a.identities.Swap(s.Identities)
+	}
 }
 
 // Shutdown cancels every execution, the current policy's and those of old ones still draining,

@@ -105,6 +105,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	o := serverPolicy(a, a.engine)
 	o.Upstreams, o.Types, o.Version, o.Languages, o.Snippets, o.Playbooks = a.upstream, a.types, version, a.runtimes.Names(), snippetsFor(a, log), a.playbooks
 	o.Logger, o.Events = log, obs.Events
+	wireIdentities(a, &o, log)
 	srv, err := mcp.New(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor serve:", err)
@@ -153,11 +154,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	// so an over-long program gets the engine's clear error, not a bare 413.
 	maxBody := max(16<<20, 2*a.settings.MaxCode+1<<20)
 	return serveHTTP(ctx, srv, eng, httpConfig{
-		addr:     *httpAddr,
-		settings: a.settings,
-		stateDir: a.layout.stateDir,
-		maxBody:  maxBody,
-		metrics:  obs.Metrics,
+		addr:       *httpAddr,
+		settings:   a.settings,
+		stateDir:   a.layout.stateDir,
+		maxBody:    maxBody,
+		metrics:    obs.Metrics,
+		identities: a.identities,
 	}, log)
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/conductor-sandbox/conductor/config"
+	"github.com/conductor-sandbox/conductor/identity"
 	"github.com/conductor-sandbox/conductor/mcp"
 	"github.com/conductor-sandbox/conductor/metrics"
 )
@@ -30,6 +31,8 @@ type httpConfig struct {
 	stateDir string // where a generated token's file goes
 	maxBody  int64
 	metrics  *metrics.Recorder // /metrics (behind the token) and /readyz
+	// identities authenticate HTTP clients when settings has identities with tokens.
+	identities *identity.Store
 }
 
 // serveHTTP serves until ctx ends (SIGINT/SIGTERM), then stops accepting,
@@ -58,7 +61,12 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, eng interface{ Shutdown() }
 	// then instead of holding Shutdown up.
 	base, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
+	var ids *identity.Store
+	if c.settings.Identities.HasTokens() {
+		ids = c.identities
+	}
 	hs := srv.NewHTTPServer(mcp.HTTPOptions{
+		Identities:    ids,
 		Token:         token,
 		MaxBodyBytes:  c.maxBody,
 		MaxSessions:   c.settings.HTTPMaxSessions,
@@ -71,7 +79,7 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, eng interface{ Shutdown() }
 	})
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("serving MCP over HTTP", "url", where+"/mcp", "health", where+"/healthz", "ready", where+"/readyz", "metrics", where+"/metrics", "auth", token != "",
+	log.Info("serving MCP over HTTP", "url", where+"/mcp", "health", where+"/healthz", "ready", where+"/readyz", "metrics", where+"/metrics", "auth", token != "" || ids != nil, "identities", ids != nil,
 		"max_conns", c.settings.HTTPMaxConns, "max_conns_per_ip", c.settings.HTTPMaxConnsPerIP, "max_sessions", c.settings.HTTPMaxSessions, "stateless", c.settings.HTTPStateless)
 
 	select {
@@ -202,6 +210,9 @@ func httpAuth(c httpConfig, ln net.Listener, log *slog.Logger) (string, func(), 
 	nothing := func() {}
 	_, unixSocket := ln.Addr().(*net.UnixAddr)
 	switch {
+	case c.settings.Identities.HasTokens():
+		log.Info("HTTP clients authenticate with their identity's token", "identities", identityNames(c.settings.Identities))
+		return "", nothing, nil
 	case c.settings.HTTPToken != "":
 		return c.settings.HTTPToken, nothing, nil
 	case c.settings.HTTPInsecureNoAuth:

@@ -46,7 +46,7 @@ func TestServeBadSettings(t *testing.T) {
 		hide    string // must not appear: a secret value
 	}{
 		{"config file with a reserved key", []string{"MCP_CONDUCTOR_CONFIG=" + brokenConf}, nil, 1,
-			[]string{"MCP_CONDUCTOR_CONFIG " + brokenConf + `:2:2: key "identities": not yet supported`}, ""},
+			[]string{"MCP_CONDUCTOR_CONFIG " + brokenConf + `:2:2: key "identities": invalid identities: want an array`}, ""},
 		{"config file over http with a bad value", []string{"MCP_CONDUCTOR_CONFIG=" + badValueConf}, []string{"--http", "127.0.0.1:0"}, 1,
 			[]string{"MCP_CONDUCTOR_MEMORY (key memory in " + badValueConf + `)="12Q"`, "allowed:"}, ""},
 		{"memory", []string{"MCP_CONDUCTOR_MEMORY=12Q"}, nil, 1,
