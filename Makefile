@@ -70,7 +70,8 @@ lint: vet
 # The packages whose tests need no sandbox of their own run with the race detector, and only
 # there (test-go leaves them out); typecheck's tests boot a few checker sandboxes.
 RACE_PKGS = ./cgroups ./config ./deps ./egress ./internal/... ./mcp/toolsearch ./mcp/typegen ./mcp/upstream \
-  ./playbook ./program ./quota ./rootfs ./runtimes ./seccomp ./tools ./typecheck
+  ./playbook ./program ./quota ./rootfs ./runtimes ./seccomp ./tools ./typecheck \
+  ./audit ./metrics ./event ./identity ./allowance ./fairq ./deploy/...
 TEST_ENV  = CONDUCTOR_BIN=$(CURDIR)/bin/conductor CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN)
 
 # The race detector: RACE_PKGS, a sandbox smoke set (the host-call channel, runs, cancels, the
