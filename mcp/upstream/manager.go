@@ -62,9 +62,13 @@ type Manager struct {
 	opts      Options
 	log       *slog.Logger
 	lookupEnv func(string) (string, bool) // conductor's environment, for the stdio base env
-	ups       map[string]*upstream
-	all       []string // sorted
-	enabled   []string // sorted
+
+	set      sync.RWMutex // guards ups, all, enabled, versions and retired (Apply replaces them)
+	ups      map[string]*upstream
+	all      []string           // sorted
+	enabled  []string           // sorted
+	versions map[string]uint64  // the last ToolsVersion of a server Apply replaced or removed
+	retired  map[*upstream]bool // replaced or removed by Apply, not closed yet
 
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
@@ -103,49 +107,76 @@ func NewManager(cfg *Config, o Options) *Manager {
 		cfg = &Config{}
 	}
 	for _, sc := range cfg.Servers {
-		u := &upstream{m: m, cfg: sc, log: log, state: StateIdle, tools: -1, resources: -1, prompts: -1}
-		if sc.Disabled {
-			u.state = StateDisabled
-		} else {
-			m.enabled = append(m.enabled, sc.Name)
-		}
-		if sc.AllowedTools != nil {
-			u.allowed = map[string]bool{}
-			for _, t := range sc.AllowedTools {
-				u.allowed[t] = true
-			}
-		}
-		u.resAllow = newAllowList("allowedResources", sc.AllowedResources, sc.AllowedTools != nil)
-		u.promptAllow = newAllowList("allowedPrompts", sc.AllowedPrompts, sc.AllowedTools != nil)
-		// No roots, sampling or elicitation: conductor has nothing to offer
-		// an upstream that asks. A changed tool list moves ToolsVersion.
-		u.client = mcp.NewClient(o.ClientInfo, &mcp.ClientOptions{
-			Capabilities: &mcp.ClientCapabilities{},
-			ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
-				u.toolsVersion.Add(1)
-				log.Debug("upstream tool list changed", "server", u.cfg.Name)
-			},
-		})
-		if sc.Transport != TransportStdio {
-			u.httpTransport = newHTTPTransport()
-		}
-		m.ups[sc.Name] = u
-		m.all = append(m.all, sc.Name)
+		m.ups[sc.Name] = m.newUpstream(sc)
 	}
-	slices.Sort(m.all)
-	slices.Sort(m.enabled)
+	m.index()
 	return m
 }
 
+// newUpstream prepares the upstream of sc; nothing is started.
+func (m *Manager) newUpstream(sc ServerConfig) *upstream {
+	log, o := m.log, m.opts
+	u := &upstream{m: m, cfg: sc, log: log, state: StateIdle, tools: -1, resources: -1, prompts: -1}
+	if sc.Disabled {
+		u.state = StateDisabled
+	}
+	if sc.AllowedTools != nil {
+		u.allowed = map[string]bool{}
+		for _, t := range sc.AllowedTools {
+			u.allowed[t] = true
+		}
+	}
+	u.resAllow = newAllowList("allowedResources", sc.AllowedResources, sc.AllowedTools != nil)
+	u.promptAllow = newAllowList("allowedPrompts", sc.AllowedPrompts, sc.AllowedTools != nil)
+	// No roots, sampling or elicitation: conductor has nothing to offer
+	// an upstream that asks. A changed tool list moves ToolsVersion.
+	u.client = mcp.NewClient(o.ClientInfo, &mcp.ClientOptions{
+		Capabilities: &mcp.ClientCapabilities{},
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+			u.toolsVersion.Add(1)
+			log.Debug("upstream tool list changed", "server", u.cfg.Name)
+		},
+	})
+	if sc.Transport != TransportStdio {
+		u.httpTransport = newHTTPTransport()
+	}
+	return u
+}
+
+// index rebuilds all and enabled from ups (with m.set held, or before m is shared).
+func (m *Manager) index() {
+	m.all, m.enabled = nil, nil
+	for name, u := range m.ups {
+		m.all = append(m.all, name)
+		if !u.cfg.Disabled {
+			m.enabled = append(m.enabled, name)
+		}
+	}
+	slices.Sort(m.all)
+	slices.Sort(m.enabled)
+}
+
+// get returns server's upstream, if configured.
+func (m *Manager) get(server string) (*upstream, bool) {
+	m.set.RLock()
+	defer m.set.RUnlock()
+	u, ok := m.ups[server]
+	return u, ok
+}
+
 // Names returns the enabled upstreams, sorted.
-func (m *Manager) Names() []string { return slices.Clone(m.enabled) }
+func (m *Manager) Names() []string {
+	m.set.RLock()
+	defer m.set.RUnlock()
+	return slices.Clone(m.enabled)
+}
 
 // ToolsVersion changes whenever server's tool list may have changed: on a
 // notifications/tools/list_changed from it and on every new session. Caches
 // of its tools (typegen.Cache) list again when it moved. 0 for an unknown
 // server.
 func (m *Manager) ToolsVersion(server string) uint64 {
-	u, ok := m.ups[server]
+	u, ok := m.get(server)
 	if !ok {
 		return 0
 	}
@@ -155,9 +186,15 @@ func (m *Manager) ToolsVersion(server string) uint64 {
 // Status reports every configured upstream (disabled ones too), sorted by
 // name. It never connects: counts come from the last successful list.
 func (m *Manager) Status(ctx context.Context) []Status {
-	out := make([]Status, 0, len(m.all))
+	m.set.RLock()
+	ups := make([]*upstream, 0, len(m.all))
 	for _, name := range m.all {
-		u := m.ups[name]
+		ups = append(ups, m.ups[name])
+	}
+	m.set.RUnlock()
+	out := make([]Status, 0, len(ups))
+	for _, u := range ups {
+		name := u.cfg.Name
 		u.mu.Lock()
 		out = append(out, Status{
 			Name: name, Transport: u.cfg.Transport, State: u.state,
@@ -174,7 +211,7 @@ func (m *Manager) Status(ctx context.Context) []Status {
 // doctor): never hand it to code, a tool result or the model — a server
 // may print a secret in a form redaction does not recognise.
 func (m *Manager) LastStderr(server string) []string {
-	u, ok := m.ups[server]
+	u, ok := m.get(server)
 	if !ok {
 		return nil
 	}
@@ -198,8 +235,11 @@ func (m *Manager) LastStderr(server string) []string {
 // in Status, not returned.
 func (m *Manager) ConnectAll(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, name := range m.enabled {
-		u := m.ups[name]
+	for _, name := range m.Names() {
+		u, ok := m.get(name)
+		if !ok {
+			continue
+		}
 		wg.Go(func() {
 			if _, err := u.acquire(ctx); err != nil {
 				m.log.Warn("upstream MCP server did not connect", "server", name, "error", err)
@@ -266,13 +306,15 @@ func missingTools(allowed []string, have map[string]bool) []string {
 // RequiresApproval reports whether sandboxed code's call of tool on server
 // must wait for the user's approval (requireApproval in the config).
 func (m *Manager) RequiresApproval(server, tool string) bool {
-	u, ok := m.ups[server]
+	u, ok := m.get(server)
 	return ok && u.cfg.NeedsApproval(tool)
 }
 
 // HasApprovals reports whether any enabled upstream requires approval of
 // some of its tools.
 func (m *Manager) HasApprovals() bool {
+	m.set.RLock()
+	defer m.set.RUnlock()
 	for _, name := range m.enabled {
 		if c := m.ups[name].cfg; c.RequireApproval || len(c.ApprovalTools) > 0 {
 			return true
@@ -284,7 +326,7 @@ func (m *Manager) HasApprovals() bool {
 // CallTool calls tool on server. A tool outside allowedTools is refused
 // without contacting the server. A result with IsError is not a Go error.
 func (m *Manager) CallTool(ctx context.Context, server, tool string, args map[string]any) (*mcp.CallToolResult, error) {
-	if u, ok := m.ups[server]; ok && !u.cfg.Disabled && u.allowed != nil && !u.allowed[tool] {
+	if u, ok := m.get(server); ok && !u.cfg.Disabled && u.allowed != nil && !u.allowed[tool] {
 		allowed := "allowedTools is empty"
 		if len(u.cfg.AllowedTools) > 0 {
 			allowed = "allowed: " + strings.Join(u.cfg.AllowedTools, ", ")
@@ -459,24 +501,18 @@ func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
 		m.cancel() // aborts connection attempts under way
+		m.set.Lock()
+		ups := make([]*upstream, 0, len(m.ups)+len(m.retired))
 		for _, name := range m.all {
-			u := m.ups[name]
-			u.mu.Lock()
-			s, a := u.sess, u.attempt
-			u.sess = nil
-			if u.state != StateDisabled {
-				u.state = StateClosed
-			}
-			u.mu.Unlock()
-			if a != nil {
-				<-a.done // the attempt sees m.ctx cancelled and closes what it started
-			}
-			if s != nil {
-				s.close()
-			}
-			if u.httpTransport != nil {
-				u.httpTransport.CloseIdleConnections()
-			}
+			ups = append(ups, m.ups[name])
+		}
+		for u := range m.retired {
+			ups = append(ups, u)
+		}
+		m.retired = nil
+		m.set.Unlock()
+		for _, u := range ups {
+			u.close()
 		}
 		done := make(chan struct{})
 		go func() {
@@ -536,16 +572,16 @@ func (m *Manager) call(ctx context.Context, server, method, detail string, fn fu
 // enabledUpstream returns server's upstream when it is configured and
 // enabled (the allowlist checks; lookup reports the other cases).
 func (m *Manager) enabledUpstream(server string) (*upstream, bool) {
-	u, ok := m.ups[server]
+	u, ok := m.get(server)
 	return u, ok && !u.cfg.Disabled
 }
 
 func (m *Manager) lookup(server, method string) (*upstream, error) {
-	u, ok := m.ups[server]
+	u, ok := m.get(server)
 	if !ok {
 		known := "none is configured"
-		if len(m.enabled) > 0 {
-			known = "configured: " + strings.Join(m.enabled, ", ")
+		if names := m.Names(); len(names) > 0 {
+			known = "configured: " + strings.Join(names, ", ")
 		}
 		return nil, &Error{Server: server, Method: method, kinds: []error{ErrUnknownServer},
 			msg: fmt.Sprintf("unknown MCP server %q (%s)", server, known)}

@@ -36,14 +36,14 @@ func toolNames(tools []*mcp.Tool) []string {
 }
 
 func (m *Manager) connectsOf(name string) int {
-	u := m.ups[name]
+	u, _ := m.get(name)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.connects
 }
 
 func (m *Manager) childPid(name string) int {
-	u := m.ups[name]
+	u, _ := m.get(name)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.sess == nil || u.sess.child == nil {

@@ -32,6 +32,7 @@ type upstream struct {
 	toolsVersion  atomic.Uint64 // see Manager.ToolsVersion
 	// warnedApproval: requireApproval's missing names were logged once.
 	warnedApproval atomic.Bool
+	retired        atomic.Bool // closed by Applied.Retire: no new sessions
 
 	mu        sync.Mutex
 	state     string
@@ -103,6 +104,9 @@ func (s *session) close() {
 	})
 }
 
+// gone reports whether u may no longer connect (Manager.Close, or Retire).
+func (u *upstream) gone() bool { return u.m.closed.Load() || u.retired.Load() }
+
 func (u *upstream) redact(s string) string { return redact(s, u.cfg.secrets) }
 
 func (u *upstream) setCount(p *int, n int) {
@@ -139,7 +143,7 @@ func backoff(n int) time.Duration {
 func (u *upstream) acquire(ctx context.Context) (*session, error) {
 	for {
 		u.mu.Lock()
-		if u.m.closed.Load() {
+		if u.gone() {
 			u.mu.Unlock()
 			return nil, u.unavailable("", errClosed, "")
 		}
@@ -182,7 +186,7 @@ func (u *upstream) run(a *attempt) {
 	s, err := u.connect()
 	u.mu.Lock()
 	u.attempt = nil
-	if err == nil && u.m.closed.Load() {
+	if err == nil && u.gone() {
 		err = errClosed
 		s.close()
 	}
@@ -367,11 +371,11 @@ func (u *upstream) do(ctx context.Context, method, detail string, fn func(contex
 				msg: fmt.Sprintf("MCP server %q: %s: %s", u.cfg.Name, what, u.redact(err.Error()))}
 		}
 		cause := u.broken(s, err)
-		if notSent && try == 0 && !u.m.closed.Load() {
+		if notSent && try == 0 && !u.gone() {
 			u.log.Debug("upstream session broken before the request was sent; reconnecting", "server", u.cfg.Name, "method", method, "error", u.redact(err.Error()))
 			continue
 		}
-		if u.m.closed.Load() {
+		if u.gone() {
 			cause = fmt.Errorf("%w: %w", errClosed, err)
 			e := u.unavailable(method, cause, "")
 			e.msg = fmt.Sprintf("MCP server %q is unavailable: %s failed: %s", u.cfg.Name, what, u.redact(cause.Error()))
