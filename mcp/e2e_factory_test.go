@@ -144,6 +144,7 @@ type goUpstream struct {
 	sleepsCancelled atomic.Int64 // sleep calls whose context ended early
 	sleepsCompleted atomic.Int64
 	bigServed       atomic.Int64 // bytes handed to the SDK by big
+	initializes     atomic.Int64 // initialize requests received (one per client session)
 }
 
 type bigIn struct {
@@ -174,6 +175,14 @@ func startGoUpstream(t *testing.T) *goUpstream {
 	u := &goUpstream{released: map[string]bool{}, waiting: map[string]int{}, arrived: map[string]int{}, sleeping: map[string]int{}}
 	u.cond = sync.NewCond(&u.mu)
 	s := sdk.NewServer(&sdk.Implementation{Name: "factory-goup", Version: "1"}, nil)
+	s.AddReceivingMiddleware(func(next sdk.MethodHandler) sdk.MethodHandler {
+		return func(ctx context.Context, method string, req sdk.Request) (sdk.Result, error) {
+			if method == "initialize" {
+				u.initializes.Add(1)
+			}
+			return next(ctx, method, req)
+		}
+	})
 	sdk.AddTool(s, &sdk.Tool{Name: "big", Description: "returns a text of the given size"},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in bigIn) (*sdk.CallToolResult, any, error) {
 			if in.Bytes < 0 || in.Bytes > 256<<20 {

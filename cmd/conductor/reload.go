@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/mcp"
+	"github.com/conductor-sandbox/conductor/mcp/upstream"
 	"github.com/conductor-sandbox/conductor/pool"
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
@@ -33,6 +35,9 @@ var reloadable = map[string]bool{
 	config.VarMCPMaxRequest: true, config.VarMCPMaxInFlight: true, config.VarMCPMaxInFlightTotal: true,
 	config.VarNetPrivate: true, config.VarNetSecrets: true,
 	config.KeyIdentities: true,
+	// The upstream servers: the file's path, and its content (re-read and compared at every
+	// reload; see upstreamChange).
+	config.VarMCPConfig: true,
 }
 
 // errNeedsRestart: a reload changed a setting that cannot change while serving.
@@ -106,10 +111,17 @@ func (r *reloader) apply(ctx context.Context) ([]string, error) {
 	if len(fixed) > 0 {
 		return nil, fmt.Errorf("%s: %w; restart serve to apply them (or undo the change)", strings.Join(fixed, ", "), errNeedsRestart)
 	}
+	a := r.a
+	up, err := r.upstreamChange(s)
+	if err != nil {
+		return nil, err
+	}
+	if up != nil && !slices.Contains(changed, config.VarMCPConfig) {
+		changed = append(changed, config.VarMCPConfig) // same path, new content
+	}
 	if len(changed) == 0 {
 		return nil, nil
 	}
-	a := r.a
 	if slices.Contains(changed, config.KeyIdentities) {
 		if had, has := a.settings.Identities.HasTokens(), s.Identities.HasTokens(); had != has {
 			// HTTP authentication (one token or the identities') is chosen at the start.
@@ -160,6 +172,18 @@ func (r *reloader) apply(ctx context.Context) ([]string, error) {
 		eo.Sandboxes = p
 	}
 	eng := engine.New(eo)
+	var applied upstream.Applied
+	if up != nil {
+		if applied, err = a.upstream.Apply(up); err != nil {
+			if p != nil {
+				p.Close()
+			}
+			_ = runner.Close()
+			return nil, fmt.Errorf("%s: %w", config.VarMCPConfig, err)
+		}
+		a.upstreamConfig = up
+		r.log.Info("config reload: upstream MCP servers", "kept", applied.Kept, "changed", applied.Changed, "added", applied.Added, "removed", applied.Removed)
+	}
 
 	oldEngine, oldPool, oldRunner := a.engine, a.pool, a.runner
 	a.gen.Lock()
@@ -179,6 +203,7 @@ func (r *reloader) apply(ctx context.Context) ([]string, error) {
 	go func() {
 		defer r.draining.Done()
 		oldEngine.Drain()
+		applied.Retire() // the changed and removed upstreams' old sessions
 		if oldPool != nil {
 			oldPool.Close()
 		}
@@ -188,6 +213,45 @@ func (r *reloader) apply(ctx context.Context) ([]string, error) {
 		r.log.Debug("config reload: the old policy's executions have ended; its pool and runner are closed")
 	}()
 	return changed, nil
+}
+
+// upstreamChange re-reads the upstream MCP servers' config (MCP_CONDUCTOR_MCP_CONFIG's file, or
+// the default one) for s: nil when it equals the serving one, else the new config, or why it
+// cannot be applied. Going from no upstreams to some, or back, needs a restart (the proxy tools
+// and the mcpFactory are set up at the start for a server with upstreams).
+func (r *reloader) upstreamChange(s config.Settings) (*upstream.Config, error) {
+	a := r.a
+	up, err := loadUpstreams(s)
+	if err != nil {
+		return nil, fmt.Errorf("%s (key %s): %w", config.VarMCPConfig, config.FileKey(config.VarMCPConfig), err)
+	}
+	was := a.upstreamConfig
+	if was == nil {
+		was = &upstream.Config{}
+	}
+	if len(was.Servers) == 0 && len(up.Servers) == 0 || reflect.DeepEqual(was.Servers, up.Servers) {
+		return nil, nil
+	}
+	had, has := a.upstream != nil && a.factory != nil, enabledCount(up) > 0
+	if had != has || (a.upstream == nil) != (len(up.Servers) == 0) {
+		return nil, fmt.Errorf("%s (key %s): upstream MCP servers %s: %w; restart serve to apply it (or undo the change)",
+			config.VarMCPConfig, config.FileKey(config.VarMCPConfig),
+			map[bool]string{true: "added where there were none", false: "all removed or disabled"}[has], errNeedsRestart)
+	}
+	if err := statelessProblem(s, false, up); err != nil {
+		return nil, err
+	}
+	return up, nil
+}
+
+func enabledCount(c *upstream.Config) int {
+	n := 0
+	for _, sc := range c.Servers {
+		if !sc.Disabled {
+			n++
+		}
+	}
+	return n
 }
 
 // swapIdentities serves s's identities from now on (a.identities, which HTTP authentication and

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -121,6 +122,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		if err := eng.watch(ctx, a.settings.ConfigFile); err != nil {
 			fmt.Fprintln(stderr, "conductor serve:", err)
 			return 1
+		}
+		// The upstream servers' file too (the one named at the start): a change of it reloads.
+		if up := a.upstreamConfig; up != nil && up.Path != "" && filepath.Clean(up.Path) != filepath.Clean(a.settings.ConfigFile) {
+			if err := watchFile(ctx, filepath.Clean(up.Path), reloadDebounce, func() { _ = eng.reload(ctx, "MCP config file changed") }, log); err != nil {
+				fmt.Fprintln(stderr, "conductor serve:", err)
+				return 1
+			}
 		}
 		reloads.Store(eng)
 		log.Info("config file: SIGHUP or a change of it reloads the settings", "file", a.settings.ConfigFile)
