@@ -164,7 +164,9 @@
 // # Files
 //
 // manager.go is the API (NewManager, the calls, Status, Close) and the
-// per-call wrapper (lookup, allowlists, logging); session.go one upstream's
+// per-call wrapper (lookup, allowlists, logging); apply.go Manager.Apply, a
+// reload's new config on the serving Manager (unchanged servers keep their
+// sessions; replaced and removed ones close on Applied.Retire); session.go one upstream's
 // session and retry state machine; errors.go the errors of calls and the
 // classification of failures; httptransport.go the HTTP transport policy;
 // stdio.go the stdio process; config.go the config file; allow.go the
