@@ -117,20 +117,7 @@ func TestE2EConfigReload(t *testing.T) {
 			if r := run(t, cs, map[string]any{"deno_code": envProbe}); r.out["returnValue"] != "/tmp" {
 				t.Errorf("after the reload, same session: %v; want returnValue /tmp (HOME)", r)
 			}
-			select {
-			case <-listChanged:
-			case <-time.After(testenv.Scale(10 * time.Second)):
-				t.Error("no tools/list_changed within 10 s of the reload")
-			}
-			tools, err := cs.ListTools(context.Background(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, tool := range tools.Tools {
-				if tool.Name == toolName && !strings.Contains(tool.Description, "--allow-env=HOME") {
-					t.Errorf("run_deno_code's description after the reload lacks --allow-env=HOME: %q", tool.Description)
-				}
-			}
+			expectToolsRelisted(t, cs, listChanged, "--allow-env=HOME")
 			select {
 			case r := <-old:
 				if r.out["returnValue"] != "denied" {
@@ -188,5 +175,25 @@ func TestE2EConfigReload(t *testing.T) {
 					m[`conductor_config_reloads_total{result="ok"}`], m[`conductor_config_reloads_total{result="refused"}`])
 			}
 		})
+	}
+}
+
+// expectToolsRelisted: after a reload, the client gets tools/list_changed within 10 s, and
+// run_deno_code's description, listed again, contains want.
+func expectToolsRelisted(t *testing.T, cs *sdk.ClientSession, listChanged <-chan struct{}, want string) {
+	t.Helper()
+	select {
+	case <-listChanged:
+	case <-time.After(testenv.Scale(10 * time.Second)):
+		t.Error("no tools/list_changed within 10 s of the reload")
+	}
+	tools, err := cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range tools.Tools {
+		if tool.Name == toolName && !strings.Contains(tool.Description, want) {
+			t.Errorf("run_deno_code's description after the reload lacks %q: %q", want, tool.Description)
+		}
 	}
 }
