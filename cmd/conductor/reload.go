@@ -280,9 +280,9 @@ func (r *reloader) Shutdown() {
 	r.draining.Wait()
 }
 
-// watch reloads when the config file changes (watchFile), until ctx ends.
-func (r *reloader) watch(ctx context.Context, file string) error {
-	return watchFile(ctx, file, reloadDebounce, func() { _ = r.reload(ctx, "file changed") }, r.log)
+// watch reloads when file changes (watchFile), until ctx ends; why names the file in the log.
+func (r *reloader) watch(ctx context.Context, file, why string) error {
+	return watchFile(ctx, file, reloadDebounce, func() { _ = r.reload(ctx, why) }, r.log)
 }
 
 // watchFile calls changed once file has changed and then been quiet for quiet, until ctx ends. It

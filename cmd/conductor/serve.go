@@ -119,13 +119,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	if a.settings.ConfigFile != "" {
-		if err := eng.watch(ctx, a.settings.ConfigFile); err != nil {
+		if err := eng.watch(ctx, a.settings.ConfigFile, "file changed"); err != nil {
 			fmt.Fprintln(stderr, "conductor serve:", err)
 			return 1
 		}
 		// The upstream servers' file too (the one named at the start): a change of it reloads.
 		if up := a.upstreamConfig; up != nil && up.Path != "" && filepath.Clean(up.Path) != filepath.Clean(a.settings.ConfigFile) {
-			if err := watchFile(ctx, filepath.Clean(up.Path), reloadDebounce, func() { _ = eng.reload(ctx, "MCP config file changed") }, log); err != nil {
+			if err := eng.watch(ctx, filepath.Clean(up.Path), "MCP config file changed"); err != nil {
 				fmt.Fprintln(stderr, "conductor serve:", err)
 				return 1
 			}
