@@ -15,6 +15,7 @@ import (
 
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/egress"
+	"github.com/conductor-sandbox/conductor/outputs"
 	"github.com/conductor-sandbox/conductor/quota"
 )
 
@@ -111,9 +112,12 @@ type Result struct {
 	// at most egress.DefaultDoorMaxRecords, NetworkDropped more not kept.
 	Network        []egress.Record `json:"network,omitempty"`
 	NetworkDropped int             `json:"networkDropped,omitempty"`
-	LimitHit       string          `json:"limitHit"`
-	Degraded       []string        `json:"degraded"`
-	Error          *ErrorInfo      `json:"error"`
+	// Outputs are the files the run left in its outputs directory (StartOptions.Outputs) and
+	// the workspace files it named, collected by the host when the run ended (package outputs).
+	Outputs  []outputs.File `json:"outputs,omitempty"`
+	LimitHit string         `json:"limitHit"`
+	Degraded []string       `json:"degraded"`
+	Error    *ErrorInfo     `json:"error"`
 	// StartWait is how long the execution waited for its sandbox (a pooled one, the next to
 	// boot, or a cold start), for metrics and the audit log; not part of the tool's result.
 	StartWait time.Duration `json:"-"`
