@@ -15,7 +15,7 @@ BUILD       := .build
 DENO_BIN    := $(BUILD)/deno
 export CGO_ENABLED := 1
 
-.PHONY: install host-deps host-deps-test build deno typescript rootfs test test-go test-rootless test-vm bench soak run clean vet mcp-tools lint test-race test-soak
+.PHONY: install install-apparmor apparmor-profile apparmor-parser host-deps host-deps-test build deno typescript rootfs test test-go test-rootless test-vm bench soak run clean vet mcp-tools lint test-race test-soak
 
 build: bin/conductor deno typescript rootfs
 
@@ -97,9 +97,14 @@ test: host-deps-test build lint test-race test-go test-rootless
 mcp-tools:
 	@scripts/mcp-tools.sh $(BUILD)/mcp-tools
 
-test-go: mcp-tools
+test-go: mcp-tools apparmor-parser
 	$(TEST_ENV) $(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 20m \
 	  $$($(GO) list $(GOFLAGS_TAGS) ./... | grep -vxF "$$($(GO) list $(GOFLAGS_TAGS) $(RACE_PKGS))")
+
+# AppArmor 4.1's parser (trixie's .debs, sha256 pinned; cached in .build/apparmor/) for the test
+# that packaging/apparmor/conductor parses as Ubuntu >= 23.10's parser reads it.
+apparmor-parser:
+	@scripts/fetch-apparmor.sh $(BUILD)/apparmor
 
 test-rootless:
 	@scripts/test-rootless.sh
@@ -151,7 +156,7 @@ run: build
 
 # Install for use without the checkout: the binary in $(BINDIR); deno and the sandbox root in
 # $(DATADIR) (what conductor uses when MCP_CONDUCTOR_DATA_DIR is unset and it does not run from a
-# checkout); the systemd unit, with these paths, in $(UNITDIR). DESTDIR stages it elsewhere
+# checkout); the systemd unit, with these paths, in $(UNITDIR); the AppArmor profile (below). DESTDIR stages it elsewhere
 # (packaging; the tests). The root is built for this host's programs; a changed setting
 # (MCP_CONDUCTOR_TOOLS, PYTHON, GO) rebuilds it at the service's start.
 PREFIX     ?= /usr/local
@@ -159,7 +164,7 @@ BINDIR     ?= $(PREFIX)/bin
 DATADIR    ?= /var/lib/conductor
 SYSCONFDIR ?= /etc
 UNITDIR    ?= /etc/systemd/system
-install: build
+install: build install-apparmor
 	install -D -m 0755 bin/conductor $(DESTDIR)$(BINDIR)/conductor
 	install -D -m 0755 $(DENO_BIN) $(DESTDIR)$(DATADIR)/deno
 	rm -rf $(DESTDIR)$(DATADIR)/typescript && cp -a $(BUILD)/typescript $(DESTDIR)$(DATADIR)/typescript
@@ -169,6 +174,37 @@ install: build
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/conductor $(DESTDIR)$(UNITDIR)
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	  packaging/conductor.service > $(DESTDIR)$(UNITDIR)/conductor.service
+
+# The AppArmor profile (packaging/apparmor/conductor: `userns,` for $(BINDIR)/conductor, which
+# Ubuntu >= 23.10 needs for rootless sandboxes) in $(APPARMORDIR), when this host has AppArmor
+# (APPARMOR=auto: $(APPARMOR_SYSFS) or $(APPARMOR_PARSER) on PATH; yes or no decide instead);
+# loaded with `$(APPARMOR_PARSER) -r` when not staging (no DESTDIR) and the kernel has AppArmor.
+# `make apparmor-profile` prints the profile with these paths.
+APPARMOR        ?= auto
+APPARMORDIR     ?= $(SYSCONFDIR)/apparmor.d
+APPARMOR_SYSFS  ?= /sys/kernel/security/apparmor
+APPARMOR_PARSER ?= apparmor_parser
+apparmor-profile:
+	@sed -e 's|@BINDIR@|$(BINDIR)|g' packaging/apparmor/conductor
+install-apparmor:
+	@case "$(APPARMOR)" in \
+	  no) echo "AppArmor profile: skipped (APPARMOR=no)"; exit 0 ;; \
+	  yes) ;; \
+	  auto) if [ ! -d "$(APPARMOR_SYSFS)" ] && ! command -v "$(APPARMOR_PARSER)" >/dev/null; then \
+	      echo "AppArmor profile: skipped (this host has no AppArmor: no $(APPARMOR_SYSFS), no $(APPARMOR_PARSER) on PATH)"; exit 0; fi ;; \
+	  *) echo "APPARMOR=$(APPARMOR): want auto, yes or no" >&2; exit 1 ;; \
+	esac; \
+	install -d -m 0755 "$(DESTDIR)$(APPARMORDIR)" && \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' packaging/apparmor/conductor > "$(DESTDIR)$(APPARMORDIR)/conductor" || exit 1; \
+	if [ -n "$(DESTDIR)" ]; then \
+	  echo "AppArmor profile: installed $(DESTDIR)$(APPARMORDIR)/conductor, not loaded (staged in DESTDIR)"; \
+	elif [ ! -d "$(APPARMOR_SYSFS)" ]; then \
+	  echo "AppArmor profile: installed $(APPARMORDIR)/conductor, not loaded (the kernel has no AppArmor: no $(APPARMOR_SYSFS))"; \
+	elif ! command -v "$(APPARMOR_PARSER)" >/dev/null; then \
+	  echo "AppArmor profile: installed $(APPARMORDIR)/conductor, NOT loaded: no $(APPARMOR_PARSER) on PATH (install apparmor, then run $(APPARMOR_PARSER) -r $(APPARMORDIR)/conductor)"; \
+	else \
+	  "$(APPARMOR_PARSER)" -r "$(APPARMORDIR)/conductor" && echo "AppArmor profile: installed and loaded $(APPARMORDIR)/conductor"; \
+	fi
 
 clean:
 	rm -rf bin $(BUILD)/rootfs

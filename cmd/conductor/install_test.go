@@ -11,9 +11,10 @@ import (
 	"github.com/conductor-sandbox/conductor/internal/testenv"
 )
 
-// TestMakeInstall: `make install DESTDIR=…` stages the binary, deno, the sandbox root and the
-// systemd unit; the installed binary, run from outside any checkout with only the installed data
-// directory, passes doctor and runs a sandboxed hello; the unit (its paths pointed into DESTDIR)
+// TestMakeInstall: `make install DESTDIR=…` stages the binary, deno, the sandbox root, the
+// systemd unit and the AppArmor profile (for the installed binary's path); the installed binary,
+// run from outside any checkout with only the installed data directory, passes doctor and runs a
+// sandboxed hello; the unit (its paths pointed into DESTDIR)
 // passes `systemd-analyze verify`.
 func TestMakeInstall(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -30,7 +31,9 @@ func TestMakeInstall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mk := exec.Command("make", "-C", testenv.RepoRoot(), "install", "DESTDIR="+dest)
+	// APPARMOR=yes: the profile is staged also on a host without AppArmor (TestInstallAppArmor
+	// covers how make decides).
+	mk := exec.Command("make", "-C", testenv.RepoRoot(), "install", "DESTDIR="+dest, "APPARMOR=yes")
 	if out, err := mk.CombinedOutput(); err != nil {
 		t.Fatalf("make install: %v\n%s", err, out)
 	}
@@ -39,6 +42,12 @@ func TestMakeInstall(t *testing.T) {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("not installed: %v", err)
 		}
+	}
+
+	if b, err := os.ReadFile(filepath.Join(dest, "etc/apparmor.d/conductor")); err != nil {
+		t.Errorf("AppArmor profile not installed: %v", err)
+	} else if !strings.Contains(string(b), "profile conductor /usr/local/bin/conductor flags=(unconfined) {") {
+		t.Errorf("AppArmor profile is not for the installed binary:\n%s", b)
 	}
 
 	env := append(os.Environ(), "MCP_CONDUCTOR_DATA_DIR="+filepath.Join(dest, "var/lib/conductor"), "MCP_CONDUCTOR_STATE_DIR="+t.TempDir())
