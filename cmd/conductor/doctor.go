@@ -121,7 +121,9 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 		"dataDir": l.dataDir, "stateDir": l.stateDir, "audit": s.Audit, "auditCode": s.AuditCode,
 	}
 
-	rep.add(userNamespaceCheck(rep.Rootless))
+	aa := hostAppArmor(rep.Rootless)
+	rep.add(userNamespaceCheck(rep.Rootless, appArmorRestricts(aa.restrict)))
+	rep.add(appArmorCheck(aa))
 	rep.add(procCheck())
 	rep.add(networkCheck(s))
 	rep.add(seccompCheck())
@@ -341,8 +343,9 @@ func workspaceCheck(ctx context.Context, s config.Settings, log *slog.Logger) ch
 	return c
 }
 
-// userNamespaceCheck creates a user namespace the way the sandbox will.
-func userNamespaceCheck(rootless bool) check {
+// userNamespaceCheck creates a user namespace the way the sandbox will. apparmor: AppArmor
+// restricts unprivileged user namespaces (appArmorCheck says whether conductor's profile applies).
+func userNamespaceCheck(rootless, apparmor bool) check {
 	c := check{Name: "user namespaces"}
 	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
 		c.Detail = "disabled: /proc/sys/user/max_user_namespaces is 0"
@@ -354,11 +357,6 @@ func userNamespaceCheck(rootless bool) check {
 		c.Detail = "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0)"
 		c.Fix = "sysctl -w kernel.unprivileged_userns_clone=1, or run conductor as root"
 		return c
-	}
-	apparmor := false
-	if b, err := os.ReadFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); err == nil && strings.TrimSpace(string(b)) == "1" {
-		apparmor = true
-		notes = append(notes, "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10+), but this binary may create them")
 	}
 	cmd := exec.Command("/proc/self/exe", "version")
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -376,8 +374,8 @@ func userNamespaceCheck(rootless bool) check {
 			c.Fix = seccompFix
 			return c
 		}
-		if apparmor {
-			c.Fix = "give conductor an AppArmor profile that allows userns (see README: Ubuntu), or run it as root, or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+		if apparmor && rootless {
+			c.Fix = "AppArmor restricts unprivileged user namespaces: load conductor's AppArmor profile (the apparmor line below names the command), or run conductor as root"
 		}
 		return c
 	}
