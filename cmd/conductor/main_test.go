@@ -163,7 +163,7 @@ func TestDoctor(t *testing.T) {
 	for _, c := range rep.Checks {
 		names[c.Name] = c.OK
 	}
-	for _, want := range []string{"settings", "variables", "user namespaces", "seccomp", "limits", "deno", "rootfs", "sandbox run", "runtimes", "execute_code", "type checker"} {
+	for _, want := range []string{"settings", "variables", "user namespaces", "apparmor", "seccomp", "limits", "deno", "rootfs", "sandbox run", "runtimes", "execute_code", "type checker"} {
 		if ok, present := names[want]; !present || !ok {
 			t.Errorf("check %q present=%v ok=%v", want, present, ok)
 		}
