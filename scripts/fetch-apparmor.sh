@@ -55,7 +55,7 @@ mv "$work/root" "$out/root"
 cat > "$out/apparmor_parser" <<WRAP
 #!/bin/sh
 # AppArmor 4.1's parser from trixie's packages (scripts/fetch-apparmor.sh), with their glibc.
-r="$out/root"
+r="\$(dirname "\$0")/root"
 exec "\$r/$lib/ld-linux-x86-64.so.2" --library-path "\$r/$lib" "\$r/usr/sbin/apparmor_parser" \\
   --config-file /dev/null --policy-features "\$r/usr/share/apparmor-features/features" --base "\$r/etc/apparmor.d" "\$@"
 WRAP
