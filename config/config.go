@@ -66,6 +66,9 @@ const (
 	VarAuditCode           = Prefix + "AUDIT_CODE"
 	VarMetricsAddr         = Prefix + "METRICS_ADDR"
 	VarHTTPStateless       = Prefix + "HTTP_STATELESS"
+	VarOutputsInline       = Prefix + "OUTPUTS_INLINE"
+	VarOutputsStoreSize    = Prefix + "OUTPUTS_STORE_SIZE"
+	VarOutputsRetention    = Prefix + "OUTPUTS_RETENTION"
 )
 
 // The MCP_CONDUCTOR_AUDIT values that are streams, not files.
@@ -253,7 +256,20 @@ type Settings struct {
 	// AuditCode writes the code itself in the audit log's execution lines (else only its
 	// sha256 and size). Only with Audit.
 	AuditCode bool
+	// OutputsInline is the most bytes of one image a tool result carries inline (image content);
+	// larger ones are resource links. The images of one result together get at most
+	// OutputsInlineTotal.
+	OutputsInline int64
+	// OutputsStoreSize caps the bytes of outputs kept per identity for resources/read; the
+	// oldest are removed first.
+	OutputsStoreSize int64
+	// OutputsRetention is how long an output is kept for resources/read.
+	OutputsRetention time.Duration
 }
+
+// OutputsInlineTotal is the most bytes of images one tool result carries inline: four images
+// at the per-image cap.
+func (s Settings) OutputsInlineTotal() int64 { return 4 * s.OutputsInline }
 
 // MCPConfigFile is the upstream MCP servers file conductor reads: MCPConfig when set (explicit: a
 // missing file is then an error), else ~/.mcp-conductor/mcp-config.json; "" when there is no home
@@ -298,6 +314,9 @@ const (
 	DefaultMCPMaxRequest       = 1 << 20
 	DefaultMCPMaxInFlight      = 8 << 20
 	DefaultMCPMaxInFlightTotal = 64 << 20
+	DefaultOutputsInline       = 1 << 20
+	DefaultOutputsStoreSize    = 256 << 20
+	DefaultOutputsRetention    = time.Hour
 )
 
 // Limits.
@@ -322,6 +341,9 @@ func defaults() Settings {
 		PoolSize:       DefaultPoolSize,
 
 		SpillMax:            DefaultSpillMax,
+		OutputsInline:       DefaultOutputsInline,
+		OutputsStoreSize:    DefaultOutputsStoreSize,
+		OutputsRetention:    DefaultOutputsRetention,
 		SpillTotal:          DefaultSpillTotal,
 		HTTPMaxConns:        DefaultHTTPMaxConns,
 		HTTPMaxConnsPerIP:   DefaultHTTPMaxConnsPerIP,
@@ -838,6 +860,36 @@ var table = []setting{
 				"requireApproval in " + VarMCPConfig + ".",
 		},
 		parse: boolInto(func(s *Settings, b bool) { s.HTTPStateless = b }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarOutputsInline,
+			Default: formatSize(DefaultOutputsInline),
+			Allowed: sizeAllowed(1<<10, 16<<20),
+			Description: "Most bytes of one image (PNG, JPEG, GIF, WebP, SVG) a run's result carries inline as MCP image content; " +
+				"the images of one result together at most four times this. Larger ones are resource links read with resources/read.",
+		},
+		parse: sizeIn(1<<10, 16<<20, func(s *Settings, n int64) { s.OutputsInline = n }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarOutputsStoreSize,
+			Default: formatSize(DefaultOutputsStoreSize),
+			Allowed: sizeAllowed(1<<20, 64<<30),
+			Description: "Most bytes of run outputs kept per client identity for resources/read (in the state directory); the oldest " +
+				"are removed first to make room, and one output larger than this is not kept (the result says so).",
+		},
+		parse: sizeIn(1<<20, 64<<30, func(s *Settings, n int64) { s.OutputsStoreSize = n }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarOutputsRetention,
+			Default: DefaultOutputsRetention.String(),
+			Allowed: "a duration such as 90s, 30m or 2h, between 1s and 168h",
+			Description: "How long run outputs are kept for resources/read; then they are removed and a read says they expired. " +
+				"Nothing is kept across a restart.",
+		},
+		parse: durationIn(time.Second, 168*time.Hour, func(s *Settings, d time.Duration) { s.OutputsRetention = d }),
 	},
 	{
 		Variable: Variable{
@@ -1415,6 +1467,21 @@ func sizeIn(lo, hi int64, store func(*Settings, int64)) func(string, *Settings) 
 			return fmt.Errorf("%s is out of range", formatSize(n))
 		}
 		store(s, n)
+		return nil
+	}
+}
+
+// durationIn parses a Go duration ("90s", "2h") within [lo, hi].
+func durationIn(lo, hi time.Duration, store func(*Settings, time.Duration)) func(string, *Settings) error {
+	return func(v string, s *Settings) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return errors.New("not a duration such as 90s, 30m or 2h")
+		}
+		if d < lo || d > hi {
+			return fmt.Errorf("%s is out of range", d)
+		}
+		store(s, d)
 		return nil
 	}
 }

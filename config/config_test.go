@@ -70,6 +70,9 @@ func TestLoadDefaults(t *testing.T) {
 		MCPMaxRequest:       1 << 20,
 		MCPMaxInFlight:      8 << 20,
 		MCPMaxInFlightTotal: 64 << 20,
+		OutputsInline:       1 << 20,
+		OutputsStoreSize:    256 << 20,
+		OutputsRetention:    time.Hour,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load() = %+v, want %+v", got, want)
@@ -529,7 +532,7 @@ func TestVariables(t *testing.T) {
 		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarDataDir, VarCgroupParent, VarWorkspace,
 		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarTypeCheck, VarSnippets, VarPlaybooks, VarPlaybooksWritable, VarPoolSize, VarPoolMax,
 		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
-		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarHTTPStateless, VarMetricsAddr, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
+		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarHTTPStateless, VarOutputsInline, VarOutputsStoreSize, VarOutputsRetention, VarMetricsAddr, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
 		VarNetPrivate, VarNetSecrets, VarTools, VarAudit, VarAuditCode, VarConfig,
 	}
 	var names []string
@@ -627,6 +630,13 @@ func TestIssue9Settings(t *testing.T) {
 		want    any
 		wantErr string // substring of the error; "" = valid
 	}{
+		{"outputs inline 64K", []string{VarOutputsInline, "64K"}, func(s Settings) any { return s.OutputsInlineTotal() }, int64(256 << 10), ""},
+		{"outputs inline too big", []string{VarOutputsInline, "32M"}, nil, nil, VarOutputsInline + `="32M": 32M is out of range`},
+		{"outputs store 1G", []string{VarOutputsStoreSize, "1G"}, func(s Settings) any { return s.OutputsStoreSize }, int64(1 << 30), ""},
+		{"outputs retention 2s", []string{VarOutputsRetention, "2s"}, func(s Settings) any { return s.OutputsRetention }, 2 * time.Second, ""},
+		{"outputs retention too short", []string{VarOutputsRetention, "500ms"}, nil, nil, VarOutputsRetention + `="500ms": 500ms is out of range`},
+		{"outputs retention not a duration", []string{VarOutputsRetention, "3600"}, nil, nil,
+			VarOutputsRetention + `="3600": not a duration such as 90s, 30m or 2h`},
 		{"spill off", []string{VarSpillMax, "0"}, func(s Settings) any { return s.SpillMax }, int64(0), ""},
 		{"spill 1M", []string{VarSpillMax, "1M"}, func(s Settings) any { return s.SpillMax }, int64(1 << 20), ""},
 		{"spill too small", []string{VarSpillMax, "1K"}, nil, nil, VarSpillMax + `="1K": 1K is out of range`},
