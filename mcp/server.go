@@ -15,6 +15,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/conductor-sandbox/conductor/allowance"
+	"github.com/conductor-sandbox/conductor/artifacts"
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/event"
@@ -61,7 +62,18 @@ type Options struct {
 	// Quotas, when set, admit or refuse each execution by its identity's quotas (error.type
 	// "quota"); a reload keeps it.
 	Quotas *allowance.Limiter
-	Logger *slog.Logger
+	// Outputs keeps runs' output files for resources/read (conductor://outputs/…, and the
+	// workspace files runs name, conductor://workspace/…); nil = none kept: only what fits
+	// inline is returned.
+	Outputs *artifacts.Store
+	// OutputsInline and OutputsInlineTotal cap the bytes of one image a result carries inline,
+	// and of all its images (config.Settings.OutputsInline); 0 = DefaultOutputsInline.
+	OutputsInline, OutputsInlineTotal int64
+	// WorkspaceFor says which part of Workspace an identity's runs get (as
+	// engine.Options.WorkspaceFor); resources/read of a workspace output reads it there. nil = the
+	// whole workspace.
+	WorkspaceFor func(ctx context.Context) (sub string, none bool)
+	Logger       *slog.Logger
 }
 
 // Server is conductor's MCP server.
@@ -93,6 +105,12 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.OutputsInline <= 0 {
+		o.OutputsInline = config.DefaultOutputsInline
+	}
+	if o.OutputsInlineTotal <= 0 {
+		o.OutputsInlineTotal = 4 * o.OutputsInline
+	}
 	s := &Server{events: event.Multi(o.Events), prompts: map[string]string{}, promptLang: map[string]string{}}
 	s.cur.Store(&o)
 	instructions := "Use run_deno_code to run TypeScript/JavaScript in a fresh, isolated Deno sandbox. "
@@ -123,6 +141,9 @@ func New(o Options) (*Server, error) {
 	if err := s.addLanguageTools(); err != nil {
 		return nil, err
 	}
+	if o.Outputs != nil {
+		s.addOutputResources()
+	}
 	return s, nil
 }
 
@@ -146,8 +167,8 @@ func (s *Server) addLanguageTools() error {
 }
 
 // Reload makes calls that start from now on run with o's engine and policy (a reloaded config):
-// Engine, Permissions, Workspace, Network, Packages, Tools, DefaultTimeout, MaxTimeout and the
-// type-checking switches are taken from o, everything else is kept. The execution tools are added
+// Engine, Permissions, Workspace, WorkspaceFor, Network, Packages, Tools, DefaultTimeout,
+// MaxTimeout and the type-checking switches are taken from o, everything else is kept. The execution tools are added
 // again with their new descriptions (the go-sdk replaces a tool of the same name and tells the
 // clients tools/list_changed); no session is dropped, and calls already running keep the engine
 // they started with.
@@ -160,6 +181,7 @@ func (s *Server) Reload(o Options) error {
 	next := *s.opt()
 	next.Engine, next.Permissions, next.Workspace, next.Network, next.Packages, next.Tools = o.Engine, o.Permissions, o.Workspace, o.Network, o.Packages, o.Tools
 	next.DefaultTimeout, next.MaxTimeout, next.TypeCheckAll, next.TypeCheckAvailable = o.DefaultTimeout, o.MaxTimeout, o.TypeCheckAll, o.TypeCheckAvailable
+	next.WorkspaceFor = o.WorkspaceFor
 	s.cur.Store(&next)
 	in, out, err := schemas()
 	if err != nil {
