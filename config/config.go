@@ -884,7 +884,7 @@ var table = []setting{
 	{
 		Variable: Variable{
 			Name:    VarOutputsRetention,
-			Default: DefaultOutputsRetention.String(),
+			Default: "1h",
 			Allowed: "a duration such as 90s, 30m or 2h, between 1s and 168h",
 			Description: "How long run outputs are kept for resources/read; then they are removed and a read says they expired. " +
 				"Nothing is kept across a restart.",
