@@ -150,7 +150,8 @@ func sweep(root string, log *slog.Logger) {
 	}
 }
 
-// Close removes every output and this process's directory.
+// Close removes every output and this process's directory, and the store's directory when it is
+// then empty.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -161,6 +162,9 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	err := os.RemoveAll(s.dir)
 	s.lock.Close()
+	// The store's directory too when no other process keeps outputs there (Remove fails on a
+	// directory that is not empty): a stopped server leaves nothing in the state directory.
+	_ = os.Remove(s.o.Dir)
 	return err
 }
 

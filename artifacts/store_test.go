@@ -163,7 +163,9 @@ func TestOpenSweeps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer live.Close()
+	if st, err := os.Stat(root); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("store dir: %v, %v", st, err)
+	}
 	dead := filepath.Join(root, instancePrefix+"dead")
 	if err := os.MkdirAll(filepath.Join(dead, "alice"), 0o700); err != nil {
 		t.Fatal(err)
@@ -175,17 +177,21 @@ func TestOpenSweeps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s2.Close()
 	if _, err := os.Stat(dead); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("dead store kept: %v", err)
 	}
 	if _, err := os.Stat(live.dir); err != nil {
 		t.Errorf("live store removed: %v", err)
 	}
-	st, err := os.Stat(root)
-	if err != nil || st.Mode().Perm() != 0o700 {
-		t.Errorf("store dir mode %v, %v", st.Mode(), err)
+	s2.Close()
+	if _, err := os.Stat(live.dir); err != nil {
+		t.Errorf("another store's Close removed a live store: %v", err)
 	}
+	live.Close()
+	if _, err := os.Stat(root); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the last store's Close left %s: %v", root, err)
+	}
+
 }
 
 // TestReadBeneath: regular files below the root are read; links, FIFOs, directories, escapes
