@@ -59,7 +59,7 @@ type Item struct {
 	id       string
 	identity string
 	expires  time.Time
-	gone     error // ErrExpired or ErrEvicted once removed (kept as a tombstone a while)
+	gone     error // ErrExpired or ErrEvicted: a tombstone
 }
 
 // Store keeps outputs per identity. Its methods are safe for concurrent use.
@@ -68,13 +68,16 @@ type Store struct {
 	dir  string   // this process's directory
 	lock *os.File // the flock that says this process is alive
 
-	mu      sync.Mutex
-	items   map[string]*Item // by URI
-	order   []*Item          // kept files and references, oldest first
-	used    map[string]int64 // stored bytes per identity
-	timer   *time.Timer
-	closed  bool
-	dropped int // tombstones dropped (tests)
+	mu    sync.Mutex
+	items map[string]*Item // kept files and references, by key()
+	order []*Item          // the same, oldest first (so also by expiry)
+	used  map[string]int64 // stored bytes per identity
+	// tombs are removed outputs, by key(), remembered a retention time more (at most
+	// maxTombstones, oldest dropped first) so that a read says why it is gone.
+	tombs     map[string]*Item
+	tombOrder []*Item
+	timer     *time.Timer
+	closed    bool
 }
 
 const (
@@ -119,7 +122,7 @@ func Open(o Options) (*Store, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("artifacts: locking %s: %w", dir, err)
 	}
-	return &Store{o: o, dir: dir, lock: lock, items: map[string]*Item{}, used: map[string]int64{}}, nil
+	return &Store{o: o, dir: dir, lock: lock, items: map[string]*Item{}, used: map[string]int64{}, tombs: map[string]*Item{}}, nil
 }
 
 // sweep removes the directories of stores whose process is gone.
@@ -158,7 +161,7 @@ func (s *Store) Close() error {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
-	s.items, s.order, s.used = map[string]*Item{}, nil, map[string]int64{}
+	s.items, s.order, s.used, s.tombs, s.tombOrder = map[string]*Item{}, nil, map[string]int64{}, map[string]*Item{}, nil
 	s.mu.Unlock()
 	err := os.RemoveAll(s.dir)
 	s.lock.Close()
@@ -327,26 +330,23 @@ func (s *Store) removeLocked(it *Item, why error) {
 	tomb := *it
 	tomb.gone = why
 	tomb.expires = time.Now().Add(s.o.Retention)
-	s.items[tomb.key()] = &tomb
-	s.trimTombstonesLocked()
+	k := tomb.key()
+	if old, ok := s.tombs[k]; ok {
+		old.gone = nil // superseded: dropTombLocked skips it
+	}
+	s.tombs[k] = &tomb
+	s.tombOrder = append(s.tombOrder, &tomb)
+	for len(s.tombOrder) > maxTombstones {
+		s.dropTombLocked()
+	}
 }
 
-func (s *Store) trimTombstonesLocked() {
-	n := 0
-	for _, it := range s.items {
-		if it.gone != nil {
-			n++
-		}
-	}
-	if n <= maxTombstones {
-		return
-	}
-	for k, it := range s.items {
-		if it.gone != nil && n > maxTombstones {
-			delete(s.items, k)
-			s.dropped++
-			n--
-		}
+// dropTombLocked forgets the oldest tombstone.
+func (s *Store) dropTombLocked() {
+	t := s.tombOrder[0]
+	s.tombOrder = s.tombOrder[1:]
+	if t.gone != nil && s.tombs[t.key()] == t {
+		delete(s.tombs, t.key())
 	}
 }
 
@@ -363,21 +363,16 @@ func (s *Store) expire() {
 		s.removeLocked(it, ErrExpired)
 		s.o.Logger.Debug("artifacts: expired", "identity", it.identity, "uri", it.URI)
 	}
-	next := time.Time{}
-	for k, it := range s.items {
-		if it.gone == nil {
-			continue
-		}
-		if !it.expires.After(now) {
-			delete(s.items, k) // a tombstone kept a retention time more
-		} else if next.IsZero() || it.expires.Before(next) {
-			next = it.expires
-		}
+	for len(s.tombOrder) > 0 && !s.tombOrder[0].expires.After(now) {
+		s.dropTombLocked()
 	}
-	if len(s.order) > 0 && (next.IsZero() || s.order[0].expires.Before(next)) {
-		next = s.order[0].expires
-	}
-	if next.IsZero() {
+	var next time.Time
+	switch {
+	case len(s.order) > 0:
+		next = s.order[0].expires // before every tombstone's: they expire a retention after removal
+	case len(s.tombOrder) > 0:
+		next = s.tombOrder[0].expires
+	default:
 		s.timer = nil
 		return
 	}
@@ -389,15 +384,22 @@ func (s *Store) expire() {
 func (s *Store) Lookup(identity, uri string) (Item, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, ok := s.items[uri]
-	if !ok {
-		it, ok = s.items[identity+"\x00"+uri]
+	find := func(m map[string]*Item) (*Item, bool) {
+		if it, ok := m[uri]; ok {
+			return it, true
+		}
+		it, ok := m[identity+"\x00"+uri]
+		return it, ok
 	}
-	if !ok || it.identity != identity {
+	it, ok := find(s.items)
+	if !ok {
+		if t, dead := find(s.tombs); dead && t.identity == identity {
+			return Item{}, t.gone
+		}
 		return Item{}, ErrNotFound
 	}
-	if it.gone != nil {
-		return Item{}, it.gone
+	if it.identity != identity {
+		return Item{}, ErrNotFound
 	}
 	if !it.expires.After(time.Now()) {
 		return Item{}, ErrExpired
