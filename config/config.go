@@ -66,6 +66,9 @@ const (
 	VarAuditCode           = Prefix + "AUDIT_CODE"
 	VarMetricsAddr         = Prefix + "METRICS_ADDR"
 	VarHTTPStateless       = Prefix + "HTTP_STATELESS"
+	VarOutputsSize         = Prefix + "OUTPUTS_SIZE"
+	VarOutputsFiles        = Prefix + "OUTPUTS_FILES"
+	VarOutputsFileSize     = Prefix + "OUTPUTS_FILE_SIZE"
 )
 
 // The MCP_CONDUCTOR_AUDIT values that are streams, not files.
@@ -84,6 +87,14 @@ const GoOff = "off"
 // directory (a size-capped tmpfs, the program's cwd). It is under
 // conductor's own /conductor so that it never looks like a host path.
 const WorkDir = "/conductor/work"
+
+// OutputsDir is the in-root mount point of a run's outputs directory (a size-capped tmpfs per
+// run, MCP_CONDUCTOR_OUTPUTS_SIZE): what code leaves there is collected by the host when the run
+// ends (package outputs). OutputsEnv names it in the sandbox's environment.
+const (
+	OutputsDir = "/outputs"
+	OutputsEnv = "CONDUCTOR_OUTPUTS"
+)
 
 // PyPackagesDir is where, in every sandbox, the admin's pypi: packages are: the allowlist's
 // cache view's site-packages (pip install --target), read-only in runs, writable only in the
