@@ -69,6 +69,9 @@ const (
 	VarOutputsInline       = Prefix + "OUTPUTS_INLINE"
 	VarOutputsStoreSize    = Prefix + "OUTPUTS_STORE_SIZE"
 	VarOutputsRetention    = Prefix + "OUTPUTS_RETENTION"
+	VarOutputsSize         = Prefix + "OUTPUTS_SIZE"
+	VarOutputsFiles        = Prefix + "OUTPUTS_FILES"
+	VarOutputsFileSize     = Prefix + "OUTPUTS_FILE_SIZE"
 )
 
 // The MCP_CONDUCTOR_AUDIT values that are streams, not files.
@@ -87,6 +90,14 @@ const GoOff = "off"
 // directory (a size-capped tmpfs, the program's cwd). It is under
 // conductor's own /conductor so that it never looks like a host path.
 const WorkDir = "/conductor/work"
+
+// OutputsDir is the in-root mount point of a run's outputs directory (a size-capped tmpfs per
+// run, MCP_CONDUCTOR_OUTPUTS_SIZE): what code leaves there is collected by the host when the run
+// ends (package outputs). OutputsEnv names it in the sandbox's environment.
+const (
+	OutputsDir = "/outputs"
+	OutputsEnv = "CONDUCTOR_OUTPUTS"
+)
 
 // PyPackagesDir is where, in every sandbox, the admin's pypi: packages are: the allowlist's
 // cache view's site-packages (pip install --target), read-only in runs, writable only in the
@@ -212,6 +223,14 @@ type Settings struct {
 	// WorkspaceQuota is the most bytes the workspace may hold; 0 = no quota.
 	// Only with Workspace.
 	WorkspaceQuota int64
+	// OutputsSize is the size of a run's outputs directory (OutputsDir, a tmpfs), and so the
+	// most bytes collected from it; 0 = no outputs directory. Default 32 MiB.
+	OutputsSize int64
+	// OutputsFiles is the most files collected from it. Default 32.
+	OutputsFiles int
+	// OutputsFileSize is the most bytes of one collected file; at most OutputsSize. 0 (the
+	// default) = OutputsSize.
+	OutputsFileSize int64
 	// HTTPInsecureNoAuth serves HTTP with no token at all (single-user
 	// machines); without it and without HTTPToken, serve makes a token.
 	HTTPInsecureNoAuth bool
@@ -307,6 +326,8 @@ const (
 	DefaultPoolSize       = 2
 
 	DefaultSpillMax            = 16 << 20
+	DefaultOutputsSize         = 32 << 20
+	DefaultOutputsFiles        = 32
 	DefaultSpillTotal          = 256 << 20
 	DefaultHTTPMaxConns        = 256
 	DefaultHTTPMaxConnsPerIP   = 32
@@ -344,6 +365,8 @@ func defaults() Settings {
 		OutputsInline:       DefaultOutputsInline,
 		OutputsStoreSize:    DefaultOutputsStoreSize,
 		OutputsRetention:    DefaultOutputsRetention,
+		OutputsSize:         DefaultOutputsSize,
+		OutputsFiles:        DefaultOutputsFiles,
 		SpillTotal:          DefaultSpillTotal,
 		HTTPMaxConns:        DefaultHTTPMaxConns,
 		HTTPMaxConnsPerIP:   DefaultHTTPMaxConnsPerIP,
@@ -802,6 +825,35 @@ var table = []setting{
 	},
 	{
 		Variable: Variable{
+			Name:    VarOutputsSize,
+			Default: formatSize(DefaultOutputsSize),
+			Allowed: "0 (no outputs directory) or " + sizeAllowed(64<<10, 1<<30),
+			Description: "Size of each run's outputs directory (" + OutputsDir + ", a tmpfs; " + OutputsEnv + " names it): the files code leaves " +
+				"there are returned with the result (images as images, other files as resources), at most this many bytes together. " +
+				"0 gives runs no outputs directory.",
+		},
+		parse: sizeOrZeroIn(64<<10, 1<<30, func(s *Settings, n int64) { s.OutputsSize = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarOutputsFiles,
+			Default:     strconv.Itoa(DefaultOutputsFiles),
+			Allowed:     "an integer from 1 to 1024",
+			Description: "Most files returned from a run's outputs directory (the host reads at most four times as many directory entries).",
+		},
+		parse: intIn(1, 1024, func(s *Settings, n int) { s.OutputsFiles = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarOutputsFileSize,
+			Default:     "",
+			Allowed:     sizeAllowed(1<<10, 1<<30) + ", at most " + VarOutputsSize,
+			Description: "Most bytes of one file returned from a run's outputs directory; a larger one is reported as skipped with its size. Unset: " + VarOutputsSize + ".",
+		},
+		parse: sizeIn(1<<10, 1<<30, func(s *Settings, n int64) { s.OutputsFileSize = n }),
+	},
+	{
+		Variable: Variable{
 			Name:    VarWorkspaceQuota,
 			Default: "",
 			Allowed: sizeAllowed(1<<20, 64<<40) + "; needs " + VarWorkspace,
@@ -1203,6 +1255,7 @@ func intIn(lo, hi int, set func(*Settings, int)) func(string, *Settings) error {
 var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Error{
 	checkTimeouts,
 	checkAtLeast(VarSpillTotal, VarSpillMax, func(s *Settings) (int64, int64) { return s.SpillTotal, s.SpillMax }),
+	checkOutputsFileSize,
 	checkAtLeast(VarMCPMaxInFlight, VarMCPMaxRequest, func(s *Settings) (int64, int64) { return s.MCPMaxInFlight, s.MCPMaxRequest }),
 	checkAtLeast(VarMCPMaxInFlightTotal, VarMCPMaxInFlight, func(s *Settings) (int64, int64) { return s.MCPMaxInFlightTotal, s.MCPMaxInFlight }),
 	checkNeeds(VarWorkspaceQuota, VarWorkspace),
@@ -1757,4 +1810,27 @@ func absClean(v, bad string) error {
 		return errors.New("not an absolute clean path")
 	}
 	return nil
+}
+
+// checkOutputsFileSize: a per-file cap over the outputs directory's size could never be reached.
+func checkOutputsFileSize(s *Settings, set map[string]string, bad map[string]bool) *Error {
+	v, ok := set[VarOutputsFileSize]
+	if !ok || bad[VarOutputsFileSize] || bad[VarOutputsSize] || s.OutputsSize == 0 || s.OutputsFileSize <= s.OutputsSize {
+		return nil
+	}
+	return &Error{
+		Var: VarOutputsFileSize, Value: v,
+		Allowed: fmt.Sprintf("at most %s (%s)", VarOutputsSize, formatSize(s.OutputsSize)),
+		Err:     fmt.Errorf("%s would be larger than %s", VarOutputsFileSize, VarOutputsSize),
+	}
+}
+
+// CodeFlags are the deno permission flags code runs with (run_deno_code's deno and
+// execute_code's child deno): the admin's RunArgs, plus what conductor itself grants code —
+// writing its outputs directory, when runs have one.
+func (s Settings) CodeFlags() []string {
+	if s.OutputsSize == 0 {
+		return s.RunArgs
+	}
+	return GrantPath(s.RunArgs, "write", OutputsDir)
 }

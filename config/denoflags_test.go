@@ -112,3 +112,22 @@ func TestGrantProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestCodeFlags(t *testing.T) {
+	tests := []struct {
+		runArgs []string
+		size    int64
+		want    []string
+	}{
+		{nil, 1 << 20, []string{"--allow-write=" + OutputsDir}},
+		{[]string{"--allow-write=/tmp", "--allow-net"}, 1 << 20, []string{"--allow-write=/tmp," + OutputsDir, "--allow-net"}},
+		{[]string{"--allow-all"}, 1 << 20, []string{"--allow-all"}},
+		{[]string{"--allow-write=/tmp"}, 0, []string{"--allow-write=/tmp"}},
+	}
+	for _, tt := range tests {
+		s := Settings{RunArgs: tt.runArgs, OutputsSize: tt.size}
+		if got := s.CodeFlags(); !slices.Equal(got, tt.want) {
+			t.Errorf("RunArgs %q, outputs %d: CodeFlags %q, want %q", tt.runArgs, tt.size, got, tt.want)
+		}
+	}
+}
