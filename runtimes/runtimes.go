@@ -187,6 +187,8 @@ func Resolve(ctx context.Context, o Options) (*Set, error) {
 	// The program's own working directory is its to read and write, as it is Python's.
 	flags := config.GrantPath(o.DenoFlags, "read", config.WorkDir)
 	argv = append(argv, config.GrantPath(flags, "write", config.WorkDir)...)
+	// display(), as run_deno_code's bootstrap defines it.
+	argv = append(argv, "--preload="+config.DisplayModule)
 	s := &Set{Runtimes: []*Runtime{{
 		Name: "deno",
 		Languages: []Language{

@@ -204,10 +204,60 @@ func TestOutputsOwnRun(t *testing.T) {
 		t.Errorf("b saw %s entries and returned %+v", resB.ReturnValue, resB.Outputs)
 	}
 
-	off := newTestRunner(t, func(o *Options) { o.DenoFlags = []string{"--allow-all"} })
+	off := newTestRunner(t, func(o *Options) { o.DenoFlags, o.Outputs = []string{"--allow-all"}, outputs.Limits{} })
 	res := runCode(t, off, `export default [Deno.env.get("CONDUCTOR_OUTPUTS") ?? null, (() => { try { Deno.statSync("/outputs/x"); return "?" } catch (e) { return e.name } })(),
   (() => { try { Deno.writeTextFileSync("/outputs/x", "x"); return "written" } catch (e) { return e.name } })()]`, 20*time.Second)
 	if res.Status != StatusSuccess || !strings.HasPrefix(string(res.ReturnValue), `[null,"NotFound",`) || strings.Contains(string(res.ReturnValue), "written") || res.Outputs != nil {
 		t.Errorf("without outputs: %s %s %+v %+v", res.Status, res.ReturnValue, res.Outputs, res.Error)
+	}
+}
+
+// TestOutputsDisplay: the display() global writes the outputs directory (named, default-named
+// with the type's extension, a Blob) and names workspace files; without an outputs directory it
+// says who can give one.
+func TestOutputsDisplay(t *testing.T) {
+	ws, _ := newWorkspace(t)
+	if err := os.WriteFile(filepath.Join(ws, "data.json"), []byte(`{"a":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := outputsRunner(t, func(o *Options) {
+		o.Workspace = ws
+		o.DenoFlags = config.GrantPath([]string{"--allow-read=" + ws, "--allow-write=" + ws}, "write", config.OutputsDir)
+	})
+	res := runCode(t, r, `
+const png = Uint8Array.from(atob("`+onePNG+`"), (c) => c.charCodeAt(0));
+export default [
+  await display(png, { name: "plot", mimeType: "image/png" }),
+  await display("x,y\n1,2\n", { mimeType: "text/csv" }),
+  await display(new Blob(["# hi\n"], { type: "text/markdown" })),
+  await display(png.buffer),
+  await display.workspaceFile("./data.json"),
+  await display("x", { name: "../escape" }).catch((e) => e.message),
+];`, 20*time.Second)
+	if res.Status != StatusSuccess {
+		t.Fatalf("run: %s %+v %s", res.Status, res.Error, res.Stderr)
+	}
+	want := `[{"name":"plot.png","bytes":70},{"name":"output-1.csv","bytes":8},{"name":"output-2.md","bytes":5},{"name":"output-3.bin","bytes":70},{"name":"data.json"},` +
+		`"display(): name \"../escape.txt\" must be a relative path without \".\" or \"..\" components or control characters"]`
+	if string(res.ReturnValue) != want {
+		t.Errorf("display returned %s\nwant %s", res.ReturnValue, want)
+	}
+	got := outputsByName(res.Outputs)
+	for name, mime := range map[string]string{"plot.png": outputs.TypePNG, "output-1.csv": "text/csv", "output-2.md": "text/markdown", "output-3.bin": outputs.TypePNG, "data.json": "application/json"} {
+		if f := got[name]; f.MimeType != mime || f.Skipped != "" {
+			t.Errorf("%s: %+v, want type %s", name, f, mime)
+		}
+	}
+	if f := got["data.json"]; !f.Workspace || f.Bytes != 7 || f.Data != nil {
+		t.Errorf("workspace file: %+v", f)
+	}
+	if len(res.Outputs) != 5 {
+		t.Errorf("%d outputs: %+v", len(res.Outputs), res.Outputs)
+	}
+
+	off := newTestRunner(t, func(o *Options) { o.Outputs = outputs.Limits{} })
+	res = runCode(t, off, `await display("x")`, 20*time.Second)
+	if res.Status != StatusError || res.Error == nil || !strings.Contains(res.Error.Message, "no outputs directory") || !strings.Contains(res.Error.Message, config.VarOutputsSize) {
+		t.Errorf("display without outputs: %s %+v", res.Status, res.Error)
 	}
 }

@@ -36,6 +36,21 @@ var Bootstrap []byte
 // BootstrapName is the bootstrap's file name under the root's bootstrap dir.
 const BootstrapName = "bootstrap.js"
 
+// Display is the module that defines code's display() global (files returned through the
+// outputs directory); the bootstrap imports it, and execute_code's deno preloads it from
+// config.DisplayModule, the root's bootstrap dir.
+//
+//go:embed display.js
+var Display []byte
+
+// DisplayName is Display's file name next to the bootstrap.
+const DisplayName = "display.js"
+
+// BootstrapFiles are the files the root holds in its bootstrap dir (rootfs.Options.Bootstrap).
+func BootstrapFiles() map[string][]byte {
+	return map[string][]byte{BootstrapName: Bootstrap, DisplayName: Display}
+}
+
 // IDPrefix starts the name of every container, state directory and cgroup
 // conductor creates, so a sweep can recognise its own leftovers.
 const IDPrefix = "conductor-"
