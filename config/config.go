@@ -97,6 +97,9 @@ const WorkDir = "/conductor/work"
 const (
 	OutputsDir = "/outputs"
 	OutputsEnv = "CONDUCTOR_OUTPUTS"
+	// DisplayModule is the root's module that defines code's display() global (package
+	// sandbox's display.js, next to its bootstrap): execute_code's deno preloads it.
+	DisplayModule = "/conductor/display.js"
 )
 
 // PyPackagesDir is where, in every sandbox, the admin's pypi: packages are: the allowlist's

@@ -120,28 +120,32 @@ func Collect(dir *os.File, l Limits) ([]File, error) {
 	return c.out, nil
 }
 
-// walk reads the directory fd (it closes it); rel is its path below the outputs directory.
+// walk reads the directory fd (it closes it); rel is its path below the outputs directory. Its
+// names are read first, within what is left of the entry budget, and examined in sorted order,
+// so the same directory gives the same result.
 func (c *collector) walk(fd int, rel string, depth int) {
 	f := os.NewFile(uintptr(fd), rel)
 	defer f.Close()
-	for !c.cut {
+	var names []string
+	for {
 		budget := c.l.Files*entriesPerFile - c.entries
 		if budget <= 0 {
 			c.cut = true
-			return
+			break
 		}
-		names, err := f.Readdirnames(min(budget, 256))
-		if len(names) == 0 || err != nil && !errors.Is(err, io.EOF) {
-			if err != nil && !errors.Is(err, io.EOF) {
-				c.out = append(c.out, File{Name: cmpName(rel), Skipped: fmt.Sprintf("the directory could not be read: %v", err)})
-			}
-			return
+		batch, err := f.Readdirnames(min(budget, 256)) // leaves out "." and ".."
+		c.entries += len(batch)
+		names = append(names, batch...)
+		if err != nil && !errors.Is(err, io.EOF) {
+			c.out = append(c.out, File{Name: cmpName(rel), Skipped: fmt.Sprintf("the directory could not be read: %v", err)})
 		}
-		// Readdirnames leaves out "." and "..".
-		for _, name := range names {
-			c.entries++
-			c.entry(fd, rel, name, depth)
+		if len(batch) == 0 || err != nil {
+			break
 		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		c.entry(fd, rel, name, depth)
 	}
 }
 
@@ -211,14 +215,14 @@ func (c *collector) skip(name, why string) {
 // reading anything.
 func (c *collector) file(dir int, full, name string, size int64) {
 	switch {
-	case c.files >= c.l.Files:
-		c.skipSized(full, size, fmt.Sprintf("over the count cap: %d files are returned at most (%s)", c.l.Files, config.VarOutputsFiles))
-		return
 	case size > c.l.FileBytes:
 		c.skipSized(full, size, fmt.Sprintf("%d bytes, over the per-file cap of %d bytes (%s)", size, c.l.FileBytes, config.VarOutputsFileSize))
 		return
 	case c.bytes+size > c.l.TotalBytes:
 		c.skipSized(full, size, fmt.Sprintf("%d bytes, over what is left of the total cap of %d bytes (%s)", size, c.l.TotalBytes, config.VarOutputsSize))
+		return
+	case c.files >= c.l.Files:
+		c.skipSized(full, size, fmt.Sprintf("over the count cap: %d files are returned at most (%s)", c.l.Files, config.VarOutputsFiles))
 		return
 	}
 	data, st, err := readFile(dir, name, min(c.l.FileBytes, c.l.TotalBytes-c.bytes))

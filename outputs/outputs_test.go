@@ -250,6 +250,9 @@ func TestWorkspace(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(got[0].Skipped, "over its cap of 4096 bytes") {
 		t.Errorf("a 9000-byte list: got %+v", got)
 	}
+	if got := Workspace(openPath(t, out), ""); len(got) != 1 || !strings.Contains(got[0].Skipped, "no workspace") {
+		t.Errorf("no workspace: got %+v", got)
+	}
 	os.Remove(filepath.Join(out, WorkspaceList))
 	if got := Workspace(openPath(t, out), ws); got != nil {
 		t.Errorf("no list: got %+v", got)

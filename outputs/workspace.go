@@ -15,7 +15,8 @@ import (
 // MaxWorkspaceLines lines of MaxWorkspaceListBytes bytes), resolved under ws, the host path of
 // the run's workspace, without following links: each a regular file, returned by name with its
 // size and the type sniffed from its first SniffBytes bytes, Workspace set and no Data. A line
-// that names no such file is returned as skipped with the reason. No list, no files.
+// that names no such file is returned as skipped with the reason. No list, no files; a list
+// with no workspace (ws "") is reported as skipped.
 func Workspace(dir *os.File, ws string) []File {
 	list, err := readList(dir)
 	if err != nil {
@@ -23,6 +24,9 @@ func Workspace(dir *os.File, ws string) []File {
 	}
 	if list == nil {
 		return nil
+	}
+	if ws == "" {
+		return []File{{Name: WorkspaceList, Skipped: "this run has no workspace: no workspace file can be returned"}}
 	}
 	root, err := unix.Open(ws, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

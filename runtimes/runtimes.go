@@ -187,6 +187,8 @@ func Resolve(ctx context.Context, o Options) (*Set, error) {
 	// The program's own working directory is its to read and write, as it is Python's.
 	flags := config.GrantPath(o.DenoFlags, "read", config.WorkDir)
 	argv = append(argv, config.GrantPath(flags, "write", config.WorkDir)...)
+	// display(), as run_deno_code's bootstrap defines it.
+	argv = append(argv, "--preload="+config.DisplayModule)
 	s := &Set{Runtimes: []*Runtime{{
 		Name: "deno",
 		Languages: []Language{
@@ -298,6 +300,30 @@ type probe struct {
 // and the site directories inside it (site-packages, Debian's dist-packages): those that belong to
 // the base environment come in as such, the others (a venv's base interpreter's) not at all.
 var stdlibSkipped = []string{"site-packages", "dist-packages", "test", "idlelib", "turtledemo", "tkinter", "ensurepip", "lib2to3"}
+
+// matplotlibSkipped: the web backend's copies of jQuery, which Debian's python3-matplotlib makes
+// symlinks out of the site directory (to /usr/share/javascript); the backend serves a browser,
+// which a sandbox has none of, and the root refuses links that leave their data directory.
+var matplotlibSkipped = []string{"web_backend"}
+
+// matplotlibData is the directory of matplotlib's data (fonts, matplotlibrc) when a base
+// directory holds a matplotlib without its own mpl-data: Debian's python3-matplotlib keeps it in
+// /usr/share/matplotlib (matplotlib.get_data_path falls back there). "" = none needed.
+func matplotlibData(base []string) string {
+	const debian = "/usr/share/matplotlib"
+	for _, d := range base {
+		if _, err := os.Stat(filepath.Join(d, "matplotlib", "__init__.py")); err != nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(d, "matplotlib", "mpl-data")); err == nil {
+			return ""
+		}
+		if st, err := os.Stat(filepath.Join(debian, "mpl-data")); err == nil && st.IsDir() {
+			return debian
+		}
+	}
+	return ""
+}
 
 // baseEnvironment returns the directories of the packages code may import besides the standard
 // library and the allowed PyPI packages: the interpreter's own environment, read-only in the root
@@ -425,6 +451,10 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 			prog.Data = append(prog.Data, dir)
 		}
 	}
+	if d := matplotlibData(base); d != "" {
+		prog.Data = append(prog.Data, d)
+		prog.Skip = append(prog.Skip, matplotlibSkipped...)
+	}
 	rt := &Runtime{
 		Name:      "python",
 		Languages: []Language{{Name: "python", Extensions: []string{".py"}, DefaultFile: "main.py"}},
@@ -440,11 +470,13 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 		Warm: []string{prog.Path, "-E", "-s", "-B", "-u", "-c", pythonWarm, config.PyPackagesDir, PythonImportCheck,
 			PythonRunnerFile, PythonRunner, PythonFactoryFile, PythonFactory},
 		ImportCheck: PythonImportCheck,
-		Env:         []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"},
-		Version:     pr.Version,
-		CAVars:      caVars,
-		Base:        base,
-		Modules:     topLevelModules(base),
+		// MPLBACKEND: matplotlib renders without a display (Agg); figures reach the client
+		// through the outputs directory (pyrun.py saves those left open).
+		Env:     []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "MPLBACKEND=Agg"},
+		Version: pr.Version,
+		CAVars:  caVars,
+		Base:    base,
+		Modules: topLevelModules(base),
 	}
 	addPip(ctx, exe, rt)
 	return rt, nil
