@@ -33,15 +33,15 @@ for (let y = 0; y < H; y++) { raw.push(0); for (let x = 0; x < W; x++) raw.push(
 let a = 1, b = 0; for (const x of raw) { a = (a + x) %% 65521; b = (b + a) %% 65521; }
 const zlib = [0x78, 0x01, 0x01, raw.length & 255, raw.length >> 8, ~raw.length & 255, (~raw.length >> 8) & 255, ...raw, ...be32(((b << 16) | a) >>> 0)];
 const png = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10, ...chunk("IHDR", [...be32(W), ...be32(H), 8, 2, 0, 0, 0]), ...chunk("IDAT", zlib), ...chunk("IEND", [])]);
-Deno.writeFileSync(Deno.env.get("CONDUCTOR_OUTPUTS") + "/%s", png);
+await display(png, { name: "%s" });
 `, w, h, name)
 }
 
-// csvCode writes a CSV of rows lines (about 12 bytes each) to /outputs/<name>.
+// csvCode returns a CSV of rows lines (about 12 bytes each) with display(), as /outputs/<name>.
 func csvCode(name string, rows int) string {
 	return fmt.Sprintf(`
 const lines = ["i,square"]; for (let i = 0; i < %d; i++) lines.push(i + "," + i * i);
-Deno.writeTextFileSync(Deno.env.get("CONDUCTOR_OUTPUTS") + "/%s", lines.join("\n") + "\n");
+await display(lines.join("\n") + "\n", { name: "%s", mimeType: "text/csv" });
 `, rows, name)
 }
 
@@ -164,7 +164,7 @@ func TestE2EOutputsIdentities(t *testing.T) {
 
 	code := csvCode("big.csv", 2000) + fmt.Sprintf(`
 Deno.writeTextFileSync(%q, "# alice's report\n");
-Deno.writeTextFileSync(Deno.env.get("CONDUCTOR_OUTPUTS") + "/.workspace-files", "report.md\n");
+await display.workspaceFile("report.md");
 'ok'`, ws+"/report.md")
 	r := run(t, alice, map[string]any{"deno_code": code})
 	expectSuccess(t, r)
