@@ -20,6 +20,7 @@ import (
 	"github.com/conductor-sandbox/conductor/event"
 	"github.com/conductor-sandbox/conductor/mcp/typegen"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
+	"github.com/conductor-sandbox/conductor/outputs"
 	"github.com/conductor-sandbox/conductor/playbook"
 )
 
@@ -29,6 +30,9 @@ type Options struct {
 	Version     string
 	Permissions []string // the admin's deno permission flags, for the tool description
 	Workspace   string   // the workspace (MCP_CONDUCTOR_WORKSPACE), run_deno_code's working directory; "" = none
+	// Outputs are the limits of runs' outputs directory (MCP_CONDUCTOR_OUTPUTS_*), for the tool
+	// descriptions; a zero size: none.
+	Outputs outputs.Limits
 	// Network describes what runs can reach (egress.Policy.String); "" =
 	// nothing.
 	Network  string
@@ -232,6 +236,7 @@ func (s *Server) description() string {
 		fmt.Fprintf(&b, "Network (fetch, node:http, WebSocket, Deno.connect, Deno.resolveDns; enforced by the server below deno): %s. "+
 			"A refused connection fails with a reset and the result's network list says why; only the admin can change what is reachable. ", s.opt().Network)
 	}
+	b.WriteString(s.outputsDescription(helpersDeno))
 	if len(s.opt().Tools) > 0 {
 		fmt.Fprintf(&b, "CLI tools in the sandbox, run with `new Deno.Command(name, { args })`: %s (HOME is /tmp, empty at each run; "+
 			"only these and deno exist there, and only the admin can add one; there is no shell, so run them directly, not through sh -c). ",

@@ -341,6 +341,7 @@ func serverPolicy(a *app, eng *engine.Engine) mcp.Options {
 		Engine:             eng,
 		Permissions:        a.settings.RunArgs,
 		Workspace:          a.settings.Workspace,
+		Outputs:            outputsLimits(a.settings),
 		Network:            networkDescription(a.settings),
 		Packages:           a.allow.Description(),
 		Tools:              a.tools.Names(),
