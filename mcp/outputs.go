@@ -204,7 +204,7 @@ func readIdentity(req *sdk.ReadResourceRequest) string {
 // readOutput answers resources/read of an output.
 func (s *Server) readOutput(ctx context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
 	uri := req.Params.URI
-	store := s.opt().Outputs
+	store := s.opt().OutputStore
 	if store == nil {
 		return nil, sdk.ResourceNotFoundError(uri)
 	}

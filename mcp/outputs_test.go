@@ -128,7 +128,7 @@ func TestOutputContent(t *testing.T) {
 // and the text names each.
 func TestToolResultOutputs(t *testing.T) {
 	s := &Server{}
-	s.cur.Store(&Options{Outputs: testStore(t, 1<<20), OutputsInline: 1 << 20, OutputsInlineTotal: 4 << 20})
+	s.cur.Store(&Options{OutputStore: testStore(t, 1<<20), OutputsInline: 1 << 20, OutputsInlineTotal: 4 << 20})
 	res := &engine.Result{Result: &sandbox.Result{Status: sandbox.StatusSuccess, Outputs: []outputs.File{
 		file("plot.png", "image/png", 100), file("data.csv", "text/csv", 20000), {Name: "fifo", Skipped: "not a regular file"},
 	}}}
@@ -185,7 +185,7 @@ func TestReadOutput(t *testing.T) {
 	}
 	st := testStore(t, 1<<20)
 	s := &Server{}
-	s.cur.Store(&Options{Outputs: st, Workspace: ws, Logger: slog.New(slog.DiscardHandler),
+	s.cur.Store(&Options{OutputStore: st, Workspace: ws, Logger: slog.New(slog.DiscardHandler),
 		WorkspaceFor: func(ctx context.Context) (string, bool) { return event.ScopeOf(ctx).Identity, false }})
 	csv, err := st.Put("alice", "d.csv", "text/csv", []byte("a,b\n"))
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/conductor-sandbox/conductor/event"
 	"github.com/conductor-sandbox/conductor/mcp/typegen"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
+	"github.com/conductor-sandbox/conductor/outputs"
 	"github.com/conductor-sandbox/conductor/playbook"
 )
 
@@ -30,6 +31,9 @@ type Options struct {
 	Version     string
 	Permissions []string // the admin's deno permission flags, for the tool description
 	Workspace   string   // the workspace (MCP_CONDUCTOR_WORKSPACE), run_deno_code's working directory; "" = none
+	// Outputs are the limits of runs' outputs directory (MCP_CONDUCTOR_OUTPUTS_*), for the tool
+	// descriptions; a zero size: none.
+	Outputs outputs.Limits
 	// Network describes what runs can reach (egress.Policy.String); "" =
 	// nothing.
 	Network  string
@@ -62,10 +66,10 @@ type Options struct {
 	// Quotas, when set, admit or refuse each execution by its identity's quotas (error.type
 	// "quota"); a reload keeps it.
 	Quotas *allowance.Limiter
-	// Outputs keeps runs' output files for resources/read (conductor://outputs/…, and the
+	// OutputStore keeps runs' output files for resources/read (conductor://outputs/…, and the
 	// workspace files runs name, conductor://workspace/…); nil = none kept: only what fits
 	// inline is returned.
-	Outputs *artifacts.Store
+	OutputStore *artifacts.Store
 	// OutputsInline and OutputsInlineTotal cap the bytes of one image a result carries inline,
 	// and of all its images (config.Settings.OutputsInline); 0 = DefaultOutputsInline.
 	OutputsInline, OutputsInlineTotal int64
@@ -141,7 +145,7 @@ func New(o Options) (*Server, error) {
 	if err := s.addLanguageTools(); err != nil {
 		return nil, err
 	}
-	if o.Outputs != nil {
+	if o.OutputStore != nil {
 		s.addOutputResources()
 	}
 	return s, nil
@@ -254,6 +258,7 @@ func (s *Server) description() string {
 		fmt.Fprintf(&b, "Network (fetch, node:http, WebSocket, Deno.connect, Deno.resolveDns; enforced by the server below deno): %s. "+
 			"A refused connection fails with a reset and the result's network list says why; only the admin can change what is reachable. ", s.opt().Network)
 	}
+	b.WriteString(s.outputsDescription(helpersDeno))
 	if len(s.opt().Tools) > 0 {
 		fmt.Fprintf(&b, "CLI tools in the sandbox, run with `new Deno.Command(name, { args })`: %s (HOME is /tmp, empty at each run; "+
 			"only these and deno exist there, and only the admin can add one; there is no shell, so run them directly, not through sh -c). ",

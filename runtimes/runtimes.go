@@ -306,23 +306,28 @@ var stdlibSkipped = []string{"site-packages", "dist-packages", "test", "idlelib"
 // which a sandbox has none of, and the root refuses links that leave their data directory.
 var matplotlibSkipped = []string{"web_backend"}
 
-// matplotlibData is the directory of matplotlib's data (fonts, matplotlibrc) when a base
-// directory holds a matplotlib without its own mpl-data: Debian's python3-matplotlib keeps it in
-// /usr/share/matplotlib (matplotlib.get_data_path falls back there). "" = none needed.
-func matplotlibData(base []string) string {
-	const debian = "/usr/share/matplotlib"
+// matplotlibData is matplotlib's data (fonts, its matplotlibrc) when a base directory holds a
+// matplotlib without its own mpl-data: Debian's python3-matplotlib keeps it in
+// /usr/share/matplotlib (matplotlib.get_data_path falls back there) and reads its configuration
+// from /etc/matplotlibrc only (Debian's matplotlib_fname). None otherwise.
+func matplotlibData(base []string) []string {
+	const debian, rc = "/usr/share/matplotlib", "/etc/matplotlibrc"
 	for _, d := range base {
 		if _, err := os.Stat(filepath.Join(d, "matplotlib", "__init__.py")); err != nil {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(d, "matplotlib", "mpl-data")); err == nil {
-			return ""
+			return nil
 		}
-		if st, err := os.Stat(filepath.Join(debian, "mpl-data")); err == nil && st.IsDir() {
-			return debian
+		var data []string
+		for _, p := range []string{debian, rc} {
+			if _, err := os.Stat(p); err == nil {
+				data = append(data, p)
+			}
 		}
+		return data
 	}
-	return ""
+	return nil
 }
 
 // baseEnvironment returns the directories of the packages code may import besides the standard
@@ -451,8 +456,8 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 			prog.Data = append(prog.Data, dir)
 		}
 	}
-	if d := matplotlibData(base); d != "" {
-		prog.Data = append(prog.Data, d)
+	if d := matplotlibData(base); len(d) > 0 {
+		prog.Data = append(prog.Data, d...)
 		prog.Skip = append(prog.Skip, matplotlibSkipped...)
 	}
 	rt := &Runtime{

@@ -342,6 +342,7 @@ func serverPolicy(a *app, eng *engine.Engine) mcp.Options {
 		Permissions:        a.settings.RunArgs,
 		Workspace:          a.settings.Workspace,
 		WorkspaceFor:       workspaceFor(a, a.settings),
+		Outputs:            outputsLimits(a.settings),
 		Network:            networkDescription(a.settings),
 		Packages:           a.allow.Description(),
 		Tools:              a.tools.Names(),

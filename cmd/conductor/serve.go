@@ -119,7 +119,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer store.Close()
-	o.Outputs, o.OutputsInline, o.OutputsInlineTotal = store, a.settings.OutputsInline, a.settings.OutputsInlineTotal()
+	o.OutputStore, o.OutputsInline, o.OutputsInlineTotal = store, a.settings.OutputsInline, a.settings.OutputsInlineTotal()
 	srv, err := mcp.New(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor serve:", err)
