@@ -22,7 +22,7 @@ import (
 // pngCode is TypeScript that builds a valid w×h RGB PNG by hand (zlib with one stored deflate
 // block, CRC-32 and Adler-32 computed in code) and writes it to /outputs/<name>.
 func pngCode(name string, w, h int) string {
-	return fmt.Sprintf(`
+	return fmt.Sprintf(`{
 const crcTable = Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
 const crc32 = (b: Uint8Array) => { let c = 0xffffffff; for (const x of b) c = crcTable[(c ^ x) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
 const be32 = (n: number) => [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
@@ -34,6 +34,7 @@ let a = 1, b = 0; for (const x of raw) { a = (a + x) %% 65521; b = (b + a) %% 65
 const zlib = [0x78, 0x01, 0x01, raw.length & 255, raw.length >> 8, ~raw.length & 255, (~raw.length >> 8) & 255, ...raw, ...be32(((b << 16) | a) >>> 0)];
 const png = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10, ...chunk("IHDR", [...be32(W), ...be32(H), 8, 2, 0, 0, 0]), ...chunk("IDAT", zlib), ...chunk("IEND", [])]);
 await display(png, { name: "%s" });
+}
 `, w, h, name)
 }
 
@@ -145,6 +146,30 @@ func TestE2EOutputs(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "expired") || !strings.Contains(err.Error(), "MCP_CONDUCTOR_OUTPUTS_RETENTION") {
 		t.Errorf("resources/read after the retention: %v, want expired naming MCP_CONDUCTOR_OUTPUTS_RETENTION", err)
 	}
+}
+
+// TestE2EOutputsImageLink: an image over MCP_CONDUCTOR_OUTPUTS_INLINE (1K here) is a resource
+// link, and resources/read returns it as a blob: the PNG's exact bytes.
+func TestE2EOutputsImageLink(t *testing.T) {
+	s := startStdio(t, nil, nil, "MCP_CONDUCTOR_OUTPUTS_INLINE=1K")
+	r := run(t, s.cs, map[string]any{"deno_code": pngCode("big.png", 40, 40) + pngCode("small.png", 2, 2) + "1"})
+	expectSuccess(t, r)
+	if got := strings.Join(contentKinds(r.res.Content), ","); got != "text,resource_link,image" {
+		t.Fatalf("content %s, want text,resource_link,image (the 40x40 PNG is over 1K): %s", got, r)
+	}
+	link := r.res.Content[1].(*sdk.ResourceLink)
+	if link.MIMEType != "image/png" || link.Name != "big.png" {
+		t.Errorf("link %+v", link)
+	}
+	res, err := readResource(s.cs, link.URI)
+	if err != nil {
+		t.Fatalf("resources/read %s: %v", link.URI, err)
+	}
+	if c := res.Contents[0]; c.Text != "" || int64(len(c.Blob)) != *link.Size {
+		t.Fatalf("want a blob of %d bytes, got text %d bytes, blob %d bytes", *link.Size, len(c.Text), len(c.Blob))
+	}
+	checkPNG(t, res.Contents[0].Blob, 40, 40)
+	checkPNG(t, r.res.Content[2].(*sdk.ImageContent).Data, 2, 2)
 }
 
 // TestE2EOutputsIdentities: over HTTP with two identities, alice's run returns a CSV link and a
