@@ -35,7 +35,7 @@ func (s *Server) outputsDescription(helpers int) string {
 	}
 	if helpers&helpersPython != 0 {
 		d += "In Python: `display(obj, name=None, mime_type=None)` writes bytes, a str, a PIL image or a matplotlib figure (as PNG), " +
-			"`display_file(path)` returns a workspace file by its relative path; matplotlib renders headless and the figures open at " +
+			"`display_file(path)` returns a workspace file by its relative path; matplotlib (where installed) renders headless and the figures open at " +
 			"plt.show() or at the end of the run are returned as figure-<n>.png. "
 	}
 	return d
