@@ -138,7 +138,7 @@ func embedURI(f *outputs.File) string {
 	if f.URI != "" {
 		return f.URI
 	}
-	return artifacts.OutputsPrefix + "inline/" + f.Name
+	return artifacts.OutputURI("inline", f.Name) // not readable: nothing was kept
 }
 
 // link is the resource link of a kept output.
