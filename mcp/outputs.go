@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
@@ -57,7 +58,7 @@ type outputLimits struct {
 // workspace file, to the identity's workspace). It returns the outputs as the structured result
 // lists them: each with its URI, or Skipped saying why it is not returned. store nil: nothing is
 // kept for resources/read, so what does not fit inline is skipped with that reason.
-func outputContent(store *artifacts.Store, identity string, lim outputLimits, files []outputs.File) ([]sdk.Content, []outputs.File, []string) {
+func outputContent(store *artifacts.Store, identity string, lim outputLimits, files []outputs.File, log *slog.Logger) ([]sdk.Content, []outputs.File, []string) {
 	var content []sdk.Content
 	listed := make([]outputs.File, len(files))
 	how := make([]string, len(files)) // how each is returned, for the text
@@ -92,7 +93,9 @@ func outputContent(store *artifacts.Store, identity string, lim outputLimits, fi
 				err = fmt.Errorf("not kept for resources/read: %d bytes is more than the store keeps per client (%d; the admin sets %s)",
 					n, store.MaxBytes(), config.VarOutputsStoreSize)
 			case err != nil:
-				err = fmt.Errorf("not kept for resources/read: %w", err)
+				// The host's paths and errors stay in the log.
+				log.Warn("keeping an output", "identity", identity, "name", f.Name, "err", err)
+				err = errors.New("not kept for resources/read: the server could not store it (its log says why)")
 			}
 			if err != nil {
 				out.Skipped = err.Error()

@@ -92,7 +92,7 @@ func TestOutputContent(t *testing.T) {
 			if tt.store > 0 {
 				st = testStore(t, tt.store)
 			}
-			content, listed, how := outputContent(st, "alice", lim, tt.files)
+			content, listed, how := outputContent(st, "alice", lim, tt.files, slog.New(slog.DiscardHandler))
 			if got := strings.Join(kinds(content), ","); got != strings.Join(tt.want, ",") {
 				t.Errorf("content %s, want %s", got, strings.Join(tt.want, ","))
 			}
@@ -128,7 +128,7 @@ func TestOutputContent(t *testing.T) {
 // and the text names each.
 func TestToolResultOutputs(t *testing.T) {
 	s := &Server{}
-	s.cur.Store(&Options{OutputStore: testStore(t, 1<<20), OutputsInline: 1 << 20, OutputsInlineTotal: 4 << 20})
+	s.cur.Store(&Options{OutputStore: testStore(t, 1<<20), OutputsInline: 1 << 20, OutputsInlineTotal: 4 << 20, Logger: slog.New(slog.DiscardHandler)})
 	res := &engine.Result{Result: &sandbox.Result{Status: sandbox.StatusSuccess, Outputs: []outputs.File{
 		file("plot.png", "image/png", 100), file("data.csv", "text/csv", 20000), {Name: "fifo", Skipped: "not a regular file"},
 	}}}

@@ -244,7 +244,7 @@ func (s *Server) toolResult(identity string, res *engine.Result, text func(*sand
 	if len(res.Outputs) > 0 {
 		r := *res.Result
 		var how []string
-		files, r.Outputs, how = outputContent(o.OutputStore, identity, outputLimits{image: o.OutputsInline, total: o.OutputsInlineTotal}, res.Outputs)
+		files, r.Outputs, how = outputContent(o.OutputStore, identity, outputLimits{image: o.OutputsInline, total: o.OutputsInlineTotal}, res.Outputs, o.Logger)
 		res = &engine.Result{Result: &r}
 		body += outputsSummary(r.Outputs, how)
 	}
