@@ -18,7 +18,6 @@ import (
 	"github.com/conductor-sandbox/conductor/sandbox"
 )
 
-
 // onePNG is a 1x1 PNG.
 const onePNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 
