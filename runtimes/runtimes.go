@@ -20,6 +20,12 @@
 // package. The run gets a go.mod (module GoModule) when its files bring none; no module is ever
 // downloaded (GOPROXY=off, GOTOOLCHAIN=local), cgo is off, and the working directory is the
 // build's temporary directory (the row's Exec flag: go run executes the binary it links).
+//
+// Outputs: the child deno is given the flags of code (config.Settings.CodeFlags: write of the
+// outputs directory) and preloads config.DisplayModule, so display() is the same global as in
+// run_deno_code; the pre-started Python (warm.py) gives the program display() and display_file()
+// as builtins and saves matplotlib's figures (MPLBACKEND=Agg) at plt.show() and when it ends.
+// Debian's python3-matplotlib needs its data beside dist-packages (matplotlibData).
 package runtimes
 
 import (

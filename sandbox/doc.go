@@ -115,7 +115,8 @@
 // its config mounted; the fd pins it after the sandbox is gone. Run collects it after deno, the
 // pid namespace's init, has exited (so nothing writes any more), never entering the sandbox:
 // Result.Outputs, with the workspace files the code named (outputs.Workspace, resolved under
-// this run's workspace). Close closes the fd.
+// this run's workspace). Close closes the fd. The bootstrap imports display.js (Display, beside
+// it in the root): code's display() global, which only writes that directory.
 //
 // Lifecycle: Runner.Start creates and starts a container and boots deno into
 // the bootstrap; Sandbox.Run sends code and waits for the result; Sandbox.Close

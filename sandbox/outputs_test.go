@@ -261,3 +261,43 @@ export default [
 		t.Errorf("display without outputs: %s %+v", res.Status, res.Error)
 	}
 }
+
+// TestOutputsWorkspaceOf: a run of an identity names workspace files of its own directory only:
+// another identity's file is out of reach by name and by link.
+func TestOutputsWorkspaceOf(t *testing.T) {
+	ws, _ := newWorkspace(t)
+	r := outputsRunner(t, func(o *Options) {
+		o.Workspace = ws
+		o.DenoFlags = []string{"--allow-read", "--allow-write"} // unscoped: Deno.symlinkSync needs it
+	})
+	if err := os.WriteFile(filepath.Join(ws, "top.txt"), []byte("not alice's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := r.StartWith(context.Background(), StartOptions{WorkspaceOf: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	res := sb.Run(context.Background(), Job{Timeout: 20 * time.Second, Code: `
+Deno.writeTextFileSync("mine.csv", "a,b\n");
+Deno.symlinkSync("../top.txt", "link.txt");
+await display.workspaceFile("mine.csv");
+await display.workspaceFile("link.txt");
+await display.workspaceFile("top.txt");`})
+	if res.Status != StatusSuccess {
+		t.Fatalf("run: %s %+v", res.Status, res.Error)
+	}
+	want := []outputs.File{
+		{Name: "mine.csv", MimeType: "text/csv", Bytes: 4, Workspace: true},
+		{Name: "link.txt", Workspace: true, Skipped: "a symbolic link: not followed"},
+		{Name: "top.txt", Workspace: true, Skipped: "no such file in the workspace"},
+	}
+	if len(res.Outputs) != len(want) {
+		t.Fatalf("outputs %+v, want %+v", res.Outputs, want)
+	}
+	for i, w := range want {
+		if g := res.Outputs[i]; g.Name != w.Name || g.MimeType != w.MimeType || g.Workspace != w.Workspace || g.Skipped != w.Skipped || (w.Skipped == "" && g.Bytes != w.Bytes) {
+			t.Errorf("%d: %+v, want %+v", i, g, w)
+		}
+	}
+}
