@@ -66,6 +66,12 @@ const (
 	VarAuditCode           = Prefix + "AUDIT_CODE"
 	VarMetricsAddr         = Prefix + "METRICS_ADDR"
 	VarHTTPStateless       = Prefix + "HTTP_STATELESS"
+	VarOutputsInline       = Prefix + "OUTPUTS_INLINE"
+	VarOutputsStoreSize    = Prefix + "OUTPUTS_STORE_SIZE"
+	VarOutputsRetention    = Prefix + "OUTPUTS_RETENTION"
+	VarOutputsSize         = Prefix + "OUTPUTS_SIZE"
+	VarOutputsFiles        = Prefix + "OUTPUTS_FILES"
+	VarOutputsFileSize     = Prefix + "OUTPUTS_FILE_SIZE"
 )
 
 // The MCP_CONDUCTOR_AUDIT values that are streams, not files.
@@ -84,6 +90,17 @@ const GoOff = "off"
 // directory (a size-capped tmpfs, the program's cwd). It is under
 // conductor's own /conductor so that it never looks like a host path.
 const WorkDir = "/conductor/work"
+
+// OutputsDir is the in-root mount point of a run's outputs directory (a size-capped tmpfs per
+// run, MCP_CONDUCTOR_OUTPUTS_SIZE): what code leaves there is collected by the host when the run
+// ends (package outputs). OutputsEnv names it in the sandbox's environment.
+const (
+	OutputsDir = "/outputs"
+	OutputsEnv = "CONDUCTOR_OUTPUTS"
+	// DisplayModule is the root's module that defines code's display() global (package
+	// sandbox's display.js, next to its bootstrap): execute_code's deno preloads it.
+	DisplayModule = "/conductor/display.js"
+)
 
 // PyPackagesDir is where, in every sandbox, the admin's pypi: packages are: the allowlist's
 // cache view's site-packages (pip install --target), read-only in runs, writable only in the
@@ -209,6 +226,14 @@ type Settings struct {
 	// WorkspaceQuota is the most bytes the workspace may hold; 0 = no quota.
 	// Only with Workspace.
 	WorkspaceQuota int64
+	// OutputsSize is the size of a run's outputs directory (OutputsDir, a tmpfs), and so the
+	// most bytes collected from it; 0 = no outputs directory. Default 32 MiB.
+	OutputsSize int64
+	// OutputsFiles is the most files collected from it. Default 32.
+	OutputsFiles int
+	// OutputsFileSize is the most bytes of one collected file; at most OutputsSize. 0 (the
+	// default) = OutputsSize.
+	OutputsFileSize int64
 	// HTTPInsecureNoAuth serves HTTP with no token at all (single-user
 	// machines); without it and without HTTPToken, serve makes a token.
 	HTTPInsecureNoAuth bool
@@ -253,7 +278,20 @@ type Settings struct {
 	// AuditCode writes the code itself in the audit log's execution lines (else only its
 	// sha256 and size). Only with Audit.
 	AuditCode bool
+	// OutputsInline is the most bytes of one image a tool result carries inline (image content);
+	// larger ones are resource links. The images of one result together get at most
+	// OutputsInlineTotal.
+	OutputsInline int64
+	// OutputsStoreSize caps the bytes of outputs kept per identity for resources/read; the
+	// oldest are removed first.
+	OutputsStoreSize int64
+	// OutputsRetention is how long an output is kept for resources/read.
+	OutputsRetention time.Duration
 }
+
+// OutputsInlineTotal is the most bytes of images one tool result carries inline: four images
+// at the per-image cap.
+func (s Settings) OutputsInlineTotal() int64 { return 4 * s.OutputsInline }
 
 // MCPConfigFile is the upstream MCP servers file conductor reads: MCPConfig when set (explicit: a
 // missing file is then an error), else ~/.mcp-conductor/mcp-config.json; "" when there is no home
@@ -291,6 +329,8 @@ const (
 	DefaultPoolSize       = 2
 
 	DefaultSpillMax            = 16 << 20
+	DefaultOutputsSize         = 32 << 20
+	DefaultOutputsFiles        = 32
 	DefaultSpillTotal          = 256 << 20
 	DefaultHTTPMaxConns        = 256
 	DefaultHTTPMaxConnsPerIP   = 32
@@ -298,6 +338,9 @@ const (
 	DefaultMCPMaxRequest       = 1 << 20
 	DefaultMCPMaxInFlight      = 8 << 20
 	DefaultMCPMaxInFlightTotal = 64 << 20
+	DefaultOutputsInline       = 1 << 20
+	DefaultOutputsStoreSize    = 256 << 20
+	DefaultOutputsRetention    = time.Hour
 )
 
 // Limits.
@@ -322,6 +365,11 @@ func defaults() Settings {
 		PoolSize:       DefaultPoolSize,
 
 		SpillMax:            DefaultSpillMax,
+		OutputsInline:       DefaultOutputsInline,
+		OutputsStoreSize:    DefaultOutputsStoreSize,
+		OutputsRetention:    DefaultOutputsRetention,
+		OutputsSize:         DefaultOutputsSize,
+		OutputsFiles:        DefaultOutputsFiles,
 		SpillTotal:          DefaultSpillTotal,
 		HTTPMaxConns:        DefaultHTTPMaxConns,
 		HTTPMaxConnsPerIP:   DefaultHTTPMaxConnsPerIP,
@@ -780,6 +828,35 @@ var table = []setting{
 	},
 	{
 		Variable: Variable{
+			Name:    VarOutputsSize,
+			Default: formatSize(DefaultOutputsSize),
+			Allowed: "0 (no outputs directory) or " + sizeAllowed(64<<10, 1<<30),
+			Description: "Size of each run's outputs directory (" + OutputsDir + ", a tmpfs; " + OutputsEnv + " names it): the files code leaves " +
+				"there are returned with the result (images as images, other files as resources), at most this many bytes together. " +
+				"0 gives runs no outputs directory.",
+		},
+		parse: sizeOrZeroIn(64<<10, 1<<30, func(s *Settings, n int64) { s.OutputsSize = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarOutputsFiles,
+			Default:     strconv.Itoa(DefaultOutputsFiles),
+			Allowed:     "an integer from 1 to 1024",
+			Description: "Most files returned from a run's outputs directory (the host reads at most four times as many directory entries).",
+		},
+		parse: intIn(1, 1024, func(s *Settings, n int) { s.OutputsFiles = n }),
+	},
+	{
+		Variable: Variable{
+			Name:        VarOutputsFileSize,
+			Default:     "",
+			Allowed:     sizeAllowed(1<<10, 1<<30) + ", at most " + VarOutputsSize,
+			Description: "Most bytes of one file returned from a run's outputs directory; a larger one is reported as skipped with its size. Unset: " + VarOutputsSize + ".",
+		},
+		parse: sizeIn(1<<10, 1<<30, func(s *Settings, n int64) { s.OutputsFileSize = n }),
+	},
+	{
+		Variable: Variable{
 			Name:    VarWorkspaceQuota,
 			Default: "",
 			Allowed: sizeAllowed(1<<20, 64<<40) + "; needs " + VarWorkspace,
@@ -838,6 +915,36 @@ var table = []setting{
 				"requireApproval in " + VarMCPConfig + ".",
 		},
 		parse: boolInto(func(s *Settings, b bool) { s.HTTPStateless = b }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarOutputsInline,
+			Default: formatSize(DefaultOutputsInline),
+			Allowed: sizeAllowed(1<<10, 16<<20),
+			Description: "Most bytes of one image (PNG, JPEG, GIF, WebP, SVG) a run's result carries inline as MCP image content; " +
+				"the images of one result together at most four times this. Larger ones are resource links read with resources/read.",
+		},
+		parse: sizeIn(1<<10, 16<<20, func(s *Settings, n int64) { s.OutputsInline = n }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarOutputsStoreSize,
+			Default: formatSize(DefaultOutputsStoreSize),
+			Allowed: sizeAllowed(1<<20, 64<<30),
+			Description: "Most bytes of run outputs kept per client identity for resources/read (in the state directory); the oldest " +
+				"are removed first to make room, and one output larger than this is not kept (the result says so).",
+		},
+		parse: sizeIn(1<<20, 64<<30, func(s *Settings, n int64) { s.OutputsStoreSize = n }),
+	},
+	{
+		Variable: Variable{
+			Name:    VarOutputsRetention,
+			Default: "1h",
+			Allowed: "a duration such as 90s, 30m or 2h, between 1s and 168h",
+			Description: "How long run outputs are kept for resources/read; then they are removed and a read says they expired. " +
+				"Nothing is kept across a restart.",
+		},
+		parse: durationIn(time.Second, 168*time.Hour, func(s *Settings, d time.Duration) { s.OutputsRetention = d }),
 	},
 	{
 		Variable: Variable{
@@ -1151,6 +1258,7 @@ func intIn(lo, hi int, set func(*Settings, int)) func(string, *Settings) error {
 var checks = []func(s *Settings, set map[string]string, bad map[string]bool) *Error{
 	checkTimeouts,
 	checkAtLeast(VarSpillTotal, VarSpillMax, func(s *Settings) (int64, int64) { return s.SpillTotal, s.SpillMax }),
+	checkOutputsFileSize,
 	checkAtLeast(VarMCPMaxInFlight, VarMCPMaxRequest, func(s *Settings) (int64, int64) { return s.MCPMaxInFlight, s.MCPMaxRequest }),
 	checkAtLeast(VarMCPMaxInFlightTotal, VarMCPMaxInFlight, func(s *Settings) (int64, int64) { return s.MCPMaxInFlightTotal, s.MCPMaxInFlight }),
 	checkNeeds(VarWorkspaceQuota, VarWorkspace),
@@ -1415,6 +1523,21 @@ func sizeIn(lo, hi int64, store func(*Settings, int64)) func(string, *Settings) 
 			return fmt.Errorf("%s is out of range", formatSize(n))
 		}
 		store(s, n)
+		return nil
+	}
+}
+
+// durationIn parses a Go duration ("90s", "2h") within [lo, hi].
+func durationIn(lo, hi time.Duration, store func(*Settings, time.Duration)) func(string, *Settings) error {
+	return func(v string, s *Settings) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return errors.New("not a duration such as 90s, 30m or 2h")
+		}
+		if d < lo || d > hi {
+			return fmt.Errorf("%s is out of range", d)
+		}
+		store(s, d)
 		return nil
 	}
 }
@@ -1690,4 +1813,27 @@ func absClean(v, bad string) error {
 		return errors.New("not an absolute clean path")
 	}
 	return nil
+}
+
+// checkOutputsFileSize: a per-file cap over the outputs directory's size could never be reached.
+func checkOutputsFileSize(s *Settings, set map[string]string, bad map[string]bool) *Error {
+	v, ok := set[VarOutputsFileSize]
+	if !ok || bad[VarOutputsFileSize] || bad[VarOutputsSize] || s.OutputsSize == 0 || s.OutputsFileSize <= s.OutputsSize {
+		return nil
+	}
+	return &Error{
+		Var: VarOutputsFileSize, Value: v,
+		Allowed: fmt.Sprintf("at most %s (%s)", VarOutputsSize, formatSize(s.OutputsSize)),
+		Err:     fmt.Errorf("%s would be larger than %s", VarOutputsFileSize, VarOutputsSize),
+	}
+}
+
+// CodeFlags are the deno permission flags code runs with (run_deno_code's deno and
+// execute_code's child deno): the admin's RunArgs, plus what conductor itself grants code —
+// writing its outputs directory, when runs have one.
+func (s Settings) CodeFlags() []string {
+	if s.OutputsSize == 0 {
+		return s.RunArgs
+	}
+	return GrantPath(s.RunArgs, "write", OutputsDir)
 }

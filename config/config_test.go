@@ -64,12 +64,17 @@ func TestLoadDefaults(t *testing.T) {
 
 		SpillMax:            16 << 20,
 		SpillTotal:          256 << 20,
+		OutputsSize:         32 << 20,
+		OutputsFiles:        32,
 		HTTPMaxConns:        256,
 		HTTPMaxConnsPerIP:   32,
 		HTTPMaxSessions:     16,
 		MCPMaxRequest:       1 << 20,
 		MCPMaxInFlight:      8 << 20,
 		MCPMaxInFlightTotal: 64 << 20,
+		OutputsInline:       1 << 20,
+		OutputsStoreSize:    256 << 20,
+		OutputsRetention:    time.Hour,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load() = %+v, want %+v", got, want)
@@ -528,8 +533,8 @@ func TestVariables(t *testing.T) {
 		VarRunArgs, VarMemory, VarPids, VarCPUs, VarMaxOutput, VarDefaultTimeout,
 		VarMaxTimeout, VarAllowDegraded, VarStateDir, VarDataDir, VarCgroupParent, VarWorkspace,
 		VarAllowedPackages, VarMaxConcurrency, VarMaxQueue, VarHTTPToken, VarMaxCode, VarMCPConfig, VarPython, VarGo, VarTypeCheck, VarSnippets, VarPlaybooks, VarPlaybooksWritable, VarPoolSize, VarPoolMax,
-		VarSpillMax, VarSpillTotal, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
-		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarHTTPStateless, VarMetricsAddr, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
+		VarSpillMax, VarSpillTotal, VarOutputsSize, VarOutputsFiles, VarOutputsFileSize, VarWorkspaceQuota, VarHTTPInsecureNoAuth, VarHTTPMaxConns,
+		VarHTTPMaxConnsPerIP, VarHTTPMaxSessions, VarHTTPStateless, VarOutputsInline, VarOutputsStoreSize, VarOutputsRetention, VarMetricsAddr, VarMCPMaxRequest, VarMCPMaxInFlight, VarMCPMaxInFlightTotal,
 		VarNetPrivate, VarNetSecrets, VarTools, VarAudit, VarAuditCode, VarConfig,
 	}
 	var names []string
@@ -627,6 +632,13 @@ func TestIssue9Settings(t *testing.T) {
 		want    any
 		wantErr string // substring of the error; "" = valid
 	}{
+		{"outputs inline 64K", []string{VarOutputsInline, "64K"}, func(s Settings) any { return s.OutputsInlineTotal() }, int64(256 << 10), ""},
+		{"outputs inline too big", []string{VarOutputsInline, "32M"}, nil, nil, VarOutputsInline + `="32M": 32M is out of range`},
+		{"outputs store 1G", []string{VarOutputsStoreSize, "1G"}, func(s Settings) any { return s.OutputsStoreSize }, int64(1 << 30), ""},
+		{"outputs retention 2s", []string{VarOutputsRetention, "2s"}, func(s Settings) any { return s.OutputsRetention }, 2 * time.Second, ""},
+		{"outputs retention too short", []string{VarOutputsRetention, "500ms"}, nil, nil, VarOutputsRetention + `="500ms": 500ms is out of range`},
+		{"outputs retention not a duration", []string{VarOutputsRetention, "3600"}, nil, nil,
+			VarOutputsRetention + `="3600": not a duration such as 90s, 30m or 2h`},
 		{"spill off", []string{VarSpillMax, "0"}, func(s Settings) any { return s.SpillMax }, int64(0), ""},
 		{"spill 1M", []string{VarSpillMax, "1M"}, func(s Settings) any { return s.SpillMax }, int64(1 << 20), ""},
 		{"spill too small", []string{VarSpillMax, "1K"}, nil, nil, VarSpillMax + `="1K": 1K is out of range`},
@@ -634,6 +646,15 @@ func TestIssue9Settings(t *testing.T) {
 			VarSpillTotal + `="32M": ` + VarSpillTotal + " would be smaller than " + VarSpillMax},
 		{"spill max above default total", []string{VarSpillMax, "512M"}, nil, nil,
 			VarSpillMax + `="512M": ` + VarSpillTotal + " would be smaller than " + VarSpillMax},
+		{"outputs off", []string{VarOutputsSize, "0"}, func(s Settings) any { return s.OutputsSize }, int64(0), ""},
+		{"outputs 8M", []string{VarOutputsSize, "8M"}, func(s Settings) any { return s.OutputsSize }, int64(8 << 20), ""},
+		{"outputs too large", []string{VarOutputsSize, "2G"}, nil, nil, VarOutputsSize + `="2G": 2G is out of range`},
+		{"outputs files", []string{VarOutputsFiles, "100"}, func(s Settings) any { return s.OutputsFiles }, 100, ""},
+		{"outputs files 0", []string{VarOutputsFiles, "0"}, nil, nil, VarOutputsFiles + `="0"`},
+		{"outputs file size", []string{VarOutputsFileSize, "1M"}, func(s Settings) any { return s.OutputsFileSize }, int64(1 << 20), ""},
+		{"outputs file size over size", []string{VarOutputsSize, "1M", VarOutputsFileSize, "2M"}, nil, nil,
+			VarOutputsFileSize + `="2M": ` + VarOutputsFileSize + " would be larger than " + VarOutputsSize},
+		{"outputs file size, outputs off", []string{VarOutputsSize, "0", VarOutputsFileSize, "2M"}, func(s Settings) any { return s.OutputsFileSize }, int64(2 << 20), ""},
 		{"quota", []string{VarWorkspace, ws, VarWorkspaceQuota, "1G"}, func(s Settings) any { return s.WorkspaceQuota }, int64(1 << 30), ""},
 		{"quota without workspace", []string{VarWorkspaceQuota, "1G"}, nil, nil, VarWorkspaceQuota + `="1G": ` + VarWorkspace + " is not set; allowed: only together with " + VarWorkspace},
 		{"quota garbage", []string{VarWorkspace, ws, VarWorkspaceQuota, "lots"}, nil, nil, "not a size"},

@@ -79,15 +79,16 @@ func GrantPath(flags []string, perm, path string) []string {
 // GrantProblems names the path grants in s.RunArgs that give code nothing in a sandbox, so that
 // conductor refuses them instead of telling the model about a permission that cannot work: an
 // allow-read path the sandbox does not hold (inRoot reports whether its read-only root has the
-// path; /tmp, /dev, /proc and the workspace are always there), and an allow-write path outside
-// what code can write there (/tmp, /dev and the workspace; the root is read-only). A directory
+// path; /tmp, /dev, /proc and the workspace are always there, and the outputs directory when runs
+// have one), and an allow-write path outside what code can write there (/tmp, /dev, the
+// workspace and the outputs directory; the root is read-only). A directory
 // above the workspace is usable: it covers the workspace.
 func GrantProblems(s Settings, inRoot func(path string) bool) []string {
 	under := func(p, dir string) bool {
 		return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 	}
 	shared := func(p string) bool {
-		return p == "/" || under(p, "/tmp") || under(p, "/dev") ||
+		return p == "/" || under(p, "/tmp") || under(p, "/dev") || (s.OutputsSize > 0 && under(p, OutputsDir)) ||
 			(s.Workspace != "" && (under(p, s.Workspace) || under(s.Workspace, p)))
 	}
 	ws := "none: " + VarWorkspace + " is unset"

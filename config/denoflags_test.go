@@ -101,6 +101,8 @@ func TestGrantProblems(t *testing.T) {
 		{"a sibling of the workspace", Settings{Workspace: "/srv/ws", RunArgs: []string{"--allow-read=/srv/ws2", "--allow-write=/srv/ws2"}},
 			[]string{readMissing("/srv/ws2", "/srv/ws"), writeRO("/srv/ws2", "/srv/ws")}},
 		{"writing the read-only root", Settings{RunArgs: []string{"--allow-read=/usr", "--allow-write=/usr/share/doc,/tmp"}}, []string{writeRO("/usr/share/doc", noWS)}},
+		{"the outputs directory", Settings{OutputsSize: 1 << 20, RunArgs: []string{"--allow-read=/outputs", "--allow-write=/outputs/sub"}}, nil},
+		{"the outputs directory, outputs off", Settings{RunArgs: []string{"--allow-write=/outputs"}}, []string{writeRO("/outputs", noWS)}},
 		{"deny flags are not grants", Settings{RunArgs: []string{"--deny-read=/data", "--deny-write=/usr"}}, nil},
 	}
 	for _, tc := range tests {
@@ -110,5 +112,24 @@ func TestGrantProblems(t *testing.T) {
 				t.Errorf("got  %q\nwant %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestCodeFlags(t *testing.T) {
+	tests := []struct {
+		runArgs []string
+		size    int64
+		want    []string
+	}{
+		{nil, 1 << 20, []string{"--allow-write=" + OutputsDir}},
+		{[]string{"--allow-write=/tmp", "--allow-net"}, 1 << 20, []string{"--allow-write=/tmp," + OutputsDir, "--allow-net"}},
+		{[]string{"--allow-all"}, 1 << 20, []string{"--allow-all"}},
+		{[]string{"--allow-write=/tmp"}, 0, []string{"--allow-write=/tmp"}},
+	}
+	for _, tt := range tests {
+		s := Settings{RunArgs: tt.runArgs, OutputsSize: tt.size}
+		if got := s.CodeFlags(); !slices.Equal(got, tt.want) {
+			t.Errorf("RunArgs %q, outputs %d: CodeFlags %q, want %q", tt.runArgs, tt.size, got, tt.want)
+		}
 	}
 }

@@ -150,6 +150,14 @@ func (s *Server) codeDescription() string {
 			fmt.Fprintf(&b, "JavaScript/TypeScript run in deno with read and write of the working directory and: %s. ", strings.Join(s.opt().Permissions, " "))
 		}
 	}
+	helpers := 0
+	if slices.Contains(s.opt().Languages, "javascript") {
+		helpers |= helpersDeno
+	}
+	if slices.Contains(s.opt().Languages, "python") {
+		helpers |= helpersPython
+	}
+	b.WriteString(s.outputsDescription(helpers))
 	if s.opt().Network != "" {
 		fmt.Fprintf(&b, "Network (enforced below the program): %s. ", s.opt().Network)
 	}

@@ -28,6 +28,13 @@
 // sandboxed code: the playbooks global's to playbook.Calls, mcpFactory's to
 // the Factory.
 //
+// A run's outputs (sandbox.Result.Outputs, collected by package outputs) become content of the
+// execution tools' results in one place (toolResult, outputs.go): small images as image content,
+// small text files as embedded resources, the rest as resource links into the artifacts store
+// (conductor://outputs/<id>/<name>; workspace files a run named, conductor://workspace/<path>,
+// read from the identity's workspace only when asked). resources/read serves both forms as
+// resource templates, and only to the identity whose run made them; they are never listed.
+//
 // Factory answers the mcpFactory calls of sandboxed code by forwarding them
 // to the upstream MCP servers (package upstream). What one execution may ask
 // of the host is bounded in package sandbox (sandbox.CallLimits: calls,

@@ -125,7 +125,7 @@ type conformanceScenario struct {
 
 const (
 	naFixtureTool = "calls a fixture tool of the reference server (%s); conductor's only tool is run_deno_code"
-	naNoResources = "conductor offers no resources (resources-list passes with an empty list)"
+	naNoResources = "reads the reference server's fixture resources; conductor's resources are its playbooks and run outputs (resources-list passes with an empty list)"
 	naNoPrompts   = "conductor offers no prompts (prompts-list passes with an empty list)"
 	naElicitation = "needs a tool that asks the client for elicitation (%s); conductor never elicits"
 )
@@ -136,13 +136,13 @@ var conformanceScenarios = []conformanceScenario{
 	{name: "server-initialize"},
 	{name: "logging-set-level"},
 	{name: "ping"},
-	{name: "completion-complete", na: "conductor offers no completions (no prompts or resource templates); it answers completion/complete with -32601 method not found"},
+	{name: "completion-complete", na: "conductor offers no completions; it answers completion/complete with -32601 method not found"},
 	{name: "tools-list"},
 	{name: "tools-call-simple-text", na: fmt.Sprintf(naFixtureTool, "test_simple_text"), covers: "TestE2EStdio/success (text and structured content)"},
-	{name: "tools-call-image", na: fmt.Sprintf(naFixtureTool, "test_image_content") + "; its results hold no images"},
+	{name: "tools-call-image", na: fmt.Sprintf(naFixtureTool, "test_image_content"), covers: "TestE2EOutputs, TestE2EOutputsMatplotlib (a run's images as image content)"},
 	{name: "tools-call-audio", na: fmt.Sprintf(naFixtureTool, "test_audio_content") + "; its results hold no audio"},
-	{name: "tools-call-embedded-resource", na: fmt.Sprintf(naFixtureTool, "test_embedded_resource") + "; its results embed no resources"},
-	{name: "tools-call-mixed-content", na: fmt.Sprintf(naFixtureTool, "test_multiple_content_types") + "; its results are text plus structuredContent"},
+	{name: "tools-call-embedded-resource", na: fmt.Sprintf(naFixtureTool, "test_embedded_resource"), covers: "TestOutputContent (a run's small text files as embedded resources)"},
+	{name: "tools-call-mixed-content", na: fmt.Sprintf(naFixtureTool, "test_multiple_content_types"), covers: "TestE2EOutputs (text, image and resource_link in one result)"},
 	{name: "tools-call-with-logging", na: fmt.Sprintf(naFixtureTool, "test_tool_with_logging") + "; it sends no log notifications during a call (logging is deprecated by SEP-2577)"},
 	{name: "tools-call-error", na: fmt.Sprintf(naFixtureTool, "test_error_handling"), covers: "TestE2EStdio/runtime_error, TestE2EStdioBadInput (isError results)"},
 	{name: "tools-call-with-progress", na: fmt.Sprintf(naFixtureTool, "test_tool_with_progress"), covers: "TestE2EProgress"},
@@ -156,7 +156,7 @@ var conformanceScenarios = []conformanceScenario{
 	{name: "resources-list"},
 	{name: "resources-read-text", na: naNoResources},
 	{name: "resources-read-binary", na: naNoResources},
-	{name: "resources-templates-read", na: naNoResources},
+	{name: "resources-templates-read", na: naNoResources, covers: "TestE2EOutputs, TestE2EOutputsIdentities (resources/read of conductor://outputs/… and conductor://workspace/…)"},
 	{name: "resources-subscribe", na: naNoResources + "; resources/subscribe is -32601"},
 	{name: "resources-unsubscribe", na: naNoResources + "; resources/subscribe is -32601"},
 	{name: "prompts-list"},

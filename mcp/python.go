@@ -68,6 +68,7 @@ func (s *Server) pythonDescription() string {
 		"tagged with $type: tuple, set, bytes, bigint, datetime, decimal, dataclass, exception, object with its class, circular), " +
 		"and a structured error with the line and column in your code. Top-level await works. ")
 	b.WriteString(s.opt().Engine.PythonImports() + " ")
+	b.WriteString(s.outputsDescription(helpersPython))
 	if s.opt().Network != "" {
 		fmt.Fprintf(&b, "Network (enforced by the server below Python): %s. ", s.opt().Network)
 	} else {

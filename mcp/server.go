@@ -15,11 +15,13 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/conductor-sandbox/conductor/allowance"
+	"github.com/conductor-sandbox/conductor/artifacts"
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/engine"
 	"github.com/conductor-sandbox/conductor/event"
 	"github.com/conductor-sandbox/conductor/mcp/typegen"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
+	"github.com/conductor-sandbox/conductor/outputs"
 	"github.com/conductor-sandbox/conductor/playbook"
 )
 
@@ -29,6 +31,9 @@ type Options struct {
 	Version     string
 	Permissions []string // the admin's deno permission flags, for the tool description
 	Workspace   string   // the workspace (MCP_CONDUCTOR_WORKSPACE), run_deno_code's working directory; "" = none
+	// Outputs are the limits of runs' outputs directory (MCP_CONDUCTOR_OUTPUTS_*), for the tool
+	// descriptions; a zero size: none.
+	Outputs outputs.Limits
 	// Network describes what runs can reach (egress.Policy.String); "" =
 	// nothing.
 	Network  string
@@ -61,7 +66,18 @@ type Options struct {
 	// Quotas, when set, admit or refuse each execution by its identity's quotas (error.type
 	// "quota"); a reload keeps it.
 	Quotas *allowance.Limiter
-	Logger *slog.Logger
+	// OutputStore keeps runs' output files for resources/read (conductor://outputs/…, and the
+	// workspace files runs name, conductor://workspace/…); nil = none kept: only what fits
+	// inline is returned.
+	OutputStore *artifacts.Store
+	// OutputsInline and OutputsInlineTotal cap the bytes of one image a result carries inline,
+	// and of all its images (config.Settings.OutputsInline); 0 = DefaultOutputsInline.
+	OutputsInline, OutputsInlineTotal int64
+	// WorkspaceFor says which part of Workspace an identity's runs get (as
+	// engine.Options.WorkspaceFor); resources/read of a workspace output reads it there. nil = the
+	// whole workspace.
+	WorkspaceFor func(ctx context.Context) (sub string, none bool)
+	Logger       *slog.Logger
 }
 
 // Server is conductor's MCP server.
@@ -93,6 +109,12 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.OutputsInline <= 0 {
+		o.OutputsInline = config.DefaultOutputsInline
+	}
+	if o.OutputsInlineTotal <= 0 {
+		o.OutputsInlineTotal = 4 * o.OutputsInline
+	}
 	s := &Server{events: event.Multi(o.Events), prompts: map[string]string{}, promptLang: map[string]string{}}
 	s.cur.Store(&o)
 	instructions := "Use run_deno_code to run TypeScript/JavaScript in a fresh, isolated Deno sandbox. "
@@ -123,6 +145,9 @@ func New(o Options) (*Server, error) {
 	if err := s.addLanguageTools(); err != nil {
 		return nil, err
 	}
+	if o.OutputStore != nil {
+		s.addOutputResources()
+	}
 	return s, nil
 }
 
@@ -146,8 +171,8 @@ func (s *Server) addLanguageTools() error {
 }
 
 // Reload makes calls that start from now on run with o's engine and policy (a reloaded config):
-// Engine, Permissions, Workspace, Network, Packages, Tools, DefaultTimeout, MaxTimeout and the
-// type-checking switches are taken from o, everything else is kept. The execution tools are added
+// Engine, Permissions, Workspace, WorkspaceFor, Network, Packages, Tools, DefaultTimeout,
+// MaxTimeout and the type-checking switches are taken from o, everything else is kept. The execution tools are added
 // again with their new descriptions (the go-sdk replaces a tool of the same name and tells the
 // clients tools/list_changed); no session is dropped, and calls already running keep the engine
 // they started with.
@@ -160,6 +185,7 @@ func (s *Server) Reload(o Options) error {
 	next := *s.opt()
 	next.Engine, next.Permissions, next.Workspace, next.Network, next.Packages, next.Tools = o.Engine, o.Permissions, o.Workspace, o.Network, o.Packages, o.Tools
 	next.DefaultTimeout, next.MaxTimeout, next.TypeCheckAll, next.TypeCheckAvailable = o.DefaultTimeout, o.MaxTimeout, o.TypeCheckAll, o.TypeCheckAvailable
+	next.WorkspaceFor = o.WorkspaceFor
 	s.cur.Store(&next)
 	in, out, err := schemas()
 	if err != nil {
@@ -232,6 +258,7 @@ func (s *Server) description() string {
 		fmt.Fprintf(&b, "Network (fetch, node:http, WebSocket, Deno.connect, Deno.resolveDns; enforced by the server below deno): %s. "+
 			"A refused connection fails with a reset and the result's network list says why; only the admin can change what is reachable. ", s.opt().Network)
 	}
+	b.WriteString(s.outputsDescription(helpersDeno))
 	if len(s.opt().Tools) > 0 {
 		fmt.Fprintf(&b, "CLI tools in the sandbox, run with `new Deno.Command(name, { args })`: %s (HOME is /tmp, empty at each run; "+
 			"only these and deno exist there, and only the admin can add one; there is no shell, so run them directly, not through sh -c). ",

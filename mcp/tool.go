@@ -44,6 +44,27 @@ func anyJSON() *jsonschema.Schema {
 	return &jsonschema.Schema{Description: "any JSON value"}
 }
 
+// outputsSchema is the structured result's outputs: what the run returned as files and images.
+func outputsSchema() *jsonschema.Schema {
+	str := func(d string) *jsonschema.Schema { return &jsonschema.Schema{Type: "string", Description: d} }
+	return &jsonschema.Schema{
+		Type:        "array",
+		Description: "The files the run returned (its outputs directory, and workspace files it named), in order; each is also in the content: an image, an embedded resource or a resource link.",
+		Items: &jsonschema.Schema{
+			Type:     "object",
+			Required: []string{"name", "bytes"},
+			Properties: map[string]*jsonschema.Schema{
+				"name":      str("The file's name (its path in the outputs directory, or in the workspace)."),
+				"mimeType":  str("Its type, sniffed from the content."),
+				"bytes":     {Type: "integer", Description: "Its size."},
+				"uri":       str("Where resources/read reads it while it is kept (conductor://outputs/… or conductor://workspace/…); none when only inline."),
+				"workspace": {Type: "boolean", Description: "A workspace file, read from the workspace when asked."},
+				"skipped":   str("Why it is not returned (over a cap, a link, a special file …); absent when returned."),
+			},
+		},
+	}
+}
+
 func schemas() (in, out *jsonschema.Schema, err error) {
 	opts := &jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{
 		reflect.TypeFor[json.RawMessage](): anyJSON(),
@@ -61,6 +82,7 @@ func schemas() (in, out *jsonschema.Schema, err error) {
 	if out, err = jsonschema.For[sandbox.Result](opts); err != nil {
 		return nil, nil, err
 	}
+	out.Properties["outputs"] = outputsSchema()
 	return in, out, nil
 }
 
@@ -132,7 +154,7 @@ func (s *Server) call(ctx context.Context, req *sdk.CallToolRequest, text func(*
 			res = engine.Refusal(err)
 		}
 		s.report(t0, scope, sub, res, refused)
-		out, _, err := toolResult(res, text)
+		out, _, err := s.toolResult(scope.Identity, res, text)
 		return out, err
 	}
 	if s.opt().Upstreams != nil && s.opt().Upstreams.HasApprovals() && req != nil && req.Session != nil {
@@ -159,7 +181,7 @@ func (s *Server) refuse(ctx context.Context, req *sdk.CallToolRequest, text func
 // (TokenInfo.UserID), "http" for the one token of an HTTP server without identities, "stdio"
 // on stdio; its MCP session; the tool.
 func scopeOf(req *sdk.CallToolRequest) event.Scope {
-	sc := event.Scope{Identity: "stdio"}
+	sc := event.Scope{Identity: identityOf(nil)}
 	if req == nil {
 		return sc
 	}
@@ -169,15 +191,20 @@ func scopeOf(req *sdk.CallToolRequest) event.Scope {
 	if req.Session != nil {
 		sc.Session = req.Session.ID()
 	}
-	if ex := req.Extra; ex != nil {
-		switch {
-		case ex.TokenInfo != nil && ex.TokenInfo.UserID != "":
-			sc.Identity = ex.TokenInfo.UserID
-		case ex.Header != nil:
-			sc.Identity = "http"
-		}
-	}
+	sc.Identity = identityOf(req.Extra)
 	return sc
+}
+
+// identityOf is the identity of a request with extra ex (see scopeOf).
+func identityOf(ex *sdk.RequestExtra) string {
+	switch {
+	case ex == nil:
+	case ex.TokenInfo != nil && ex.TokenInfo.UserID != "":
+		return ex.TokenInfo.UserID
+	case ex.Header != nil:
+		return "http"
+	}
+	return "stdio"
 }
 
 // report sends the event.Execution of one call that started at t0.
@@ -207,15 +234,27 @@ func (s *Server) report(t0 time.Time, scope event.Scope, sub submitted, res *eng
 }
 
 // toolResult is res as the tool's result: its JSON, keys in the order encoding/json writes them
-// (returnValue's in the order the code made them), as structuredContent; text as the content.
-func toolResult(res *engine.Result, text func(*sandbox.Result) string) (*sdk.CallToolResult, RunOutput, error) {
+// (returnValue's in the order the code made them), as structuredContent; text as the first
+// content, with a line for each output, then the outputs as content (outputs.go), kept for
+// identity.
+func (s *Server) toolResult(identity string, res *engine.Result, text func(*sandbox.Result) string) (*sdk.CallToolResult, RunOutput, error) {
+	o := s.opt()
+	var files []sdk.Content
+	body := text(res.Result)
+	if len(res.Outputs) > 0 {
+		r := *res.Result
+		var how []string
+		files, r.Outputs, how = outputContent(o.OutputStore, identity, outputLimits{image: o.OutputsInline, total: o.OutputsInlineTotal}, res.Outputs, o.Logger)
+		res = &engine.Result{Result: &r}
+		body += outputsSummary(r.Outputs, how)
+	}
 	structured, err := json.Marshal(res)
 	if err != nil {
 		return nil, nil, fmt.Errorf("mcp: encoding the result: %w", err)
 	}
 	return &sdk.CallToolResult{
 		IsError:           res.Status != sandbox.StatusSuccess,
-		Content:           []sdk.Content{&sdk.TextContent{Text: text(res.Result)}},
+		Content:           append([]sdk.Content{&sdk.TextContent{Text: body}}, files...),
 		StructuredContent: json.RawMessage(structured),
 	}, nil, nil
 }

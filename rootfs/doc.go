@@ -6,7 +6,7 @@
 // bootstrap files under /conductor, a minimal /etc (passwd, group, hosts naming localhost and
 // the sandboxes' host name [Root.Hostname], nsswitch.conf, a resolv.conf
 // naming 127.0.0.53, the network door's DNS responder when a run has network), the empty mount
-// points /proc, /tmp and /deno-dir, and /dev: empty files as the mount points of the device nodes
+// points /proc, /tmp, /deno-dir and /outputs (a run's outputs directory), and /dev: empty files as the mount points of the device nodes
 // the sandbox binds from the host (null, zero, full, random, urandom, tty; [Root.DevNodes]) and the
 // relative symlinks fd, stdin, stdout and stderr into ../proc/self/fd. There is no /sys.
 // Directories are 0755, files 0644, deno and the ELF interpreter 0755 (the kernel refuses to

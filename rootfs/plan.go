@@ -20,6 +20,8 @@ const (
 	denoDir      = "/deno-dir"
 	bootstrapDir = "/conductor"
 	trustDir     = "/conductor/trust"
+	// outputsDir is the mount point of a run's outputs directory (config.OutputsDir).
+	outputsDir = "/outputs"
 	// hostname is the sandbox's host name (its UTS namespace's), which /etc/hosts resolves
 	// locally: tools that look their own host up (git's default identity) ask no DNS server.
 	hostname = "sandbox"
@@ -27,7 +29,7 @@ const (
 
 // mountPoints are the directories the sandbox mounts over: empty, except /dev (devNodes,
 // devLinks), which the sandbox binds onto itself.
-func mountPoints() []string { return []string{"/proc", "/dev", "/tmp", denoDir, trustDir} }
+func mountPoints() []string { return []string{"/proc", "/dev", "/tmp", denoDir, trustDir, outputsDir} }
 
 // devNodes are the device mount points in the root's /dev: empty files the sandbox bind-mounts
 // the host's node of the same path over. With them and devLinks in the root, /dev is complete

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/conductor-sandbox/conductor/config"
 )
 
 func TestRootContents(t *testing.T) {
@@ -32,7 +34,7 @@ func TestRootContents(t *testing.T) {
 	}
 	for _, p := range []string{
 		"/usr/bin/deno", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/nsswitch.conf", "/etc/resolv.conf",
-		"/proc", "/dev", "/tmp", "/deno-dir", "/conductor/trust", "/conductor/bootstrap.js",
+		"/proc", "/dev", "/tmp", "/deno-dir", "/conductor/trust", "/conductor/bootstrap.js", config.OutputsDir,
 		// /dev: the device mount points and the descriptor symlinks.
 		"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
 		"/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr",

@@ -20,6 +20,12 @@
 // package. The run gets a go.mod (module GoModule) when its files bring none; no module is ever
 // downloaded (GOPROXY=off, GOTOOLCHAIN=local), cgo is off, and the working directory is the
 // build's temporary directory (the row's Exec flag: go run executes the binary it links).
+//
+// Outputs: the child deno is given the flags of code (config.Settings.CodeFlags: write of the
+// outputs directory) and preloads config.DisplayModule, so display() is the same global as in
+// run_deno_code; the pre-started Python (warm.py) gives the program display() and display_file()
+// as builtins and saves matplotlib's figures (MPLBACKEND=Agg) at plt.show() and when it ends.
+// Debian's python3-matplotlib needs its data beside dist-packages (matplotlibData).
 package runtimes
 
 import (
@@ -187,6 +193,8 @@ func Resolve(ctx context.Context, o Options) (*Set, error) {
 	// The program's own working directory is its to read and write, as it is Python's.
 	flags := config.GrantPath(o.DenoFlags, "read", config.WorkDir)
 	argv = append(argv, config.GrantPath(flags, "write", config.WorkDir)...)
+	// display(), as run_deno_code's bootstrap defines it.
+	argv = append(argv, "--preload="+config.DisplayModule)
 	s := &Set{Runtimes: []*Runtime{{
 		Name: "deno",
 		Languages: []Language{
@@ -298,6 +306,35 @@ type probe struct {
 // and the site directories inside it (site-packages, Debian's dist-packages): those that belong to
 // the base environment come in as such, the others (a venv's base interpreter's) not at all.
 var stdlibSkipped = []string{"site-packages", "dist-packages", "test", "idlelib", "turtledemo", "tkinter", "ensurepip", "lib2to3"}
+
+// matplotlibSkipped: the web backend's copies of jQuery, which Debian's python3-matplotlib makes
+// symlinks out of the site directory (to /usr/share/javascript); the backend serves a browser,
+// which a sandbox has none of, and the root refuses links that leave their data directory.
+var matplotlibSkipped = []string{"web_backend"}
+
+// matplotlibData is matplotlib's data (fonts, its matplotlibrc) when a base directory holds a
+// matplotlib without its own mpl-data: Debian's python3-matplotlib keeps it in
+// /usr/share/matplotlib (matplotlib.get_data_path falls back there) and reads its configuration
+// from /etc/matplotlibrc only (Debian's matplotlib_fname). None otherwise.
+func matplotlibData(base []string) []string {
+	const debian, rc = "/usr/share/matplotlib", "/etc/matplotlibrc"
+	for _, d := range base {
+		if _, err := os.Stat(filepath.Join(d, "matplotlib", "__init__.py")); err != nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(d, "matplotlib", "mpl-data")); err == nil {
+			return nil
+		}
+		var data []string
+		for _, p := range []string{debian, rc} {
+			if _, err := os.Stat(p); err == nil {
+				data = append(data, p)
+			}
+		}
+		return data
+	}
+	return nil
+}
 
 // baseEnvironment returns the directories of the packages code may import besides the standard
 // library and the allowed PyPI packages: the interpreter's own environment, read-only in the root
@@ -425,6 +462,10 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 			prog.Data = append(prog.Data, dir)
 		}
 	}
+	if d := matplotlibData(base); len(d) > 0 {
+		prog.Data = append(prog.Data, d...)
+		prog.Skip = append(prog.Skip, matplotlibSkipped...)
+	}
 	rt := &Runtime{
 		Name:      "python",
 		Languages: []Language{{Name: "python", Extensions: []string{".py"}, DefaultFile: "main.py"}},
@@ -440,11 +481,13 @@ func resolvePython(ctx context.Context, o Options) (*Runtime, error) {
 		Warm: []string{prog.Path, "-E", "-s", "-B", "-u", "-c", pythonWarm, config.PyPackagesDir, PythonImportCheck,
 			PythonRunnerFile, PythonRunner, PythonFactoryFile, PythonFactory},
 		ImportCheck: PythonImportCheck,
-		Env:         []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"},
-		Version:     pr.Version,
-		CAVars:      caVars,
-		Base:        base,
-		Modules:     topLevelModules(base),
+		// MPLBACKEND: matplotlib renders without a display (Agg); figures reach the client
+		// through the outputs directory (pyrun.py saves those left open).
+		Env:     []string{"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "MPLBACKEND=Agg"},
+		Version: pr.Version,
+		CAVars:  caVars,
+		Base:    base,
+		Modules: topLevelModules(base),
 	}
 	addPip(ctx, exe, rt)
 	return rt, nil

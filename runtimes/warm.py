@@ -150,6 +150,136 @@ def refuse_imports(spec):
     sys.exit(1)
 
 
+
+# ---- display(): files returned through the outputs directory --------------------------------
+# The program's builtins display(obj, name=None, mime_type=None) and display_file(path), and
+# matplotlib's figures: plt.show() and the figures left open when the program ends are saved as
+# figure-<n>.png there. The directory is $CONDUCTOR_OUTPUTS (config.OutputsEnv), a per-run tmpfs
+# the host collects as hostile input when the run ends; none on a server without outputs.
+OUTPUT_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
+                     "image/svg+xml": "svg", "text/csv": "csv", "application/json": "json",
+                     "text/markdown": "md", "text/html": "html", "text/plain": "txt", "application/pdf": "pdf"}
+output_counters = {}
+
+
+def outputs_dir():
+    d = os.environ.get("CONDUCTOR_OUTPUTS")
+    if not d or not os.path.isdir(d):
+        raise RuntimeError("display(): this server gives runs no outputs directory, so no file can be returned "
+                           "(only its admin can turn it on: MCP_CONDUCTOR_OUTPUTS_SIZE)")
+    return d
+
+
+def check_output_name(name):
+    parts = name.split("/")
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError("display(): name %r must be a relative path without '.' or '..' components or control characters" % (name,))
+
+
+def write_output(data, name, prefix, ext):
+    """Writes data as name, or as the next free <prefix>-<n>.<ext> (created exclusively), in the
+    outputs directory; returns the name."""
+    d = outputs_dir()
+    if name is not None:
+        check_output_name(name)
+        if "/" in name:
+            os.makedirs(os.path.join(d, os.path.dirname(name)), exist_ok=True)
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+        return name
+    while True:
+        n = output_counters[prefix] = output_counters.get(prefix, 0) + 1
+        name = "%s-%d.%s" % (prefix, n, ext)
+        try:
+            with open(os.path.join(d, name), "xb") as f:
+                f.write(data)
+            return name
+        except FileExistsError:
+            continue
+
+
+def display(obj, name=None, mime_type=None):
+    """Returns obj as a file of the run's result: bytes as they are (mime_type names their type),
+    a str as text, a PIL image or a matplotlib figure as PNG. Returns {"name", "bytes"}."""
+    import io
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        data = bytes(obj)
+    elif isinstance(obj, str):
+        data, mime_type = obj.encode("utf-8"), mime_type or "text/plain"
+    elif type(obj).__module__.startswith("matplotlib") and hasattr(obj, "savefig"):
+        buf = io.BytesIO()
+        obj.savefig(buf, format="png")
+        data, mime_type = buf.getvalue(), "image/png"
+    elif type(obj).__module__.startswith("PIL") and hasattr(obj, "save"):
+        buf = io.BytesIO()
+        obj.save(buf, format="PNG")
+        data, mime_type = buf.getvalue(), "image/png"
+    else:
+        raise TypeError("display(): cannot display a %s: give bytes, a str, a PIL image or a matplotlib figure" % type(obj).__name__)
+    ext = OUTPUT_EXTENSIONS.get((mime_type or "").split(";")[0].strip().lower(), "bin")
+    if name is not None and mime_type and "." not in os.path.basename(name):
+        name += "." + ext
+    name = write_output(data, name, "output", ext)
+    return {"name": name, "bytes": len(data)}
+
+
+def display_file(path):
+    """Names a workspace file (a path relative to the workspace) to return as it is, not copied."""
+    path = str(path)
+    if path.startswith("./"):
+        path = path[2:]
+    check_output_name(path)
+    with open(os.path.join(outputs_dir(), ".workspace-files"), "a", encoding="utf-8") as f:
+        f.write(path + "\n")
+    return {"name": path}
+
+
+def save_figures():
+    """Saves matplotlib's open figures as figure-<n>.png and closes them; only when the program
+    imported pyplot (never imported here: it is slow)."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None or not os.environ.get("CONDUCTOR_OUTPUTS"):
+        return
+    import io
+    for num in plt.get_fignums():
+        buf = io.BytesIO()
+        plt.figure(num).savefig(buf, format="png")
+        write_output(buf.getvalue(), None, "figure", "png")
+    plt.close("all")
+
+
+class ShowHook:
+    """A meta path finder that, once matplotlib.pyplot is loaded, makes its show() save_figures."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "matplotlib.pyplot":
+            return None
+        sys.meta_path.remove(self)
+        try:
+            import importlib.util
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader_exec = spec.loader.exec_module
+
+        def exec_module(module):
+            loader_exec(module)
+
+            def show(*args, **kwargs):
+                save_figures()
+            show.__doc__ = module.show.__doc__
+            module.show = show
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+import builtins
+
+builtins.display, builtins.display_file = display, display_file
+sys.meta_path.insert(0, ShowHook())
+
 name = sys.stdin.readline().rstrip("\n")
 if not name:
     sys.exit(0)  # the run ended before it started: nothing to run
@@ -191,7 +321,13 @@ try:
     else:
         # bytes: compile honours the file's coding declaration; dont_inherit: not this file's flags.
         code = compile(source, path, "exec", dont_inherit=True)
-    exec(code, main.__dict__)
+    try:
+        exec(code, main.__dict__)
+    finally:
+        try:
+            save_figures()
+        except Exception as e:  # the program's result stands; say why the figures are missing
+            print("conductor: the open matplotlib figures could not be saved: %s" % e, file=sys.stderr)
 except SystemExit:
     raise
 except BaseException as e:

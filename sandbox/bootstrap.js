@@ -8,6 +8,8 @@
 // export (awaited) as the result. A frame is a 4-byte big-endian length followed by
 // UTF-8 JSON. Line and column numbers in errors are the user's own: the code
 // is imported verbatim, and the module's URL is replaced by "main.ts".
+// display.js defines the global display(): files returned through the outputs directory.
+import "./display.js";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const input = Deno.openSync("/proc/self/fd/4", { read: true });

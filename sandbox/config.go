@@ -69,6 +69,7 @@ type containerSpec struct {
 	seccomp            *configs.Seccomp
 	hostname           string
 	workDir            *WorkDir // per-run working directory; nil = none
+	outputsSize        int64    // bytes of the outputs directory (config.OutputsDir); 0 = none
 }
 
 // bindMount is a host directory bound into the sandbox, nosuid and nodev.
@@ -97,6 +98,9 @@ func buildConfig(s containerSpec) *configs.Config {
 			flags = nodevNosuid
 		}
 		mounts = append(mounts, &configs.Mount{Source: "tmpfs", Destination: w.Path, Device: "tmpfs", Flags: flags, Data: fmt.Sprintf("mode=0755,size=%d", w.Size)})
+	}
+	if s.outputsSize > 0 {
+		mounts = append(mounts, &configs.Mount{Source: "tmpfs", Destination: config.OutputsDir, Device: "tmpfs", Flags: noexec, Data: fmt.Sprintf("mode=0755,size=%d", s.outputsSize)})
 	}
 	for _, b := range s.binds {
 		flags := unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | noexec

@@ -107,6 +107,17 @@
 // the launcher runs can write frames too: the host treats them as hostile
 // like every frame, and they can forge at most that run's own result.
 //
+// Outputs: with Options.Outputs (its TotalBytes, the size) every run sandbox (not a Command's)
+// gets an outputs directory, a size-capped noexec tmpfs at config.OutputsDir that its
+// environment names (config.OutputsEnv). start opens it from the host as
+// /proc/<init pid>/root/outputs (package outputs' OpenDir: O_PATH, checked to be a tmpfs) once
+// the init exists and before any code arrived, so a pooled sandbox holds the fd of the tmpfs
+// its config mounted; the fd pins it after the sandbox is gone. Run collects it after deno, the
+// pid namespace's init, has exited (so nothing writes any more), never entering the sandbox:
+// Result.Outputs, with the workspace files the code named (outputs.Workspace, resolved under
+// this run's workspace). Close closes the fd. The bootstrap imports display.js (Display, beside
+// it in the root): code's display() global, which only writes that directory.
+//
 // Lifecycle: Runner.Start creates and starts a container and boots deno into
 // the bootstrap; Sandbox.Run sends code and waits for the result; Sandbox.Close
 // destroys the container. Runner.Run does all three. Every path leaves no

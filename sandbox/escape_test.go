@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/config"
 	"golang.org/x/sys/unix"
 )
 
@@ -847,6 +848,9 @@ func probeFDsAndEnv(t *testing.T, e *escapeEnv) {
 		k, v, _ := strings.Cut(kv, "=")
 		wantEnv[k] = v
 	}
+	if e.r.opts.Outputs.TotalBytes > 0 {
+		wantEnv[config.OutputsEnv] = config.OutputsDir // the run's outputs directory
+	}
 	for _, v := range e.variants() {
 		rep := v.rep
 		fds := make([]int, 0, len(rep.FDs))
@@ -936,7 +940,7 @@ func probeRootAndHostPaths(t *testing.T, e *escapeEnv) {
 			want[p] = anyOf("ENOENT")
 		}
 		expectOutcomes(t, v.name+" host path", rep.HostPaths, want)
-		wantRoot := []string{"conductor", "deno-dir", "dev", "etc", "lib", "lib64", "proc", "tmp", "usr"}
+		wantRoot := []string{"conductor", "deno-dir", "dev", "etc", "lib", "lib64", "outputs", "proc", "tmp", "usr"}
 		if !slices.Equal(rep.RootEntries, wantRoot) {
 			t.Errorf("[%s] / holds %v, want exactly %v", v.name, rep.RootEntries, wantRoot)
 		}
@@ -1239,7 +1243,8 @@ func probeProcSys(t *testing.T, e *escapeEnv) {
 			}
 		}
 		sort.Strings(points)
-		wantPoints := []string{"/", "/dev", "/dev/full", "/dev/null", "/dev/random", "/dev/tty", "/dev/urandom", "/dev/zero", "/proc", "/tmp"}
+		wantPoints := []string{"/", "/dev", "/dev/full", "/dev/null", "/dev/random", "/dev/tty", "/dev/urandom", "/dev/zero", "/proc", "/tmp",
+			config.OutputsDir} // the run's outputs directory, a per-run tmpfs like /tmp
 		for _, p := range append(slices.Clone(readonlyPaths), maskedPaths...) {
 			if _, err := os.Stat(p); err == nil { // paths this kernel lacks are skipped by libcontainer
 				wantPoints = append(wantPoints, p)

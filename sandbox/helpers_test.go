@@ -13,6 +13,7 @@ import (
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/internal/leftovers"
 	"github.com/conductor-sandbox/conductor/internal/testenv"
+	"github.com/conductor-sandbox/conductor/outputs"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/runtimes"
 	"github.com/conductor-sandbox/conductor/seccomp"
@@ -85,7 +86,7 @@ func testRoot(t testing.TB) *rootfs.Root {
 		rootVal, rootErr = rootfs.NewStore(rootDir).Ensure(context.Background(), rootfs.Options{
 			Deno:        deno,
 			Programs:    append(rootTools.Programs(), rs.Programs()...),
-			Bootstrap:   map[string][]byte{BootstrapName: Bootstrap},
+			Bootstrap:   BootstrapFiles(),
 			MountPoints: []string{config.WorkDir},
 		})
 	})
@@ -128,6 +129,8 @@ func testOptions(t testing.TB) Options {
 		// The tools' CA bundle variables, as conductor sets them.
 		CABundle:    rootTools.CABundle,
 		CABundleEnv: rootTools.CAVars(),
+		// Every run has an outputs directory, as conductor's runs do by default.
+		Outputs: outputs.Limits{TotalBytes: 4 << 20},
 	}
 	if missing := host.Missing(o.Limits); len(missing) > 0 {
 		unavailable(t, "limits not enforceable here: %v", missing)

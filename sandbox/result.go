@@ -112,7 +112,7 @@ type Result struct {
 	// at most egress.DefaultDoorMaxRecords, NetworkDropped more not kept.
 	Network        []egress.Record `json:"network,omitempty"`
 	NetworkDropped int             `json:"networkDropped,omitempty"`
-	// Outputs are the files the run left in its outputs directory (StartOptions.Outputs) and
+	// Outputs are the files the run left in its outputs directory (Options.Outputs) and
 	// the workspace files it named, collected by the host when the run ended (package outputs).
 	Outputs  []outputs.File `json:"outputs,omitempty"`
 	LimitHit string         `json:"limitHit"`

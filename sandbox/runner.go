@@ -20,6 +20,7 @@ import (
 
 	"github.com/conductor-sandbox/conductor/cgroups"
 	"github.com/conductor-sandbox/conductor/egress"
+	"github.com/conductor-sandbox/conductor/outputs"
 	"github.com/conductor-sandbox/conductor/quota"
 	"github.com/conductor-sandbox/conductor/rootfs"
 	"github.com/conductor-sandbox/conductor/seccomp"
@@ -34,6 +35,21 @@ var Bootstrap []byte
 
 // BootstrapName is the bootstrap's file name under the root's bootstrap dir.
 const BootstrapName = "bootstrap.js"
+
+// Display is the module that defines code's display() global (files returned through the
+// outputs directory); the bootstrap imports it, and execute_code's deno preloads it from
+// config.DisplayModule, the root's bootstrap dir.
+//
+//go:embed display.js
+var Display []byte
+
+// DisplayName is Display's file name next to the bootstrap.
+const DisplayName = "display.js"
+
+// BootstrapFiles are the files the root holds in its bootstrap dir (rootfs.Options.Bootstrap).
+func BootstrapFiles() map[string][]byte {
+	return map[string][]byte{BootstrapName: Bootstrap, DisplayName: Display}
+}
 
 // IDPrefix starts the name of every container, state directory and cgroup
 // conductor creates, so a sweep can recognise its own leftovers.
@@ -77,7 +93,11 @@ type Options struct {
 	// Net, when set, gives every run sandbox a door (egress.StartDoor)
 	// enforcing the policy below deno, wired before deno starts; it implies
 	// Network. Rootless, the door is wired through egress's helper.
-	Net       *NetOptions
+	Net *NetOptions
+	// Outputs are the limits of every run sandbox's outputs directory (config.OutputsDir, a
+	// tmpfs of Outputs.TotalBytes, named by config.OutputsEnv), which the host collects into
+	// Result.Outputs when the run ends (package outputs); TotalBytes 0 = no outputs directory.
+	Outputs   outputs.Limits
 	MaxOutput int64  // bytes kept per stream; 0 = DefaultMaxOutput
 	TmpSize   int64  // bytes of /tmp; 0 = DefaultTmpSize
 	DepsCache string // host dir mounted read-only as DENO_DIR; "" = the root's empty one

@@ -21,6 +21,7 @@ import (
 	"github.com/conductor-sandbox/conductor/config"
 	"github.com/conductor-sandbox/conductor/egress"
 	"github.com/conductor-sandbox/conductor/internal/fdset"
+	"github.com/conductor-sandbox/conductor/outputs"
 	"github.com/conductor-sandbox/conductor/seccomp"
 )
 
@@ -48,8 +49,12 @@ type Sandbox struct {
 	spill   *spillRun // this run's spill files; nil = no spilling
 	readers sync.WaitGroup
 
-	door  *egress.Door // the network: StartOptions.Network, else Options.Net
-	files []string     // StartOptions.Files, in the writable directory: removed at Close
+	door *egress.Door // the network: StartOptions.Network, else Options.Net
+	// outDir is the outputs directory (O_PATH, opened before any code arrived; it pins the
+	// tmpfs once the sandbox is gone): collected by Run, closed by Close. nil = none.
+	outDir *os.File
+	wsHost string   // the host path of this run's workspace, where named workspace files are; "" = none
+	files  []string // StartOptions.Files, in the writable directory: removed at Close
 
 	ready         chan struct{}  // closed when the bootstrap says "ready"
 	frames        chan frameInfo // "evaluated" and "error" frames, and protocol faults
@@ -183,6 +188,9 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 		hostname: r.opts.Root.Hostname,
 		workDir:  so.WorkDir,
 	}
+	if len(so.Command) == 0 {
+		spec.outputsSize = r.opts.Outputs.TotalBytes
+	}
 	if !so.Isolated {
 		if r.opts.DepsCache != "" {
 			spec.binds = append(spec.binds, bindMount{src: r.opts.DepsCache, dst: r.opts.Root.DenoDir})
@@ -236,6 +244,7 @@ func (r *Runner) StartWith(ctx context.Context, so StartOptions) (_ *Sandbox, re
 	sb := &Sandbox{
 		r: r, id: id, ctr: ctr, degraded: degraded, started: time.Now(), launcher: so.WorkDir != nil,
 		spill:     spill,
+		wsHost:    wsHostPath(ws),
 		stdout:    r.capture(spill, "stdout"),
 		stderr:    r.capture(spill, "stderr"),
 		ready:     make(chan struct{}),
@@ -361,6 +370,9 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 		args = so.Command
 	}
 	env = append(env, so.Env...)
+	if len(so.Command) == 0 && o.Outputs.TotalBytes > 0 {
+		env = append(env, config.OutputsEnv+"="+config.OutputsDir)
+	}
 	// The run's working directory: a launcher's, else the workspace, shared with the host, where
 	// relative paths of the code's land; else /tmp.
 	cwd := "/tmp"
@@ -389,6 +401,17 @@ func (sb *Sandbox) start(ctx context.Context, so StartOptions) error {
 	_ = fds.CloseFiles(childEnds...) // the child holds its own copies now (or never will)
 	if err != nil {
 		return err
+	}
+	if len(so.Command) == 0 && o.Outputs.TotalBytes > 0 {
+		// The init exists and its root is set up; no code has arrived yet, so the path is the
+		// tmpfs the config mounted, not something code made.
+		pid, err := sb.proc.Pid()
+		if err != nil {
+			return fmt.Errorf("outputs: %w", err)
+		}
+		if sb.outDir, err = outputs.OpenDir(fmt.Sprintf("/proc/%d/root%s", pid, config.OutputsDir)); err != nil {
+			return err
+		}
 	}
 	if door != nil {
 		if err := sb.startDoor(ctx, door); err != nil {
@@ -629,7 +652,31 @@ func (sb *Sandbox) Run(ctx context.Context, job Job) *Result {
 	sb.toBoxMu.Unlock()
 	sb.waitReaders()
 	verdict(sb.gatherFacts(res, killedFor, settled, elapsed), res)
+	res.Outputs = sb.collectOutputs()
 	return res
+}
+
+// collectOutputs collects the outputs directory and the workspace files it names, once every
+// process of the sandbox is gone (deno, the pid namespace's init, has exited).
+func (sb *Sandbox) collectOutputs() []outputs.File {
+	if sb.outDir == nil {
+		return nil
+	}
+	<-sb.exited
+	files, err := outputs.Collect(sb.outDir, sb.r.opts.Outputs)
+	if err != nil {
+		sb.r.log.Warn("outputs not collected", "sandbox", sb.id, "err", err)
+		return []outputs.File{{Name: ".", Skipped: fmt.Sprintf("the outputs directory could not be read: %v", err)}}
+	}
+	return append(files, outputs.Workspace(sb.outDir, sb.wsHost)...)
+}
+
+// wsHostPath is the host path of a sandbox's workspace ("" = none).
+func wsHostPath(ws *workspace) string {
+	if ws == nil {
+		return ""
+	}
+	return ws.path
 }
 
 // AfterResultGrace is how long work the code left pending after its result
@@ -715,6 +762,9 @@ func (sb *Sandbox) Close() error {
 		}
 		if sb.door != nil {
 			_ = sb.door.Close()
+		}
+		if sb.outDir != nil {
+			sb.outDir.Close()
 		}
 		for _, f := range sb.files {
 			_ = os.Remove(f)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conductor-sandbox/conductor/config"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"golang.org/x/sys/unix"
 )
@@ -401,6 +402,27 @@ func TestBuildConfigWorkDir(t *testing.T) {
 				t.Errorf("noexec = %v, want %v", got, tc.noexec)
 			}
 		})
+	}
+}
+
+// TestBuildConfigOutputs: the outputs directory is a noexec, nosuid, nodev tmpfs of its size at
+// config.OutputsDir, and absent at size 0.
+func TestBuildConfigOutputs(t *testing.T) {
+	for _, size := range []int64{0, 3 << 20} {
+		cfg := buildConfig(containerSpec{rootfs: "/r", tmpSize: 1 << 20, uid: 65534, gid: 65534, outputsSize: size})
+		var m *configs.Mount
+		for _, x := range cfg.Mounts {
+			if x.Destination == config.OutputsDir {
+				m = x
+			}
+		}
+		switch {
+		case size == 0 && m != nil:
+			t.Errorf("an outputs directory at size 0: %+v", m)
+		case size > 0 && (m == nil || m.Device != "tmpfs" || !strings.Contains(m.Data, "size=3145728") ||
+			m.Flags&(unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC) != unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC):
+			t.Errorf("outputs mount %+v: want a noexec,nosuid,nodev tmpfs of 3 MiB", m)
+		}
 	}
 }
 

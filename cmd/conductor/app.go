@@ -23,6 +23,7 @@ import (
 	"github.com/conductor-sandbox/conductor/mcp"
 	"github.com/conductor-sandbox/conductor/mcp/typegen"
 	"github.com/conductor-sandbox/conductor/mcp/upstream"
+	"github.com/conductor-sandbox/conductor/outputs"
 	"github.com/conductor-sandbox/conductor/playbook"
 	"github.com/conductor-sandbox/conductor/pool"
 	"github.com/conductor-sandbox/conductor/rootfs"
@@ -151,6 +152,12 @@ func limitsFor(s config.Settings) cgroups.Limits {
 	return l
 }
 
+// outputsLimits are the limits of runs' outputs directories (MCP_CONDUCTOR_OUTPUTS_*); a zero
+// size is none.
+func outputsLimits(s config.Settings) outputs.Limits {
+	return outputs.Limits{TotalBytes: s.OutputsSize, Files: s.OutputsFiles, FileBytes: s.OutputsFileSize}
+}
+
 // errRootfsMissing tells the user how to build the root.
 var errRootfsMissing = errors.New("conductor is not set up: run `make build` (it fetches deno and builds the sandbox root)")
 
@@ -262,7 +269,8 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 		Seccomp:        seccomp.NewCache(),
 		Limits:         a.limits,
 		AllowDegraded:  s.AllowDegraded,
-		DenoFlags:      s.RunArgs,
+		DenoFlags:      s.CodeFlags(),
+		Outputs:        outputsLimits(s),
 		Network:        s.Network,
 		Net:            netOpts,
 		MaxOutput:      s.MaxOutput,

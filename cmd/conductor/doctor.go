@@ -577,7 +577,7 @@ func toolsProof(ctx context.Context, log *slog.Logger) check {
 // runtime's version.
 func runtimesCheck(ctx context.Context, s config.Settings) check {
 	c := check{Name: "runtimes"}
-	rs, err := runtimes.Resolve(ctx, runtimes.Options{DenoPath: "/usr/bin/deno", DenoFlags: s.RunArgs, Memory: s.Memory, Python: s.Python, Go: s.Go})
+	rs, err := runtimes.Resolve(ctx, runtimes.Options{DenoPath: "/usr/bin/deno", DenoFlags: s.CodeFlags(), Memory: s.Memory, Python: s.Python, Go: s.Go})
 	if err != nil {
 		c.Detail = err.Error()
 		c.Fix = "install that interpreter or toolchain, or change or unset the variable the message names (" + config.VarPython + ", " + config.VarGo + ")"

@@ -151,7 +151,7 @@ func (r *reloader) apply(ctx context.Context) ([]string, error) {
 	ro := a.runnerO
 	ro.Workspace, ro.SpillMax, ro.SpillTotal, ro.WorkspaceQuota = s.Workspace, s.SpillMax, s.SpillTotal, s.WorkspaceQuota
 	ro.Limits, ro.AllowDegraded, ro.MaxOutput = limitsFor(s), s.AllowDegraded, s.MaxOutput
-	ro.DenoFlags, ro.Network, ro.Net = s.RunArgs, s.Network, netOpts
+	ro.DenoFlags, ro.Network, ro.Net = s.CodeFlags(), s.Network, netOpts
 	runner, err := sandbox.New(ctx, ro)
 	if err != nil {
 		return nil, err
@@ -341,6 +341,8 @@ func serverPolicy(a *app, eng *engine.Engine) mcp.Options {
 		Engine:             eng,
 		Permissions:        a.settings.RunArgs,
 		Workspace:          a.settings.Workspace,
+		WorkspaceFor:       workspaceFor(a, a.settings),
+		Outputs:            outputsLimits(a.settings),
 		Network:            networkDescription(a.settings),
 		Packages:           a.allow.Description(),
 		Tools:              a.tools.Names(),

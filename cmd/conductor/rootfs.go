@@ -41,7 +41,7 @@ func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Opt
 		ca = tools.HostCABundle()
 	}
 	rs, err := runtimes.Resolve(ctx, runtimes.Options{
-		DenoPath: path.Join(config.ToolsDir, "deno"), DenoFlags: s.RunArgs, Memory: s.Memory, Python: s.Python, CABundle: ca,
+		DenoPath: path.Join(config.ToolsDir, "deno"), DenoFlags: s.CodeFlags(), Memory: s.Memory, Python: s.Python, CABundle: ca,
 		Go: s.Go, GoCacheDir: filepath.Join(l.dataDir, "gocache"),
 	})
 	if err != nil {
@@ -50,7 +50,7 @@ func rootfsOptions(ctx context.Context, l layout, s config.Settings) (rootfs.Opt
 	o := rootfs.Options{
 		Deno:        l.deno,
 		Programs:    append(ts.Programs(), rs.Programs()...),
-		Bootstrap:   map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap},
+		Bootstrap:   sandbox.BootstrapFiles(),
 		MountPoints: []string{config.WorkDir, config.PyPackagesDir, config.TypeScriptDir},
 	}
 	if s.Workspace != "" {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/conductor-sandbox/conductor/artifacts"
 	"github.com/conductor-sandbox/conductor/internal/gctune"
 	"github.com/conductor-sandbox/conductor/mcp"
 )
@@ -107,6 +108,18 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 	o.Upstreams, o.Types, o.Version, o.Languages, o.Snippets, o.Playbooks = a.upstream, a.types, version, a.runtimes.Names(), snippetsFor(a, log), a.playbooks
 	o.Logger, o.Events = log, obs.Events
 	wireIdentities(a, &o, log)
+	// Run outputs kept for resources/read (issue 20): in this process's own directory under the
+	// state directory, cleared at start and at exit.
+	store, err := artifacts.Open(artifacts.Options{
+		Dir: filepath.Join(a.layout.stateDir, "outputs"), MaxBytes: a.settings.OutputsStoreSize,
+		Retention: a.settings.OutputsRetention, Logger: log,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "conductor serve: outputs store:", err)
+		return 1
+	}
+	defer store.Close()
+	o.OutputStore, o.OutputsInline, o.OutputsInlineTotal = store, a.settings.OutputsInline, a.settings.OutputsInlineTotal()
 	srv, err := mcp.New(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "conductor serve:", err)

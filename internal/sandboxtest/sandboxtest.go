@@ -50,7 +50,7 @@ func RunnerWithRoot(tb testing.TB, root func(*rootfs.Options), mutate func(*sand
 	if err := os.Chmod(dir, 0o755); err != nil { // the sandbox's mapped uid must reach the root
 		tb.Fatal(err)
 	}
-	ro := rootfs.Options{Deno: Deno(tb), Bootstrap: map[string][]byte{sandbox.BootstrapName: sandbox.Bootstrap}}
+	ro := rootfs.Options{Deno: Deno(tb), Bootstrap: sandbox.BootstrapFiles()}
 	if root != nil {
 		root(&ro)
 	}
