@@ -71,7 +71,7 @@ lint: vet
 # there (test-go leaves them out); typecheck's tests boot a few checker sandboxes.
 RACE_PKGS = ./cgroups ./config ./deps ./egress ./internal/... ./mcp/toolsearch ./mcp/typegen ./mcp/upstream \
   ./playbook ./program ./quota ./rootfs ./runtimes ./seccomp ./tools ./typecheck \
-  ./audit ./metrics ./event ./identity ./allowance ./fairq ./deploy/...
+  ./audit ./metrics ./event ./identity ./allowance ./fairq ./deploy/... ./outputs ./artifacts
 TEST_ENV  = CONDUCTOR_BIN=$(CURDIR)/bin/conductor CONDUCTOR_DENO=$(CURDIR)/$(DENO_BIN)
 
 # The race detector: RACE_PKGS, a sandbox smoke set (the host-call channel, runs, cancels, the
