@@ -64,6 +64,9 @@ func ParseRule(s string) (Rule, error) {
 			}
 			h, p = s[1:len(s)-1], ""
 		}
+		if !strings.Contains(h, ":") {
+			return Rule{}, fmt.Errorf("egress: rule %q: brackets enclose an IPv6 literal only (as in [2001:db8::1]:443)", s)
+		}
 		host, portStr = h, p
 	case strings.Count(s, ":") == 1:
 		i := strings.LastIndexByte(s, ':')
@@ -113,7 +116,17 @@ func compileRule(r Rule) (compiled, error) {
 		c.name, c.wildcard = name, true
 		return c, nil
 	}
-	name, kind := normalizeHost(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+	inner, bracketed := strings.CutPrefix(h, "[")
+	if bracketed || strings.HasSuffix(h, "]") {
+		// Brackets are a matching pair around an IPv6 literal, nothing else: "[a" would
+		// otherwise name the host "a" yet print back as a rule that does not parse.
+		var closed bool
+		inner, closed = strings.CutSuffix(inner, "]")
+		if !bracketed || !closed || !strings.Contains(inner, ":") {
+			return compiled{}, fmt.Errorf("egress: rule %q: brackets enclose an IPv6 literal only (as in [2001:db8::1]:443)", r.Host)
+		}
+	}
+	name, kind := normalizeHost(inner)
 	switch kind {
 	case hostIP:
 		ip, _ := netip.ParseAddr(name)

@@ -28,6 +28,7 @@ func TestParseRule(t *testing.T) {
 		"a.*.example.com", "0.0.0.0:80", "[::]:443", "224.0.0.1", "255.255.255.255:80", "127.1:80",
 		"0x7f.0.0.1", "2130706433", "[fe80::1%eth0]:443", "ümlaut.example", "-lead.example", "trail-.example",
 		"a..b", " padded.example", "user@host:443", "host/path", "[::1:443",
+		"[[A]", "[example.com]:80", "[example.com]", "a]", "[2001:db8::1",
 	} {
 		if r, err := ParseRule(in); err == nil {
 			t.Errorf("ParseRule(%q) = %+v, want an error", in, r)
