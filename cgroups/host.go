@@ -588,6 +588,11 @@ func (h *Host) detectV2() {
 			h.Controllers[l] = true
 			h.how[l] = fmt.Sprintf("cgroup v2 %s in %s/<sandbox> (enabled in %s/cgroup.subtree_control)", v2File(l), dir, dir)
 		case !avail[l]:
+			// A scope delegated to us alone may well have it (systemd enables the
+			// controllers a Delegate=yes unit asks for along its path): Claim tries.
+			if !delegated || !owned || len(foreign) > 0 {
+				h.undelegated[l] = true
+			}
 			fix := fmt.Sprintf("enable %s in the cgroup.subtree_control of every ancestor of %s", l, dir)
 			if h.Rootless {
 				fix = fmt.Sprintf("as root, let systemd delegate it to users: mkdir -p /etc/systemd/system/user@.service.d && printf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' > /etc/systemd/system/user@.service.d/delegate.conf && systemctl daemon-reload; then log in again (or: systemctl restart user@%d.service)", h.euid)

@@ -51,6 +51,11 @@ func TestClaimScope(t *testing.T) {
 	}{
 		{name: "desktop app scope: user bus from XDG_RUNTIME_DIR", host: desktop,
 			obtained: userScope, bus: "user", wantScopeCalls: 1},
+		{name: "desktop app scope without controllers", host: func(t *testing.T) *fakeHost {
+			f := desktop(t)
+			f.dir(appScope, 1000, map[string]string{"cgroup.controllers": ""})
+			return f
+		}, obtained: userScope, bus: "user", wantScopeCalls: 1},
 		{name: "desktop: DBUS_SESSION_BUS_ADDRESS", host: func(t *testing.T) *fakeHost {
 			f := desktop(t)
 			f.environ = map[string]string{"DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/1000/bus"}
