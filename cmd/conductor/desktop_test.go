@@ -98,7 +98,14 @@ func TestDesktopStdio(t *testing.T) {
 		if !errors.As(err, &ee) {
 			t.Fatalf("serve without a user bus: %v, want a refusal (non-zero exit)\nstderr: %s", err, stderr.String())
 		}
-		t.Logf("refused: %s", lastLine(stderr.String()))
+		refusal := lastLine(stderr.String())
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(l, "unix:path=/nonexistent") {
+				refusal = l
+				break
+			}
+		}
+		t.Logf("refused: %s", refusal)
 		for _, want := range []string{"unix:path=/nonexistent", "did not start a transient scope with Delegate=yes", "loginctl enable-linger", "dbus-user-session", "systemd-run --user --scope -p Delegate=yes", "MCP_CONDUCTOR_ALLOW_DEGRADED=1"} {
 			if !strings.Contains(stderr.String(), want) {
 				t.Errorf("refusal lacks %q:\n%s", want, stderr.String())
@@ -121,18 +128,22 @@ func desktopLimits(t *testing.T, cmd *exec.Cmd, stderr *testenv.SyncBuffer) {
 	}
 	pid := cmd.Process.Pid
 	unit := fmt.Sprintf("conductor-%d.scope", pid)
-	run := func(code string) map[string]any {
+	timeout := min(testenv.Scale(30*time.Second), 290*time.Second).Milliseconds()
+	call := func(tool string, args map[string]any, code string) map[string]any {
 		t.Helper()
-		timeout := min(testenv.Scale(30*time.Second), 290*time.Second)
-		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "run_deno_code", Arguments: map[string]any{"deno_code": code, "timeout": timeout.Milliseconds()}})
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: tool, Arguments: args})
 		if err != nil {
-			t.Fatalf("run_deno_code: %v\nstderr: %s", err, stderr.String())
+			t.Fatalf("%s: %v\nstderr: %s", tool, err, stderr.String())
 		}
 		raw, _ := json.Marshal(res.StructuredContent)
 		var out map[string]any
 		_ = json.Unmarshal(raw, &out)
 		t.Logf("%.60q: %s", code, truncate(raw, 400))
 		return out
+	}
+	run := func(code string) map[string]any {
+		t.Helper()
+		return call("run_deno_code", map[string]any{"deno_code": code, "timeout": timeout}, code)
 	}
 	hello := run(`console.log("hello"); "hello"`)
 	if hello["status"] != "success" || hello["returnValue"] != "hello" {
@@ -151,11 +162,22 @@ func desktopLimits(t *testing.T, cmd *exec.Cmd, stderr *testenv.SyncBuffer) {
 	if oom["status"] != "oom" || oom["limitHit"] != "memory" {
 		t.Errorf("memory bomb: status %v limitHit %v, want oom/memory", oom["status"], oom["limitHit"])
 	}
-	bomb := run(`const kids = []; let err = null;
-try { for (let i = 0; i < 1000; i++) kids.push(new Deno.Command("/usr/bin/deno", { args: ["eval", "await new Promise(() => {})"], stdout: "null", stderr: "null" }).spawn()); }
-catch (e) { err = e; }
-console.log("spawned", kids.length, "then", String(err));
-for (const k of kids) k.kill("SIGKILL");`)
+	// A process bomb: the README's config grants deno no --allow-run, so it is Python's
+	// (execute_code), forking until pids.max refuses.
+	bomb := call("execute_code", map[string]any{"language": "python", "timeout": timeout, "entrypoint_code": `import os, time
+kids = []
+try:
+    for i in range(1000):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        kids.append(pid)
+except OSError as e:
+    print("processes", len(kids), "then", e)
+for k in kids:
+    os.kill(k, 9)
+`}, "python fork bomb")
 	if bomb["limitHit"] != "pids" {
 		t.Errorf("process bomb: status %v limitHit %v, want pids", bomb["status"], bomb["limitHit"])
 	}
@@ -226,4 +248,3 @@ func TestReadmeDesktopConfig(t *testing.T) {
 		t.Fatalf("README Desktop config args %v, want serve", s.Args)
 	}
 }
-
