@@ -8,9 +8,10 @@
 # `conductor serve` from README's Desktop config, cmd/conductor's
 # TestDesktopStdio), and reports each. Exits non-zero if any phase failed.
 #
-# Measured under TCG on a 2-vCPU build machine: image ~3 min (once), boot 35 s,
-# install checks ~2 min, phase a ~21 min (whole sandbox and engine suites), b
-# ~5 min, c ~7.5 min: ~39 min in all (VM_TIMEOUT, default 60m, bounds it).
+# Measured under TCG on a 2-vCPU build machine (2026-12-05): image ~3 min (once),
+# boot ~20 s, install checks 100 s, phase a 704 s (whole sandbox and engine
+# suites), b 226 s, c 280 s, d 47 s: VM 1383 s, ~23.5 min in all with the image
+# cached (VM_TIMEOUT, default 60m, bounds it).
 #
 # The image is built once (scripts/vm/build-image.sh, 3-4 min) and cached in
 # .build/vm/image-<hash of the recipe>/; runs open it with snapshot=on, so it
