@@ -9,8 +9,9 @@ import (
 	"strconv"
 )
 
-// Start sets up cgroups for a process that starts sandboxes: Detect, then
-// PrepareDelegation. The server calls it once at startup, and the tests that
+// Start sets up cgroups for a process that starts sandboxes: Claim (Detect, and
+// on cgroup v2 without delegation a transient Delegate=yes scope of its own),
+// then PrepareDelegation. The server calls it once at startup, and the tests that
 // start sandboxes call it too (sandbox's and internal/sandboxtest's helpers,
 // this package's TestRealApplyAsRoot), so tests take the server's path: in a
 // delegated cgroup v2 subtree (a Delegate=yes scope or service) the calling
@@ -18,7 +19,7 @@ import (
 // the server does. Calling it again in the same process is a no-op after
 // Detect (the leaf's parent is recognised as ours, nothing is pending).
 func Start(ctx context.Context, o Options) (*Host, error) {
-	h, err := Detect(ctx, o)
+	h, err := Claim(ctx, o)
 	if err != nil {
 		return nil, err
 	}

@@ -3,8 +3,9 @@
 //
 // # Usage
 //
-//	h, err := cgroups.Start(ctx, cgroups.Options{Prefix: "conductor-", Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT")})
-//	                                           // = Detect + PrepareDelegation (cgroup v2 delegation; no-op elsewhere)
+//	h, err := cgroups.Start(ctx, cgroups.Options{Prefix: "conductor-", Delegated: os.Getenv("MCP_CONDUCTOR_CGROUP_PARENT"), Log: log})
+//	                                           // = Claim (Detect + a transient scope when v2 is not delegated)
+//	                                           //   + PrepareDelegation (cgroup v2 delegation; no-op elsewhere)
 //	removed, err := h.Sweep(ctx, isStale)      // startup: stale sandbox cgroups of dead instances
 //	cg, degraded, err := h.Config(name, limits, allowDegraded)
 //	config.Cgroups = cg                        // libcontainer configs.Config
@@ -12,7 +13,10 @@
 // Start is the one setup path of every process that starts sandboxes: the server and the tests
 // (sandbox's helpers, internal/sandboxtest, TestRealApplyAsRoot) alike, so a test run in a
 // Delegate=yes scope moves itself into the server leaf exactly as the server does. Detect alone
-// is for reporting (doctor), which must not move the process.
+// never moves the process. doctor calls Claim: it may move itself into a transient scope of
+// its own (harmless for a short-lived process; systemd collects the scope when it exits) so
+// that it reports what serve will do, but never into the server leaf (its smoke run's Start
+// does that, as serve does).
 //
 // Rootless: set configs.Config.RootlessEUID and RootlessCgroups when h.Rootless; Config
 // already sets Cgroup.Rootless (libcontainer does not copy it).
@@ -37,4 +41,20 @@
 // root, P passed as Options.Delegated or marked delegated by systemd (Delegate=yes).
 // Rootless users must also start inside P, because moving a process between cgroups
 // requires owning their common ancestor.
+//
+// # A delegated cgroup of our own (Claim)
+//
+// On cgroup v2 with no MCP_CONDUCTOR_CGROUP_PARENT, when conductor's own cgroup is not
+// usable only because it is not delegated to it alone (a desktop app's app-*.scope shared
+// with the app, a login session, an undelegated service, a delegated cgroup holding other
+// processes) and systemd is PID 1, Claim asks systemd for a transient scope
+// conductor-<pid>.scope with Delegate=yes holding this process, through libcontainer's
+// systemd cgroup manager: the user's manager over the user bus when rootless (the bus
+// libcontainer dials: DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus), the system
+// manager when root. It then detects again (the scope is ours and empty but for us) and
+// Start's PrepareDelegation proceeds as in any Delegate=yes scope. The scope has
+// CollectMode=inactive-or-failed: systemd removes it, with the server leaf and sandbox
+// cgroups below it, once conductor and its sandboxes have exited. When no scope can be
+// had (no user bus, systemd not PID 1, the manager refused) the limit errors' reasons say
+// so, with the bus error, and their fix says what to do once; serve then refuses.
 package cgroups

@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -28,6 +29,12 @@ type fakeHost struct {
 	noSwap bool
 	noCFS  bool
 	writes []string
+	// systemd as PID 1 and its transient scopes (Claim): systemdPID1, the process
+	// environment, the error startScope returns and the requests it got.
+	systemdPID1 bool
+	environ     map[string]string
+	scopeErr    error
+	scopes      []scopeRequest
 }
 
 const fakePid = 4321
@@ -165,8 +172,29 @@ func (f *fakeHost) env() *sysEnv {
 			st, err := os.Stat(d)
 			return err == nil && st.IsDir() && (f.euid == 0 || f.owner(d) == f.euid)
 		},
-		owner: f.owner,
+		owner:      f.owner,
+		systemd:    func() bool { return f.systemdPID1 },
+		getenv:     func(k string) string { return f.environ[k] },
+		startScope: f.startScope,
 	}
+}
+
+// startScope models systemd starting conductor-<pid>.scope with Delegate=yes: the user's
+// manager puts it in user@UID.service/user.slice (owned by the user), the system manager
+// in system.slice (marked delegated); the process moves there.
+func (f *fakeHost) startScope(_ context.Context, r scopeRequest) (string, error) {
+	f.scopes = append(f.scopes, r)
+	if f.scopeErr != nil {
+		return "", f.scopeErr
+	}
+	rel := "system.slice/" + r.Unit
+	if r.Rootless {
+		rel = fmt.Sprintf("user.slice/user-%d.slice/user@%d.service/user.slice/%s", f.euid, f.euid, r.Unit)
+	}
+	d := f.dir(rel, f.euid, map[string]string{"cgroup.controllers": "cpu io memory pids", "cgroup.subtree_control": "", "cgroup.procs": fmt.Sprintf("%d\n", r.Pid)})
+	f.xattr[d] = !r.Rootless
+	f.cg = "0::/" + rel + "\n"
+	return d, nil
 }
 
 // leftovers lists directories below root whose name contains "probe-" (Detect must clean up).

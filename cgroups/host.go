@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -52,6 +53,8 @@ type Host struct {
 	Parent      map[string]string // v1: per controller ("name=systemd" for the named hierarchy, "" for the hybrid cgroup2 tree); v2: "" — cgroup path (relative to the mount) under which sandbox cgroups are created
 	Delegated   string            // the delegated subtree in use ("" = none)
 	Notes       []string          // human facts for doctor
+	Scope       *Scope            // the transient scope Claim obtained (nil = none)
+	ScopeErr    error             // why Claim could not obtain one (nil = not tried or obtained)
 
 	prefix    string
 	deleg     string // Options.Delegated, cleaned ("" = none)
@@ -71,6 +74,9 @@ type Host struct {
 	v2own     string   // v2: our own cgroup path
 	v2parent  string   // v2: cgroup path of the sandbox parent
 	pending   []string // v2: controllers PrepareDelegation has to enable in the parent
+	// v2: limits unusable only because our cgroup is not delegated to us (alone):
+	// a delegated scope of our own would make them usable (Claim).
+	undelegated map[string]bool
 }
 
 // Options tunes Detect.
@@ -84,6 +90,8 @@ type Options struct {
 	// v2); relative paths are taken relative to conductor's own cgroup in each hierarchy
 	// (exactly how libcontainer resolves them).
 	Delegated string
+	// Log receives what Claim did (the scope it obtained, or why not); nil: slog.Default().
+	Log *slog.Logger
 
 	env *sysEnv // tests: fake cgroup tree
 }
@@ -106,6 +114,13 @@ type sysEnv struct {
 	writable func(dir string) bool
 	// owner returns the uid owning path, -1 if it cannot be determined.
 	owner func(path string) int
+	// systemd reports whether systemd is PID 1 (/run/systemd/system exists).
+	systemd func() bool
+	// getenv reads this process's environment (the user bus address).
+	getenv func(string) string
+	// startScope asks systemd for a transient Delegate=yes scope holding the process
+	// and returns its cgroup directory (Claim).
+	startScope func(ctx context.Context, r scopeRequest) (string, error)
 }
 
 func defaultEnv() *sysEnv {
@@ -152,6 +167,9 @@ func defaultEnv() *sysEnv {
 			}
 			return int(st.Uid)
 		},
+		systemd:    func() bool { st, err := os.Stat("/run/systemd/system"); return err == nil && st.IsDir() },
+		getenv:     os.Getenv,
+		startScope: startScopeSystemd,
 	}
 }
 
@@ -196,6 +214,7 @@ func Detect(ctx context.Context, o Options) (*Host, error) {
 		ctrlMount:   map[string]string{},
 		why:         map[string]LimitError{},
 		how:         map[string]string{},
+		undelegated: map[string]bool{},
 	}
 	h.userName = strconv.Itoa(h.euid)
 	if u, err := user.LookupId(h.userName); err == nil {
@@ -552,6 +571,7 @@ func (h *Host) detectV2() {
 	for _, l := range limitNames {
 		switch {
 		case probeErr != nil && h.Rootless && errors.Is(probeErr, fs.ErrPermission):
+			h.undelegated[l] = true
 			h.why[l] = LimitError{Limit: l,
 				Reason: fmt.Sprintf("cgroup v2: uid %d cannot create cgroups under %s (owned by uid %d): it has not been delegated to us", h.euid, dir, owner),
 				Fix:    delegFix}
@@ -560,6 +580,7 @@ func (h *Host) detectV2() {
 				Reason: fmt.Sprintf("cannot create a cgroup under %s: %v", dir, probeErr),
 				Fix:    "give conductor a writable cgroup filesystem (in a container: run it with a writable /sys/fs/cgroup and a private cgroup namespace)"}
 		case h.Rootless && !inside:
+			h.undelegated[l] = true
 			h.why[l] = LimitError{Limit: l,
 				Reason: fmt.Sprintf("cgroup v2 lets uid %d move a sandbox from its cgroup %s into %s only if it owns their common ancestor; %s is not inside %s", h.euid, h.v2own, h.v2parent, h.v2own, h.v2parent),
 				Fix:    fmt.Sprintf("start conductor inside the delegated cgroup (e.g. a wrapper doing: echo $$ > %s/cgroup.procs; exec conductor …), or use systemd-run --user --scope -p Delegate=yes conductor …", dir)}
@@ -567,6 +588,11 @@ func (h *Host) detectV2() {
 			h.Controllers[l] = true
 			h.how[l] = fmt.Sprintf("cgroup v2 %s in %s/<sandbox> (enabled in %s/cgroup.subtree_control)", v2File(l), dir, dir)
 		case !avail[l]:
+			// A scope delegated to us alone may well have it (systemd enables the
+			// controllers a Delegate=yes unit asks for along its path): Claim tries.
+			if !delegated || !owned || len(foreign) > 0 {
+				h.undelegated[l] = true
+			}
 			fix := fmt.Sprintf("enable %s in the cgroup.subtree_control of every ancestor of %s", l, dir)
 			if h.Rootless {
 				fix = fmt.Sprintf("as root, let systemd delegate it to users: mkdir -p /etc/systemd/system/user@.service.d && printf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' > /etc/systemd/system/user@.service.d/delegate.conf && systemctl daemon-reload; then log in again (or: systemctl restart user@%d.service)", h.euid)
@@ -575,6 +601,7 @@ func (h *Host) detectV2() {
 				Reason: fmt.Sprintf("cgroup v2: controller %s is not available in %s (cgroup.controllers: %q)", l, dir, strings.TrimSpace(readString(filepath.Join(dir, "cgroup.controllers")))),
 				Fix:    fix}
 		case !delegated || !owned:
+			h.undelegated[l] = true
 			h.why[l] = LimitError{Limit: l,
 				Reason: fmt.Sprintf("cgroup v2: %s is not enabled in %s/cgroup.subtree_control and that cgroup was not delegated to conductor (no Delegate=yes), so conductor may not enable it", l, dir),
 				Fix:    rootFix}
@@ -582,6 +609,7 @@ func (h *Host) detectV2() {
 				h.why[l] = LimitError{Limit: l, Reason: h.why[l].Reason, Fix: delegFix}
 			}
 		case len(foreign) > 0:
+			h.undelegated[l] = true
 			h.why[l] = LimitError{Limit: l,
 				Reason: fmt.Sprintf("cgroup v2: %s also holds processes conductor did not start (pids %v), so %s cannot be enabled for children (no-internal-processes rule)", h.v2parent, foreign, l),
 				Fix:    "start conductor alone in its own delegated cgroup: systemd-run --user --scope -p Delegate=yes conductor … (root: systemd-run -p Delegate=yes --unit=conductor conductor …)"}

@@ -2,13 +2,16 @@
 # `make test-vm`: conductor on a real cgroup v2 host. Boots a minimal Debian
 # bookworm VM (stock kernel, systemd 252, cgroup v2 only) under qemu with no
 # network, runs conductor and the sandbox, engine and cgroups Go test binaries
-# inside it in three phases (scripts/vm/guest-run.sh: root as a Delegate=yes
+# inside it in four phases (scripts/vm/guest-run.sh: root as a Delegate=yes
 # service, root with MCP_CONDUCTOR_CGROUP_PARENT, rootless in a user's
-# Delegate=yes scope), and reports each. Exits non-zero if any phase failed.
+# Delegate=yes scope, and d: a fresh desktop user whose go-sdk client starts
+# `conductor serve` from README's Desktop config, cmd/conductor's
+# TestDesktopStdio), and reports each. Exits non-zero if any phase failed.
 #
-# Measured under TCG on a 2-vCPU build machine: image ~3 min (once), boot 35 s,
-# install checks ~2 min, phase a ~21 min (whole sandbox and engine suites), b
-# ~5 min, c ~7.5 min: ~39 min in all (VM_TIMEOUT, default 60m, bounds it).
+# Measured under TCG on a 2-vCPU build machine (2026-12-05): image ~3 min (once),
+# boot ~20 s, install checks 100 s, phase a 704 s (whole sandbox and engine
+# suites), b 226 s, c 280 s, d 47 s: VM 1383 s, ~23.5 min in all with the image
+# cached (VM_TIMEOUT, default 60m, bounds it).
 #
 # The image is built once (scripts/vm/build-image.sh, 3-4 min) and cached in
 # .build/vm/image-<hash of the recipe>/; runs open it with snapshot=on, so it
@@ -19,7 +22,7 @@
 # KVM is used when it really works here; /dev/kvm backed by kvm_pvm (nested
 # paravirtualization) boots only PVM guest kernels, so TCG is used there.
 # Settings for a developer (CI uses the defaults): VM_ACCEL=kvm|tcg,
-# VM_PHASES="a b c", VM_TESTS_A/B/C ("pkg[:regexp] ..."), VM_TIMEOUT, VM_MEMORY, VM_TIME_SCALE (TCG only; default 8).
+# VM_PHASES="a b c d", VM_TESTS_A/B/C ("pkg[:regexp] ..."), VM_TIMEOUT, VM_MEMORY, VM_TIME_SCALE (TCG only; default 8).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -91,10 +94,11 @@ mkdir -p "$stage/conductor/bin" "$stage/conductor/.build" "$stage/tests/src/prog
 cp bin/conductor "$stage/conductor/bin/"
 cp .build/deno "$stage/conductor/.build/"
 cp -a .build/rootfs "$stage/conductor/.build/rootfs"
-for pkg in sandbox engine cgroups; do
-  "${GO:-go}" test -c -tags seccomp -o "$stage/tests/src/$pkg/$pkg.test" "./$pkg"
+for pkg in sandbox engine cgroups cmd/conductor; do
+  "${GO:-go}" test -c -tags seccomp -o "$stage/tests/src/$pkg/$(basename "$pkg").test" "./$pkg"
 done
 cp -a program/testdata "$stage/tests/src/program/"
+cp README.md "$stage/tests/src/" # phase d's client config: cmd/conductor reads ../../README.md
 cp scripts/vm/guest-run.sh scripts/vm/phase.sh "$stage/"
 
 # What runs in each phase ("pkg", "pkg:RUN" or "pkg!SKIP": -test.run and
@@ -123,7 +127,7 @@ cp scripts/vm/guest-run.sh scripts/vm/phase.sh "$stage/"
 # .build/typescript; make test runs them).
 reduced='^(TestRunOutcomes|TestResultReportsResources|TestHostileRuns|TestCancel|TestUnusedSandboxCloses|TestEscapeSuite|TestRootless|TestWorkspace)$'
 cat > "$stage/config.sh" <<EOF
-PHASES='${VM_PHASES:-a b c}'
+PHASES='${VM_PHASES:-a b c d}'
 VM_TESTS_A='${VM_TESTS_A:-sandbox engine!^(TestReturnValueTable|TestPythonReturnValues|TestPythonErrors|TestPythonImports|TestHostilePython|TestExecuteGo|TestHostileGo|TestGoSyscallProbe|TestTypeCheck|TestTypeCheckFailure)\$ cgroups}'
 VM_TESTS_B='${VM_TESTS_B:-sandbox:$reduced cgroups}'
 VM_TESTS_C='${VM_TESTS_C:-sandbox:$reduced cgroups:^TestRealHostDetect\$}'
@@ -162,7 +166,7 @@ say "VM ran $vmsecs s (qemu exit $qrc, $accel); total $(($(date +%s) - start)) s
 [ -f "$res/host.txt" ] && sed 's/^/  /' "$res/host.txt"
 fail=0
 [ -f "$res/done" ] || { say "the VM did not finish (timeout ${VM_TIMEOUT:-60m} or crash): see $res/console.log"; fail=1; }
-for p in install ${VM_PHASES:-a b c}; do
+for p in install ${VM_PHASES:-a b c d}; do
   if [ ! -f "$res/$p/status" ]; then
     say "phase $p: did not run"
     fail=1

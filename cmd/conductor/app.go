@@ -208,7 +208,7 @@ func newAppWith(ctx context.Context, log *slog.Logger, o appOptions) (_ *app, re
 	// On a cgroup v2 delegated subtree the server moves into a leaf so
 	// sandboxes can be its siblings (PrepareDelegation); elsewhere Start only
 	// detects. The tests that start sandboxes take the same path.
-	a.host, err = cgroups.Start(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: s.CgroupParent})
+	a.host, err = cgroups.Start(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: s.CgroupParent, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}

@@ -139,10 +139,16 @@ func diagnose(ctx context.Context, log *slog.Logger) *doctorReport {
 	if s.Playbooks != "" {
 		rep.add(playbooksCheck(s))
 	}
-	host, err := cgroups.Detect(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: s.CgroupParent})
+	// Claim, not Detect: on cgroup v2 without delegation doctor obtains its own transient
+	// scope exactly as serve does (harmless for a short-lived process) and so reports
+	// what serve will do; it never moves into the server leaf (the smoke run's Start does).
+	host, err := cgroups.Claim(ctx, cgroups.Options{Prefix: sandbox.IDPrefix, Delegated: s.CgroupParent, Log: log})
 	if err != nil {
 		rep.add(check{Name: "cgroups", Detail: err.Error()})
 	} else {
+		if c, ok := delegationCheck(host, s.AllowDegraded); ok {
+			rep.add(c)
+		}
 		cg := host.Report(limits)
 		rep.Cgroups = &cg
 		missing := host.Missing(limits)
@@ -457,6 +463,28 @@ func denoCheck(ctx context.Context, deno string) check {
 }
 
 // smokeCheck runs a real sandbox: the only proof that the policy holds here.
+// delegationCheck reports the transient scope Claim obtained, or why it could not
+// (then the limits check carries the fix; with degraded mode allowed that is not a
+// failure, as there); ok is false when Claim did not try.
+func delegationCheck(h *cgroups.Host, allowDegraded bool) (check, bool) {
+	c := check{Name: "cgroup delegation"}
+	switch {
+	case h.Scope != nil:
+		c.OK = true
+		c.Detail = fmt.Sprintf("transient scope %s (Delegate=yes) obtained through the %s bus: %s", h.Scope.Unit, h.Scope.Bus, h.Scope.Path)
+	case h.ScopeErr != nil:
+		c.Detail = "no delegated cgroup, and conductor could not obtain a transient scope with Delegate=yes: " + h.ScopeErr.Error()
+		c.Fix = "see the limits check below"
+		if allowDegraded {
+			c.OK = true
+			c.Detail = "DEGRADED (MCP_CONDUCTOR_ALLOW_DEGRADED=1): " + c.Detail
+		}
+	default:
+		return c, false
+	}
+	return c, true
+}
+
 func smokeCheck(ctx context.Context, log *slog.Logger) check {
 	c := check{Name: "sandbox run"}
 	a, err := newApp(ctx, log)

@@ -5,12 +5,21 @@
 #   install  copy bin/conductor and its data directory (deno and the root built
 #            on the host) to /opt/conductor, as an admin installs a build;
 #            checks: the copied root verifies (doctor's rootfs check), doctor
-#            refuses in this undelegated service cgroup naming Delegate=yes,
-#            `conductor rootfs build` (a no-op when the copy is current)
+#            in this undelegated service cgroup obtains its own transient
+#            Delegate=yes scope through the system bus (and systemd collects it
+#            when doctor exits), doctor refuses when MCP_CONDUCTOR_CGROUP_PARENT
+#            names a cgroup holding other processes (this service's), naming
+#            Delegate=yes, `conductor rootfs build` (a no-op when the copy is current)
 #   a  root, each check a systemd service with Delegate=yes (README: Hosts)
 #   b  root, MCP_CONDUCTOR_CGROUP_PARENT = an empty cgroup made here
 #   c  an unprivileged user with lingering (its own systemd --user manager),
 #      each check in `systemd-run --user --scope -p Delegate=yes`
+#   d  desktop: a fresh unprivileged user with lingering (its systemd user
+#      manager and user bus); a go-sdk client (cmd/conductor's
+#      TestDesktopStdio) starts `conductor serve` over stdio from README's
+#      Desktop config, from `systemd-run --user --scope` without Delegate (as
+#      GNOME starts apps) and from runuser (outside the user manager's tree):
+#      hello, oom, pids, nothing left; then without a user bus: the refusal
 # Results go to /results (a 9p share of the host directory): host.txt,
 # <phase>/{summary.tsv,status,*.log}, guest.log, and done when all ran.
 set -uo pipefail
@@ -72,10 +81,32 @@ phase_install() {
   else
     record install copied-root fail "$(elapsed "$t0")" "${line:-no rootfs line in doctor.log}"
   fi
-  if [ $rc -ne 0 ] && grep -q 'Delegate=yes' "$out/doctor.log"; then
-    record install undelegated pass 0 "doctor in $(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup) refuses (exit $rc), naming Delegate=yes"
+  # Root in this undelegated service: doctor (as serve) obtains conductor-<pid>.scope
+  # with Delegate=yes through the system bus; systemd collects it when doctor exits.
+  line=$(grep -E 'cgroup delegation' "$out/doctor.log" | sed 's/^ *//')
+  if [ $rc -eq 0 ] && [[ $line == "[ok  ]"*"(Delegate=yes) obtained through the system bus"* ]]; then
+    record install undelegated pass 0 "doctor in $(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup): $line"
   else
-    record install undelegated fail 0 "doctor in an undelegated service cgroup: exit $rc, want a refusal naming Delegate=yes"
+    record install undelegated fail 0 "doctor in an undelegated service cgroup: exit $rc, '${line:-no cgroup delegation line}'; want a scope obtained through the system bus"
+  fi
+  for i in $(seq 30); do
+    units=$(systemctl list-units --all --no-legend --plain 'conductor-*.scope')
+    [ -n "$units" ] || break
+    sleep 1
+  done
+  if [ -z "$units" ] && [ -z "$(find /sys/fs/cgroup -type d -name 'conductor-[0-9]*.scope')" ]; then
+    record install scope-collected pass 0 "no conductor scope unit or cgroup after doctor exited"
+  else
+    record install scope-collected fail 0 "left after doctor exited: ${units:-} $(find /sys/fs/cgroup -type d -name 'conductor-[0-9]*.scope' | paste -sd ' ')"
+  fi
+  # An admin-named parent holding other processes (this service's cgroup): no scope of
+  # its own (the admin's setting wins), a refusal naming Delegate=yes.
+  MCP_CONDUCTOR_CGROUP_PARENT=$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup) "$CONDUCTOR_BIN" doctor > "$out/doctor-shared.log" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ] && grep -q 'also holds processes conductor did not start' "$out/doctor-shared.log" && grep -q 'Delegate=yes' "$out/doctor-shared.log"; then
+    record install shared-parent pass 0 "doctor with MCP_CONDUCTOR_CGROUP_PARENT=<this service> refuses (exit $rc), naming Delegate=yes"
+  else
+    record install shared-parent fail 0 "doctor with MCP_CONDUCTOR_CGROUP_PARENT=<this service>: exit $rc, want a refusal naming the other processes and Delegate=yes"
   fi
 
   t0=$(date +%s)
@@ -146,6 +177,60 @@ phase_c() {
     VM_TEST_TIMEOUT="$VM_TEST_TIMEOUT" CONDUCTOR_TEST_TIME_SCALE="$CONDUCTOR_TEST_TIME_SCALE" TESTS_DIR="$TESTS_DIR" CONDUCTOR_ROOTLESS_PHASE=delegated \
     CONDUCTOR_BIN="$home/conductor/bin/conductor" CONDUCTOR_DENO="$home/conductor/.build/deno" \
     "$P/phase.sh" c /var/tmp/vm-out/c
+}
+
+# phase_d: as a desktop user, following only the README (its Desktop section's
+# client config, with the install path substituted).
+phase_d() {
+  local user=conductor-desk uid home i t0 rc out=/var/tmp/vm-out/d check launch
+  useradd --create-home --shell /bin/bash "$user" || return 1 # fresh: fails if it exists
+  uid=$(id -u "$user")
+  home=$(getent passwd "$user" | cut -d: -f6)
+  chmod 0755 "$home"
+  # The user's checkout after `make build` (bin/ and .build/ without the root; the
+  # user's build ends with `conductor rootfs build`).
+  runuser -u "$user" -- mkdir -p "$home/conductor"
+  cp -a /opt/conductor/bin /opt/conductor/.build "$home/conductor/"
+  rm -rf "$home/conductor/.build/rootfs"
+  chown -R "$user:" "$home/conductor"
+  loginctl enable-linger "$user" || return 1
+  for i in $(seq 120); do
+    [ -S "/run/user/$uid/bus" ] && break
+    sleep 1
+  done
+  [ -S "/run/user/$uid/bus" ] || { say "phase d: no user bus /run/user/$uid/bus"; systemctl status "user@$uid.service"; return 1; }
+  say "phase d: user manager and bus of $user (uid $uid) up after $i s"
+  t0=$(date +%s)
+  if runuser -u "$user" -- env -i PATH=/usr/bin:/bin HOME="$home" "$home/conductor/bin/conductor" rootfs build \
+    > "$out/rootfs-build.log" 2>&1; then
+    record d rootfs-build pass "$(elapsed "$t0")" "as $user"
+  else
+    record d rootfs-build fail "$(elapsed "$t0")" "see rootfs-build.log"
+    return 1
+  fi
+  # desk CHECK PHASE [LAUNCHER...]: TestDesktopStdio as the user, from the test's
+  # package directory (it reads ../../README.md), with a desktop session's environment.
+  desk() {
+    local check=$1 dphase=$2 extra=()
+    shift 2
+    [ "$dphase" = nobus ] || extra=(XDG_RUNTIME_DIR="/run/user/$uid")
+    t0=$(date +%s)
+    runuser -u "$user" -- env -i -C "$TESTS_DIR/src/cmd/conductor" PATH=/usr/bin:/bin HOME="$home" USER="$user" \
+      "${extra[@]}" CI=true CONDUCTOR_TEST_TIME_SCALE="$CONDUCTOR_TEST_TIME_SCALE" \
+      CONDUCTOR_DESKTOP_PHASE="$dphase" CONDUCTOR_BIN="$home/conductor/bin/conductor" \
+      "$@" "$TESTS_DIR/src/cmd/conductor/conductor.test" -test.v -test.count=1 -test.timeout 15m \
+      -test.run '^TestDesktopStdio$' < /dev/null > "$out/$check.log" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ] && grep -q '^--- PASS: TestDesktopStdio' "$out/$check.log"; then
+      record d "$check" pass "$(elapsed "$t0")" "$(grep -m1 -oE 'server [0-9]+ in \S+|refused: .{0,160}' "$out/$check.log" || echo '?')"
+    else
+      record d "$check" fail "$(elapsed "$t0")" "exit $rc: $(grep -m3 -E '^\s+desktop_test.go:[0-9]+:' "$out/$check.log" | cut -c1-200 | paste -sd ' ')"
+    fi
+  }
+  desk app-scope limits systemd-run --user --scope --quiet --
+  desk runuser limits
+  desk no-bus nobus
+  [ -f "$out/status" ] || echo pass > "$out/status"
 }
 
 status=0
