@@ -236,7 +236,9 @@ func (s *Server) readOutput(ctx context.Context, req *sdk.ReadResourceRequest) (
 	} else {
 		c.Blob = data
 	}
-	return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{c}}, nil
+	// An output is one identity's: no shared cache (a proxy, a gateway) may keep it for others
+	// ("public" is the protocol's default).
+	return &sdk.ReadResourceResult{Cacheable: sdk.Cacheable{CacheScope: "private"}, Contents: []*sdk.ResourceContents{c}}, nil
 }
 
 // readWorkspaceFile reads rel from identity's workspace, lazily: it is the file as it is now.

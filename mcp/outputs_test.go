@@ -232,6 +232,9 @@ func TestReadOutput(t *testing.T) {
 			if c.Text != tt.text || !bytes.Equal(c.Blob, tt.blob) || c.URI != tt.uri {
 				t.Errorf("got %+v", c)
 			}
+			if res.CacheScope != "private" {
+				t.Errorf("cacheScope %q: one identity's output must not be cached for others", res.CacheScope)
+			}
 		})
 	}
 }
