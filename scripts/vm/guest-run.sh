@@ -141,37 +141,44 @@ cleanup_b() { # after the leftovers check: the parent and conductor's server lea
   [ ! -d /sys/fs/cgroup/conductor-vm-b ] || say "could not remove /sys/fs/cgroup/conductor-vm-b"
 }
 
-phase_c() {
-  local user=conductor-user uid home i t0
-  id -u "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+# user_checkout USER SOCKET PHASE: USER's own checkout, as the user clones and builds conductor
+# (bin/ and .build/ copied from the install, the root built as USER by `conductor rootfs build`,
+# as the user's `make build` ends; its data directory writable by the user and by nobody else),
+# and lingering, which starts user@UID.service (the user's systemd manager, with the delegated
+# cgroup subtree systemd gives every user, and its bus) without a login, until
+# /run/user/UID/SOCKET is up. Sets the caller's uid and home; the phase's output directory
+# becomes the user's.
+user_checkout() {
+  local user=$1 sock=$2 ph=$3 i t0
   uid=$(id -u "$user")
   home=$(getent passwd "$user" | cut -d: -f6)
   chmod 0755 "$home"
-  # The user's own install, as a user clones and builds conductor (its data
-  # directory must be writable by the user and by nobody else).
   runuser -u "$user" -- mkdir -p "$home/conductor"
   cp -a /opt/conductor/bin /opt/conductor/.build "$home/conductor/"
   rm -rf "$home/conductor/.build/rootfs"
   chown -R "$user:" "$home/conductor"
-  # Lingering starts user@UID.service (the user's systemd manager, with the
-  # delegated cgroup subtree systemd gives every user) without a login.
   loginctl enable-linger "$user" || return 1
   for i in $(seq 120); do
-    [ -S "/run/user/$uid/systemd/private" ] && break
+    [ -S "/run/user/$uid/$sock" ] && break
     sleep 1
   done
-  [ -S "/run/user/$uid/systemd/private" ] || { say "user@$uid.service did not start"; systemctl status "user@$uid.service"; return 1; }
-  say "user manager of $user (uid $uid) up after $i s"
-  mkdir -p /var/tmp/vm-out/c
-  chown "$user:" /var/tmp/vm-out/c
-  # The user's `make build` ends with this (doctor checks the root, it does not build it).
+  [ -S "/run/user/$uid/$sock" ] || { say "phase $ph: no /run/user/$uid/$sock: user@$uid.service did not start"; systemctl status "user@$uid.service"; return 1; }
+  say "phase $ph: user manager of $user (uid $uid, $sock) up after $i s"
+  mkdir -p "/var/tmp/vm-out/$ph"
+  chown "$user:" "/var/tmp/vm-out/$ph"
   t0=$(date +%s)
   if ! runuser -u "$user" -- env -i PATH=/usr/bin:/bin HOME="$home" "$home/conductor/bin/conductor" rootfs build \
-    > /var/tmp/vm-out/c/rootfs-build.log 2>&1; then
-    say "phase c: conductor rootfs build as $user failed: see c/rootfs-build.log"
+    > "/var/tmp/vm-out/$ph/rootfs-build.log" 2>&1; then
+    say "phase $ph: conductor rootfs build as $user failed: see $ph/rootfs-build.log"
     return 1
   fi
-  say "phase c: root built as $user in $(elapsed "$t0") s"
+  say "phase $ph: root built as $user in $(elapsed "$t0") s"
+}
+
+phase_c() {
+  local user=conductor-user uid home
+  id -u "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+  user_checkout "$user" systemd/private c || return 1
   runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$home" USER="$user" \
     XDG_RUNTIME_DIR="/run/user/$uid" CI=true VM_LAUNCH=user-scope VM_TESTS="$VM_TESTS_C" \
     VM_TEST_TIMEOUT="$VM_TEST_TIMEOUT" CONDUCTOR_TEST_TIME_SCALE="$CONDUCTOR_TEST_TIME_SCALE" TESTS_DIR="$TESTS_DIR" CONDUCTOR_ROOTLESS_PHASE=delegated \
@@ -182,30 +189,13 @@ phase_c() {
 # phase_d: as a desktop user, following only the README (its Desktop section's
 # client config, with the install path substituted).
 phase_d() {
-  local user=conductor-desk uid home i t0 rc out=/var/tmp/vm-out/d check launch
+  local user=conductor-desk uid home t0 rc out=/var/tmp/vm-out/d check launch
   useradd --create-home --shell /bin/bash "$user" || return 1 # fresh: fails if it exists
-  uid=$(id -u "$user")
-  home=$(getent passwd "$user" | cut -d: -f6)
-  chmod 0755 "$home"
-  # The user's checkout after `make build` (bin/ and .build/ without the root; the
-  # user's build ends with `conductor rootfs build`).
-  runuser -u "$user" -- mkdir -p "$home/conductor"
-  cp -a /opt/conductor/bin /opt/conductor/.build "$home/conductor/"
-  rm -rf "$home/conductor/.build/rootfs"
-  chown -R "$user:" "$home/conductor"
-  loginctl enable-linger "$user" || return 1
-  for i in $(seq 120); do
-    [ -S "/run/user/$uid/bus" ] && break
-    sleep 1
-  done
-  [ -S "/run/user/$uid/bus" ] || { say "phase d: no user bus /run/user/$uid/bus"; systemctl status "user@$uid.service"; return 1; }
-  say "phase d: user manager and bus of $user (uid $uid) up after $i s"
   t0=$(date +%s)
-  if runuser -u "$user" -- env -i PATH=/usr/bin:/bin HOME="$home" "$home/conductor/bin/conductor" rootfs build \
-    > "$out/rootfs-build.log" 2>&1; then
+  if user_checkout "$user" bus d; then
     record d rootfs-build pass "$(elapsed "$t0")" "as $user"
   else
-    record d rootfs-build fail "$(elapsed "$t0")" "see rootfs-build.log"
+    record d rootfs-build fail "$(elapsed "$t0")" "see the guest log and rootfs-build.log"
     return 1
   fi
   # desk CHECK PHASE [LAUNCHER...]: TestDesktopStdio as the user, from the test's
