@@ -948,8 +948,17 @@ func probeRootAndHostPaths(t *testing.T, e *escapeEnv) {
 		if rest, ok := strings.CutPrefix(rootTools.CABundle, "/etc/"); ok {
 			// The CLI tools' CA bundle (helpers_test.go), e.g. /etc/ssl/certs/...
 			wantEtc = append(wantEtc, strings.Split(rest, "/")[0])
-			slices.Sort(wantEtc)
 		}
+		for _, prog := range rootPrograms {
+			// What a program of the root brings into /etc as its data (Debian's matplotlib reads
+			// its configuration from /etc/matplotlibrc only).
+			for _, d := range prog.Data {
+				if rest, ok := strings.CutPrefix(d, "/etc/"); ok && !slices.Contains(wantEtc, strings.Split(rest, "/")[0]) {
+					wantEtc = append(wantEtc, strings.Split(rest, "/")[0])
+				}
+			}
+		}
+		slices.Sort(wantEtc)
 		if !slices.Equal(rep.EtcEntries, wantEtc) {
 			t.Errorf("[%s] /etc holds %v, want exactly %v", v.name, rep.EtcEntries, wantEtc)
 		}

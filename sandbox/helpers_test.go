@@ -38,6 +38,9 @@ var (
 	rootVal   *rootfs.Root
 	rootErr   error
 	rootTools *tools.Set // the CLI tools in the test root
+	// rootPrograms are the test root's programs (the CLI tools and the runtimes), with the data
+	// each brings (e.g. Debian's matplotlib its /etc/matplotlibrc).
+	rootPrograms []rootfs.Program
 )
 
 // hostTools are the CLI tools of the test root: git and curl where the host has them, as an
@@ -83,9 +86,10 @@ func testRoot(t testing.TB) *rootfs.Root {
 		if rs, rootErr = runtimes.Resolve(context.Background(), runtimes.Options{DenoPath: "/usr/bin/deno", Python: hostPython()}); rootErr != nil {
 			return
 		}
+		rootPrograms = append(rootTools.Programs(), rs.Programs()...)
 		rootVal, rootErr = rootfs.NewStore(rootDir).Ensure(context.Background(), rootfs.Options{
 			Deno:        deno,
-			Programs:    append(rootTools.Programs(), rs.Programs()...),
+			Programs:    rootPrograms,
 			Bootstrap:   BootstrapFiles(),
 			MountPoints: []string{config.WorkDir},
 		})
