@@ -23,10 +23,10 @@ const onePNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhf
 
 // newOutputsEngine is an engine as conductor serves with outputs on (MCP_CONDUCTOR_OUTPUTS_SIZE):
 // code's deno flags from Settings.CodeFlags, for run_deno_code and execute_code's deno alike,
-// and Debian's Python.
-func newOutputsEngine(t *testing.T) *Engine {
+// and the Python py (MCP_CONDUCTOR_PYTHON's value: Debian's for the matplotlib tests, off for
+// TypeScript's, which then runs where the host has no python3-numpy or -yaml: the test VM).
+func newOutputsEngine(t *testing.T, py string) *Engine {
 	t.Helper()
-	py := debianPython(t)
 	s := config.Settings{OutputsSize: 8 << 20}
 	rs, err := runtimes.Resolve(context.Background(), runtimes.Options{
 		DenoPath: "/usr/bin/deno", DenoFlags: s.CodeFlags(), Memory: 512 << 20, Python: py, Go: config.GoOff,
@@ -68,7 +68,7 @@ func outputNamed(fs []outputs.File, name string) (outputs.File, bool) {
 // TestTypeScriptDisplay: display() of a PNG and a CSV, in run_deno_code and in execute_code's
 // TypeScript, comes back in Outputs with its bytes and sniffed type.
 func TestTypeScriptDisplay(t *testing.T) {
-	e := newOutputsEngine(t)
+	e := newOutputsEngine(t, config.PythonOff)
 	code := `
 const png = Uint8Array.from(atob("` + onePNG + `"), (c) => c.charCodeAt(0));
 const a = await display(png, { name: "dot.png" });
@@ -103,7 +103,7 @@ console.log(JSON.stringify([a, b]));`
 // code asked (figsize 4x3 at dpi 100: 400x300), plt.show() saves what is open then, and display()
 // returns bytes; in run_python_code and execute_code alike.
 func TestPythonOutputs(t *testing.T) {
-	e := newOutputsEngine(t)
+	e := newOutputsEngine(t, debianPython(t))
 	code := `import time
 t0 = time.monotonic()
 import matplotlib.pyplot as plt
