@@ -16,7 +16,7 @@
 # The image is built once (scripts/vm/build-image.sh, 3-4 min) and cached in
 # .build/vm/image-<hash of the recipe>/; runs open it with snapshot=on, so it
 # never changes. Each run stages bin/conductor, .build/deno, .build/rootfs and
-# the test binaries (built here with `go test -c -tags seccomp`) on a payload
+# the test binaries (built here with `go test -c -tags seccomp,desktop`: desktop adds cmd/conductor's VM-only TestDesktopStdio) on a payload
 # disk. Results: .build/vm/results/ (console.log, host.txt, <phase>/*.log).
 #
 # KVM is used when it really works here; /dev/kvm backed by kvm_pvm (nested
@@ -95,7 +95,7 @@ cp bin/conductor "$stage/conductor/bin/"
 cp .build/deno "$stage/conductor/.build/"
 cp -a .build/rootfs "$stage/conductor/.build/rootfs"
 for pkg in sandbox engine cgroups cmd/conductor; do
-  "${GO:-go}" test -c -tags seccomp -o "$stage/tests/src/$pkg/$(basename "$pkg").test" "./$pkg"
+  "${GO:-go}" test -c -tags seccomp,desktop -o "$stage/tests/src/$pkg/$(basename "$pkg").test" "./$pkg"
 done
 cp -a program/testdata "$stage/tests/src/program/"
 cp README.md "$stage/tests/src/" # phase d's client config: cmd/conductor reads ../../README.md
